@@ -1,0 +1,28 @@
+# kh_cc_library(NAME <name> [HDRS ...] SRCS ... [DEPS ...] [PRIVATE_DEPS ...] [INCLUDE_DIR <dir>])
+# Makes target kh_<name>, aliased kh::<name>. Public headers live under <dir>/kh/<name>/.
+function(kh_cc_library)
+  cmake_parse_arguments(KH "" "NAME;INCLUDE_DIR" "SRCS;DEPS;PRIVATE_DEPS" ${ARGN})
+  if(NOT KH_INCLUDE_DIR)
+    set(KH_INCLUDE_DIR ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  endif()
+  add_library(kh_${KH_NAME} ${KH_SRCS})
+  add_library(kh::${KH_NAME} ALIAS kh_${KH_NAME})
+  target_include_directories(kh_${KH_NAME} PUBLIC ${KH_INCLUDE_DIR})
+  target_link_libraries(kh_${KH_NAME} PUBLIC ${KH_DEPS} PRIVATE ${KH_PRIVATE_DEPS})
+  target_compile_options(kh_${KH_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+endfunction()
+
+# kh_cc_test(NAME <name> SRCS ... DEPS ... [LABELS ...])
+# A GoogleTest executable registered with CTest, test by test.
+function(kh_cc_test)
+  cmake_parse_arguments(KH "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
+  add_executable(${KH_NAME} ${KH_SRCS})
+  target_link_libraries(${KH_NAME} PRIVATE ${KH_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_options(${KH_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  gtest_discover_tests(${KH_NAME}
+    DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${KH_LABELS}"
+    ENVIRONMENT "KH_BUILD_DIR=${CMAKE_BINARY_DIR};KH_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+endfunction()
+
+include(GoogleTest OPTIONAL)
