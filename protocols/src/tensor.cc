@@ -4,8 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "kh/common/strings.h"
 
 namespace kh::protocols {
 
@@ -45,11 +44,11 @@ absl::StatusOr<int64_t> elementCount(std::span<const int64_t> shape) {
   for (int64_t dim : shape) {
     if (dim < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("shape ", shapeToString(shape), " has a negative dimension"));
+          common::strCat("shape ", shapeToString(shape), " has a negative dimension"));
     }
     if (dim != 0 && count > std::numeric_limits<int64_t>::max() / dim) {
       return absl::InvalidArgumentError(
-          absl::StrCat("shape ", shapeToString(shape), " has too many elements"));
+          common::strCat("shape ", shapeToString(shape), " has too many elements"));
     }
     count *= dim;
   }
@@ -57,7 +56,13 @@ absl::StatusOr<int64_t> elementCount(std::span<const int64_t> shape) {
 }
 
 std::string shapeToString(std::span<const int64_t> shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(shape[i]);
+  }
+  out += ']';
+  return out;
 }
 
 std::optional<bool> boolParameter(const Parameters& params, std::string_view key) {
@@ -83,12 +88,12 @@ absl::Status validateTensorData(const Tensor& tensor) {
   auto count = elementCount(tensor.shape);
   if (!count.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", tensor.name, "': ", count.status().message()));
+        common::strCat("tensor '", tensor.name, "': ", count.status().message()));
   }
   size_t size = dataTypeSize(tensor.datatype);
   if (size == 0) {
     if (!tensor.raw.empty() || static_cast<int64_t>(tensor.bytes.size()) != *count) {
-      return absl::InvalidArgumentError(absl::StrCat(
+      return absl::InvalidArgumentError(common::strCat(
           "tensor '", tensor.name, "' has shape ", shapeToString(tensor.shape), " (", *count,
           " elements) but ", tensor.bytes.size(), " elements were given"));
     }
@@ -96,11 +101,11 @@ absl::Status validateTensorData(const Tensor& tensor) {
   }
   if (!tensor.bytes.empty() || tensor.raw.size() != static_cast<size_t>(*count) * size) {
     if (tensor.raw.size() % size == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
+      return absl::InvalidArgumentError(common::strCat(
           "tensor '", tensor.name, "' has shape ", shapeToString(tensor.shape), " (", *count,
           " elements) but ", tensor.raw.size() / size, " elements were given"));
     }
-    return absl::InvalidArgumentError(absl::StrCat(
+    return absl::InvalidArgumentError(common::strCat(
         "tensor '", tensor.name, "' of ", dataTypeName(tensor.datatype), " ",
         shapeToString(tensor.shape), " needs ", *count * static_cast<int64_t>(size),
         " bytes but ", tensor.raw.size(), " were given"));
@@ -110,7 +115,7 @@ absl::Status validateTensorData(const Tensor& tensor) {
 
 absl::Status checkAgainstMetadata(const Tensor& tensor, const TensorMetadata& meta) {
   if (tensor.datatype != meta.datatype) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    return absl::InvalidArgumentError(common::strCat(
         "input '", tensor.name, "' has datatype ", dataTypeName(tensor.datatype),
         " but the model expects ", dataTypeName(meta.datatype)));
   }
@@ -119,7 +124,7 @@ absl::Status checkAgainstMetadata(const Tensor& tensor, const TensorMetadata& me
     if (meta.shape[i] >= 0 && meta.shape[i] != tensor.shape[i]) shape_ok = false;
   }
   if (!shape_ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    return absl::InvalidArgumentError(common::strCat(
         "input '", tensor.name, "' has shape ", shapeToString(tensor.shape),
         " but the model expects ", shapeToString(meta.shape), " (-1 is any size)"));
   }
@@ -202,7 +207,7 @@ absl::StatusOr<std::vector<float>> toFloatVector(const Tensor& t) {
       break;
     case DataType::kBytes:
       return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", t.name, "' is BYTES; a numeric datatype is required"));
+          common::strCat("tensor '", t.name, "' is BYTES; a numeric datatype is required"));
   }
   return out;
 }
