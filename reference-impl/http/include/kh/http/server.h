@@ -1,0 +1,81 @@
+#pragma once
+// An HTTP/1.1 server on Boost.Beast: N worker threads, each with its own io_context and its own
+// SO_REUSEPORT acceptor, so a connection lives on one thread and the hot path takes no locks.
+// Limits answer clearly: 413 for bodies over the limit (decided from Content-Length before the
+// body is read), 431 for oversized headers, 408 when a started request stalls, 400 for requests
+// that do not parse; idle keep-alive connections are closed after the idle timeout. Pipelined
+// requests are answered one at a time, in order (at most one in flight per connection).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "boost/beast/http/message.hpp"
+#include "boost/beast/http/string_body.hpp"
+
+namespace kh::http {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+/**
+ * Answers requests. handle() runs on a worker thread, concurrently on several workers, so an
+ * implementation must be thread-safe; it must not block for long (it holds up its worker).
+ * The response arrives with version and keep-alive already set from the request; the handler
+ * sets status, headers and body (Content-Length is filled in afterwards).
+ */
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual void handle(Request& request, Response& response) = 0;
+};
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  /** 0 picks a free port; port() tells which. */
+  uint16_t port = 0;
+  int workers = 1;
+  size_t max_body_bytes = 32 * 1024 * 1024;
+  size_t max_header_bytes = 16 * 1024;
+  /** From the first byte of a request to the end of its headers. */
+  std::chrono::milliseconds header_timeout{10'000};
+  /** Reading the body once the headers are in. */
+  std::chrono::milliseconds body_timeout{60'000};
+  /** A keep-alive connection with no request in progress. */
+  std::chrono::milliseconds idle_timeout{60'000};
+  /** Value of the Server header. */
+  std::string server_name = "kh";
+};
+
+class HttpServer {
+ public:
+  /**
+   * Binds and listens (so port() is valid on return) but serves nothing until start().
+   * @return Unavailable when the address cannot be bound.
+   */
+  static absl::StatusOr<std::unique_ptr<HttpServer>> create(const ServerOptions& options,
+                                                            Handler& handler);
+  ~HttpServer();
+
+  uint16_t port() const;
+  /** Starts the worker threads. */
+  void start();
+  /**
+   * Graceful stop: stops accepting, closes idle connections, lets requests in progress finish
+   * (their responses carry Connection: close), and returns once every connection is gone or
+   * `grace` has passed (then the rest are cut). Safe to call once, from any non-worker thread.
+   */
+  void drain(std::chrono::milliseconds grace);
+  /** Requests being handled or written right now, across workers. */
+  int64_t activeRequests() const;
+
+ private:
+  struct Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kh::http

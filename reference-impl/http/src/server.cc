@@ -1,0 +1,340 @@
+#include "kh/http/server.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "boost/asio/executor_work_guard.hpp"
+#include "boost/beast/core/flat_buffer.hpp"
+#include "boost/beast/http/error.hpp"
+#include "boost/beast/http/parser.hpp"
+#include "boost/beast/http/read.hpp"
+#include "boost/beast/http/write.hpp"
+#include "kh/common/strings.h"
+
+namespace kh::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+class Session;
+
+// One per thread: its io_context, acceptor and the sessions it owns.
+struct Worker {
+  net::io_context ioc{1};
+  std::optional<tcp::acceptor> acceptor;
+  std::unordered_set<Session*> sessions;
+  bool draining = false;
+};
+
+struct Shared {
+  const ServerOptions options;
+  Handler& handler;
+  std::atomic<int64_t> active_requests{0};
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Worker& worker, Shared& shared)
+      : socket_(std::move(socket)), timer_(worker.ioc), worker_(worker), shared_(shared) {
+    worker_.sessions.insert(this);
+  }
+  ~Session() { worker_.sessions.erase(this); }
+
+  void start() {
+    beast::error_code ec;
+    socket_.set_option(tcp::no_delay(true), ec);
+    waitForRequest();
+  }
+
+  // Called on the worker's thread when the server drains.
+  void onDrain() {
+    if (idle_) close();
+  }
+
+ private:
+  // Waits for the first byte of the next request under the idle timeout, so that a slow
+  // request (408) can be told apart from a quiet keep-alive connection (closed silently).
+  void waitForRequest() {
+    if (worker_.draining) return close();
+    if (buffer_.size() > 0) return readHeader();
+    idle_ = true;
+    armTimer(shared_.options.idle_timeout);
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](beast::error_code ec) {
+                         self->idle_ = false;
+                         if (ec || self->timed_out_) return self->close();
+                         self->readHeader();
+                       });
+  }
+
+  void readHeader() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(shared_.options.max_header_bytes));
+    parser_->body_limit(shared_.options.max_body_bytes);
+    armTimer(shared_.options.header_timeout);
+    bhttp::async_read_header(socket_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               self->onHeader(ec);
+                             });
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec) return onReadError(ec);
+    auto& header = parser_->get();
+    if (auto length = parser_->content_length();
+        length && *length > shared_.options.max_body_bytes) {
+      return sendError(bhttp::status::payload_too_large,
+                       common::strCat("request body of ", *length, " bytes exceeds the limit of ",
+                                      shared_.options.max_body_bytes, " bytes"));
+    }
+    (void)header;
+    if (parser_->is_done()) return dispatch();
+    armTimer(shared_.options.body_timeout);
+    bhttp::async_read(socket_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) return self->onReadError(ec);
+                        self->dispatch();
+                      });
+  }
+
+  void onReadError(beast::error_code ec) {
+    if (timed_out_) {
+      // Bytes of a request arrived but it did not complete in time.
+      return sendError(bhttp::status::request_timeout, "timed out reading the request");
+    }
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::connection_reset || ec == net::error::operation_aborted) {
+      return close();
+    }
+    if (ec == bhttp::error::body_limit) {
+      return sendError(bhttp::status::payload_too_large,
+                       common::strCat("request body exceeds the limit of ",
+                                      shared_.options.max_body_bytes, " bytes"));
+    }
+    if (ec == bhttp::error::header_limit) {
+      return sendError(bhttp::status::request_header_fields_too_large,
+                       common::strCat("request headers exceed the limit of ",
+                                      shared_.options.max_header_bytes, " bytes"));
+    }
+    sendError(bhttp::status::bad_request,
+              common::strCat("malformed HTTP request: ", ec.message()));
+  }
+
+  void dispatch() {
+    timer_.cancel();
+    Request request = parser_->release();
+    response_ = {};
+    response_.version(request.version());
+    response_.keep_alive(request.keep_alive() && !worker_.draining);
+    response_.set(bhttp::field::server, shared_.options.server_name);
+    shared_.active_requests.fetch_add(1, std::memory_order_relaxed);
+    counted_ = true;
+    shared_.handler.handle(request, response_);
+    if (worker_.draining) response_.keep_alive(false);
+    write();
+  }
+
+  // Errors found before a request could be handed over: answer in the protocol's JSON error
+  // shape and close, since the rest of the stream cannot be trusted.
+  void sendError(bhttp::status status, std::string message) {
+    timer_.cancel();
+    response_ = {};
+    response_.version(11);
+    response_.result(status);
+    response_.set(bhttp::field::server, shared_.options.server_name);
+    response_.set(bhttp::field::content_type, "application/json");
+    std::string body = "{\"error\":\"";
+    for (char c : message) {
+      if (c == '"' || c == '\\') body.push_back('\\');
+      body.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+    }
+    body += "\"}";
+    response_.body() = std::move(body);
+    response_.keep_alive(false);
+    write();
+  }
+
+  void write() {
+    response_.prepare_payload();
+    armTimer(shared_.options.body_timeout);
+    bhttp::async_write(socket_, response_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         self->onWrite(ec);
+                       });
+  }
+
+  void onWrite(beast::error_code ec) {
+    if (counted_) {
+      shared_.active_requests.fetch_sub(1, std::memory_order_relaxed);
+      counted_ = false;
+    }
+    timer_.cancel();
+    if (ec || !response_.keep_alive()) return close();
+    waitForRequest();
+  }
+
+  void armTimer(std::chrono::milliseconds timeout) {
+    timed_out_ = false;
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled or re-armed
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->socket_.cancel(ignored);
+    });
+  }
+
+  void close() {
+    timer_.cancel();
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    socket_.close(ec);
+  }
+
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Response response_;
+  Worker& worker_;
+  Shared& shared_;
+  bool idle_ = false;
+  bool timed_out_ = false;
+  bool counted_ = false;
+};
+
+void doAccept(Worker& worker, Shared& shared) {
+  worker.acceptor->async_accept([&worker, &shared](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || !worker.acceptor->is_open()) return;
+      // Transient errors (e.g. EMFILE) must not stop the accept loop.
+    } else {
+      std::make_shared<Session>(std::move(socket), worker, shared)->start();
+    }
+    doAccept(worker, shared);
+  });
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  explicit Impl(const ServerOptions& options, Handler& handler) : shared{options, handler} {}
+  Shared shared;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::thread> threads;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  uint16_t port = 0;
+  std::mutex mu;
+  std::condition_variable exited_cv;
+  int running = 0;
+  bool drained = false;
+};
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::create(const ServerOptions& options,
+                                                               Handler& handler) {
+  auto impl = std::make_unique<Impl>(options, handler);
+  beast::error_code ec;
+  auto address = net::ip::make_address(options.address, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        common::strCat("bad listen address '", options.address, "': ", ec.message()));
+  }
+  uint16_t port = options.port;
+  int workers = std::max(1, options.workers);
+  for (int i = 0; i < workers; ++i) {
+    auto worker = std::make_unique<Worker>();
+    worker->acceptor.emplace(worker->ioc);
+    tcp::endpoint endpoint(address, port);
+    auto& acc = *worker->acceptor;
+    acc.open(endpoint.protocol(), ec);
+    if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      // Every worker binds the same port; the kernel spreads connections across them.
+      int one = 1;
+      ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+      acc.bind(endpoint, ec);
+    }
+    if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(common::strCat("cannot listen on ", options.address, ":",
+                                                   port, ": ", ec.message()));
+    }
+    port = acc.local_endpoint().port();
+    impl->workers.push_back(std::move(worker));
+  }
+  impl->port = port;
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::~HttpServer() {
+  if (!impl_->threads.empty() && !impl_->drained) drain(std::chrono::milliseconds(0));
+  for (auto& t : impl_->threads) {
+    if (t.joinable()) t.join();
+  }
+}
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+int64_t HttpServer::activeRequests() const {
+  return impl_->shared.active_requests.load(std::memory_order_relaxed);
+}
+
+void HttpServer::start() {
+  std::lock_guard lock(impl_->mu);
+  for (auto& w : impl_->workers) {
+    impl_->guards.push_back(net::make_work_guard(w->ioc));
+    doAccept(*w, impl_->shared);
+    ++impl_->running;
+    impl_->threads.emplace_back([this, worker = w.get()] {
+      worker->ioc.run();
+      std::lock_guard lock(impl_->mu);
+      --impl_->running;
+      impl_->exited_cv.notify_all();
+    });
+  }
+}
+
+void HttpServer::drain(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->drained) return;
+    impl_->drained = true;
+  }
+  for (auto& w : impl_->workers) {
+    net::post(w->ioc, [worker = w.get()] {
+      worker->draining = true;
+      beast::error_code ec;
+      worker->acceptor->close(ec);
+      // Copy: closing a session may destroy it, which edits the set.
+      std::vector<Session*> sessions(worker->sessions.begin(), worker->sessions.end());
+      for (Session* s : sessions) {
+        if (worker->sessions.count(s)) s->onDrain();
+      }
+    });
+  }
+  impl_->guards.clear();
+  std::unique_lock lock(impl_->mu);
+  impl_->exited_cv.wait_for(lock, grace, [&] { return impl_->running == 0; });
+  lock.unlock();
+  for (auto& w : impl_->workers) w->ioc.stop();
+  for (auto& t : impl_->threads) {
+    if (t.joinable()) t.join();
+  }
+  impl_->threads.clear();
+}
+
+}  // namespace kh::http
