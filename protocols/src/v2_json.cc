@@ -384,7 +384,7 @@ void appendBlob(const Tensor& t, std::string& out) {
   }
 }
 
-bool anyTrue(std::span<const bool> flags) {
+bool anyTrue(const std::vector<bool>& flags) {
   for (bool f : flags) {
     if (f) return true;
   }
@@ -463,7 +463,7 @@ absl::StatusOr<InferenceResponse> decodeV2Response(std::string_view body,
 }
 
 EncodedBody encodeV2Response(const InferenceResponse& response,
-                             std::span<const bool> binary_outputs) {
+                             const std::vector<bool>& binary_outputs) {
   EncodedBody out;
   size_t reserve = 128;
   for (const auto& t : response.outputs) reserve += 64 + t.raw.size() * 3;
@@ -498,7 +498,7 @@ EncodedBody encodeV2Response(const InferenceResponse& response,
   return out;
 }
 
-EncodedBody encodeV2Request(const InferenceRequest& request, std::span<const bool> binary_inputs) {
+EncodedBody encodeV2Request(const InferenceRequest& request, const std::vector<bool>& binary_inputs) {
   EncodedBody out;
   JsonWriter w(out.body);
   w.beginObject();

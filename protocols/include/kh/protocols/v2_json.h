@@ -4,7 +4,7 @@
 // the Inference-Header-Content-Length HTTP header).
 
 #include <optional>
-#include <span>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -45,11 +45,11 @@ absl::StatusOr<InferenceResponse> decodeV2Response(std::string_view body,
  * (with "binary_data_size"); the rest as flat JSON data. An empty span means all JSON.
  */
 EncodedBody encodeV2Response(const InferenceResponse& response,
-                             std::span<const bool> binary_outputs = {});
+                             const std::vector<bool>& binary_outputs = {});
 
 /** Encodes a request (the client side); `binary_inputs` as for encodeV2Response. */
 EncodedBody encodeV2Request(const InferenceRequest& request,
-                            std::span<const bool> binary_inputs = {});
+                            const std::vector<bool>& binary_inputs = {});
 
 /** {"error": "<message>"} */
 std::string encodeV2Error(std::string_view message);

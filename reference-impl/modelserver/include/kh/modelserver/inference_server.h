@@ -1,0 +1,90 @@
+#pragma once
+// The transport-neutral core of the model server. The REST (V1, V2) and gRPC (V2) frontends are
+// thin adapters over this class; they never touch a runtime directly.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kh/protocols/tensor.h"
+#include "kh/runtimes/model.h"
+
+namespace kh::modelserver {
+
+/** Where a model is in its life; mirrors KServe's model states. */
+enum class ModelState { kLoading, kLoaded, kFailedToLoad, kUnloaded };
+
+/**
+ * Holds the served models and answers the protocol's questions. Every method is thread-safe;
+ * infer() takes no lock (models are swapped in and out through atomic shared pointers).
+ *
+ * Errors use KServe's wording and map to protocol codes through statusToHttp() / gRPC codes:
+ * NotFound "Model with name X does not exist.", Unavailable "Model with name X is not ready.",
+ * InvalidArgument for inputs the model cannot take, Unimplemented for versions.
+ */
+class InferenceServer {
+ public:
+  InferenceServer(std::string server_name, std::string server_version);
+
+  /** Registers a model (state kLoading) so that it is known but not ready. Not thread-safe with
+   *  serving: call before the frontends start. */
+  void registerModel(const std::string& name, std::string runtime, std::string model_dir);
+
+  /** Loads (or reloads) a registered model from its directory; kLoaded on success. */
+  absl::Status loadModel(const std::string& name);
+  /** Unloads a model: it stays known but is no longer ready. */
+  absl::Status unloadModel(const std::string& name);
+
+  bool live() const { return true; }
+  /** Ready when every registered model is loaded. */
+  bool ready() const;
+  const std::string& name() const { return name_; }
+  const std::string& version() const { return version_; }
+  /** Protocol extensions this server implements. */
+  std::vector<std::string> extensions() const;
+  std::vector<std::string> modelNames() const;
+
+  /** @return whether the model is ready; NotFound for an unknown model. */
+  absl::StatusOr<bool> modelReady(std::string_view name, std::string_view version = {}) const;
+  /** @return metadata of a loaded model; NotFound, or Unavailable while not ready. */
+  absl::StatusOr<protocols::ModelMetadata> modelMetadata(std::string_view name,
+                                                         std::string_view version = {}) const;
+
+  /**
+   * Runs one V2 inference: checks inputs against the model's metadata (names, count,
+   * datatypes, shapes, data sizes, one batch size), predicts, keeps the requested outputs
+   * (all when none are named) and echoes the request id (or makes one up).
+   */
+  absl::StatusOr<protocols::InferenceResponse> infer(std::string_view name,
+                                                     protocols::InferenceRequest&& request) const;
+
+  /**
+   * Runs a V1 predict body: instances become the model's single input.
+   * @return the first output, one row per instance.
+   */
+  absl::StatusOr<protocols::Tensor> predictV1(std::string_view name, std::string_view body) const;
+
+ private:
+  struct Entry {
+    std::string runtime;
+    std::string model_dir;
+    std::atomic<std::shared_ptr<const runtimes::Model>> model;
+    std::atomic<ModelState> state{ModelState::kLoading};
+    std::string failure;
+  };
+  absl::StatusOr<std::shared_ptr<const runtimes::Model>> readyModel(std::string_view name,
+                                                                    std::string_view version) const;
+  const Entry* find(std::string_view name) const;
+
+  std::string name_;
+  std::string version_;
+  std::map<std::string, std::unique_ptr<Entry>, std::less<>> models_;
+};
+
+/** @return the HTTP status for a Status (400, 404, 408, 413, 500, 501, 503, 504). */
+int statusToHttp(const absl::Status& status);
+
+}  // namespace kh::modelserver

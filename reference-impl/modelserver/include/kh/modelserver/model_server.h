@@ -1,0 +1,59 @@
+#pragma once
+// The whole model server: one InferenceServer behind the REST frontend (V1 + V2 on one port) and
+// the gRPC frontend (V2). The `modelserver` executable is a thin main over this class, and tests
+// start it in-process or as a child process.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "kh/common/time_source.h"
+#include "kh/http/server.h"
+#include "kh/modelserver/inference_server.h"
+
+namespace kh::modelserver {
+
+struct ModelServerOptions {
+  std::string model_name = "model";
+  std::string model_dir;
+  /** "auto", "xgboost" or "dense". */
+  std::string runtime = "auto";
+  std::string host = "127.0.0.1";
+  uint16_t http_port = 8080;
+  uint16_t grpc_port = 8081;
+  /** HTTP worker threads (each with its own event loop). */
+  int workers = 1;
+  /** Largest gRPC message either way; KServe's default is 8 MiB. */
+  int grpc_max_message_bytes = 8 * 1024 * 1024;
+  http::ServerOptions http;  // limits and timeouts; address and port come from above
+  /** Artificial delay before the model loads, to exercise not-ready paths (testing aid). */
+  std::chrono::milliseconds load_delay{0};
+};
+
+class ModelServer {
+ public:
+  /** Binds both ports and registers the model (not yet loaded). */
+  static absl::StatusOr<std::unique_ptr<ModelServer>> create(const ModelServerOptions& options,
+                                                             const common::TimeSource& time);
+  ~ModelServer();
+
+  /** Starts serving and loads the model in the background (ready once it has loaded). */
+  void start();
+  /** Blocks until the model load has finished; its result. */
+  absl::Status waitForLoad();
+  /** Refuses new work, finishes in-flight requests on both frontends, then stops. */
+  void drain(std::chrono::milliseconds grace);
+
+  uint16_t httpPort() const;
+  uint16_t grpcPort() const;
+  InferenceServer& inferenceServer();
+
+ private:
+  struct Impl;
+  explicit ModelServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kh::modelserver

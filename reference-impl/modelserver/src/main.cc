@@ -1,0 +1,101 @@
+// modelserver: serves one model over V1 REST, V2 REST and V2 gRPC, taking its arguments the way
+// KServe's runtimes do (--model_name, --model_dir, --http_port, --grpc_port, --workers).
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+#include "CLI/CLI.hpp"
+#include "kh/common/strings.h"
+#include "kh/modelserver/model_server.h"
+#include "kh/runtimes/model.h"
+#include "spdlog/spdlog.h"
+
+int main(int argc, char** argv) {
+  kh::modelserver::ModelServerOptions opts;
+  int64_t max_body_mb = 32;
+  int64_t header_timeout_ms = 10'000, idle_timeout_ms = 60'000, load_delay_ms = 0;
+  int64_t drain_grace_ms = 30'000;
+  std::string runtimes;
+  for (const auto& r : kh::runtimes::runtimeNames()) runtimes += (runtimes.empty() ? "" : ", ") + r;
+
+  CLI::App app{"kserve-harness model server: V1 + V2 REST on --http_port, V2 gRPC on --grpc_port"};
+  app.add_option("--model_name", opts.model_name, "Name the model is served under")
+      ->default_val("model");
+  app.add_option("--model_dir", opts.model_dir, "Directory holding the model files")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--runtime", opts.runtime,
+                 "Runtime: auto (from the files in --model_dir), " + runtimes)
+      ->default_val("auto");
+  app.add_option("--host", opts.host, "Address to listen on")->default_val("127.0.0.1");
+  app.add_option("--http_port", opts.http_port, "V1/V2 REST port (0 = any free port)")
+      ->default_val(8080);
+  app.add_option("--grpc_port", opts.grpc_port, "V2 gRPC port (0 = any free port)")
+      ->default_val(8081);
+  app.add_option("--workers", opts.workers, "HTTP worker threads")->default_val(1)->check(
+      CLI::Range(1, 256));
+  app.add_option("--grpc_max_message_length", opts.grpc_max_message_bytes,
+                 "Largest gRPC message in bytes")
+      ->default_val(8 * 1024 * 1024);
+  app.add_option("--max_body_mb", max_body_mb, "Largest HTTP request body (413 above)")
+      ->default_val(32);
+  app.add_option("--header_timeout_ms", header_timeout_ms,
+                 "Time allowed to send a request's headers once started (408 after)")
+      ->default_val(10'000);
+  app.add_option("--idle_timeout_ms", idle_timeout_ms, "Keep-alive idle timeout")
+      ->default_val(60'000);
+  app.add_option("--drain_grace_ms", drain_grace_ms,
+                 "On SIGTERM, how long in-flight requests may take before being cut")
+      ->default_val(30'000);
+  app.add_option("--load_delay_ms", load_delay_ms,
+                 "Testing aid: wait this long before loading the model (not ready meanwhile)")
+      ->default_val(0);
+  CLI11_PARSE(app, argc, argv);
+
+  opts.http.max_body_bytes = static_cast<size_t>(max_body_mb) * 1024 * 1024;
+  opts.http.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+  opts.http.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+  opts.load_delay = std::chrono::milliseconds(load_delay_ms);
+
+  // Signals are taken synchronously by this thread; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  kh::common::RealTimeSource time;
+  auto server = kh::modelserver::ModelServer::create(opts, time);
+  if (!server.ok()) {
+    spdlog::error("{}", kh::common::toStd(server.status().message()));
+    return 1;
+  }
+  (*server)->start();
+  spdlog::info("modelserver listening: http={}:{} grpc={}:{} model={} dir={}", opts.host,
+               (*server)->httpPort(), opts.host, (*server)->grpcPort(), opts.model_name,
+               opts.model_dir);
+
+  // The loader reports through SIGUSR1 so that this thread waits on one thing only.
+  int exit_code = 0;
+  std::thread watch([&] {
+    absl::Status st = (*server)->waitForLoad();
+    if (!st.ok()) {
+      spdlog::error("model '{}' failed to load: {}", opts.model_name,
+                    kh::common::toStd(st.message()));
+      exit_code = 1;
+      kill(getpid(), SIGUSR1);
+    } else {
+      spdlog::info("model '{}' loaded and ready", opts.model_name);
+    }
+  });
+  int sig = 0;
+  sigwait(&signals, &sig);
+  if (sig != SIGUSR1) spdlog::info("signal {}: draining", sig);
+  (*server)->drain(std::chrono::milliseconds(drain_grace_ms));
+  watch.join();
+  spdlog::info("modelserver stopped");
+  return exit_code;
+}
