@@ -1,0 +1,188 @@
+// Suite files: YAML turned into JSON (typed scalars), validated, and datatype matrices expanded.
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "kh/common/strings.h"
+#include "kh/conformance/conformance.h"
+#include "kh/protocols/tensor.h"
+#include "yaml-cpp/yaml.h"
+
+namespace kh::conformance {
+namespace {
+
+using nlohmann::json;
+
+std::string where(const std::string& name, const YAML::Mark& mark) {
+  return common::strCat(name, ":", mark.line + 1, ":", mark.column + 1);
+}
+
+// Plain scalars get YAML 1.2 core types; quoted ones stay strings.
+json scalarToJson(const YAML::Node& node) {
+  const std::string& text = node.Scalar();
+  if (node.Tag() == "!") return text;
+  if (text == "true" || text == "True") return true;
+  if (text == "false" || text == "False") return false;
+  if (text == "null" || text == "~" || text.empty()) return nullptr;
+  if (auto i = common::parseInt<int64_t>(text)) return *i;
+  if (auto u = common::parseInt<uint64_t>(text)) return *u;
+  char* end = nullptr;
+  double d = std::strtod(text.c_str(), &end);
+  if (end && *end == '\0' && !text.empty() &&
+      text.find_first_not_of("0123456789+-.eE") == std::string::npos) {
+    return d;
+  }
+  return text;
+}
+
+json toJson(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      json out = json::object();
+      for (const auto& kv : node) out[kv.first.as<std::string>()] = toJson(kv.second);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      json out = json::array();
+      for (const auto& item : node) out.push_back(toJson(item));
+      return out;
+    }
+    case YAML::NodeType::Scalar:
+      return scalarToJson(node);
+    default:
+      return nullptr;
+  }
+}
+
+const char* kRequiredFields[] = {"id", "section", "tag", "level"};
+
+void replaceAll(json& node, const std::string& from, const std::string& to) {
+  if (node.is_string()) {
+    std::string s = node.get<std::string>();
+    size_t pos = 0;
+    while ((pos = s.find(from, pos)) != std::string::npos) {
+      s.replace(pos, from.size(), to);
+      pos += to.size();
+    }
+    node = s;
+  } else if (node.is_structured()) {
+    for (auto& child : node) replaceAll(child, from, to);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Case>> parseSuite(const std::string& yaml_text, const std::string& name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(common::strCat(where(name, e.mark), ": ", e.msg));
+  }
+  if (!root.IsMap()) return absl::InvalidArgumentError(common::strCat(name, ": not a YAML mapping"));
+  std::string protocol = root["protocol"] ? root["protocol"].as<std::string>("") : "";
+  if (protocol != "v1" && protocol != "v2" && protocol != "grpc") {
+    return absl::InvalidArgumentError(
+        common::strCat(name, ": top-level 'protocol' must be v1, v2 or grpc"));
+  }
+  std::string suite = std::filesystem::path(name).stem().string();
+  const YAML::Node cases = root["cases"];
+  if (!cases || !cases.IsSequence()) {
+    return absl::InvalidArgumentError(common::strCat(name, ": needs a 'cases' list"));
+  }
+  std::vector<Case> out;
+  for (const auto& node : cases) {
+    if (!node.IsMap()) {
+      return absl::InvalidArgumentError(
+          common::strCat(where(name, node.Mark()), ": a case must be a mapping"));
+    }
+    for (const char* field : kRequiredFields) {
+      if (!node[field] || !node[field].IsScalar()) {
+        return absl::InvalidArgumentError(common::strCat(where(name, node.Mark()),
+                                                         ": case needs a scalar '", field, "'"));
+      }
+    }
+    Case c;
+    c.id = node["id"].as<std::string>();
+    c.title = node["title"] ? node["title"].as<std::string>("") : c.id;
+    c.section = node["section"].as<std::string>();
+    c.tag = node["tag"].as<std::string>();
+    c.level = node["level"].as<std::string>();
+    c.protocol = protocol;
+    c.suite = suite;
+    if (c.tag != "SPEC" && c.tag != "REF") {
+      return absl::InvalidArgumentError(common::strCat(where(name, node["tag"].Mark()),
+                                                       ": tag must be SPEC or REF"));
+    }
+    if (c.level != "MUST" && c.level != "SHOULD") {
+      return absl::InvalidArgumentError(common::strCat(where(name, node["level"].Mark()),
+                                                       ": level must be MUST or SHOULD"));
+    }
+    if (!node["expect"] || !node["expect"].IsMap()) {
+      return absl::InvalidArgumentError(
+          common::strCat(where(name, node.Mark()), ": case '", c.id, "' needs an 'expect' map"));
+    }
+    bool has_request = node["request"] || node["grpc"] || node["raw_http"];
+    if (!has_request) {
+      return absl::InvalidArgumentError(common::strCat(
+          where(name, node.Mark()), ": case '", c.id, "' needs 'request', 'grpc' or 'raw_http'"));
+    }
+    c.spec = toJson(node);
+    // A datatype matrix expands into one case per V2 datatype, with ${dt} bound.
+    if (c.spec.value("foreach_datatype", false)) {
+      for (auto type : protocols::kAllDataTypes) {
+        std::string dt(protocols::dataTypeName(type));
+        Case e = c;
+        e.id = common::strCat(c.id, "-", dt);
+        e.title = common::strCat(c.title, " (", dt, ")");
+        replaceAll(e.spec, "${dt}", dt);
+        e.spec["matrix_datatype"] = dt;
+        out.push_back(std::move(e));
+      }
+    } else {
+      out.push_back(std::move(c));
+    }
+  }
+  // Ids must be unique: they name JUnit test cases.
+  for (size_t i = 0; i < out.size(); ++i) {
+    for (size_t j = i + 1; j < out.size(); ++j) {
+      if (out[i].id == out[j].id) {
+        return absl::InvalidArgumentError(
+            common::strCat(name, ": duplicate case id '", out[i].id, "'"));
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Case>> loadCases(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return absl::NotFoundError(common::strCat("case directory not found: ", dir));
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<Case> all;
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto cases = parseSuite(text.str(), file.string());
+    if (!cases.ok()) return cases.status();
+    for (auto& c : *cases) all.push_back(std::move(c));
+  }
+  if (all.empty()) return absl::NotFoundError(common::strCat("no *.yaml cases in ", dir));
+  return all;
+}
+
+std::string defaultCaseDir() {
+  if (const char* env = std::getenv("KH_CONFORMANCE_DIR")) return env;
+  return KH_DEFAULT_CONFORMANCE_DIR;
+}
+
+}  // namespace kh::conformance

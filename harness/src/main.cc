@@ -1,0 +1,18 @@
+// harness: conformance, load and scenario tool for KServe-style model serving.
+
+#include <cstdio>
+
+#include "CLI/CLI.hpp"
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "harness: protocol conformance and benchmarks for KServe-style model serving.\n"
+      "Run `harness <command> --help` for a command's options."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "kserve-harness 0.1.0");
+  kh::cli::Command conform = kh::cli::addConformCommand(app);
+  CLI11_PARSE(app, argc, argv);
+  if (app.got_subcommand("conform")) return conform();
+  return 2;
+}
