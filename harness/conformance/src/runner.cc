@@ -43,7 +43,8 @@ json sampleValues(DataType type, int64_t count, int64_t features) {
       case DataType::kUint64: out.push_back(static_cast<uint64_t>(i % 7 + 1)); break;
       case DataType::kInt8: case DataType::kInt16: case DataType::kInt32:
       case DataType::kInt64: out.push_back(static_cast<int64_t>(i % 7) - 3); break;
-      case DataType::kBytes: out.push_back(common::strCat("item-", i)); break;
+      // Valid base64 too, so the same value fits gRPC bytes_contents in the protobuf JSON mapping.
+      case DataType::kBytes: out.push_back("YWJj"); break;
       default:
         if (features == 4) {
           out.push_back(kRows[(i / 4) % 2][i % 4]);
@@ -171,6 +172,11 @@ void buildVariables(Context& ctx, std::optional<json> sample) {
     protocols::Shape shape = v["shape"].get<protocols::Shape>();
     v["batch"] = shape.empty() ? 1 : shape[0];
     v["count"] = static_cast<int64_t>(v["flat"].size());
+    // One instance (the first row) for single-row requests.
+    v["row"] = v["data"].is_array() && !v["data"].empty() ? v["data"][0] : v["data"];
+    protocols::Shape row_shape = shape;
+    if (!row_shape.empty()) row_shape[0] = 1;
+    v["row_shape"] = row_shape;
     auto type = protocols::parseDataType(v["datatype"].get<std::string>()).value_or(DataType::kFp32);
     v["contents_field"] = contentsField(type);
     DataType other = type == DataType::kFp32 ? DataType::kInt32 : DataType::kFp32;
@@ -406,6 +412,9 @@ absl::StatusOr<http::Request> buildHttpRequest(const json& req, const json& vars
   }
   if (req.contains("headers")) {
     for (const auto& [k, v] : req["headers"].items()) out.set(k, varText(v));
+  }
+  if (req.contains("header_padding")) {
+    out.set("X-Padding", std::string(req["header_padding"].get<size_t>(), 'p'));
   }
   out.prepare_payload();
   return out;
