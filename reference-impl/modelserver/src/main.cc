@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   int64_t max_body_mb = 32;
   int64_t header_timeout_ms = 10'000, idle_timeout_ms = 60'000, load_delay_ms = 0;
   int64_t drain_grace_ms = 30'000;
+  std::string port_file;
   std::string runtimes;
   for (const auto& r : kh::runtimes::runtimeNames()) runtimes += (runtimes.empty() ? "" : ", ") + r;
 
@@ -51,6 +52,8 @@ int main(int argc, char** argv) {
   app.add_option("--load_delay_ms", load_delay_ms,
                  "Testing aid: wait this long before loading the model (not ready meanwhile)")
       ->default_val(0);
+  app.add_option("--port_file", port_file,
+                 "Write {\"http_port\": N, \"grpc_port\": N} here once listening (for port 0)");
   CLI11_PARSE(app, argc, argv);
 
   opts.http.max_body_bytes = static_cast<size_t>(max_body_mb) * 1024 * 1024;
@@ -74,6 +77,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   (*server)->start();
+  if (!port_file.empty()) {
+    // Written whole under a temporary name, then renamed, so readers never see half a file.
+    std::string tmp = port_file + ".tmp";
+    if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+      std::fprintf(f, "{\"http_port\": %u, \"grpc_port\": %u}\n", (*server)->httpPort(),
+                   (*server)->grpcPort());
+      std::fclose(f);
+      std::rename(tmp.c_str(), port_file.c_str());
+    }
+  }
   spdlog::info("modelserver listening: http={}:{} grpc={}:{} model={} dir={}", opts.host,
                (*server)->httpPort(), opts.host, (*server)->grpcPort(), opts.model_name,
                opts.model_dir);

@@ -1,0 +1,174 @@
+#include "kh/process/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "kh/common/strings.h"
+
+extern char** environ;
+
+namespace kh::process {
+
+std::string ExitStatus::describe() const {
+  if (exited) return common::strCat("exit code ", code);
+  if (signaled) return common::strCat("killed by signal ", signal, " (", strsignal(signal), ")");
+  return "still running";
+}
+
+absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) return absl::InvalidArgumentError("spawn: empty argv");
+  std::map<std::string, std::string> env_map;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env_map[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : options.env) env_map[k] = v;
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env_map) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, argv;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = options.argv;
+  for (auto& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  int pipe_fds[2] = {-1, -1};
+  if (options.capture_output) {
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+      return absl::UnavailableError(common::strCat("pipe: ", std::strerror(errno)));
+    }
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
+  } else if (!options.log_file.empty()) {
+    posix_spawn_file_actions_addopen(&actions, 1, options.log_file.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  }
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (!options.working_dir.empty()) {
+    posix_spawn_file_actions_addchdir_np(&actions, options.working_dir.c_str());
+  }
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Own process group (so the group can be signalled) and default signal dispositions/masks,
+  // since the parent may block SIGTERM for sigwait.
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (pipe_fds[1] >= 0) close(pipe_fds[1]);
+  if (rc != 0) {
+    if (pipe_fds[0] >= 0) close(pipe_fds[0]);
+    return absl::UnavailableError(
+        common::strCat("cannot start '", options.argv[0], "': ", std::strerror(rc)));
+  }
+  return std::unique_ptr<Subprocess>(new Subprocess(pid, pipe_fds[0]));
+}
+
+Subprocess::~Subprocess() {
+  if (!status_) {
+    ::kill(-pid_, SIGKILL);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+  }
+  if (out_fd_ >= 0) close(out_fd_);
+}
+
+absl::StatusOr<std::string> Subprocess::readLine(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto nl = pending_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = pending_.substr(0, nl);
+      pending_.erase(0, nl + 1);
+      return line;
+    }
+    if (out_fd_ < 0) return absl::OutOfRangeError("no captured output");
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return absl::DeadlineExceededError("no line before the deadline");
+    pollfd p{out_fd_, POLLIN, 0};
+    int rc = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc == 0) return absl::DeadlineExceededError("no line before the deadline");
+    char buf[4096];
+    ssize_t n = ::read(out_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (!pending_.empty()) {
+        std::string line = std::move(pending_);
+        pending_.clear();
+        return line;
+      }
+      return absl::OutOfRangeError("the child closed its output");
+    }
+    pending_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+absl::StatusOr<std::string> Subprocess::waitForLine(const std::string& needle,
+                                                    std::chrono::milliseconds timeout,
+                                                    std::string* seen) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    auto line = readLine(std::max(left, std::chrono::milliseconds(0)));
+    if (!line.ok()) return line.status();
+    if (seen) *seen += *line + "\n";
+    if (line->find(needle) != std::string::npos) return line;
+  }
+}
+
+void Subprocess::signalGroup(int sig) {
+  if (!status_) ::kill(-pid_, sig);
+}
+
+bool Subprocess::running() { return !wait(std::chrono::milliseconds(0)).has_value(); }
+
+std::optional<ExitStatus> Subprocess::wait(std::chrono::milliseconds timeout) {
+  if (status_) return status_;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  // waitpid has no timeout; poll it with a short back-off (the child is ours, nothing to await).
+  auto pause = std::chrono::milliseconds(1);
+  while (true) {
+    int st = 0;
+    pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      ExitStatus s;
+      if (WIFEXITED(st)) {
+        s.exited = true;
+        s.code = WEXITSTATUS(st);
+      } else if (WIFSIGNALED(st)) {
+        s.signaled = true;
+        s.signal = WTERMSIG(st);
+      }
+      status_ = s;
+      return status_;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace kh::process
