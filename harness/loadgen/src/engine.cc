@@ -1,0 +1,759 @@
+#include "kh/loadgen/engine.h"
+
+#include <sys/resource.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "boost/asio/connect.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "boost/asio/write.hpp"
+#include "boost/beast/core/flat_buffer.hpp"
+#include "boost/beast/http/read.hpp"
+#include "boost/beast/http/parser.hpp"
+#include "boost/beast/http/string_body.hpp"
+#include "grpcpp/grpcpp.h"
+#include "kh/common/strings.h"
+#include "kh/protocols/grpc_predict_v2.grpc.pb.h"
+
+namespace kh::loadgen {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+double cpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// State shared by the workers of one run; everything here is thread-safe.
+struct RunState {
+  const LoadOptions* options = nullptr;
+  const common::TimeSource* time = nullptr;
+  common::MonotonicTime start;
+  Clock::time_point start_clock;  // the same instant, for asio timers
+  std::atomic<int64_t> issued{0};
+  std::atomic<bool> stop{false};
+  std::mutex schedule_mu;
+  bool schedule_done = false;
+
+  int64_t nowNs() const {
+    return std::chrono::duration_cast<Nanos>(time->monotonicTime() - start).count();
+  }
+  bool open() const { return options->schedule != nullptr; }
+  // Takes the next batch of intended offsets (contiguous, so each worker's stays monotone).
+  bool fetch(std::vector<int64_t>& out) {
+    std::lock_guard lock(schedule_mu);
+    out.clear();
+    if (schedule_done) return false;
+    for (int i = 0; i < 64; ++i) {
+      auto t = options->schedule->next();
+      if (!t) {
+        schedule_done = true;
+        break;
+      }
+      out.push_back(t->count());
+    }
+    return !out.empty();
+  }
+  bool mayIssue() {
+    if (stop.load(std::memory_order_relaxed)) return false;
+    if (options->max_requests > 0 &&
+        issued.fetch_add(1, std::memory_order_relaxed) >= options->max_requests) {
+      return false;
+    }
+    return true;
+  }
+};
+
+// Per-worker measurements; only the worker's own thread writes them.
+struct WorkerStats {
+  HdrHistogram corrected, service, slip;
+  std::vector<HdrHistogram> window_hist;
+  std::vector<int64_t> window_completed, window_errors;
+  int64_t completed = 0, succeeded = 0, warmup = 0, delayed = 0;
+  std::map<std::string, int64_t> errors;
+  std::map<int, int64_t> status;
+  std::string first_error;
+  std::atomic<int64_t> live_completed{0}, live_errors{0};
+
+  void record(const RunState& run, int64_t intended, int64_t sent, int64_t done, int status_code,
+              ErrorKind error, const std::string& message) {
+    live_completed.fetch_add(1, std::memory_order_relaxed);
+    if (error != ErrorKind::kNone) live_errors.fetch_add(1, std::memory_order_relaxed);
+    int64_t warmup_ns = run.options->warmup.count();
+    if (done < warmup_ns) {
+      ++warmup;
+      return;
+    }
+    ++completed;
+    if (status_code != 0) ++status[status_code];
+    if (error == ErrorKind::kNone) {
+      ++succeeded;
+    } else {
+      ++errors[errorKindName(error)];
+      if (first_error.empty()) first_error = message;
+    }
+    int64_t lat = done - intended;
+    corrected.record(lat);
+    service.record(done - sent);
+    if (run.open()) {
+      slip.record(sent - intended);
+      if (sent - intended > run.options->late_threshold.count()) ++delayed;
+    }
+    auto w = static_cast<size_t>((done - warmup_ns) / std::max<int64_t>(1, run.options->window.count()));
+    if (w >= window_hist.size()) {
+      window_hist.resize(w + 1, HdrHistogram(1, 60'000'000'000, 2));
+      window_completed.resize(w + 1, 0);
+      window_errors.resize(w + 1, 0);
+    }
+    window_hist[w].record(lat);
+    ++window_completed[w];
+    if (error != ErrorKind::kNone) ++window_errors[w];
+  }
+};
+
+// ------------------------------------------------------------------ HTTP
+
+class HttpWorker;
+
+struct HttpConn {
+  explicit HttpConn(net::io_context& ioc) : socket(ioc), timer(ioc) {}
+  tcp::socket socket;
+  net::steady_timer timer;
+  beast::flat_buffer buffer;
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser;
+  bool connected = false;
+  bool busy = false;
+  bool timed_out = false;
+  int64_t intended = 0, sent = 0;
+};
+
+class HttpWorker {
+ public:
+  HttpWorker(RunState& run, tcp::endpoint endpoint, const std::string& wire, int connections)
+      : run_(run), endpoint_(endpoint), wire_(wire), schedule_timer_(ioc_), hard_stop_(ioc_) {
+    for (int i = 0; i < connections; ++i) conns_.push_back(std::make_unique<HttpConn>(ioc_));
+  }
+
+  void start() {
+    // Past the planned end plus one request timeout nothing more can succeed: whatever is still
+    // in flight or waiting for a connection is recorded as an error and the worker stops.
+    hard_stop_.expires_at(run_.start_clock + run_.options->duration +
+                          run_.options->request_timeout + std::chrono::seconds(1));
+    hard_stop_.async_wait([this](beast::error_code ec) {
+      if (ec || finished_) return;
+      int64_t now = run_.nowNs();
+      for (auto& c : conns_) {
+        if (c->busy) {
+          stats_.record(run_, c->intended, c->sent, now, 0, ErrorKind::kTimeout,
+                        "still in flight at the end of the run");
+          c->busy = false;
+        }
+      }
+      abandonPending();
+      finished_ = true;
+      ioc_.stop();
+    });
+    for (auto& c : conns_) connect(*c);
+    if (run_.open()) scheduleNext();
+    if (!run_.open()) armDeadline();
+  }
+
+  void run() { ioc_.run(); }
+  WorkerStats& stats() { return stats_; }
+  int connectFailures() const { return connect_failures_; }
+  int everConnected() const { return ever_connected_; }
+  net::io_context& ioc() { return ioc_; }
+
+ private:
+  void armDeadline() {
+    // Closed loop: stop issuing at the duration; in-flight requests finish.
+    auto deadline = std::make_shared<net::steady_timer>(ioc_);
+    deadline->expires_at(run_.start_clock + run_.options->duration);
+    deadline->async_wait([this, deadline](beast::error_code) {
+      closed_loop_over_ = true;
+      maybeFinish();
+    });
+  }
+
+  void connect(HttpConn& c) {
+    c.socket = tcp::socket(ioc_);
+    c.buffer.clear();
+    c.socket.async_connect(endpoint_, [this, &c](beast::error_code ec) {
+      if (ec) {
+        ++connect_failures_;
+        if (first_connect_error_.empty()) first_connect_error_ = ec.message();
+        // Back off a little before trying again; never spin on a dead target.
+        c.timer.expires_after(std::chrono::milliseconds(20));
+        c.timer.async_wait([this, &c](beast::error_code e) {
+          if (!e && !finished_) connect(c);
+        });
+        if (ever_connected_ == 0 &&
+            Clock::now() - run_.start_clock > run_.options->request_timeout) {
+          finished_ = true;
+          hard_stop_.cancel();
+          ioc_.stop();
+        }
+        return;
+      }
+      beast::error_code ignored;
+      c.socket.set_option(tcp::no_delay(true), ignored);
+      c.connected = true;
+      ++ever_connected_;
+      onIdle(c);
+    });
+  }
+
+  void onIdle(HttpConn& c) {
+    c.busy = false;
+    if (finished_) return;
+    if (run_.open()) {
+      idle_.push_back(&c);
+      dispatch();
+      maybeFinish();
+      return;
+    }
+    if (closed_loop_over_ || !run_.mayIssue()) {
+      maybeFinish();
+      return;
+    }
+    int64_t now = run_.nowNs();
+    send(c, now);
+  }
+
+  void send(HttpConn& c, int64_t intended) {
+    c.busy = true;
+    c.intended = intended;
+    c.sent = run_.nowNs();
+    c.timed_out = false;
+    c.timer.expires_after(run_.options->request_timeout);
+    c.timer.async_wait([&c](beast::error_code ec) {
+      if (ec) return;
+      c.timed_out = true;
+      beast::error_code ignored;
+      c.socket.cancel(ignored);
+    });
+    net::async_write(c.socket, net::buffer(wire_), [this, &c](beast::error_code ec, size_t) {
+      if (ec) return fail(c, ErrorKind::kConnect, ec.message());
+      c.parser.emplace();
+      c.parser->body_limit(256ull << 20);
+      bhttp::async_read(c.socket, c.buffer, *c.parser, [this, &c](beast::error_code ec, size_t) {
+        if (ec) {
+          return fail(c, c.timed_out ? ErrorKind::kTimeout : ErrorKind::kProtocol, ec.message());
+        }
+        c.timer.cancel();
+        int status = static_cast<int>(c.parser->get().result_int());
+        ErrorKind kind = ErrorKind::kNone;
+        std::string message;
+        if (status < 200 || status >= 300) {
+          kind = ErrorKind::kHttpStatus;
+          message = common::strCat("HTTP ", status, ": ", c.parser->get().body().substr(0, 200));
+        } else if (run_.options->check && !run_.options->check(status, c.parser->get().body())) {
+          kind = ErrorKind::kCheck;
+          message = "response failed the check: " + c.parser->get().body().substr(0, 200);
+        }
+        stats_.record(run_, c.intended, c.sent, run_.nowNs(), status, kind, message);
+        bool keep = c.parser->get().keep_alive();
+        c.parser.reset();
+        if (!keep) {
+          c.connected = false;
+          beast::error_code ignored;
+          c.socket.close(ignored);
+          c.busy = false;
+          return connect(c);
+        }
+        onIdle(c);
+      });
+    });
+  }
+
+  void fail(HttpConn& c, ErrorKind kind, const std::string& message) {
+    c.timer.cancel();
+    stats_.record(run_, c.intended, c.sent, run_.nowNs(), 0, kind, message);
+    c.connected = false;
+    c.busy = false;
+    beast::error_code ignored;
+    c.socket.close(ignored);
+    if (!finished_) connect(c);
+  }
+
+  // Open loop: move every due intended time to `pending_`, then arm the timer for the next.
+  void scheduleNext() {
+    int processed = 0;
+    while (true) {
+      if (batch_pos_ >= batch_.size()) {
+        if (schedule_over_ || !run_.fetch(batch_)) {
+          schedule_over_ = true;
+          maybeFinish();
+          return;
+        }
+        batch_pos_ = 0;
+      }
+      int64_t next = batch_[batch_pos_];
+      if (next > run_.nowNs()) {
+        schedule_timer_.expires_at(run_.start_clock + Nanos(next));
+        schedule_timer_.async_wait([this](beast::error_code ec) {
+          if (!ec) scheduleNext();
+        });
+        return;
+      }
+      ++batch_pos_;
+      if (run_.mayIssue()) pending_.push_back(next);
+      dispatch();
+      // Yield to I/O now and then when far behind schedule.
+      if (++processed >= 64) {
+        net::post(ioc_, [this] { scheduleNext(); });
+        return;
+      }
+    }
+  }
+
+  void dispatch() {
+    while (!pending_.empty() && !idle_.empty()) {
+      HttpConn* c = idle_.back();
+      idle_.pop_back();
+      int64_t intended = pending_.front();
+      pending_.pop_front();
+      send(*c, intended);
+    }
+  }
+
+  void maybeFinish() {
+    if (finished_) return;
+    bool no_more = run_.open() ? (schedule_over_ && pending_.empty())
+                               : (closed_loop_over_ || run_.stop.load());
+    if (!no_more) return;
+    for (auto& c : conns_) {
+      if (c->busy) return;
+    }
+    finished_ = true;
+    schedule_timer_.cancel();
+    hard_stop_.cancel();
+    for (auto& c : conns_) {
+      beast::error_code ignored;
+      c->timer.cancel();
+      c->socket.close(ignored);
+    }
+  }
+
+  RunState& run_;
+  tcp::endpoint endpoint_;
+  const std::string& wire_;
+  net::io_context ioc_{1};
+  net::steady_timer schedule_timer_;
+  net::steady_timer hard_stop_;
+  std::vector<std::unique_ptr<HttpConn>> conns_;
+  std::vector<HttpConn*> idle_;
+  std::deque<int64_t> pending_;
+  std::vector<int64_t> batch_;
+  size_t batch_pos_ = 0;
+  bool schedule_over_ = false;
+  bool closed_loop_over_ = false;
+  bool finished_ = false;
+  int connect_failures_ = 0;
+  int ever_connected_ = 0;
+  std::string first_connect_error_;
+  WorkerStats stats_;
+
+ public:
+  const std::string& firstConnectError() const { return first_connect_error_; }
+  // A run whose requests can never be sent (target down) ends at the hard deadline; what was
+  // still pending is reported, not lost.
+  void abandonPending() {
+    int64_t now = run_.nowNs();
+    for (int64_t intended : pending_) {
+      stats_.record(run_, intended, now, now, 0, ErrorKind::kConnect,
+                    "never sent: no connection to the target");
+    }
+    pending_.clear();
+  }
+};
+
+std::string serializeRequest(const HttpRequestSpec& spec, const std::string& host_header) {
+  std::string out = common::strCat(spec.method, " ", spec.path, " HTTP/1.1\r\nHost: ", host_header,
+                                   "\r\n");
+  if (!spec.body.empty() || spec.method == "POST") {
+    out += common::strCat("Content-Type: ", spec.content_type, "\r\nContent-Length: ",
+                          spec.body.size(), "\r\n");
+  }
+  for (const auto& [k, v] : spec.headers) out += common::strCat(k, ": ", v, "\r\n");
+  out += "\r\n";
+  out += spec.body;
+  return out;
+}
+
+// Folds the workers' measurements into one result.
+RunResult merge(std::vector<WorkerStats*> stats, const RunState& run, double elapsed_s,
+                double cpu_s) {
+  RunResult r;
+  r.open_loop = run.open();
+  r.schedule = run.open() ? run.options->schedule->describe()
+                          : common::strCat("closed loop, concurrency ", run.options->concurrency);
+  size_t windows = 0;
+  for (auto* s : stats) {
+    r.corrected.merge(s->corrected);
+    r.service.merge(s->service);
+    r.slip.merge(s->slip);
+    r.completed += s->completed;
+    r.succeeded += s->succeeded;
+    r.warmup_requests += s->warmup;
+    r.delayed += s->delayed;
+    for (const auto& [k, v] : s->errors) r.errors[k] += v;
+    for (const auto& [k, v] : s->status) r.status_codes[k] += v;
+    if (r.first_error.empty()) r.first_error = s->first_error;
+    windows = std::max(windows, s->window_hist.size());
+  }
+  double window_s = static_cast<double>(run.options->window.count()) / 1e9;
+  double measured_s = std::max(0.0, elapsed_s - static_cast<double>(run.options->warmup.count()) / 1e9);
+  for (size_t w = 0; w < windows; ++w) {
+    HdrHistogram h(1, 60'000'000'000, 2);
+    Window out;
+    out.start_s = static_cast<double>(w) * window_s;
+    for (auto* s : stats) {
+      if (w < s->window_hist.size()) {
+        h.merge(s->window_hist[w]);
+        out.completed += s->window_completed[w];
+        out.errors += s->window_errors[w];
+      }
+    }
+    // The last window may be partial.
+    double span = std::min(window_s, std::max(1e-9, measured_s - out.start_s));
+    out.throughput = static_cast<double>(out.completed) / (w + 1 == windows ? span : window_s);
+    out.p50_ns = h.valueAtPercentile(50);
+    out.p90_ns = h.valueAtPercentile(90);
+    out.p99_ns = h.valueAtPercentile(99);
+    out.max_ns = h.max();
+    out.mean_ns = h.mean();
+    r.windows.push_back(out);
+  }
+  r.elapsed_s = measured_s;
+  r.throughput = measured_s > 0 ? static_cast<double>(r.completed) / measured_s : 0;
+  r.generator_cpu_percent = elapsed_s > 0 ? 100.0 * cpu_s / elapsed_s : 0;
+  return r;
+}
+
+// Runs the progress callback once a second until `done`.
+class ProgressTicker {
+ public:
+  ProgressTicker(const ProgressCallback& cb, std::vector<WorkerStats*> stats, RunState& run)
+      : cb_(cb), stats_(std::move(stats)), run_(run) {
+    if (cb_) thread_ = std::thread([this] { loop(); });
+  }
+  ~ProgressTicker() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; })) {
+      int64_t completed = 0, errors = 0;
+      for (auto* s : stats_) {
+        completed += s->live_completed.load(std::memory_order_relaxed);
+        errors += s->live_errors.load(std::memory_order_relaxed);
+      }
+      cb_(static_cast<double>(run_.nowNs()) / 1e9, completed, errors);
+    }
+  }
+  const ProgressCallback& cb_;
+  std::vector<WorkerStats*> stats_;
+  RunState& run_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+const char* errorKindName(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kNone: return "none";
+    case ErrorKind::kConnect: return "connect";
+    case ErrorKind::kTimeout: return "timeout";
+    case ErrorKind::kHttpStatus: return "status";
+    case ErrorKind::kProtocol: return "protocol";
+    case ErrorKind::kCheck: return "check";
+    case ErrorKind::kCount: break;
+  }
+  return "?";
+}
+
+absl::StatusOr<RunResult> runHttpLoad(const std::string& host, uint16_t port,
+                                      const HttpRequestSpec& spec, LoadOptions options,
+                                      const common::TimeSource& time,
+                                      const ProgressCallback& progress) {
+  beast::error_code ec;
+  auto address = net::ip::make_address(host, ec);
+  if (ec) {
+    net::io_context resolver_ioc;
+    tcp::resolver resolver(resolver_ioc);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) {
+      return absl::InvalidArgumentError(common::strCat("cannot resolve ", host));
+    }
+    address = results.begin()->endpoint().address();
+  }
+  tcp::endpoint endpoint(address, port);
+  std::string wire = serializeRequest(spec, common::strCat(host, ":", port));
+  int threads = std::max(1, options.threads);
+  int total = options.schedule ? std::max(1, options.connections) : std::max(1, options.concurrency);
+  threads = std::min(threads, total);
+
+  RunState run;
+  run.options = &options;
+  run.time = &time;
+  std::vector<std::unique_ptr<HttpWorker>> workers;
+  for (int i = 0; i < threads; ++i) {
+    int share = total / threads + (i < total % threads ? 1 : 0);
+    workers.push_back(std::make_unique<HttpWorker>(run, endpoint, wire, share));
+  }
+  std::vector<WorkerStats*> stats;
+  for (auto& w : workers) stats.push_back(&w->stats());
+  double cpu_before = cpuSeconds();
+  run.start = time.monotonicTime();
+  run.start_clock = Clock::now();
+  {
+    ProgressTicker ticker(progress, stats, run);
+    for (auto& w : workers) w->start();
+    // A hard stop well past the planned end, so nothing can hang.
+    std::vector<std::thread> pool;
+    for (auto& w : workers) pool.emplace_back([&w] { w->run(); });
+    for (auto& t : pool) t.join();
+  }
+  double elapsed_s = static_cast<double>(run.nowNs()) / 1e9;
+  double cpu_s = cpuSeconds() - cpu_before;
+  int ever = 0;
+  for (auto& w : workers) {
+    ever += w->everConnected();
+    w->abandonPending();
+  }
+  if (ever == 0) {
+    return absl::UnavailableError(common::strCat("cannot connect to ", host, ":", port, ": ",
+                                                 workers[0]->firstConnectError()));
+  }
+  RunResult result = merge(stats, run, elapsed_s, cpu_s);
+  result.transport = "http";
+  return result;
+}
+
+// ------------------------------------------------------------------ gRPC
+
+namespace {
+
+struct GrpcCall {
+  grpc::ClientContext context;
+  inference::ModelInferResponse response;
+  int64_t intended = 0, sent = 0;
+};
+
+class GrpcWorker {
+ public:
+  GrpcWorker(RunState& run, std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>>& stubs,
+             const inference::ModelInferRequest& request, int slots)
+      : run_(run), stubs_(stubs), request_(request), slots_(slots), schedule_timer_(ioc_) {}
+
+  void start() {
+    work_.emplace(net::make_work_guard(ioc_));
+    if (run_.open()) {
+      scheduleNext();
+    } else {
+      auto deadline = std::make_shared<net::steady_timer>(ioc_);
+      deadline->expires_at(run_.start_clock + run_.options->duration);
+      deadline->async_wait([this, deadline](beast::error_code) {
+        over_ = true;
+        maybeFinish();
+      });
+      for (int i = 0; i < slots_; ++i) {
+        if (!run_.mayIssue()) break;
+        issue(run_.nowNs());
+      }
+      maybeFinish();
+    }
+  }
+  void run() { ioc_.run(); }
+  WorkerStats& stats() { return stats_; }
+
+  void abandonPending() {
+    int64_t now = run_.nowNs();
+    for (int64_t intended : pending_) {
+      stats_.record(run_, intended, now, now, 0, ErrorKind::kConnect, "never sent");
+    }
+    pending_.clear();
+  }
+
+ private:
+  void issue(int64_t intended) {
+    ++in_flight_;
+    auto* call = new GrpcCall;
+    call->intended = intended;
+    call->sent = run_.nowNs();
+    call->context.set_deadline(std::chrono::system_clock::now() + run_.options->request_timeout);
+    auto& stub = stubs_[next_stub_++ % stubs_.size()];
+    stub->async()->ModelInfer(&call->context, &request_, &call->response,
+                              [this, call](grpc::Status status) {
+                                int64_t done = run_.nowNs();
+                                // Back to this worker's thread to record and go on.
+                                net::post(ioc_, [this, call, status, done] {
+                                  onDone(call, status, done);
+                                });
+                              });
+  }
+
+  void onDone(GrpcCall* call, const grpc::Status& status, int64_t done) {
+    --in_flight_;
+    ErrorKind kind = ErrorKind::kNone;
+    std::string message;
+    if (!status.ok()) {
+      kind = status.error_code() == grpc::DEADLINE_EXCEEDED ? ErrorKind::kTimeout
+             : status.error_code() == grpc::UNAVAILABLE     ? ErrorKind::kConnect
+                                                            : ErrorKind::kHttpStatus;
+      message = common::strCat("gRPC ", static_cast<int>(status.error_code()), ": ",
+                               status.error_message());
+    } else if (run_.options->check && !run_.options->check(0, call->response.SerializeAsString())) {
+      kind = ErrorKind::kCheck;
+      message = "response failed the check";
+    }
+    stats_.record(run_, call->intended, call->sent, done, static_cast<int>(status.error_code()),
+                  kind, message);
+    delete call;
+    if (run_.open()) {
+      dispatch();
+    } else if (!over_ && run_.mayIssue()) {
+      issue(run_.nowNs());
+    }
+    maybeFinish();
+  }
+
+  void scheduleNext() {
+    int processed = 0;
+    while (true) {
+      if (batch_pos_ >= batch_.size()) {
+        if (schedule_over_ || !run_.fetch(batch_)) {
+          schedule_over_ = true;
+          maybeFinish();
+          return;
+        }
+        batch_pos_ = 0;
+      }
+      int64_t next = batch_[batch_pos_];
+      if (next > run_.nowNs()) {
+        schedule_timer_.expires_at(run_.start_clock + Nanos(next));
+        schedule_timer_.async_wait([this](beast::error_code ec) {
+          if (!ec) scheduleNext();
+        });
+        return;
+      }
+      ++batch_pos_;
+      if (run_.mayIssue()) pending_.push_back(next);
+      dispatch();
+      if (++processed >= 64) {
+        net::post(ioc_, [this] { scheduleNext(); });
+        return;
+      }
+    }
+  }
+
+  void dispatch() {
+    while (!pending_.empty() && in_flight_ < slots_) {
+      int64_t intended = pending_.front();
+      pending_.pop_front();
+      issue(intended);
+    }
+  }
+
+  void maybeFinish() {
+    bool no_more = run_.open() ? (schedule_over_ && pending_.empty()) : over_;
+    if (no_more && in_flight_ == 0) {
+      schedule_timer_.cancel();
+      work_.reset();
+      ioc_.stop();
+    }
+  }
+
+  RunState& run_;
+  std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>>& stubs_;
+  const inference::ModelInferRequest& request_;
+  int slots_;
+  net::io_context ioc_{1};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  net::steady_timer schedule_timer_;
+  std::deque<int64_t> pending_;
+  std::vector<int64_t> batch_;
+  size_t batch_pos_ = 0;
+  bool schedule_over_ = false;
+  bool over_ = false;
+  int in_flight_ = 0;
+  size_t next_stub_ = 0;
+  WorkerStats stats_;
+};
+
+}  // namespace
+
+absl::StatusOr<RunResult> runGrpcLoad(const GrpcRequestSpec& spec, LoadOptions options,
+                                      const common::TimeSource& time,
+                                      const ProgressCallback& progress) {
+  inference::ModelInferRequest request;
+  if (!request.ParseFromString(spec.serialized_request)) {
+    return absl::InvalidArgumentError("the gRPC request does not parse as ModelInferRequest");
+  }
+  std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>> stubs;
+  for (int i = 0; i < std::max(1, spec.channels); ++i) {
+    grpc::ChannelArguments args;
+    // Distinct arguments keep channels from sharing one connection.
+    args.SetInt("kh.channel_index", i);
+    args.SetMaxReceiveMessageSize(256 << 20);
+    auto channel = grpc::CreateCustomChannel(spec.target, grpc::InsecureChannelCredentials(), args);
+    if (!channel->WaitForConnected(std::chrono::system_clock::now() + options.request_timeout)) {
+      return absl::UnavailableError(common::strCat("cannot connect to gRPC ", spec.target));
+    }
+    stubs.push_back(inference::GRPCInferenceService::NewStub(channel));
+  }
+  int threads = std::max(1, options.threads);
+  int total = options.schedule ? std::max(1, options.connections) : std::max(1, options.concurrency);
+  threads = std::min(threads, total);
+  RunState run;
+  run.options = &options;
+  run.time = &time;
+  std::vector<std::unique_ptr<GrpcWorker>> workers;
+  for (int i = 0; i < threads; ++i) {
+    int share = total / threads + (i < total % threads ? 1 : 0);
+    workers.push_back(std::make_unique<GrpcWorker>(run, stubs, request, share));
+  }
+  std::vector<WorkerStats*> stats;
+  for (auto& w : workers) stats.push_back(&w->stats());
+  double cpu_before = cpuSeconds();
+  run.start = time.monotonicTime();
+  run.start_clock = Clock::now();
+  {
+    ProgressTicker ticker(progress, stats, run);
+    for (auto& w : workers) w->start();
+    std::vector<std::thread> pool;
+    for (auto& w : workers) pool.emplace_back([&w] { w->run(); });
+    for (auto& t : pool) t.join();
+  }
+  double elapsed_s = static_cast<double>(run.nowNs()) / 1e9;
+  double cpu_s = cpuSeconds() - cpu_before;
+  for (auto& w : workers) w->abandonPending();
+  RunResult result = merge(stats, run, elapsed_s, cpu_s);
+  result.transport = "grpc";
+  return result;
+}
+
+}  // namespace kh::loadgen
