@@ -7,10 +7,40 @@
 
 namespace kh::protocols {
 
+namespace {
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
+size_t utf8Length(std::string_view s, size_t i) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+  }
+  // Overlong three- and four-byte forms, surrogates and values past U+10FFFF.
+  if (len == 3 && ((c == 0xe0 && b(i + 1) < 0xa0) || (c == 0xed && b(i + 1) >= 0xa0))) return 0;
+  if (len == 4 && ((c == 0xf0 && b(i + 1) < 0x90) || (c == 0xf4 && b(i + 1) >= 0x90))) return 0;
+  return len;
+}
+}  // namespace
+
 void appendJsonString(std::string& out, std::string_view value) {
   out.push_back('"');
-  for (char c : value) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
     auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      // JSON text must be UTF-8: copy valid sequences, replace stray bytes (e.g. echoed from a
+      // binary body in an error message) with U+FFFD.
+      size_t len = utf8Length(value, i);
+      if (len == 0) {
+        out += "\\ufffd";
+      } else {
+        out.append(value.substr(i, len));
+        i += len - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;

@@ -238,7 +238,10 @@ absl::StatusOr<json> substitute(const json& node, const json& vars) {
     for (const auto& [k, v] : node.items()) {
       auto sub = substitute(v, vars);
       if (!sub.ok()) return sub.status();
-      out[k] = std::move(*sub);
+      // Keys take variables too (e.g. {"${contents_field}": ...}), always as text.
+      auto key = substitute(json(k), vars);
+      if (!key.ok()) return key.status();
+      out[varText(*key)] = std::move(*sub);
     }
     return out;
   }

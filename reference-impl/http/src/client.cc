@@ -94,14 +94,15 @@ absl::StatusOr<Response> Client::send(Request request) {
     parser.body_limit(1ull << 32);
     bhttp::async_write(*impl_->stream, request, [&](beast::error_code ec, size_t) {
       write_ec = ec;
-      if (ec) return;
+      // Even when the write failed the server may have answered early (e.g. 413 before the
+      // whole body was sent): read what it said.
       bhttp::async_read(*impl_->stream, impl_->buffer, parser, [&](beast::error_code ec, size_t n) {
         read_ec = ec;
         got_bytes = n > 0 || parser.got_some();
       });
     });
     impl_->run();
-    beast::error_code ec = write_ec ? write_ec : read_ec;
+    beast::error_code ec = read_ec ? (write_ec ? write_ec : read_ec) : beast::error_code{};
     if (!ec) {
       response = parser.release();
       if (!response.keep_alive()) disconnect();

@@ -1,5 +1,6 @@
 #include "kh/http/server.h"
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <list>
@@ -163,6 +164,9 @@ class Session : public std::enable_shared_from_this<Session> {
     body += "\"}";
     response_.body() = std::move(body);
     response_.keep_alive(false);
+    // The client may still be sending the body we refused: read and drop it for a moment after
+    // answering, or closing with unread data would reset the connection and lose the answer.
+    linger_ = true;
     write();
   }
 
@@ -181,8 +185,26 @@ class Session : public std::enable_shared_from_this<Session> {
       counted_ = false;
     }
     timer_.cancel();
+    if (!ec && linger_) return lingeringClose();
     if (ec || !response_.keep_alive()) return close();
     waitForRequest();
+  }
+
+  void lingeringClose() {
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    armTimer(std::chrono::milliseconds(2000));
+    drainInput();
+  }
+
+  void drainInput() {
+    if (discarded_ > (64u << 20)) return close();
+    socket_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](
+                                                       beast::error_code ec, size_t n) {
+      if (ec || self->timed_out_) return self->close();
+      self->discarded_ += n;
+      self->drainInput();
+    });
   }
 
   void armTimer(std::chrono::milliseconds timeout) {
@@ -213,6 +235,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_ = false;
   bool timed_out_ = false;
   bool counted_ = false;
+  bool linger_ = false;
+  size_t discarded_ = 0;
+  std::array<char, 16384> scratch_;
 };
 
 void doAccept(Worker& worker, Shared& shared) {

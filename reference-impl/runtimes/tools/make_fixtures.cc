@@ -1,1 +1,171 @@
-int main(){return 0;}
+// make_fixtures OUT_DIR: writes the demo models under OUT_DIR, reproducibly (same bytes every
+// run): an XGBoost iris classifier and regressor trained through the C API on Fisher's iris data,
+// and dense MLPs with weights from a fixed formula in FP32 and FP16.
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "../src/safetensors.h"
+#include "kh/protocols/tensor.h"
+#include "nlohmann/json.hpp"
+#include "xgboost/c_api.h"
+
+namespace {
+
+// Fisher's iris data (as distributed with scikit-learn): sepal length, sepal width, petal
+// length, petal width (cm), class (0 setosa, 1 versicolor, 2 virginica).
+constexpr float kIris[150][5] = {
+    {5.1, 3.5, 1.4, 0.2, 0}, {4.9, 3.0, 1.4, 0.2, 0}, {4.7, 3.2, 1.3, 0.2, 0}, {4.6, 3.1, 1.5, 0.2, 0},
+    {5.0, 3.6, 1.4, 0.2, 0}, {5.4, 3.9, 1.7, 0.4, 0}, {4.6, 3.4, 1.4, 0.3, 0}, {5.0, 3.4, 1.5, 0.2, 0},
+    {4.4, 2.9, 1.4, 0.2, 0}, {4.9, 3.1, 1.5, 0.1, 0}, {5.4, 3.7, 1.5, 0.2, 0}, {4.8, 3.4, 1.6, 0.2, 0},
+    {4.8, 3.0, 1.4, 0.1, 0}, {4.3, 3.0, 1.1, 0.1, 0}, {5.8, 4.0, 1.2, 0.2, 0}, {5.7, 4.4, 1.5, 0.4, 0},
+    {5.4, 3.9, 1.3, 0.4, 0}, {5.1, 3.5, 1.4, 0.3, 0}, {5.7, 3.8, 1.7, 0.3, 0}, {5.1, 3.8, 1.5, 0.3, 0},
+    {5.4, 3.4, 1.7, 0.2, 0}, {5.1, 3.7, 1.5, 0.4, 0}, {4.6, 3.6, 1.0, 0.2, 0}, {5.1, 3.3, 1.7, 0.5, 0},
+    {4.8, 3.4, 1.9, 0.2, 0}, {5.0, 3.0, 1.6, 0.2, 0}, {5.0, 3.4, 1.6, 0.4, 0}, {5.2, 3.5, 1.5, 0.2, 0},
+    {5.2, 3.4, 1.4, 0.2, 0}, {4.7, 3.2, 1.6, 0.2, 0}, {4.8, 3.1, 1.6, 0.2, 0}, {5.4, 3.4, 1.5, 0.4, 0},
+    {5.2, 4.1, 1.5, 0.1, 0}, {5.5, 4.2, 1.4, 0.2, 0}, {4.9, 3.1, 1.5, 0.2, 0}, {5.0, 3.2, 1.2, 0.2, 0},
+    {5.5, 3.5, 1.3, 0.2, 0}, {4.9, 3.6, 1.4, 0.1, 0}, {4.4, 3.0, 1.3, 0.2, 0}, {5.1, 3.4, 1.5, 0.2, 0},
+    {5.0, 3.5, 1.3, 0.3, 0}, {4.5, 2.3, 1.3, 0.3, 0}, {4.4, 3.2, 1.3, 0.2, 0}, {5.0, 3.5, 1.6, 0.6, 0},
+    {5.1, 3.8, 1.9, 0.4, 0}, {4.8, 3.0, 1.4, 0.3, 0}, {5.1, 3.8, 1.6, 0.2, 0}, {4.6, 3.2, 1.4, 0.2, 0},
+    {5.3, 3.7, 1.5, 0.2, 0}, {5.0, 3.3, 1.4, 0.2, 0},
+    {7.0, 3.2, 4.7, 1.4, 1}, {6.4, 3.2, 4.5, 1.5, 1}, {6.9, 3.1, 4.9, 1.5, 1}, {5.5, 2.3, 4.0, 1.3, 1},
+    {6.5, 2.8, 4.6, 1.5, 1}, {5.7, 2.8, 4.5, 1.3, 1}, {6.3, 3.3, 4.7, 1.6, 1}, {4.9, 2.4, 3.3, 1.0, 1},
+    {6.6, 2.9, 4.6, 1.3, 1}, {5.2, 2.7, 3.9, 1.4, 1}, {5.0, 2.0, 3.5, 1.0, 1}, {5.9, 3.0, 4.2, 1.5, 1},
+    {6.0, 2.2, 4.0, 1.0, 1}, {6.1, 2.9, 4.7, 1.4, 1}, {5.6, 2.9, 3.6, 1.3, 1}, {6.7, 3.1, 4.4, 1.4, 1},
+    {5.6, 3.0, 4.5, 1.5, 1}, {5.8, 2.7, 4.1, 1.0, 1}, {6.2, 2.2, 4.5, 1.5, 1}, {5.6, 2.5, 3.9, 1.1, 1},
+    {5.9, 3.2, 4.8, 1.8, 1}, {6.1, 2.8, 4.0, 1.3, 1}, {6.3, 2.5, 4.9, 1.5, 1}, {6.1, 2.8, 4.7, 1.2, 1},
+    {6.4, 2.9, 4.3, 1.3, 1}, {6.6, 3.0, 4.4, 1.4, 1}, {6.8, 2.8, 4.8, 1.4, 1}, {6.7, 3.0, 5.0, 1.7, 1},
+    {6.0, 2.9, 4.5, 1.5, 1}, {5.7, 2.6, 3.5, 1.0, 1}, {5.5, 2.4, 3.8, 1.1, 1}, {5.5, 2.4, 3.7, 1.0, 1},
+    {5.8, 2.7, 3.9, 1.2, 1}, {6.0, 2.7, 5.1, 1.6, 1}, {5.4, 3.0, 4.5, 1.5, 1}, {6.0, 3.4, 4.5, 1.6, 1},
+    {6.7, 3.1, 4.7, 1.5, 1}, {6.3, 2.3, 4.4, 1.3, 1}, {5.6, 3.0, 4.1, 1.3, 1}, {5.5, 2.5, 4.0, 1.3, 1},
+    {5.5, 2.6, 4.4, 1.2, 1}, {6.1, 3.0, 4.6, 1.4, 1}, {5.8, 2.6, 4.0, 1.2, 1}, {5.0, 2.3, 3.3, 1.0, 1},
+    {5.6, 2.7, 4.2, 1.3, 1}, {5.7, 3.0, 4.2, 1.2, 1}, {5.7, 2.9, 4.2, 1.3, 1}, {6.2, 2.9, 4.3, 1.3, 1},
+    {5.1, 2.5, 3.0, 1.1, 1}, {5.7, 2.8, 4.1, 1.3, 1},
+    {6.3, 3.3, 6.0, 2.5, 2}, {5.8, 2.7, 5.1, 1.9, 2}, {7.1, 3.0, 5.9, 2.1, 2}, {6.3, 2.9, 5.6, 1.8, 2},
+    {6.5, 3.0, 5.8, 2.2, 2}, {7.6, 3.0, 6.6, 2.1, 2}, {4.9, 2.5, 4.5, 1.7, 2}, {7.3, 2.9, 6.3, 1.8, 2},
+    {6.7, 2.5, 5.8, 1.8, 2}, {7.2, 3.6, 6.1, 2.5, 2}, {6.5, 3.2, 5.1, 2.0, 2}, {6.4, 2.7, 5.3, 1.9, 2},
+    {6.8, 3.0, 5.5, 2.1, 2}, {5.7, 2.5, 5.0, 2.0, 2}, {5.8, 2.8, 5.1, 2.4, 2}, {6.4, 3.2, 5.3, 2.3, 2},
+    {6.5, 3.0, 5.5, 1.8, 2}, {7.7, 3.8, 6.7, 2.2, 2}, {7.7, 2.6, 6.9, 2.3, 2}, {6.0, 2.2, 5.0, 1.5, 2},
+    {6.9, 3.2, 5.7, 2.3, 2}, {5.6, 2.8, 4.9, 2.0, 2}, {7.7, 2.8, 6.7, 2.0, 2}, {6.3, 2.7, 4.9, 1.8, 2},
+    {6.7, 3.3, 5.7, 2.1, 2}, {7.2, 3.2, 6.0, 1.8, 2}, {6.2, 2.8, 4.8, 1.8, 2}, {6.1, 3.0, 4.9, 1.8, 2},
+    {6.4, 2.8, 5.6, 2.1, 2}, {7.2, 3.0, 5.8, 1.6, 2}, {7.4, 2.8, 6.1, 1.9, 2}, {7.9, 3.8, 6.4, 2.0, 2},
+    {6.4, 2.8, 5.6, 2.2, 2}, {6.3, 2.8, 5.1, 1.5, 2}, {6.1, 2.6, 5.6, 1.4, 2}, {7.7, 3.0, 6.1, 2.3, 2},
+    {6.3, 3.4, 5.6, 2.4, 2}, {6.4, 3.1, 5.5, 1.8, 2}, {6.0, 3.0, 4.8, 1.8, 2}, {6.9, 3.1, 5.4, 2.1, 2},
+    {6.7, 3.1, 5.6, 2.4, 2}, {6.9, 3.1, 5.1, 2.3, 2}, {5.8, 2.7, 5.1, 1.9, 2}, {6.8, 3.2, 5.9, 2.3, 2},
+    {6.7, 3.3, 5.7, 2.5, 2}, {6.7, 3.0, 5.2, 2.3, 2}, {6.3, 2.5, 5.0, 1.9, 2}, {6.5, 3.0, 5.2, 2.0, 2},
+    {6.2, 3.4, 5.4, 2.3, 2}, {5.9, 3.0, 5.1, 1.8, 2}};
+
+#define CHECK_XGB(call)                                                  \
+  do {                                                                   \
+    if ((call) != 0) {                                                   \
+      std::fprintf(stderr, "%s failed: %s\n", #call, XGBGetLastError()); \
+      std::exit(1);                                                      \
+    }                                                                    \
+  } while (false)
+
+// Trains a booster on the iris features with the given label column and parameters.
+void trainXgboost(const std::filesystem::path& out, bool classifier, int rounds) {
+  std::vector<float> features, labels;
+  for (const auto& row : kIris) {
+    if (classifier) {
+      features.insert(features.end(), row, row + 4);
+      labels.push_back(row[4]);
+    } else {
+      // Regressor: predict petal width from the other three measurements plus the class.
+      features.insert(features.end(), {row[0], row[1], row[2], row[4]});
+      labels.push_back(row[3]);
+    }
+  }
+  DMatrixHandle dmatrix;
+  CHECK_XGB(XGDMatrixCreateFromMat(features.data(), 150, 4, NAN, &dmatrix));
+  CHECK_XGB(XGDMatrixSetFloatInfo(dmatrix, "label", labels.data(), 150));
+  BoosterHandle booster;
+  CHECK_XGB(XGBoosterCreate(&dmatrix, 1, &booster));
+  const char* params[][2] = {{"objective", classifier ? "multi:softmax" : "reg:squarederror"},
+                             {"num_class", classifier ? "3" : "1"},
+                             {"max_depth", "3"},
+                             {"eta", "0.3"},
+                             {"seed", "0"},
+                             {"nthread", "1"},
+                             {"tree_method", "exact"}};
+  for (auto& p : params) {
+    if (!classifier && std::string(p[0]) == "num_class") continue;
+    CHECK_XGB(XGBoosterSetParam(booster, p[0], p[1]));
+  }
+  for (int i = 0; i < rounds; ++i) CHECK_XGB(XGBoosterUpdateOneIter(booster, i, dmatrix));
+  std::filesystem::create_directories(out);
+  CHECK_XGB(XGBoosterSaveModel(booster, (out / "model.json").c_str()));
+  XGBoosterFree(booster);
+  XGDMatrixFree(dmatrix);
+}
+
+// Deterministic weights: small values from a fixed formula, biased so the iris rows separate.
+float weightAt(int layer, int row, int col) {
+  return 0.5f * std::sin(1.3f * static_cast<float>(row + 1) + 0.7f * static_cast<float>(col + 1) +
+                         static_cast<float>(layer));
+}
+
+void writeDense(const std::filesystem::path& out, const std::string& dtype) {
+  const int sizes[] = {4, 8, 3};
+  kh::runtimes::SafeTensorsFile file;
+  file.metadata["format"] = "pt";
+  file.metadata["generator"] = "kserve-harness make_fixtures";
+  nlohmann::json layers = nlohmann::json::array();
+  for (int l = 0; l < 2; ++l) {
+    int in = sizes[l], outw = sizes[l + 1];
+    std::vector<float> w, b;
+    for (int r = 0; r < outw; ++r) {
+      for (int c = 0; c < in; ++c) w.push_back(weightAt(l, r, c));
+      b.push_back(0.1f * static_cast<float>(r) - 0.2f);
+    }
+    auto encode = [&](const std::vector<float>& values) {
+      std::string bytes;
+      for (float v : values) {
+        if (dtype == "F16") {
+          uint16_t h = kh::protocols::floatToHalf(v);
+          bytes.append(reinterpret_cast<const char*>(&h), 2);
+        } else {
+          bytes.append(reinterpret_cast<const char*>(&v), 4);
+        }
+      }
+      return bytes;
+    };
+    std::string prefix = "fc" + std::to_string(l + 1);
+    file.tensors[prefix + ".weight"] = {dtype, {outw, in}, encode(w)};
+    file.tensors[prefix + ".bias"] = {dtype, {outw}, encode(b)};
+    layers.push_back({{"weight", prefix + ".weight"},
+                      {"bias", prefix + ".bias"},
+                      {"activation", l == 0 ? "relu" : "softmax"}});
+  }
+  std::filesystem::create_directories(out);
+  if (auto st = kh::runtimes::writeSafeTensors(out / "model.safetensors", file); !st.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(st.message()).c_str());
+    std::exit(1);
+  }
+  nlohmann::json config = {
+      {"inputs", {{{"name", "input-0"}, {"datatype", "FP32"}, {"shape", {-1, 4}}}}},
+      {"outputs", {{{"name", "output-0"}, {"datatype", "FP32"}, {"shape", {-1, 3}}}}},
+      {"layers", layers}};
+  std::ofstream(out / "config.json") << config.dump(2) << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: make_fixtures OUT_DIR\n");
+    return 2;
+  }
+  std::filesystem::path out = argv[1];
+  trainXgboost(out / "xgboost-iris", /*classifier=*/true, 10);
+  trainXgboost(out / "xgboost-regressor", /*classifier=*/false, 5);
+  writeDense(out / "dense-iris", "F32");
+  writeDense(out / "dense-fp16", "F16");
+  std::printf("wrote xgboost-iris, xgboost-regressor, dense-iris, dense-fp16 under %s\n",
+              out.c_str());
+  return 0;
+}
