@@ -206,7 +206,7 @@ TEST(ModelServer, SigtermFinishesTheRequestInFlightThenExitsZero) {
   ASSERT_TRUE(idle.request("GET", "/v2/health/live").ok());
 
   server->child->signalGroup(SIGTERM);
-  ASSERT_TRUE(server->child->waitForLine("draining", 10s, &server->log).ok());
+  ASSERT_TRUE(server->child->waitForLine("new work refused", 10s, &server->log).ok());
   net::write(socket, net::buffer(body.substr(body.size() / 2)));
   std::string response;
   boost::system::error_code ec;

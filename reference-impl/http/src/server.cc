@@ -265,6 +265,7 @@ struct HttpServer::Impl {
   std::condition_variable exited_cv;
   int running = 0;
   bool drained = false;
+  bool draining_started = false;
 };
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -333,14 +334,17 @@ void HttpServer::start() {
   }
 }
 
-void HttpServer::drain(std::chrono::milliseconds grace) {
+void HttpServer::beginDrain() {
   {
     std::lock_guard lock(impl_->mu);
-    if (impl_->drained) return;
-    impl_->drained = true;
+    if (impl_->draining_started) return;
+    impl_->draining_started = true;
   }
+  int pending = static_cast<int>(impl_->workers.size());
+  std::mutex mu;
+  std::condition_variable cv;
   for (auto& w : impl_->workers) {
-    net::post(w->ioc, [worker = w.get()] {
+    net::post(w->ioc, [worker = w.get(), &mu, &cv, &pending] {
       worker->draining = true;
       beast::error_code ec;
       worker->acceptor->close(ec);
@@ -349,8 +353,23 @@ void HttpServer::drain(std::chrono::milliseconds grace) {
       for (Session* s : sessions) {
         if (worker->sessions.count(s)) s->onDrain();
       }
+      std::lock_guard lock(mu);
+      if (--pending == 0) cv.notify_all();
     });
   }
+  std::unique_lock lock(mu);
+  // Workers that are not running (start() never called) cannot acknowledge.
+  if (impl_->threads.empty()) return;
+  cv.wait(lock, [&] { return pending == 0; });
+}
+
+void HttpServer::drain(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->drained) return;
+    impl_->drained = true;
+  }
+  beginDrain();
   impl_->guards.clear();
   std::unique_lock lock(impl_->mu);
   impl_->exited_cv.wait_for(lock, grace, [&] { return impl_->running == 0; });

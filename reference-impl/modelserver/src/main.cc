@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
   });
   int sig = 0;
   sigwait(&signals, &sig);
-  if (sig != SIGUSR1) spdlog::info("signal {}: draining", sig);
+  if (sig != SIGUSR1) spdlog::info("signal {}: stopping", sig);
   (*server)->drain(std::chrono::milliseconds(drain_grace_ms));
   watch.join();
   spdlog::info("modelserver stopped");

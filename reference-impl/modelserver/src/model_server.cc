@@ -3,6 +3,7 @@
 #include <future>
 
 #include "grpcpp/grpcpp.h"
+#include "spdlog/spdlog.h"
 #include "kh/common/strings.h"
 #include "kh/modelserver/grpc_service.h"
 #include "kh/modelserver/metrics.h"
@@ -82,6 +83,9 @@ absl::Status ModelServer::waitForLoad() { return impl_->loaded_future.get(); }
 void ModelServer::drain(std::chrono::milliseconds grace) {
   // gRPC waits for its in-flight calls until the deadline, in parallel with HTTP's drain.
   auto deadline = std::chrono::system_clock::now() + grace;
+  impl_->http_server->beginDrain();
+  spdlog::info("draining: new work refused, {} HTTP request(s) in flight",
+               impl_->http_server->activeRequests());
   std::thread grpc_drain([this, deadline] { impl_->grpc_server->Shutdown(deadline); });
   impl_->http_server->drain(grace);
   grpc_drain.join();

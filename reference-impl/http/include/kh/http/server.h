@@ -69,6 +69,11 @@ class HttpServer {
    * `grace` has passed (then the rest are cut). Safe to call once, from any non-worker thread.
    */
   void drain(std::chrono::milliseconds grace);
+  /**
+   * The first half of drain(): returns once every worker refuses new connections, has closed its
+   * idle ones and marks further responses Connection: close. Call drain() afterwards.
+   */
+  void beginDrain();
   /** Requests being handled or written right now, across workers. */
   int64_t activeRequests() const;
 
