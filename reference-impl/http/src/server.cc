@@ -56,6 +56,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void start() {
     beast::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);
     waitForRequest();
   }
 
@@ -70,6 +71,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void waitForRequest() {
     if (worker_.draining) return close();
     if (buffer_.size() > 0) return readHeader();
+    // A keep-alive client usually has its next request on the wire already: one non-blocking
+    // read saves a trip through the reactor.
+    beast::error_code ec;
+    size_t n = socket_.read_some(buffer_.prepare(16384), ec);
+    if (!ec && n > 0) {
+      buffer_.commit(n);
+      return readHeader();
+    }
+    if (ec && ec != net::error::would_block && ec != net::error::try_again) return close();
     idle_ = true;
     armTimer(shared_.options.idle_timeout);
     socket_.async_wait(tcp::socket::wait_read,
@@ -134,7 +144,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void dispatch() {
-    timer_.cancel();
+    disarmTimer();
     Request request = parser_->release();
     response_ = {};
     response_.version(request.version());
@@ -150,7 +160,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Errors found before a request could be handed over: answer in the protocol's JSON error
   // shape and close, since the rest of the stream cannot be trusted.
   void sendError(bhttp::status status, std::string message) {
-    timer_.cancel();
+    disarmTimer();
     response_ = {};
     response_.version(11);
     response_.result(status);
@@ -184,7 +194,7 @@ class Session : public std::enable_shared_from_this<Session> {
       shared_.active_requests.fetch_sub(1, std::memory_order_relaxed);
       counted_ = false;
     }
-    timer_.cancel();
+    disarmTimer();
     if (!ec && linger_) return lingeringClose();
     if (ec || !response_.keep_alive()) return close();
     waitForRequest();
@@ -207,18 +217,37 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // One timer wait at a time; moving the deadline is a store, not a cancel-and-rearm, so the
+  // request path does not post a cancelled handler for every phase. The wait re-arms itself
+  // when it fires before the current deadline.
   void armTimer(std::chrono::milliseconds timeout) {
     timed_out_ = false;
-    timer_.expires_after(timeout);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return;  // cancelled or re-armed
-      self->timed_out_ = true;
-      beast::error_code ignored;
-      self->socket_.cancel(ignored);
-    });
+    deadline_ = std::chrono::steady_clock::now() + timeout;
+    if (timer_pending_) return;
+    timer_pending_ = true;
+    timer_.expires_at(deadline_);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->onTimer(ec); });
+  }
+
+  void disarmTimer() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+
+  void onTimer(beast::error_code ec) {
+    timer_pending_ = false;
+    if (ec || closed_) return;
+    if (deadline_ == std::chrono::steady_clock::time_point::max()) return;
+    if (std::chrono::steady_clock::now() < deadline_) {
+      timer_pending_ = true;
+      timer_.expires_at(deadline_);
+      timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->onTimer(ec); });
+      return;
+    }
+    timed_out_ = true;
+    beast::error_code ignored;
+    socket_.cancel(ignored);
   }
 
   void close() {
+    closed_ = true;
     timer_.cancel();
     beast::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
@@ -236,6 +265,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool timed_out_ = false;
   bool counted_ = false;
   bool linger_ = false;
+  bool closed_ = false;
+  bool timer_pending_ = false;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   size_t discarded_ = 0;
   std::array<char, 16384> scratch_;
 };

@@ -1,7 +1,11 @@
 #include "xgboost_model.h"
 
+#include <cmath>
 #include <mutex>
+#include <optional>
+#include <random>
 
+#include "compiled_trees.h"
 #include "kh/common/strings.h"
 #include "nlohmann/json.hpp"
 #include "xgboost/c_api.h"
@@ -23,9 +27,33 @@ class XgboostModel final : public Model {
         output_(output),
         num_features_(num_features),
         num_class_(num_class) {}
+
+  /** Uses `trees` for predictions from now on (after they were checked against libxgboost). */
+  void useCompiledTrees(CompiledTrees trees) { compiled_.emplace(std::move(trees)); }
+
+  /** libxgboost's own prediction (type 0) for `rows` rows. */
+  absl::StatusOr<std::vector<float>> libxgboostPredict(const float* values, int64_t rows) const {
+    std::string array = common::strCat(
+        R"({"data": [)", reinterpret_cast<uintptr_t>(values), R"(, true], "shape": [)", rows, ", ",
+        num_features_, R"(], "typestr": "<f4", "version": 3})");
+    static constexpr const char* kConfig =
+        R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, )"
+        R"("strict_shape": false, "missing": NaN, "cache_id": 0})";
+    const bst_ulong* out_shape = nullptr;
+    bst_ulong out_dim = 0;
+    const float* out = nullptr;
+    if (XGBoosterPredictFromDense(booster_, array.c_str(), kConfig, nullptr, &out_shape, &out_dim,
+                                  &out) != 0) {
+      return absl::InternalError(common::strCat("xgboost prediction failed: ", XGBGetLastError()));
+    }
+    bst_ulong total = 1;
+    for (bst_ulong i = 0; i < out_dim; ++i) total *= out_shape[i];
+    return std::vector<float>(out, out + total);
+  }
   ~XgboostModel() override { XGBoosterFree(booster_); }
 
   const protocols::ModelMetadata& metadata() const override { return metadata_; }
+  void setMetadata(protocols::ModelMetadata meta) { metadata_ = std::move(meta); }
 
   absl::StatusOr<std::vector<Tensor>> predict(std::span<const Tensor> inputs) const override {
     const Tensor& in = inputs[0];
@@ -45,23 +73,18 @@ class XgboostModel final : public Model {
       converted = std::move(*floats);
       values = converted.data();
     }
-    // In-place prediction over an __array_interface__ description of the caller's buffer; it
-    // is thread-safe (XGBoost >= 1.4) and keeps results in thread-local storage.
-    std::string array = common::strCat(
-        R"({"data": [)", reinterpret_cast<uintptr_t>(values), R"(, true], "shape": [)", rows, ", ",
-        num_features_, R"(], "typestr": "<f4", "version": 3})");
-    static constexpr const char* kConfig =
-        R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, )"
-        R"("strict_shape": false, "missing": NaN, "cache_id": 0})";
-    const bst_ulong* out_shape = nullptr;
-    bst_ulong out_dim = 0;
-    const float* out = nullptr;
-    if (XGBoosterPredictFromDense(booster_, array.c_str(), kConfig, nullptr, &out_shape, &out_dim,
-                                  &out) != 0) {
-      return absl::InternalError(common::strCat("xgboost prediction failed: ", XGBGetLastError()));
+    std::vector<float> predictions;
+    if (compiled_) {
+      compiled_->predict(values, rows, predictions);
+    } else {
+      // In-place prediction over an __array_interface__ description of the caller's buffer;
+      // thread-safe (XGBoost >= 1.4), results in thread-local storage.
+      auto reference = libxgboostPredict(values, rows);
+      if (!reference.ok()) return reference.status();
+      predictions = std::move(*reference);
     }
-    bst_ulong total = 1;
-    for (bst_ulong i = 0; i < out_dim; ++i) total *= out_shape[i];
+    const float* out = predictions.data();
+    auto total = static_cast<bst_ulong>(predictions.size());
     std::vector<Tensor> result;
     switch (output_) {
       case Output::kClassIndex: {
@@ -93,7 +116,34 @@ class XgboostModel final : public Model {
   Output output_;
   int64_t num_features_;
   int64_t num_class_;
+  std::optional<CompiledTrees> compiled_;
 };
+
+// Probe rows for checking the compiled trees: values at, just below and just above split
+// thresholds, random values between them, and missing values.
+std::vector<float> probeRows(const CompiledTrees& trees, int rows) {
+  std::mt19937 rng(12345);
+  std::vector<float> x;
+  int features = trees.features();
+  for (int r = 0; r < rows; ++r) {
+    for (int f = 0; f < features; ++f) {
+      const auto& th = trees.thresholds()[static_cast<size_t>(f)];
+      float v;
+      int pick = static_cast<int>(rng() % 8);
+      if (pick == 0) {
+        v = NAN;
+      } else if (th.empty()) {
+        v = std::uniform_real_distribution<float>(-10, 10)(rng);
+      } else {
+        float t = th[rng() % th.size()];
+        v = pick == 1 ? t : pick == 2 ? std::nextafter(t, -INFINITY) : pick == 3
+            ? std::nextafter(t, INFINITY) : t + std::uniform_real_distribution<float>(-2, 2)(rng);
+      }
+      x.push_back(v);
+    }
+  }
+  return x;
+}
 
 int64_t jsonInt(const nlohmann::json& node) {
   // XGBoost writes its parameters as strings.
@@ -167,7 +217,33 @@ absl::StatusOr<ModelPtr> loadXgboostModel(std::string_view model_name,
   } else {
     meta.outputs.push_back({"output-0", DataType::kFp32, {-1}});
   }
-  return ModelPtr(new XgboostModel(booster, std::move(meta), output, num_features, num_class));
+  auto model = std::make_unique<XgboostModel>(booster, meta, output, num_features, num_class);
+  // Compile the trees and keep them only if they agree exactly with libxgboost.
+  bst_ulong json_len = 0;
+  const char* json_buf = nullptr;
+  std::string predictor = "libxgboost";
+  if (XGBoosterSaveModelToBuffer(booster, R"({"format": "json"})", &json_len, &json_buf) == 0) {
+    auto compiled = CompiledTrees::fromJson(std::string_view(json_buf, json_len));
+    if (compiled.ok() && compiled->features() == num_features) {
+      const int rows = 256;
+      auto probes = probeRows(*compiled, rows);
+      auto reference = model->libxgboostPredict(probes.data(), rows);
+      std::vector<float> ours;
+      compiled->predict(probes.data(), rows, ours);
+      if (reference.ok() && *reference == ours) {
+        model->useCompiledTrees(std::move(*compiled));
+        predictor = "compiled trees (checked against libxgboost at load)";
+      } else {
+        predictor = "libxgboost (compiled trees disagreed on probe rows)";
+      }
+    } else if (!compiled.ok()) {
+      predictor = common::strCat("libxgboost (", common::toStd(compiled.status().message()),
+                                 " not compiled)");
+    }
+  }
+  meta.properties["predictor"] = predictor;
+  model->setMetadata(std::move(meta));
+  return ModelPtr(std::move(model));
 }
 
 }  // namespace kh::runtimes
