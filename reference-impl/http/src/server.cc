@@ -217,30 +217,33 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // One timer wait at a time; moving the deadline is a store, not a cancel-and-rearm, so the
-  // request path does not post a cancelled handler for every phase. The wait re-arms itself
-  // when it fires before the current deadline.
+  // One timer wait at a time. Moving the deadline later is a store, not a cancel-and-rearm, so
+  // the request path does not post a cancelled handler for every phase; the wait re-arms itself
+  // when it fires early. Moving it earlier (idle -> header timeout) restarts the wait.
   void armTimer(std::chrono::milliseconds timeout) {
     timed_out_ = false;
     deadline_ = std::chrono::steady_clock::now() + timeout;
-    if (timer_pending_) return;
+    if (timer_pending_ && timer_.expiry() <= deadline_) return;
+    startTimerWait();
+  }
+
+  void startTimerWait() {
     timer_pending_ = true;
-    timer_.expires_at(deadline_);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->onTimer(ec); });
+    uint64_t generation = ++timer_generation_;
+    timer_.expires_at(deadline_);  // cancels an earlier wait, whose handler is then ignored
+    timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      self->onTimer(ec, generation);
+    });
   }
 
   void disarmTimer() { deadline_ = std::chrono::steady_clock::time_point::max(); }
 
-  void onTimer(beast::error_code ec) {
+  void onTimer(beast::error_code ec, uint64_t generation) {
+    if (generation != timer_generation_) return;
     timer_pending_ = false;
     if (ec || closed_) return;
     if (deadline_ == std::chrono::steady_clock::time_point::max()) return;
-    if (std::chrono::steady_clock::now() < deadline_) {
-      timer_pending_ = true;
-      timer_.expires_at(deadline_);
-      timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->onTimer(ec); });
-      return;
-    }
+    if (std::chrono::steady_clock::now() < deadline_) return startTimerWait();
     timed_out_ = true;
     beast::error_code ignored;
     socket_.cancel(ignored);
@@ -267,6 +270,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool linger_ = false;
   bool closed_ = false;
   bool timer_pending_ = false;
+  uint64_t timer_generation_ = 0;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   size_t discarded_ = 0;
   std::array<char, 16384> scratch_;

@@ -1,7 +1,13 @@
 // modelserver: serves one model over V1 REST, V2 REST and V2 gRPC, taking its arguments the way
 // KServe's runtimes do (--model_name, --model_dir, --http_port, --grpc_port, --workers).
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 
@@ -10,6 +16,16 @@
 #include "kh/modelserver/model_server.h"
 #include "kh/runtimes/model.h"
 #include "spdlog/spdlog.h"
+
+namespace {
+// The one piece of process-wide state: a signal handler can reach nothing else.
+int g_wake_pipe[2] = {-1, -1};
+
+void onSignal(int sig) {
+  char byte = static_cast<char>(sig);
+  (void)!write(g_wake_pipe[1], &byte, 1);
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   kh::modelserver::ModelServerOptions opts;
@@ -61,13 +77,17 @@ int main(int argc, char** argv) {
   opts.http.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
   opts.load_delay = std::chrono::milliseconds(load_delay_ms);
 
-  // Signals are taken synchronously by this thread; block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Signals reach this thread through a self-pipe: libraries (OpenBLAS, OpenMP) start threads
+  // before main(), so blocking signals for sigwait cannot cover every thread.
+  if (pipe2(g_wake_pipe, O_CLOEXEC) != 0) {
+    spdlog::error("pipe: {}", std::strerror(errno));
+    return 1;
+  }
+  struct sigaction action {};
+  action.sa_handler = onSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
   kh::common::RealTimeSource time;
@@ -91,7 +111,7 @@ int main(int argc, char** argv) {
                (*server)->httpPort(), opts.host, (*server)->grpcPort(), opts.model_name,
                opts.model_dir);
 
-  // The loader reports through SIGUSR1 so that this thread waits on one thing only.
+  // The loader reports a failed load through the same pipe (byte 0).
   int exit_code = 0;
   std::thread watch([&] {
     absl::Status st = (*server)->waitForLoad();
@@ -99,14 +119,16 @@ int main(int argc, char** argv) {
       spdlog::error("model '{}' failed to load: {}", opts.model_name,
                     kh::common::toStd(st.message()));
       exit_code = 1;
-      kill(getpid(), SIGUSR1);
+      char zero = 0;
+      (void)!write(g_wake_pipe[1], &zero, 1);
     } else {
       spdlog::info("model '{}' loaded and ready", opts.model_name);
     }
   });
-  int sig = 0;
-  sigwait(&signals, &sig);
-  if (sig != SIGUSR1) spdlog::info("signal {}: stopping", sig);
+  char wake = 0;
+  while (read(g_wake_pipe[0], &wake, 1) < 0 && errno == EINTR) {
+  }
+  if (wake != 0) spdlog::info("signal {}: stopping", static_cast<int>(wake));
   (*server)->drain(std::chrono::milliseconds(drain_grace_ms));
   watch.join();
   spdlog::info("modelserver stopped");
