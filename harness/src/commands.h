@@ -13,4 +13,13 @@ using Command = std::function<int()>;
 /** `harness conform`: exit 0 when every MUST case passes, 1 otherwise, 2 when unreachable. */
 Command addConformCommand(CLI::App& app);
 
+/** `harness load`: exit 0 done, 1 no request succeeded or the SLO failed, 2 bad input. */
+Command addLoadCommand(CLI::App& app);
+
+/** `harness compare A.json B.json ... -o DIR`: exit 1 when a threshold flags a regression. */
+Command addCompareCommand(CLI::App& app);
+
+/** `harness report RUN.json -o FILE.html`: renders a saved run. */
+Command addReportCommand(CLI::App& app);
+
 }  // namespace kh::cli

@@ -12,7 +12,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "kserve-harness 0.1.0");
   kh::cli::Command conform = kh::cli::addConformCommand(app);
+  kh::cli::Command load = kh::cli::addLoadCommand(app);
+  kh::cli::Command compare = kh::cli::addCompareCommand(app);
+  kh::cli::Command report = kh::cli::addReportCommand(app);
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("conform")) return conform();
+  if (app.got_subcommand("load")) return load();
+  if (app.got_subcommand("compare")) return compare();
+  if (app.got_subcommand("report")) return report();
   return 2;
 }

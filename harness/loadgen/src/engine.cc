@@ -436,6 +436,7 @@ RunResult merge(std::vector<WorkerStats*> stats, const RunState& run, double ela
     out.max_ns = h.max();
     out.mean_ns = h.mean();
     r.windows.push_back(out);
+    r.window_histograms.push_back(std::move(h));
   }
   r.elapsed_s = measured_s;
   r.throughput = measured_s > 0 ? static_cast<double>(r.completed) / measured_s : 0;

@@ -91,6 +91,7 @@ struct RunResult {
   HdrHistogram slip;                           // sent - intended (open loop)
   int64_t delayed = 0;                         // slip > late_threshold
   std::vector<Window> windows;
+  std::vector<HdrHistogram> window_histograms;  // corrected latency per window (2 digits)
   double throughput = 0;                       // completed per second over the measured part
   double generator_cpu_percent = 0;            // this process's CPU over the run
   std::string first_error;                     // one example message
