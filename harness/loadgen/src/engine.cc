@@ -70,6 +70,8 @@ struct RunState {
     if (stop.load(std::memory_order_relaxed)) return false;
     if (options->max_requests > 0 &&
         issued.fetch_add(1, std::memory_order_relaxed) >= options->max_requests) {
+      // The request budget is spent: every worker winds down.
+      stop.store(true, std::memory_order_relaxed);
       return false;
     }
     return true;
@@ -142,7 +144,12 @@ struct HttpConn {
 class HttpWorker {
  public:
   HttpWorker(RunState& run, tcp::endpoint endpoint, const std::string& wire, int connections)
-      : run_(run), endpoint_(endpoint), wire_(wire), schedule_timer_(ioc_), hard_stop_(ioc_) {
+      : run_(run),
+        endpoint_(endpoint),
+        wire_(wire),
+        schedule_timer_(ioc_),
+        hard_stop_(ioc_),
+        deadline_(ioc_) {
     for (int i = 0; i < connections; ++i) conns_.push_back(std::make_unique<HttpConn>(ioc_));
   }
 
@@ -179,9 +186,9 @@ class HttpWorker {
  private:
   void armDeadline() {
     // Closed loop: stop issuing at the duration; in-flight requests finish.
-    auto deadline = std::make_shared<net::steady_timer>(ioc_);
-    deadline->expires_at(run_.start_clock + run_.options->duration);
-    deadline->async_wait([this, deadline](beast::error_code) {
+    deadline_.expires_at(run_.start_clock + run_.options->duration);
+    deadline_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
       closed_loop_over_ = true;
       maybeFinish();
     });
@@ -340,6 +347,7 @@ class HttpWorker {
     finished_ = true;
     schedule_timer_.cancel();
     hard_stop_.cancel();
+    deadline_.cancel();
     for (auto& c : conns_) {
       beast::error_code ignored;
       c->timer.cancel();
@@ -353,6 +361,7 @@ class HttpWorker {
   net::io_context ioc_{1};
   net::steady_timer schedule_timer_;
   net::steady_timer hard_stop_;
+  net::steady_timer deadline_;
   std::vector<std::unique_ptr<HttpConn>> conns_;
   std::vector<HttpConn*> idle_;
   std::deque<int64_t> pending_;
@@ -568,16 +577,21 @@ class GrpcWorker {
  public:
   GrpcWorker(RunState& run, std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>>& stubs,
              const inference::ModelInferRequest& request, int slots)
-      : run_(run), stubs_(stubs), request_(request), slots_(slots), schedule_timer_(ioc_) {}
+      : run_(run),
+        stubs_(stubs),
+        request_(request),
+        slots_(slots),
+        schedule_timer_(ioc_),
+        deadline_(ioc_) {}
 
   void start() {
     work_.emplace(net::make_work_guard(ioc_));
     if (run_.open()) {
       scheduleNext();
     } else {
-      auto deadline = std::make_shared<net::steady_timer>(ioc_);
-      deadline->expires_at(run_.start_clock + run_.options->duration);
-      deadline->async_wait([this, deadline](beast::error_code) {
+      deadline_.expires_at(run_.start_clock + run_.options->duration);
+      deadline_.async_wait([this](beast::error_code ec) {
+        if (ec) return;
         over_ = true;
         maybeFinish();
       });
@@ -680,9 +694,11 @@ class GrpcWorker {
   }
 
   void maybeFinish() {
-    bool no_more = run_.open() ? (schedule_over_ && pending_.empty()) : over_;
+    bool no_more = run_.open() ? (schedule_over_ && pending_.empty())
+                               : (over_ || run_.stop.load(std::memory_order_relaxed));
     if (no_more && in_flight_ == 0) {
       schedule_timer_.cancel();
+      deadline_.cancel();
       work_.reset();
       ioc_.stop();
     }
@@ -695,6 +711,7 @@ class GrpcWorker {
   net::io_context ioc_{1};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
   net::steady_timer schedule_timer_;
+  net::steady_timer deadline_;
   std::deque<int64_t> pending_;
   std::vector<int64_t> batch_;
   size_t batch_pos_ = 0;

@@ -126,7 +126,7 @@ std::string encodeHistogram(const HdrHistogram& h) {
     putZigZag(payload, count);
   }
   std::string header;
-  putBigEndian(header, 0x1c849303, 4);  // V2 encoding cookie
+  putBigEndian(header, 0x1c849313, 4);  // V2 encoding cookie (| 0x10: zero-run encoding)
   putBigEndian(header, payload.size(), 4);
   putBigEndian(header, 0, 4);  // normalizing index offset
   putBigEndian(header, 3, 4);  // significant digits
@@ -143,7 +143,7 @@ std::string encodeHistogram(const HdrHistogram& h) {
             reinterpret_cast<const Bytef*>(raw.data()), raw.size(), Z_DEFAULT_COMPRESSION);
   compressed.resize(compressed_len);
   std::string out;
-  putBigEndian(out, 0x1c849304, 4);  // compressed V2 cookie
+  putBigEndian(out, 0x1c849314, 4);  // compressed V2 cookie, as HdrHistogram writes it
   putBigEndian(out, compressed.size(), 4);
   return base64(out + compressed);
 }
