@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "commands.h"
 #include "kh/common/net.h"
@@ -49,6 +50,10 @@ struct LoadArgs {
   double stability_tolerance = 10;
   std::string label;
   std::string json_out, csv_out, hdr_out, html_out;
+  std::string search;
+  std::string sweep;
+  double precision = 5;
+  int max_trials = 3;
   bool quiet = false;
 };
 
@@ -122,128 +127,261 @@ int runLoad(const LoadArgs& a) {
   }
   if (!payload.ok()) return fail(std::string(common::toStd(payload.status().message())));
 
-  // How to send it.
-  loadgen::LoadOptions options;
-  loadgen::RunConfig config;
-  config.mode = "closed";
-  if (!a.profile.empty()) {
-    auto stages = loadgen::parseProfile(a.profile);
-    if (!stages.ok()) return fail(std::string(common::toStd(stages.status().message())));
-    Nanos total{0};
-    for (const auto& s : *stages) total += s.duration;
-    options.schedule = loadgen::makeProfileSchedule(
-        *stages, a.arrival == "poisson" ? std::optional<uint64_t>(a.seed) : std::nullopt);
-    options.duration = total;
-    config.mode = "profile";
-  } else if (!a.trace.empty()) {
-    auto trace = loadgen::makeTraceSchedule(a.trace);
-    if (!trace.ok()) return fail(std::string(common::toStd(trace.status().message())));
-    options.schedule = std::move(*trace);
-    options.duration = *duration;
-    config.mode = "trace";
-  } else if (a.rate > 0) {
-    options.schedule = a.arrival == "poisson"
-                           ? loadgen::makePoissonSchedule(a.rate, *duration, a.seed)
-                           : loadgen::makeConstantSchedule(a.rate, *duration);
-    options.duration = *duration;
-    config.mode = a.arrival == "poisson" ? "poisson" : "constant";
-  } else {
-    options.concurrency = std::max(1, a.concurrency);
-    options.duration = *duration;
-  }
   if (a.arrival != "constant" && a.arrival != "poisson") {
     return fail("--arrival must be constant or poisson");
   }
-  options.threads = std::max(1, a.threads);
-  options.connections = std::max(1, a.connections);
-  options.max_requests = a.requests;
-  options.warmup = *warmup;
-  options.window = std::max(*window, Nanos(std::chrono::milliseconds(100)));
-  options.request_timeout = *timeout;
+  std::optional<loadgen::ResponseCheck> check;
   if (!a.expect.empty()) {
-    auto check = loadgen::makeGoldenCheck(a.expect, *protocol, a.atol, a.rtol);
-    if (!check.ok()) return fail(std::string(common::toStd(check.status().message())));
-    options.check = std::move(*check);
+    auto c = loadgen::makeGoldenCheck(a.expect, *protocol, a.atol, a.rtol);
+    if (!c.ok()) return fail(std::string(common::toStd(c.status().message())));
+    check = std::move(*c);
   }
-
-  config.target = *protocol == loadgen::WireProtocol::kGrpc ? "grpc://" + a.grpc : a.target;
-  config.model = a.model;
-  config.protocol = loadgen::wireProtocolName(*protocol);
-  config.payload = payload->source;
-  config.concurrency = options.concurrency;
-  config.rate = a.rate;
-  config.seed = a.seed;
-  config.threads = options.threads;
-  config.connections = options.schedule ? options.connections : options.concurrency;
-  config.duration_s = static_cast<double>(options.duration.count()) / 1e9;
-  config.warmup_s = static_cast<double>(options.warmup.count()) / 1e9;
-  config.window_s = static_cast<double>(options.window.count()) / 1e9;
-  config.label = a.label;
-  config.stability_windows = a.stability_windows;
-  config.stability_tolerance = a.stability_tolerance / 100.0;
+  double slo_percentile = 0, slo_ms = 0;
   if (!a.slo.empty()) {
     // "p99=50ms"
     auto eq = a.slo.find('=');
     if (a.slo[0] != 'p' || eq == std::string::npos) return fail("--slo wants pXX=DURATION, e.g. p99=50ms");
-    config.slo_percentile = std::strtod(a.slo.substr(1, eq - 1).c_str(), nullptr);
+    slo_percentile = std::strtod(a.slo.substr(1, eq - 1).c_str(), nullptr);
     auto slo_d = parseDuration(a.slo.substr(eq + 1));
-    if (!slo_d.ok() || config.slo_percentile <= 0 || config.slo_percentile >= 100) {
+    if (!slo_d.ok() || slo_percentile <= 0 || slo_percentile >= 100) {
       return fail("--slo wants pXX=DURATION with 0 < XX < 100, e.g. p99=50ms");
     }
-    config.slo_ms = static_cast<double>(slo_d->count()) / 1e6;
+    slo_ms = static_cast<double>(slo_d->count()) / 1e6;
+  }
+  std::vector<loadgen::Stage> stages;
+  if (!a.profile.empty()) {
+    auto parsed = loadgen::parseProfile(a.profile);
+    if (!parsed.ok()) return fail(std::string(common::toStd(parsed.status().message())));
+    stages = std::move(*parsed);
+  }
+  bool tty = isatty(STDERR_FILENO) != 0;
+  common::RealTimeSource time;
+
+  // One run; `rate` > 0 makes it open loop at that rate, else closed loop at `concurrency`.
+  struct Outcome {
+    loadgen::RunResult result;
+    nlohmann::json doc;
+    double start_epoch = 0;
+  };
+  auto runOne = [&](double rate, int concurrency, bool show_progress) -> absl::StatusOr<Outcome> {
+    loadgen::LoadOptions options;
+    loadgen::RunConfig config;
+    config.mode = "closed";
+    if (!stages.empty()) {
+      Nanos total{0};
+      for (const auto& st : stages) total += st.duration;
+      options.schedule = loadgen::makeProfileSchedule(
+          stages, a.arrival == "poisson" ? std::optional<uint64_t>(a.seed) : std::nullopt);
+      options.duration = total;
+      config.mode = "profile";
+    } else if (!a.trace.empty()) {
+      auto trace = loadgen::makeTraceSchedule(a.trace);
+      if (!trace.ok()) return trace.status();
+      options.schedule = std::move(*trace);
+      options.duration = *duration;
+      config.mode = "trace";
+    } else if (rate > 0) {
+      options.schedule = a.arrival == "poisson"
+                             ? loadgen::makePoissonSchedule(rate, *duration, a.seed)
+                             : loadgen::makeConstantSchedule(rate, *duration);
+      options.duration = *duration;
+      config.mode = a.arrival == "poisson" ? "poisson" : "constant";
+    } else {
+      options.concurrency = std::max(1, concurrency);
+      options.duration = *duration;
+    }
+    options.threads = std::max(1, a.threads);
+    options.connections = std::max(1, a.connections);
+    options.max_requests = a.requests;
+    options.warmup = *warmup;
+    options.window = std::max(*window, Nanos(std::chrono::milliseconds(100)));
+    options.request_timeout = *timeout;
+    if (check) options.check = *check;
+    config.target = *protocol == loadgen::WireProtocol::kGrpc ? "grpc://" + a.grpc : a.target;
+    config.model = a.model;
+    config.protocol = loadgen::wireProtocolName(*protocol);
+    config.payload = payload->source;
+    config.concurrency = options.concurrency;
+    config.rate = rate;
+    config.seed = a.seed;
+    config.threads = options.threads;
+    config.connections = options.schedule ? options.connections : options.concurrency;
+    config.duration_s = static_cast<double>(options.duration.count()) / 1e9;
+    config.warmup_s = static_cast<double>(options.warmup.count()) / 1e9;
+    config.window_s = static_cast<double>(options.window.count()) / 1e9;
+    config.label = a.label;
+    config.stability_windows = a.stability_windows;
+    config.stability_tolerance = a.stability_tolerance / 100.0;
+    config.slo_percentile = slo_percentile;
+    config.slo_ms = slo_ms;
     config.slo_confidence = a.slo_confidence;
+    show_progress = show_progress && !a.quiet;
+    if (show_progress) {
+      std::cerr << "load: " << (options.schedule ? options.schedule->describe()
+                                                 : common::strCat("closed loop, concurrency ",
+                                                                  options.concurrency, " for ",
+                                                                  config.duration_s, "s"))
+                << " -> " << config.target << " model " << a.model << " (" << config.protocol
+                << ", " << payload->source << ")\n";
+    }
+    int64_t last_completed = 0;
+    double last_t = 0;
+    auto progress = [&](double t, int64_t completed, int64_t errors) {
+      if (!show_progress) return;
+      double r = static_cast<double>(completed - last_completed) / std::max(1e-9, t - last_t);
+      last_completed = completed;
+      last_t = t;
+      std::string line = common::strCat("  t=", static_cast<int>(t), "s  ", completed, " done  ",
+                                        static_cast<int64_t>(r), "/s  ", errors, " errors");
+      if (tty) {
+        std::cerr << "\r\033[K" << line << std::flush;
+      } else {
+        std::cerr << line << "\n";
+      }
+    };
+    Outcome out;
+    out.start_epoch = std::chrono::duration<double>(time.systemTime().time_since_epoch()).count();
+    absl::StatusOr<loadgen::RunResult> result =
+        *protocol == loadgen::WireProtocol::kGrpc
+            ? [&] {
+                loadgen::GrpcRequestSpec spec = payload->grpc;
+                spec.target = a.grpc;
+                spec.channels = std::max(1, options.threads);
+                return loadgen::runGrpcLoad(spec, std::move(options), time, progress);
+              }()
+            : loadgen::runHttpLoad(target->host, target->port, payload->http,
+                                   std::move(options), time, progress);
+    if (tty && show_progress) std::cerr << "\r\033[K";
+    if (!result.ok()) return result.status();
+    out.doc = loadgen::runToJson(*result, config);
+    out.result = std::move(*result);
+    return out;
+  };
+  auto failFrom = [&](const absl::Status& st) {
+    return fail(std::string(common::toStd(st.message())),
+                st.code() == absl::StatusCode::kUnavailable ? 2 : 1);
+  };
+
+  if (!a.search.empty()) {
+    // Searches: each probe is a full run; a probe counts only when its windows are stable or
+    // its SLO verdict is established (LoadGen early stopping).
+    std::vector<nlohmann::json> probes;
+    auto probeOk = [&](const nlohmann::json& doc, double wanted_rate) {
+      const auto& sm = doc["summary"];
+      bool healthy = sm["error_rate"].get<double>() <= 0.01;
+      if (wanted_rate > 0) {
+        healthy = healthy && sm["throughput"].get<double>() >= 0.95 * wanted_rate &&
+                  sm["delayed_percent"].get<double>() <= 5.0;
+      }
+      bool measured = doc["stability"]["stable"].get<bool>() || doc.contains("slo");
+      bool slo_ok = !doc.contains("slo") || doc["slo"]["passed"].get<bool>();
+      return healthy && measured && slo_ok;
+    };
+    auto report = [&](const nlohmann::json& doc, bool ok) {
+      if (a.quiet) return;
+      std::cerr << common::strCat("  probe ", doc["config"]["schedule"].get<std::string>(), ": ",
+                                  static_cast<int64_t>(doc["summary"]["throughput"].get<double>()),
+                                  "/s p99 ", doc["latency"]["p99_ms"].get<double>(), " ms ",
+                                  ok ? "ok" : "fails", doc["stability"]["stable"].get<bool>() ? "" : " (not stable)")
+                << "\n";
+    };
+    // A probe that is neither stable nor SLO-decided is measured again, up to --max-trials
+    // times (perf_analyzer extends its measurement the same way).
+    auto probe = [&](double rate, int concurrency) -> absl::StatusOr<Outcome> {
+      absl::StatusOr<Outcome> o = absl::UnknownError("no trial");
+      for (int trial = 0; trial < std::max(1, a.max_trials); ++trial) {
+        o = runOne(rate, concurrency, false);
+        if (!o.ok()) return o;
+        if (o->doc["stability"]["stable"].get<bool>() || o->doc.contains("slo")) break;
+      }
+      return o;
+    };
+    nlohmann::json best;
+    if (a.search == "concurrency" || a.search == "rate") {
+      std::vector<double> levels;
+      for (size_t pos = 0; pos < a.sweep.size();) {
+        size_t comma = a.sweep.find(',', pos);
+        levels.push_back(std::strtod(a.sweep.substr(pos, comma - pos).c_str(), nullptr));
+        pos = comma == std::string::npos ? a.sweep.size() : comma + 1;
+      }
+      if (levels.empty()) return fail("--search concurrency|rate needs --sweep, e.g. 1,2,4,8");
+      for (double level : levels) {
+        auto o = a.search == "rate" ? probe(level, 0) : probe(0, static_cast<int>(level));
+        if (!o.ok()) return failFrom(o.status());
+        bool ok = probeOk(o->doc, a.search == "rate" ? level : 0);
+        report(o->doc, ok);
+        o->doc["label"] = common::strCat(a.search, " ", level);
+        probes.push_back(o->doc);
+        if (ok) best = o->doc;
+      }
+    } else if (a.search == "max-throughput" || a.search == "slo") {
+      if (a.search == "slo" && slo_ms <= 0) return fail("--search slo needs --slo pXX=DURATION");
+      // Exponential widening from the start rate, then bisection (LoadGen FindPeakPerformance).
+      double lo = 0, hi = 0, rate = a.rate > 0 ? a.rate : 100;
+      while (hi == 0) {
+        auto o = probe(rate, 0);
+        if (!o.ok()) return failFrom(o.status());
+        bool ok = probeOk(o->doc, rate);
+        report(o->doc, ok);
+        o->doc["label"] = common::strCat("rate ", rate);
+        probes.push_back(o->doc);
+        if (ok) {
+          lo = rate;
+          best = o->doc;
+          rate *= 2;
+          if (rate > 1e7) break;
+        } else {
+          hi = rate;
+        }
+      }
+      while (hi > 0 && lo > 0 && (hi - lo) / lo > a.precision / 100.0) {
+        double mid = (lo + hi) / 2;
+        auto o = probe(mid, 0);
+        if (!o.ok()) return failFrom(o.status());
+        bool ok = probeOk(o->doc, mid);
+        report(o->doc, ok);
+        o->doc["label"] = common::strCat("rate ", mid);
+        probes.push_back(o->doc);
+        if (ok) {
+          lo = mid;
+          best = o->doc;
+        } else {
+          hi = mid;
+        }
+      }
+    } else {
+      return fail("--search must be max-throughput, slo, concurrency or rate");
+    }
+    nlohmann::json summary = {{"schema", "kserve-harness/load-search/v1"},
+                              {"search", a.search},
+                              {"found", !best.is_null()},
+                              {"best", best.is_null() ? nlohmann::json() : best["config"]},
+                              {"best_throughput", best.is_null() ? 0.0 : best["summary"]["throughput"].get<double>()},
+                              {"probes", probes}};
+    std::cout << "search " << a.search << ": " << probes.size() << " probes; ";
+    if (best.is_null()) {
+      std::cout << "no probe passed\n";
+    } else {
+      std::cout << "best " << best["config"]["schedule"].get<std::string>() << " -> "
+                << static_cast<int64_t>(best["summary"]["throughput"].get<double>()) << " req/s, p99 "
+                << best["latency"]["p99_ms"].get<double>() << " ms\n";
+    }
+    if (!a.json_out.empty() && !writeFile(a.json_out, summary.dump(2) + "\n")) return fail("cannot write " + a.json_out);
+    if (!a.csv_out.empty() && !writeFile(a.csv_out, loadgen::perfAnalyzerCsv(probes))) return fail("cannot write " + a.csv_out);
+    if (!a.html_out.empty() && !writeFile(a.html_out, report::runReportHtml(probes, "kserve-harness " + a.search + " search"))) return fail("cannot write " + a.html_out);
+    return best.is_null() ? 1 : 0;
   }
 
-  bool tty = isatty(STDERR_FILENO) != 0;
-  if (!a.quiet) {
-    std::cerr << "load: " << (options.schedule ? options.schedule->describe()
-                                               : common::strCat("closed loop, concurrency ",
-                                                                options.concurrency,
-                                                                " for ", config.duration_s, "s"))
-              << " -> " << config.target << " model " << a.model << " (" << config.protocol
-              << ", " << payload->source << ")\n";
-  }
-  int64_t last_completed = 0;
-  double last_t = 0;
-  auto progress = [&](double t, int64_t completed, int64_t errors) {
-    if (a.quiet) return;
-    double rate = (completed - last_completed) / std::max(1e-9, t - last_t);
-    last_completed = completed;
-    last_t = t;
-    std::string line = common::strCat("  t=", static_cast<int>(t), "s  ", completed,
-                                      " done  ", static_cast<int64_t>(rate), "/s  ", errors,
-                                      " errors");
-    if (tty) {
-      std::cerr << "\r\033[K" << line << std::flush;
-    } else {
-      std::cerr << line << "\n";
-    }
-  };
-  common::RealTimeSource time;
-  double start_epoch = std::chrono::duration<double>(time.systemTime().time_since_epoch()).count();
-  absl::StatusOr<loadgen::RunResult> result =
-      *protocol == loadgen::WireProtocol::kGrpc
-          ? [&] {
-              loadgen::GrpcRequestSpec spec = payload->grpc;
-              spec.target = a.grpc;
-              spec.channels = std::max(1, options.threads);
-              return loadgen::runGrpcLoad(spec, std::move(options), time, progress);
-            }()
-          : loadgen::runHttpLoad(target->host, target->port, payload->http, std::move(options),
-                                 time, progress);
-  if (tty && !a.quiet) std::cerr << "\r\033[K";
-  if (!result.ok()) {
-    return fail(std::string(common::toStd(result.status().message())),
-                result.status().code() == absl::StatusCode::kUnavailable ? 2 : 1);
-  }
-  nlohmann::json run = loadgen::runToJson(*result, config);
+  auto outcome = runOne(a.rate, a.concurrency, true);
+  if (!outcome.ok()) return failFrom(outcome.status());
+  const nlohmann::json& run = outcome->doc;
   std::cout << loadgen::textSummary(run);
   if (!a.json_out.empty() && !writeFile(a.json_out, run.dump(2) + "\n")) return fail("cannot write " + a.json_out);
   if (!a.csv_out.empty() && !writeFile(a.csv_out, loadgen::perfAnalyzerCsv({run}))) return fail("cannot write " + a.csv_out);
-  if (!a.hdr_out.empty() && !writeFile(a.hdr_out, loadgen::hdrIntervalLog(*result, start_epoch))) return fail("cannot write " + a.hdr_out);
+  if (!a.hdr_out.empty() && !writeFile(a.hdr_out, loadgen::hdrIntervalLog(outcome->result, outcome->start_epoch))) return fail("cannot write " + a.hdr_out);
   if (!a.html_out.empty() && !writeFile(a.html_out, report::runReportHtml({run}, "kserve-harness load run"))) return fail("cannot write " + a.html_out);
   // Exit 1 when nothing succeeded or the SLO verdict failed.
-  if (result->succeeded == 0) return 1;
+  if (outcome->result.succeeded == 0) return 1;
   if (run.contains("slo") && !run["slo"]["passed"].get<bool>()) return 1;
   return 0;
 }
@@ -290,6 +428,12 @@ Command addLoadCommand(CLI::App& app) {
   cmd->add_option("--csv", a->csv_out, "Write perf_analyzer-compatible CSV here");
   cmd->add_option("--hdr-log", a->hdr_out, "Write an HdrHistogram interval log here");
   cmd->add_option("--html", a->html_out, "Write a self-contained HTML report here");
+  cmd->add_option("--search", a->search,
+                  "max-throughput (widen then bisect the rate), slo (highest rate meeting --slo), "
+                  "concurrency or rate (sweep --sweep levels); each probe runs --duration");
+  cmd->add_option("--sweep", a->sweep, "Levels for --search concurrency|rate, e.g. 1,2,4,8");
+  cmd->add_option("--precision", a->precision, "Search precision in percent of the rate")->default_val(5);
+  cmd->add_option("--max-trials", a->max_trials, "Search: runs of a probe until it is stable")->default_val(3);
   cmd->add_flag("--quiet,-q", a->quiet, "No progress lines");
   return [a] { return runLoad(*a); };
 }
