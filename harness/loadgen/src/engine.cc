@@ -14,6 +14,7 @@
 #include "boost/asio/write.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
 #include "boost/beast/http/read.hpp"
+#include "boost/beast/http/basic_parser.hpp"
 #include "boost/beast/http/parser.hpp"
 #include "boost/beast/http/string_body.hpp"
 #include "grpcpp/grpcpp.h"
@@ -129,12 +130,54 @@ struct WorkerStats {
 
 class HttpWorker;
 
+// A response parser that keeps only what the engine looks at: the status, keep-alive, and the
+// body when a check needs it or the status is an error. Beast's message parser would store
+// every header field.
+class LeanResponseParser final : public bhttp::basic_parser<false> {
+ public:
+  explicit LeanResponseParser(bool keep_body) : keep_body_(keep_body) {
+    body_limit(256ull << 20);
+  }
+  int status() const { return status_; }
+  const std::string& body() const { return body_; }
+
+ private:
+  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    status_ = code;
+    keep_body_ = keep_body_ || code < 200 || code >= 300;
+  }
+  void on_field_impl(bhttp::field, beast::string_view, beast::string_view,
+                     beast::error_code&) override {}
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    if (keep_body_ && length) body_.reserve(static_cast<size_t>(*length));
+  }
+  std::size_t on_body_impl(beast::string_view data, beast::error_code&) override {
+    if (keep_body_) body_.append(data.data(), data.size());
+    return data.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data,
+                                 beast::error_code&) override {
+    if (keep_body_) body_.append(data.data(), data.size());
+    return data.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  bool keep_body_;
+  int status_ = 0;
+  std::string body_;
+};
+
 struct HttpConn {
   explicit HttpConn(net::io_context& ioc) : socket(ioc), timer(ioc) {}
   tcp::socket socket;
   net::steady_timer timer;
   beast::flat_buffer buffer;
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser;
+  std::optional<LeanResponseParser> parser;
   bool connected = false;
   bool busy = false;
   bool timed_out = false;
@@ -149,7 +192,8 @@ class HttpWorker {
         wire_(wire),
         schedule_timer_(ioc_),
         hard_stop_(ioc_),
-        deadline_(ioc_) {
+        deadline_(ioc_),
+        sweep_(ioc_) {
     for (int i = 0; i < connections; ++i) conns_.push_back(std::make_unique<HttpConn>(ioc_));
   }
 
@@ -170,11 +214,31 @@ class HttpWorker {
       }
       abandonPending();
       finished_ = true;
+      sweep_.cancel();
       ioc_.stop();
     });
     for (auto& c : conns_) connect(*c);
     if (run_.open()) scheduleNext();
     if (!run_.open()) armDeadline();
+    sweepTimeouts();
+  }
+
+  // Request timeouts: one periodic sweep per worker instead of a timer armed and cancelled per
+  // request (each cancellation costs a trip through the scheduler).
+  void sweepTimeouts() {
+    sweep_.expires_after(std::chrono::milliseconds(50));
+    sweep_.async_wait([this](beast::error_code ec) {
+      if (ec || finished_) return;
+      int64_t now = run_.nowNs();
+      for (auto& c : conns_) {
+        if (c->busy && !c->timed_out && now - c->sent > run_.options->request_timeout.count()) {
+          c->timed_out = true;
+          beast::error_code ignored;
+          c->socket.cancel(ignored);
+        }
+      }
+      sweepTimeouts();
+    });
   }
 
   void run() { ioc_.run(); }
@@ -244,34 +308,25 @@ class HttpWorker {
     c.intended = intended;
     c.sent = run_.nowNs();
     c.timed_out = false;
-    c.timer.expires_after(run_.options->request_timeout);
-    c.timer.async_wait([&c](beast::error_code ec) {
-      if (ec) return;
-      c.timed_out = true;
-      beast::error_code ignored;
-      c.socket.cancel(ignored);
-    });
     net::async_write(c.socket, net::buffer(wire_), [this, &c](beast::error_code ec, size_t) {
       if (ec) return fail(c, ErrorKind::kConnect, ec.message());
-      c.parser.emplace();
-      c.parser->body_limit(256ull << 20);
+      c.parser.emplace(static_cast<bool>(run_.options->check));
       bhttp::async_read(c.socket, c.buffer, *c.parser, [this, &c](beast::error_code ec, size_t) {
         if (ec) {
           return fail(c, c.timed_out ? ErrorKind::kTimeout : ErrorKind::kProtocol, ec.message());
         }
-        c.timer.cancel();
-        int status = static_cast<int>(c.parser->get().result_int());
+        int status = c.parser->status();
         ErrorKind kind = ErrorKind::kNone;
         std::string message;
         if (status < 200 || status >= 300) {
           kind = ErrorKind::kHttpStatus;
-          message = common::strCat("HTTP ", status, ": ", c.parser->get().body().substr(0, 200));
-        } else if (run_.options->check && !run_.options->check(status, c.parser->get().body())) {
+          message = common::strCat("HTTP ", status, ": ", c.parser->body().substr(0, 200));
+        } else if (run_.options->check && !run_.options->check(status, c.parser->body())) {
           kind = ErrorKind::kCheck;
-          message = "response failed the check: " + c.parser->get().body().substr(0, 200);
+          message = "response failed the check: " + c.parser->body().substr(0, 200);
         }
         stats_.record(run_, c.intended, c.sent, run_.nowNs(), status, kind, message);
-        bool keep = c.parser->get().keep_alive();
+        bool keep = c.parser->keep_alive();
         c.parser.reset();
         if (!keep) {
           c.connected = false;
@@ -286,7 +341,6 @@ class HttpWorker {
   }
 
   void fail(HttpConn& c, ErrorKind kind, const std::string& message) {
-    c.timer.cancel();
     stats_.record(run_, c.intended, c.sent, run_.nowNs(), 0, kind, message);
     c.connected = false;
     c.busy = false;
@@ -348,6 +402,7 @@ class HttpWorker {
     schedule_timer_.cancel();
     hard_stop_.cancel();
     deadline_.cancel();
+    sweep_.cancel();
     for (auto& c : conns_) {
       beast::error_code ignored;
       c->timer.cancel();
@@ -362,6 +417,7 @@ class HttpWorker {
   net::steady_timer schedule_timer_;
   net::steady_timer hard_stop_;
   net::steady_timer deadline_;
+  net::steady_timer sweep_;
   std::vector<std::unique_ptr<HttpConn>> conns_;
   std::vector<HttpConn*> idle_;
   std::deque<int64_t> pending_;
