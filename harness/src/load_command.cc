@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -12,6 +13,7 @@
 #include "kh/common/net.h"
 #include "kh/common/strings.h"
 #include "kh/common/time_source.h"
+#include "kh/http/client.h"
 #include "kh/loadgen/payload.h"
 #include "kh/loadgen/results.h"
 #include "kh/loadgen/schedule.h"
@@ -54,6 +56,7 @@ struct LoadArgs {
   std::string sweep;
   double precision = 5;
   int max_trials = 3;
+  std::string scrape;
   bool quiet = false;
 };
 
@@ -78,6 +81,33 @@ absl::StatusOr<Nanos> parseDuration(const std::string& text) {
     return absl::InvalidArgumentError(common::strCat("bad duration '", text, "' (e.g. 500ms, 10s, 2m)"));
   }
   return Nanos(static_cast<int64_t>(value * scale));
+}
+
+// Reads a Prometheus text exposition: series (name with labels) -> value.
+absl::StatusOr<std::map<std::string, double>> scrapeMetrics(const common::HostPort& target,
+                                                            const std::string& path) {
+  http::Client client(target.host, target.port);
+  auto res = client.request("GET", path);
+  if (!res.ok()) return res.status();
+  if (res->result_int() != 200) {
+    return absl::UnavailableError(common::strCat("GET ", path, " answered ", res->result_int()));
+  }
+  std::map<std::string, double> out;
+  std::string_view text = res->body();
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    std::string_view line = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    pos = end == std::string_view::npos ? text.size() : end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    auto space = line.rfind(' ');
+    if (space == std::string_view::npos) continue;
+    char* stop = nullptr;
+    std::string value(line.substr(space + 1));
+    double v = std::strtod(value.c_str(), &stop);
+    if (stop && *stop == '\0') out[std::string(line.substr(0, space))] = v;
+  }
+  return out;
 }
 
 bool writeFile(const std::string& path, const std::string& text) {
@@ -372,8 +402,35 @@ int runLoad(const LoadArgs& a) {
     return best.is_null() ? 1 : 0;
   }
 
+  // Optional Prometheus scrape of the target before and after the run, diffed.
+  std::optional<std::map<std::string, double>> before;
+  std::optional<common::HostPort> scrape_target;
+  std::string scrape_path = "/metrics";
+  if (!a.scrape.empty()) {
+    auto hp = common::parseHostPort(a.scrape);
+    if (!hp.ok()) return fail(std::string(common::toStd(hp.status().message())));
+    scrape_target = *hp;
+    if (auto slash = a.scrape.find('/', a.scrape.find("//") + 2); slash != std::string::npos) {
+      scrape_path = a.scrape.substr(slash);
+    }
+    auto m = scrapeMetrics(*scrape_target, scrape_path);
+    if (!m.ok()) return fail(common::strCat("--scrape: ", common::toStd(m.status().message())));
+    before = std::move(*m);
+  }
   auto outcome = runOne(a.rate, a.concurrency, true);
   if (!outcome.ok()) return failFrom(outcome.status());
+  if (before) {
+    auto after = scrapeMetrics(*scrape_target, scrape_path);
+    if (after.ok()) {
+      nlohmann::json diff = nlohmann::json::object();
+      for (const auto& [series, value] : *after) {
+        auto it = before->find(series);
+        double delta = value - (it == before->end() ? 0.0 : it->second);
+        if (delta != 0) diff[series] = delta;
+      }
+      outcome->doc["server_metrics_delta"] = diff;
+    }
+  }
   const nlohmann::json& run = outcome->doc;
   std::cout << loadgen::textSummary(run);
   if (!a.json_out.empty() && !writeFile(a.json_out, run.dump(2) + "\n")) return fail("cannot write " + a.json_out);
@@ -434,6 +491,9 @@ Command addLoadCommand(CLI::App& app) {
   cmd->add_option("--sweep", a->sweep, "Levels for --search concurrency|rate, e.g. 1,2,4,8");
   cmd->add_option("--precision", a->precision, "Search precision in percent of the rate")->default_val(5);
   cmd->add_option("--max-trials", a->max_trials, "Search: runs of a probe until it is stable")->default_val(3);
+  cmd->add_option("--scrape", a->scrape,
+                  "Prometheus endpoint of the target (e.g. http://127.0.0.1:8080/metrics), scraped "
+                  "before and after the run; the differences go into the JSON result");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress lines");
   return [a] { return runLoad(*a); };
 }

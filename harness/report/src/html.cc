@@ -241,6 +241,7 @@ absl::StatusOr<std::vector<Threshold>> parseThresholds(const std::string& text) 
           "threshold '", item, "': metric must be throughput, p50, p90, p99, p999, max, mean or error_rate"));
     }
     std::string number = item.substr(eq + 1, item.size() - eq - 2);
+    t.drop = !number.empty() && number[0] == '-';
     char* end = nullptr;
     t.percent = std::strtod(number.c_str(), &end);
     if (number.empty() || *end != '\0') {
@@ -276,7 +277,7 @@ json compareRuns(const std::vector<json>& runs, const std::vector<Threshold>& th
     for (const auto& t : thresholds) {
       double v = metricOf(runs[i], t.metric), b = metricOf(base, t.metric);
       double change = b != 0 ? 100.0 * (v - b) / b : (v > 0 ? INFINITY : 0.0);
-      bool flagged = t.percent >= 0 ? change > t.percent : change < t.percent;
+      bool flagged = t.drop ? change < t.percent : change > t.percent;
       if (flagged) {
         regressions.push_back({{"run", runs[i]["label"]},
                                {"metric", t.metric},

@@ -41,6 +41,7 @@ std::string runReportHtml(const std::vector<nlohmann::json>& runs, const std::st
 struct Threshold {
   std::string metric;  // throughput, p50, p90, p99, p999, max, error_rate
   double percent = 0;  // signed: +10 flags rises beyond 10%, -5 flags drops beyond 5%
+  bool drop = false;   // written with a leading '-' (so "-0%" flags any drop)
 };
 
 /** Parses "p99=+10%,throughput=-5%". */

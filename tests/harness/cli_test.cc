@@ -1,0 +1,122 @@
+// `harness conform`, `load`, `compare` and `report` run as processes against a real modelserver.
+
+#include <fstream>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "support/modelserver_process.h"
+
+namespace kh::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Run {
+  int code = -1;
+  std::string output;
+};
+
+Run harness(std::vector<std::string> args) {
+  process::SpawnOptions opts;
+  opts.argv = {binDir() + "/harness"};
+  for (auto& a : args) opts.argv.push_back(std::move(a));
+  auto child = process::Subprocess::spawn(opts);
+  Run r;
+  if (!child.ok()) return r;
+  while (true) {
+    auto line = (*child)->readLine(120s);
+    if (!line.ok()) break;
+    r.output += *line + "\n";
+  }
+  auto status = (*child)->wait(60s);
+  r.code = status && status->exited ? status->code : -1;
+  return r;
+}
+
+nlohmann::json readJson(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in, nullptr, false);
+}
+
+class HarnessCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto s = startModelServer("iris", modelDir("xgboost-iris"));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = new ModelServerProcess(std::move(*s));
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  std::string target() const { return "http://127.0.0.1:" + std::to_string(server_->http_port); }
+  static ModelServerProcess* server_;
+};
+ModelServerProcess* HarnessCli::server_ = nullptr;
+
+TEST_F(HarnessCli, ConformPassesAndWritesJunitAndJson) {
+  std::string junit = ::testing::TempDir() + "/conform.xml";
+  std::string json = ::testing::TempDir() + "/conform.json";
+  auto r = harness({"conform", "--target", target(), "--grpc", server_->grpcTarget(), "--model",
+                    "iris", "--junit", junit, "--json", json, "-q"});
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(" passed, 0 failed, 0 skipped"), std::string::npos) << r.output;
+  EXPECT_EQ(readJson(json)["summary"]["conformant"], true);
+  std::ifstream xml(junit);
+  std::string text((std::istreambuf_iterator<char>(xml)), {});
+  EXPECT_NE(text.find("<testsuite name=\"v2_grpc\""), std::string::npos);
+}
+
+TEST_F(HarnessCli, ConformExitCodesForUnreachableAndMissingModel) {
+  EXPECT_EQ(harness({"conform", "--target", "http://127.0.0.1:1", "--model", "iris"}).code, 2);
+  auto r = harness({"conform", "--target", target(), "--model", "no-such-model", "-q"});
+  EXPECT_EQ(r.code, 1) << r.output;
+}
+
+TEST_F(HarnessCli, LoadWritesEveryOutputAndCompareFlagsRegressions) {
+  std::string dir = ::testing::TempDir();
+  auto a = harness({"load", "--target", target(), "--model", "iris", "-c", "2", "-n", "300",
+                    "--warmup", "0s", "-o", dir + "/a.json", "--csv", dir + "/a.csv",
+                    "--hdr-log", dir + "/a.hlog", "--html", dir + "/a.html", "--label", "fast", "-q"});
+  ASSERT_EQ(a.code, 0) << a.output;
+  auto doc = readJson(dir + "/a.json");
+  EXPECT_EQ(doc["schema"], "kserve-harness/load-run/v1");
+  EXPECT_EQ(doc["summary"]["completed"], 300);
+  EXPECT_EQ(doc["summary"]["errors"], 0);
+  for (const char* f : {"/a.csv", "/a.hlog", "/a.html"}) {
+    std::ifstream in(dir + f);
+    EXPECT_TRUE(in.good()) << f;
+  }
+  // A second run of a different protocol, then a comparison with a threshold that must trip.
+  auto b = harness({"load", "--grpc", server_->grpcTarget(), "--protocol", "grpc", "--model",
+                    "iris", "-c", "2", "-n", "300", "--warmup", "0s", "-o", dir + "/b.json",
+                    "--label", "grpc", "-q"});
+  ASSERT_EQ(b.code, 0) << b.output;
+  auto same = harness({"compare", dir + "/a.json", dir + "/a.json", "-o", dir + "/cmp-same"});
+  EXPECT_EQ(same.code, 0) << same.output;
+  auto strict = harness({"compare", dir + "/a.json", dir + "/b.json", "-o", dir + "/cmp",
+                         "--threshold", "throughput=-0%,throughput=+0%"});
+  EXPECT_EQ(strict.code, 1) << strict.output;
+  std::ifstream index(dir + "/cmp/index.html");
+  EXPECT_TRUE(index.good());
+  auto report = harness({"report", dir + "/a.json", dir + "/b.json", "-o", dir + "/r.html"});
+  EXPECT_EQ(report.code, 0) << report.output;
+}
+
+TEST_F(HarnessCli, LoadExitCodes) {
+  // Unreachable target.
+  EXPECT_EQ(harness({"load", "--target", "http://127.0.0.1:1", "--model", "iris", "-n", "5",
+                     "--input", sourceDir() + "/protocols/conformance/README.md", "-q"}).code, 2);
+  EXPECT_EQ(harness({"load", "--target", "http://127.0.0.1:1", "--model", "iris", "-n", "5", "-q"}).code, 2);
+  // An SLO that cannot be met fails the run.
+  auto slo = harness({"load", "--target", target(), "--model", "iris", "-c", "1", "-n", "100",
+                      "--warmup", "0s", "--slo", "p99=1us", "-q"});
+  EXPECT_EQ(slo.code, 1) << slo.output;
+  EXPECT_NE(slo.output.find("not established"), std::string::npos) << slo.output;
+  // Bad arguments.
+  EXPECT_EQ(harness({"load", "--model", "iris", "--protocol", "v9"}).code, 2);
+  EXPECT_EQ(harness({"load", "--model", "iris", "--profile", "oops"}).code, 2);
+}
+
+}  // namespace
+}  // namespace kh::testing
