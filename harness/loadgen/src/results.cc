@@ -35,8 +35,10 @@ json percentileCurve(const HdrHistogram& h) {
   if (h.totalCount() == 0) return points;
   for (int k = 0; k <= 60; ++k) {
     double p = 100.0 * (1.0 - std::pow(10.0, -k / 10.0));
-    if (p > 100.0 - 100.0 / static_cast<double>(h.totalCount()) && k > 0) {
-      points.push_back({100.0, static_cast<double>(h.max()) / 1e6});
+    // Past the last sample's own percentile there is only the maximum: end the curve there.
+    double last = 100.0 - 100.0 / static_cast<double>(h.totalCount());
+    if (p > last && k > 0) {
+      points.push_back({last, static_cast<double>(h.max()) / 1e6});
       break;
     }
     points.push_back({p, static_cast<double>(h.valueAtPercentile(p)) / 1e6});

@@ -138,11 +138,18 @@ std::string svgLinePlot(const std::vector<Series>& series, const PlotOptions& o)
   // Lines and legend.
   for (size_t i = 0; i < series.size(); ++i) {
     const auto& s = series[i];
-    const char* color = kColors[i % std::size(kColors)];
+    const char* color = kColors[static_cast<size_t>(s.color >= 0 ? s.color : static_cast<int>(i)) %
+                                std::size(kColors)];
     std::string points;
     for (const auto& [x, y] : s.points) points += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
     svg += fmt::format(R"(<polyline class="series" fill="none" stroke="{}" stroke-width="2"{} points="{}"/>)",
                        color, s.dashed ? R"( stroke-dasharray="6,4")" : "", points);
+    // Few points: mark them, so a single window still shows.
+    if (s.points.size() <= 40) {
+      for (const auto& [x, y] : s.points) {
+        svg += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="2.5" fill="{}"/>)", px(x), py(y), color);
+      }
+    }
     double ly = top + 14 + 18 * static_cast<double>(i);
     svg += fmt::format(R"(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}" stroke-width="2"{}/>)",
                        left + pw + 12, left + pw + 34, ly - 4, ly - 4, color,
@@ -179,14 +186,16 @@ std::string runReportHtml(const std::vector<json>& runs, const std::string& titl
           "(coordinated-omission correct); service time from the actual send.</p>";
 
   std::vector<Series> curves, service, throughput, p99, p50;
+  int color = 0;
   for (const auto& r : runs) {
     std::string name = r["label"].get<std::string>();
-    Series c{name, {}, false}, sv{name + " (service)", {}, true};
+    Series c{name, {}, false, color}, sv{name + " (service)", {}, true, color};
     for (const auto& pt : r["percentile_curve"]) c.points.emplace_back(pt[0].get<double>(), pt[1].get<double>());
     for (const auto& pt : r["service_percentile_curve"]) sv.points.emplace_back(pt[0].get<double>(), pt[1].get<double>());
     curves.push_back(c);
     if (runs.size() == 1) curves.push_back(sv);
-    Series t{name, {}, false}, q99{name + " p99", {}, false}, q50{name + " p50", {}, true};
+    Series t{name, {}, false, color}, q99{name + " p99", {}, false, color},
+        q50{name + " p50", {}, true, color};
     for (const auto& w : r["windows"]) {
       double x = w["start_s"].get<double>();
       t.points.emplace_back(x, w["throughput"].get<double>());
@@ -196,6 +205,7 @@ std::string runReportHtml(const std::vector<json>& runs, const std::string& titl
     throughput.push_back(t);
     p99.push_back(q99);
     p99.push_back(q50);
+    ++color;
   }
   html += "<h2>Latency by percentile</h2>";
   html += svgLinePlot(curves, {"Latency percentile distribution", "percentile", "latency (ms)", true});

@@ -15,6 +15,7 @@ struct Series {
   std::string name;
   std::vector<std::pair<double, double>> points;
   bool dashed = false;
+  int color = -1;  // palette index; -1 = by position
 };
 
 struct PlotOptions {
