@@ -470,7 +470,9 @@ Command addLoadCommand(CLI::App& app) {
   cmd->add_option("--requests,-n", a->requests, "Stop after this many requests (0 = no limit)");
   cmd->add_option("--threads,-t", a->threads, "Worker threads (each its own event loop)")->default_val(1);
   cmd->add_option("--connections", a->connections, "Open loop: connections (gRPC: calls in flight)")->default_val(64);
-  cmd->add_option("--input,-i", a->input, "Request file: a V2 request JSON or a V1 {\"instances\"} body");
+  cmd->add_option("--input,-i", a->input,
+                  "Request file: V2 request JSON, V2 binary-extension body, ModelInferRequest "
+                  "text proto (.pbtxt), or a V1 {\"instances\"} body");
   cmd->add_option("--batch", a->batch, "Batch size of generated requests")->default_val(1);
   cmd->add_option("--expect", a->expect, "Golden response (V2 JSON or V1 predictions) to check every response against");
   cmd->add_option("--atol", a->atol, "Absolute tolerance of --expect")->default_val(1e-5);

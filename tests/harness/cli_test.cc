@@ -103,6 +103,23 @@ TEST_F(HarnessCli, LoadWritesEveryOutputAndCompareFlagsRegressions) {
   EXPECT_EQ(report.code, 0) << report.output;
 }
 
+TEST_F(HarnessCli, ComparesTheXgboostAndDenseRuntimes) {
+  auto dense = startModelServer("dense", modelDir("dense-iris"));
+  ASSERT_TRUE(dense.ok()) << dense.status();
+  std::string dir = ::testing::TempDir();
+  std::string dense_target = "http://127.0.0.1:" + std::to_string(dense->http_port);
+  ASSERT_EQ(harness({"load", "--target", target(), "--model", "iris", "-c", "2", "-n", "500",
+                     "--warmup", "0s", "--label", "xgboost", "-o", dir + "/xgb.json", "-q"}).code, 0);
+  ASSERT_EQ(harness({"load", "--target", dense_target, "--model", "dense", "-c", "2", "-n", "500",
+                     "--warmup", "0s", "--label", "dense", "-o", dir + "/dense.json", "-q"}).code, 0);
+  auto r = harness({"compare", dir + "/xgb.json", dir + "/dense.json", "-o", dir + "/runtimes"});
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("| xgboost |"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("| dense |"), std::string::npos) << r.output;
+  auto comparison = readJson(dir + "/runtimes/comparison.json");
+  EXPECT_EQ(comparison["rows"].size(), 2u);
+}
+
 TEST_F(HarnessCli, LoadExitCodes) {
   // Unreachable target.
   EXPECT_EQ(harness({"load", "--target", "http://127.0.0.1:1", "--model", "iris", "-n", "5",

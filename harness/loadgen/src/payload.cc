@@ -5,6 +5,7 @@
 #include <random>
 #include <sstream>
 
+#include "google/protobuf/text_format.h"
 #include "grpcpp/grpcpp.h"
 #include "kh/common/strings.h"
 #include "kh/http/client.h"
@@ -196,10 +197,56 @@ Payload encodePayload(protocols::InferenceRequest request, WireProtocol protocol
   return p;
 }
 
+// Length of the JSON object at the start of `body` (strings and escapes respected), or 0.
+size_t leadingJsonLength(std::string_view body) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (c == '{') ++depth;
+    if (c == '}' && --depth == 0) return i + 1;
+  }
+  return 0;
+}
+
 absl::StatusOr<Payload> payloadFromFile(const std::string& path, WireProtocol protocol,
                                         const std::string& model) {
   auto text = readFile(path);
   if (!text.ok()) return text.status();
+  if (path.ends_with(".pbtxt") || path.ends_with(".txtpb")) {
+    // A ModelInferRequest in protobuf text format.
+    inference::ModelInferRequest proto;
+    if (!google::protobuf::TextFormat::ParseFromString(*text, &proto)) {
+      return absl::InvalidArgumentError(
+          common::strCat(path, ": not a ModelInferRequest in protobuf text format"));
+    }
+    auto request = protocols::requestFromProto(proto);
+    if (!request.ok()) {
+      return absl::InvalidArgumentError(common::strCat(path, ": ", common::toStd(request.status().message())));
+    }
+    return encodePayload(std::move(*request), protocol, model, path);
+  }
+  size_t json_length = leadingJsonLength(*text);
+  if (json_length > 0 && json_length < text->size() &&
+      text->find_first_not_of(" \t\r\n", json_length) != std::string::npos) {
+    // A V2 binary-extension body: the JSON header followed by tensor blobs.
+    auto request = protocols::decodeV2Request(*text, json_length);
+    if (!request.ok()) {
+      return absl::InvalidArgumentError(common::strCat(path, ": ", common::toStd(request.status().message())));
+    }
+    return encodePayload(std::move(*request), protocol, model, path);
+  }
   json root = json::parse(*text, nullptr, false);
   if (root.is_discarded() || !root.is_object()) {
     return absl::InvalidArgumentError(common::strCat(path, ": not a JSON object"));

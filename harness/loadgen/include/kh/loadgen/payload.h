@@ -36,8 +36,10 @@ protocols::InferenceRequest generateRequest(const protocols::ModelMetadata& meta
                                             uint64_t seed);
 
 /**
- * Reads a request file: a V2 inference request ({"inputs": [...]}) or a V1 body
- * ({"instances": [...]}, sent as is with --protocol v1 only).
+ * Reads a request file: a V2 inference request ({"inputs": [...]}), a V2 binary-extension body
+ * (JSON header followed by tensor blobs), a ModelInferRequest in protobuf text format (.pbtxt),
+ * or a V1 body ({"instances": [...]}, sent as is with --protocol v1 only). Any of the first
+ * three is re-encoded for the chosen protocol.
  */
 absl::StatusOr<Payload> payloadFromFile(const std::string& path, WireProtocol protocol,
                                         const std::string& model);
