@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "kh/common/strings.h"
+#include "kh/common/yaml_json.h"
 #include "kh/conformance/conformance.h"
 #include "kh/protocols/tensor.h"
 #include "yaml-cpp/yaml.h"
@@ -17,43 +18,6 @@ using nlohmann::json;
 
 std::string where(const std::string& name, const YAML::Mark& mark) {
   return common::strCat(name, ":", mark.line + 1, ":", mark.column + 1);
-}
-
-// Plain scalars get YAML 1.2 core types; quoted ones stay strings.
-json scalarToJson(const YAML::Node& node) {
-  const std::string& text = node.Scalar();
-  if (node.Tag() == "!") return text;
-  if (text == "true" || text == "True") return true;
-  if (text == "false" || text == "False") return false;
-  if (text == "null" || text == "~" || text.empty()) return nullptr;
-  if (auto i = common::parseInt<int64_t>(text)) return *i;
-  if (auto u = common::parseInt<uint64_t>(text)) return *u;
-  char* end = nullptr;
-  double d = std::strtod(text.c_str(), &end);
-  if (end && *end == '\0' && !text.empty() &&
-      text.find_first_not_of("0123456789+-.eE") == std::string::npos) {
-    return d;
-  }
-  return text;
-}
-
-json toJson(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      json out = json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = toJson(kv.second);
-      return out;
-    }
-    case YAML::NodeType::Sequence: {
-      json out = json::array();
-      for (const auto& item : node) out.push_back(toJson(item));
-      return out;
-    }
-    case YAML::NodeType::Scalar:
-      return scalarToJson(node);
-    default:
-      return nullptr;
-  }
 }
 
 const char* kRequiredFields[] = {"id", "section", "tag", "level"};
@@ -129,7 +93,7 @@ absl::StatusOr<std::vector<Case>> parseSuite(const std::string& yaml_text, const
       return absl::InvalidArgumentError(common::strCat(
           where(name, node.Mark()), ": case '", c.id, "' needs 'request', 'grpc' or 'raw_http'"));
     }
-    c.spec = toJson(node);
+    c.spec = common::yamlToJson(node);
     // A datatype matrix expands into one case per V2 datatype, with ${dt} bound.
     if (c.spec.value("foreach_datatype", false)) {
       for (auto type : protocols::kAllDataTypes) {

@@ -1,0 +1,27 @@
+#pragma once
+// YAML documents as JSON values: plain scalars get YAML 1.2 core types (bool, null, int, float),
+// quoted scalars stay strings. Manifests, scenarios and conformance cases are all read this way.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace YAML {
+class Node;
+}
+
+namespace kh::common {
+
+/** Converts one parsed YAML node. */
+nlohmann::json yamlToJson(const YAML::Node& node);
+
+/**
+ * Parses every document of a YAML (or JSON) text.
+ * @return InvalidArgument "source:line:column: message" on a syntax error.
+ */
+absl::StatusOr<std::vector<nlohmann::json>> parseYamlDocuments(const std::string& text,
+                                                               const std::string& source);
+
+}  // namespace kh::common
