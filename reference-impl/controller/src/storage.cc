@@ -1,0 +1,128 @@
+#include "kh/controller/storage.h"
+
+#include <fstream>
+#include <functional>
+
+#include "kh/common/net.h"
+#include "kh/common/strings.h"
+#include "kh/http/client.h"
+
+namespace kh::controller {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Whether `path` (canonical) lies inside `root` (canonical).
+bool within(const fs::path& path, const fs::path& root) {
+  auto p = path.lexically_normal(), r = root.lexically_normal();
+  auto pi = p.begin();
+  for (auto ri = r.begin(); ri != r.end(); ++ri, ++pi) {
+    if (ri->empty()) continue;  // trailing separator
+    if (pi == p.end() || *pi != *ri) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<fs::path> existing(const fs::path& path, const std::string& uri) {
+  std::error_code ec;
+  auto canonical = fs::weakly_canonical(path, ec);
+  if (ec || !fs::exists(canonical, ec)) {
+    return absl::NotFoundError(common::strCat("storageUri ", uri, ": ", path.string(), " does not exist"));
+  }
+  return canonical;
+}
+
+absl::StatusOr<fs::path> download(const std::string& uri, const StorageConfig& config) {
+  auto target = common::parseHostPort(uri);
+  if (!target.ok()) return target.status();
+  std::string rest = uri.substr(7);  // after http://
+  auto slash = rest.find('/');
+  std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
+  std::string file_name = fs::path(path.substr(0, path.find('?'))).filename().string();
+  if (file_name.empty()) {
+    return absl::InvalidArgumentError(common::strCat("storageUri ", uri, " names no file to download"));
+  }
+  fs::path dir = config.cache_dir / common::strCat(std::hash<std::string>{}(uri));
+  fs::path file = dir / file_name;
+  std::error_code ec;
+  if (fs::exists(file, ec)) return dir;  // downloaded before
+  http::Client client(target->host, target->port, std::chrono::seconds(60));
+  auto res = client.request("GET", path);
+  if (!res.ok()) {
+    return absl::UnavailableError(common::strCat("storageUri ", uri, ": download failed: ",
+                                                 common::toStd(res.status().message())));
+  }
+  if (res->result_int() != 200) {
+    return absl::UnavailableError(
+        common::strCat("storageUri ", uri, ": download answered HTTP ", res->result_int()));
+  }
+  fs::create_directories(dir, ec);
+  // Written under a temporary name and renamed, so a half download is never taken for a model.
+  fs::path tmp = dir / (file_name + ".part");
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(res->body().data(), static_cast<std::streamsize>(res->body().size()));
+    if (!out) return absl::InternalError(common::strCat("cannot write ", tmp.string()));
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) return absl::InternalError(common::strCat("cannot write ", file.string(), ": ", ec.message()));
+  return dir;
+}
+
+}  // namespace
+
+absl::StatusOr<fs::path> resolveStorageUri(const std::string& uri, const StorageConfig& config) {
+  if (uri.rfind("pvc://", 0) == 0) {
+    if (config.pvc_root.empty()) {
+      return absl::FailedPreconditionError(
+          common::strCat("storageUri ", uri, ": no PVC directory is configured (pvc_root)"));
+    }
+    std::string rest = uri.substr(6);
+    auto slash = rest.find('/');
+    std::string claim = rest.substr(0, slash);
+    if (claim.empty() || claim == "." || claim == "..") {
+      return absl::InvalidArgumentError(common::strCat("storageUri ", uri, ": bad PVC name"));
+    }
+    fs::path claim_root = fs::weakly_canonical(config.pvc_root / claim);
+    fs::path path = claim_root / (slash == std::string::npos ? "" : rest.substr(slash + 1));
+    auto resolved = existing(path, uri);
+    if (!resolved.ok()) return resolved.status();
+    if (!within(*resolved, claim_root)) {
+      return absl::PermissionDeniedError(common::strCat("storageUri ", uri, " escapes its PVC"));
+    }
+    return *resolved;
+  }
+  if (uri.rfind("http://", 0) == 0) {
+    if (config.cache_dir.empty()) {
+      return absl::FailedPreconditionError(common::strCat("storageUri ", uri, ": no download cache is configured"));
+    }
+    return download(uri, config);
+  }
+  std::string path_text;
+  if (uri.rfind("file://", 0) == 0) {
+    path_text = uri.substr(7);
+  } else if (uri.find("://") == std::string::npos) {
+    path_text = uri;
+  } else {
+    return absl::UnimplementedError(common::strCat(
+        "storageUri ", uri, ": the reference stack fetches only file://, local paths, pvc:// and "
+        "http:// (", uri.substr(0, uri.find("://") + 3), " needs a real cluster)"));
+  }
+  fs::path path = fs::path(path_text).is_absolute() ? fs::path(path_text) : config.base_dir / path_text;
+  auto resolved = existing(path, uri);
+  if (!resolved.ok()) return resolved.status();
+  if (!config.allowed_local_roots.empty()) {
+    bool ok = false;
+    for (const auto& root : config.allowed_local_roots) {
+      std::error_code ec;
+      ok = ok || within(*resolved, fs::weakly_canonical(root, ec));
+    }
+    if (!ok) {
+      return absl::PermissionDeniedError(
+          common::strCat("storageUri ", uri, " is outside the allowed model directories"));
+    }
+  }
+  return *resolved;
+}
+
+}  // namespace kh::controller
