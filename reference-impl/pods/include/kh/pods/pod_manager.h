@@ -1,0 +1,74 @@
+#pragma once
+// "Pods" of the reference stack: process groups started cold on a free loopback port, probed for
+// readiness over HTTP, restarted with exponential back-off when they crash, and stopped
+// gracefully (SIGTERM, a grace period, then SIGKILL). Every transition is reported as an event.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kh/common/time_source.h"
+
+namespace kh::pods {
+
+struct PodSpec {
+  std::string name;
+  /** argv; "{{.Port}}" in any argument becomes the pod's port (also in $PORT). */
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  /** Output of the pod's processes is appended here. */
+  std::string log_file;
+  /** HTTP path answering 200 once the pod can take traffic. */
+  std::string readiness_path = "/v2/health/ready";
+  std::chrono::milliseconds probe_period{50};
+  std::chrono::milliseconds grace_period{30'000};
+  std::chrono::milliseconds initial_backoff{100};
+  std::chrono::milliseconds max_backoff{10'000};
+};
+
+enum class PodPhase { kStarting, kReady, kBackOff, kStopping, kStopped };
+const char* podPhaseName(PodPhase phase);
+
+struct PodEvent {
+  common::SystemTime time;
+  std::string pod;
+  PodPhase phase;
+  int restarts = 0;
+  std::string message;
+};
+
+struct PodStatus {
+  std::string name;
+  PodPhase phase = PodPhase::kStarting;
+  uint16_t port = 0;
+  int pid = 0;
+  int restarts = 0;
+  std::string last_exit;  // how the last process ended
+};
+
+/**
+ * Runs pods. Thread-safe; a supervision thread probes and reaps children. Events are delivered
+ * on that thread and must not call back into the manager.
+ */
+class PodManager {
+ public:
+  PodManager(const common::TimeSource& time, std::function<void(const PodEvent&)> on_event);
+  ~PodManager();  // stops every pod (SIGKILL after a short grace)
+
+  /** Starts a pod; its port is chosen now. @return InvalidArgument for a duplicate name. */
+  absl::StatusOr<PodStatus> start(PodSpec spec);
+  /** Stops a pod: SIGTERM, then SIGKILL after its grace period; blocks until it is gone. */
+  absl::Status stop(const std::string& name);
+  absl::StatusOr<PodStatus> status(const std::string& name) const;
+  std::vector<PodStatus> list() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kh::pods

@@ -1,0 +1,109 @@
+// Pods: cold start to ready, crash and restart with back-off, graceful stop, crash loops.
+
+#include "kh/pods/pod_manager.h"
+
+#include <signal.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "gtest/gtest.h"
+#include "kh/http/client.h"
+#include "support/modelserver_process.h"
+
+namespace kh::pods {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Collects events and lets the test wait for one (no sleeping).
+class Events {
+ public:
+  void add(const PodEvent& e) {
+    std::lock_guard lock(mu_);
+    events_.push_back(e);
+    cv_.notify_all();
+  }
+  bool waitFor(PodPhase phase, int min_restarts, std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] {
+      for (const auto& e : events_) {
+        if (e.phase == phase && e.restarts >= min_restarts) return true;
+      }
+      return false;
+    });
+  }
+  std::string dump() {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (const auto& e : events_) out += std::string(podPhaseName(e.phase)) + " " + e.message + "\n";
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<PodEvent> events_;
+};
+
+PodSpec modelserverPod(const std::string& name) {
+  PodSpec spec;
+  spec.name = name;
+  spec.argv = {testing::binDir() + "/modelserver", "--model_name", "iris", "--model_dir",
+               testing::modelDir("xgboost-iris"), "--http_port", "{{.Port}}", "--grpc_port", "0"};
+  spec.log_file = ::testing::TempDir() + "/" + name + ".log";
+  spec.grace_period = 5s;
+  return spec;
+}
+
+TEST(PodManager, StartsCrashesRestartsAndStops) {
+  common::RealTimeSource time;
+  Events events;
+  PodManager pods(time, [&](const PodEvent& e) { events.add(e); });
+  auto started = pods.start(modelserverPod("iris-predictor-00001-pod-1"));
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_TRUE(events.waitFor(PodPhase::kReady, 0, 30s)) << events.dump();
+  http::Client client("127.0.0.1", started->port);
+  auto res = client.request("GET", "/v2/health/ready");
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res->result_int(), 200u);
+
+  // Kill the process: the pod is restarted after a back-off and becomes ready again.
+  auto before = pods.status("iris-predictor-00001-pod-1");
+  ASSERT_TRUE(before.ok());
+  ::kill(before->pid, SIGKILL);
+  ASSERT_TRUE(events.waitFor(PodPhase::kBackOff, 1, 10s)) << events.dump();
+  ASSERT_TRUE(events.waitFor(PodPhase::kReady, 1, 30s)) << events.dump();
+  auto after = pods.status("iris-predictor-00001-pod-1");
+  EXPECT_EQ(after->restarts, 1);
+  EXPECT_NE(after->pid, before->pid);
+  EXPECT_NE(after->last_exit.find("signal 9"), std::string::npos) << after->last_exit;
+
+  ASSERT_TRUE(pods.stop("iris-predictor-00001-pod-1").ok());
+  EXPECT_TRUE(events.waitFor(PodPhase::kStopped, 0, 1s)) << events.dump();
+  EXPECT_NE(events.dump().find("stopped (exit code 0)"), std::string::npos) << events.dump();
+  EXPECT_FALSE(pods.status("iris-predictor-00001-pod-1").ok());
+  EXPECT_FALSE(pods.stop("iris-predictor-00001-pod-1").ok());
+}
+
+TEST(PodManager, CrashLoopBacksOffExponentially) {
+  common::RealTimeSource time;
+  Events events;
+  PodManager pods(time, [&](const PodEvent& e) { events.add(e); });
+  PodSpec spec;
+  spec.name = "broken";
+  spec.argv = {"false"};
+  spec.initial_backoff = 20ms;
+  spec.max_backoff = 80ms;
+  ASSERT_TRUE(pods.start(spec).ok());
+  ASSERT_TRUE(events.waitFor(PodPhase::kBackOff, 4, 20s)) << events.dump();
+  std::string log = events.dump();
+  EXPECT_NE(log.find("restarting in 20 ms"), std::string::npos) << log;
+  EXPECT_NE(log.find("restarting in 40 ms"), std::string::npos) << log;
+  EXPECT_NE(log.find("restarting in 80 ms"), std::string::npos) << log;
+  EXPECT_EQ(log.find("restarting in 160 ms"), std::string::npos) << log;  // capped
+  EXPECT_FALSE(pods.start(spec).ok());  // duplicate name
+}
+
+}  // namespace
+}  // namespace kh::pods
