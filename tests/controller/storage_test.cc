@@ -29,7 +29,9 @@ class Files final : public http::Handler {
 class StorageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / "storage-test";
+    // One directory per test: CTest runs the tests of this fixture in parallel processes.
+    root_ = fs::path(::testing::TempDir()) /
+            (std::string("storage-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_ / "models/iris");
     fs::create_directories(root_ / "pvcs/claim/iris");
