@@ -45,7 +45,7 @@ struct Shared {
   std::atomic<int64_t> active_requests{0};
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public std::enable_shared_from_this<Session>, public ResponseSink {
  public:
   Session(tcp::socket socket, Worker& worker, Shared& shared)
       : socket_(std::move(socket)), timer_(worker.ioc), worker_(worker), shared_(shared) {
@@ -152,9 +152,28 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.set(bhttp::field::server, shared_.options.server_name);
     shared_.active_requests.fetch_add(1, std::memory_order_relaxed);
     counted_ = true;
+    if (shared_.handler.isAsync()) {
+      // Reading pauses until the response is delivered (one request in flight per connection).
+      keep_alive_ = response_.keep_alive();
+      version_ = request.version();
+      shared_.handler.handleAsync(std::move(request), Responder(shared_from_this()));
+      return;
+    }
     shared_.handler.handle(request, response_);
     if (worker_.draining) response_.keep_alive(false);
     write();
+  }
+
+  // ResponseSink: may run on any thread; the write happens on this session's worker.
+  void deliver(Response&& response) override {
+    net::post(worker_.ioc, [self = shared_from_this(), res = std::move(response)]() mutable {
+      if (self->closed_) return;
+      self->response_ = std::move(res);
+      self->response_.version(self->version_);
+      self->response_.keep_alive(self->keep_alive_ && !self->worker_.draining);
+      self->response_.set(bhttp::field::server, self->shared_.options.server_name);
+      self->write();
+    });
   }
 
   // Errors found before a request could be handed over: answer in the protocol's JSON error
@@ -269,6 +288,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool counted_ = false;
   bool linger_ = false;
   bool closed_ = false;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
   bool timer_pending_ = false;
   uint64_t timer_generation_ = 0;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
@@ -289,6 +310,23 @@ void doAccept(Worker& worker, Shared& shared) {
 }
 
 }  // namespace
+
+Responder::~Responder() {
+  if (sink_) {
+    Response response;
+    response.result(bhttp::status::internal_server_error);
+    response.set(bhttp::field::content_type, "application/json");
+    response.body() = R"({"error":"the request was dropped without an answer"})";
+    sink_->deliver(std::move(response));
+  }
+}
+
+void Responder::send(Response&& response) {
+  if (!sink_) return;
+  auto sink = std::move(sink_);
+  sink_.reset();
+  sink->deliver(std::move(response));
+}
 
 struct HttpServer::Impl {
   explicit Impl(const ServerOptions& options, Handler& handler) : shared{options, handler} {}

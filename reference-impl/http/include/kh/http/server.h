@@ -21,16 +21,55 @@ namespace kh::http {
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
+/** Receives the response of a request answered later (see AsyncHandler). */
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  virtual void deliver(Response&& response) = 0;
+};
+
 /**
- * Answers requests. handle() runs on a worker thread, concurrently on several workers, so an
- * implementation must be thread-safe; it must not block for long (it holds up its worker).
- * The response arrives with version and keep-alive already set from the request; the handler
- * sets status, headers and body (Content-Length is filled in afterwards).
+ * The way to answer one request later, from any thread. Move-only; send() exactly once (a
+ * Responder dropped without sending answers 500, so a request is never silently lost).
+ */
+class Responder {
+ public:
+  Responder() = default;
+  explicit Responder(std::shared_ptr<ResponseSink> sink) : sink_(std::move(sink)) {}
+  Responder(Responder&&) = default;
+  Responder& operator=(Responder&&) = default;
+  Responder(const Responder&) = delete;
+  Responder& operator=(const Responder&) = delete;
+  ~Responder();
+
+  /** Sends `response` (version and keep-alive are set by the server). Thread-safe. */
+  void send(Response&& response);
+
+ private:
+  std::shared_ptr<ResponseSink> sink_;
+};
+
+/**
+ * Answers requests synchronously. handle() runs on a worker thread, concurrently on several
+ * workers, so an implementation must be thread-safe; it must not block for long (it holds up
+ * its worker). The response arrives with version and keep-alive already set from the request;
+ * the handler sets status, headers and body (Content-Length is filled in afterwards).
  */
 class Handler {
  public:
   virtual ~Handler() = default;
   virtual void handle(Request& request, Response& response) = 0;
+  /** Handlers that answer later (proxies, buffering) override this and return true. */
+  virtual bool isAsync() const { return false; }
+  /**
+   * Called instead of handle() when isAsync(): take the request and answer through `responder`
+   * whenever ready, from any thread. The worker is free meanwhile.
+   */
+  virtual void handleAsync(Request&& request, Responder responder) {
+    Response response;
+    handle(request, response);
+    responder.send(std::move(response));
+  }
 };
 
 struct ServerOptions {

@@ -1,0 +1,91 @@
+// The HTTP server's asynchronous path: requests answered later, from another thread, without
+// holding the worker; a dropped responder still answers.
+
+#include "kh/http/server.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "kh/http/client.h"
+
+namespace kh::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Parking final : public Handler {
+ public:
+  void handle(Request&, Response&) override {}
+  bool isAsync() const override { return true; }
+  void handleAsync(Request&& request, Responder responder) override {
+    std::lock_guard lock(mu_);
+    if (request.target() == "/drop") return;  // the responder is dropped here
+    parked_.emplace_back(std::string(request.target()), std::move(responder));
+    cv_.notify_all();
+  }
+  // Waits until `n` requests are parked (each on the single worker), then answers them all.
+  bool answerWhenParked(size_t n) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, 10s, [&] { return parked_.size() >= n; })) return false;
+    for (auto& [target, responder] : parked_) {
+      Response res;
+      res.result(200);
+      res.body() = "answer " + target;
+      responder.send(std::move(res));
+    }
+    parked_.clear();
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::string, Responder>> parked_;
+};
+
+TEST(AsyncHandler, ManyRequestsWaitOnOneWorkerAndAreAnsweredFromAnotherThread) {
+  Parking handler;
+  ServerOptions options;
+  options.workers = 1;
+  auto server = HttpServer::create(options, handler);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  std::vector<std::thread> clients;
+  std::vector<std::string> bodies(3);
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back([&, i] {
+      Client c("127.0.0.1", (*server)->port());
+      auto r = c.request("GET", "/r" + std::to_string(i));
+      if (r.ok()) bodies[static_cast<size_t>(i)] = r->body();
+    });
+  }
+  EXPECT_TRUE(handler.answerWhenParked(3));
+  for (auto& t : clients) t.join();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(bodies[static_cast<size_t>(i)], "answer /r" + std::to_string(i));
+  (*server)->drain(1s);
+}
+
+TEST(AsyncHandler, DroppedResponderAnswers500) {
+  Parking handler;
+  auto server = HttpServer::create({}, handler);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  Client c("127.0.0.1", (*server)->port());
+  auto r = c.request("GET", "/drop");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result_int(), 500u);
+  EXPECT_NE(r->body().find("dropped"), std::string::npos);
+  // The connection keeps working afterwards.
+  std::thread answer([&] { handler.answerWhenParked(1); });
+  auto again = c.request("GET", "/next");
+  answer.join();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->body(), "answer /next");
+  (*server)->drain(1s);
+}
+
+}  // namespace
+}  // namespace kh::http
