@@ -39,6 +39,11 @@ NGX
 nginx -c "$work/nginx.conf" &
 ngpid=$!
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+if ! curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+  echo "nginx did not start:" >&2
+  cat "$work/nginx.err" >&2 || true
+  exit 1
+fi
 url="http://127.0.0.1:$port/v1/models/m:predict"
 
 wrk_rps="$(wrk -t"$threads" -c"$connections" -d"${duration}s" "$url" | awk '/Requests\/sec/ {print $2}')"

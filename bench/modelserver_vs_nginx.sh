@@ -67,6 +67,11 @@ NGX
 nginx -c "$work/nginx.conf" &
 pids+=($!)
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$ng_port/" && break; sleep 0.05; done
+if ! curl -s -o /dev/null "http://127.0.0.1:$ng_port/"; then
+  echo "nginx did not start:" >&2
+  cat "$work/nginx.err" >&2 || true
+  exit 1
+fi
 
 run_wrk() {
   wrk -t"$threads" -c"$connections" -d"${duration}s" -s "$work/post.lua" "$1" | tee "$work/wrk.out" >&2
