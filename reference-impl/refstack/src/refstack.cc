@@ -228,6 +228,10 @@ struct Refstack::Impl : http::Handler {
     std::string predictor_readiness = "/v2/health/ready";
     std::map<std::string, std::string> predictor_env;
     int replicas = static_cast<int>(std::max<int64_t>(1, isvc.predictor.extension.min_replicas.value_or(1)));
+    // What makes a revision: the component spec less the traffic-only fields (changing the
+    // canary percentage moves traffic, it does not make a new revision).
+    json component_spec = isvc.document["spec"]["predictor"];
+    component_spec.erase("canaryTrafficPercent");
     json predictor_spec;
     std::vector<std::string> predictor_argv;
     std::string failure;
@@ -241,7 +245,7 @@ struct Refstack::Impl : http::Handler {
         for (const auto& [k2, v] : c.env) predictor_env[k2] = v;
       }
       predictor_readiness = "/";
-      predictor_spec = isvc.document["spec"]["predictor"];
+      predictor_spec = component_spec;
     } else {
       selection = ctl::selectRuntime(isvc, namespaced_runtimes, cluster_runtimes);
       if (selection->failure == ctl::RuntimeFailure::kNone) {
@@ -269,7 +273,7 @@ struct Refstack::Impl : http::Handler {
         }
         predictor_spec = {{"runtime", selection->runtime->metadata.name},
                           {"storage", model_dir},
-                          {"model", isvc.document["spec"]["predictor"]}};
+                          {"model", component_spec}};
       }
     }
     if (failure.empty() && (!selection || selection->failure == ctl::RuntimeFailure::kNone)) {
