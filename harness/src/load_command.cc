@@ -57,6 +57,7 @@ struct LoadArgs {
   double precision = 5;
   int max_trials = 3;
   std::string scrape;
+  std::vector<std::string> headers;
   bool quiet = false;
 };
 
@@ -156,6 +157,13 @@ int runLoad(const LoadArgs& a) {
                                                     ", seed ", a.seed, ")"));
   }
   if (!payload.ok()) return fail(std::string(common::toStd(payload.status().message())));
+  for (const auto& h : a.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos) return fail("--header wants 'Name: value'");
+    std::string value = h.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    payload->http.headers.emplace_back(h.substr(0, colon), value);
+  }
 
   if (a.arrival != "constant" && a.arrival != "poisson") {
     return fail("--arrival must be constant or poisson");
@@ -496,6 +504,9 @@ Command addLoadCommand(CLI::App& app) {
   cmd->add_option("--scrape", a->scrape,
                   "Prometheus endpoint of the target (e.g. http://127.0.0.1:8080/metrics), scraped "
                   "before and after the run; the differences go into the JSON result");
+  cmd->add_option("--header,-H", a->headers,
+                  "Extra request header 'Name: value' (repeatable); a Host header routes through an "
+                  "ingress, e.g. -H 'Host: iris-default.example.com'");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress lines");
   return [a] { return runLoad(*a); };
 }

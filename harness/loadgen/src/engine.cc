@@ -446,8 +446,13 @@ class HttpWorker {
 };
 
 std::string serializeRequest(const HttpRequestSpec& spec, const std::string& host_header) {
-  std::string out = common::strCat(spec.method, " ", spec.path, " HTTP/1.1\r\nHost: ", host_header,
-                                   "\r\n");
+  // A Host among the spec's headers (an ingress routes by it) replaces the target's address.
+  bool has_host = false;
+  for (const auto& [k, v] : spec.headers) {
+    if (k.size() == 4 && (k[0] == 'H' || k[0] == 'h') && (k.substr(1) == "ost" || k.substr(1) == "OST")) has_host = true;
+  }
+  std::string out = common::strCat(spec.method, " ", spec.path, " HTTP/1.1\r\n");
+  if (!has_host) out += common::strCat("Host: ", host_header, "\r\n");
   if (!spec.body.empty() || spec.method == "POST") {
     out += common::strCat("Content-Type: ", spec.content_type, "\r\nContent-Length: ",
                           spec.body.size(), "\r\n");
