@@ -6,6 +6,7 @@
 # Usage: bench/loadgen_vs_wrk.sh [duration_s=10] [connections=32] [threads=1]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 duration="${1:-10}"
 connections="${2:-32}"
 threads="${3:-1}"
@@ -13,37 +14,11 @@ kh_install_packages wrk nginx-light nghttp2-client curl
 kh_build kh_harness_main
 
 work="$(mktemp -d)"
-ngpid=""
-cleanup() { [ -n "$ngpid" ] && kill -TERM "$ngpid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+nginx_pid=""
+cleanup() { [ -n "$nginx_pid" ] && kill -TERM "$nginx_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() {
-  local p
-  while true; do
-    p=$(shuf -i 20000-60000 -n 1)
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-}
-port="$(free_port)"
-cat >"$work/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  server { listen 127.0.0.1:$port; location / { default_type application/json; return 200 '{"predictions":[1,1]}'; } }
-}
-NGX
-nginx -c "$work/nginx.conf" &
-ngpid=$!
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
-if ! curl -s -o /dev/null "http://127.0.0.1:$port/"; then
-  echo "nginx did not start:" >&2
-  cat "$work/nginx.err" >&2 || true
-  exit 1
-fi
+port="$(kh_free_port)"
+kh_start_nginx "$port" '{"predictions":[1,1]}'
 url="http://127.0.0.1:$port/v1/models/m:predict"
 
 wrk_rps="$(wrk -t"$threads" -c"$connections" -d"${duration}s" "$url" | awk '/Requests\/sec/ {print $2}')"

@@ -7,6 +7,7 @@
 # Needs: wrk, nginx-light (the script installs them when run as root).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 duration="${1:-10}"
 connections="${2:-32}"
 threads="${3:-1}"
@@ -21,15 +22,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-# A port nothing listens on (nginx cannot take port 0 and report it).
-free_port() {
-  local p
-  while true; do
-    p=$(shuf -i 20000-60000 -n 1)
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-}
-
 body='{"inputs":[{"name":"input-0","shape":[2,4],"datatype":"FP32","data":[[6.8,2.8,4.8,1.4],[6.0,3.4,4.5,1.6]]}],"id":"bench"}'
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
@@ -47,31 +39,9 @@ response="$(curl -s -X POST -H 'Content-Type: application/json' -d "$body" "http
 echo "modelserver response (${#response} bytes): $response"
 
 # nginx, one worker, answering the same path with a static body of the same size.
-ng_port="$(free_port)"
-escaped="${response//\'/\\\'}"
-cat >"$work/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$ng_port;
-    location / { default_type application/json; return 200 '$escaped'; }
-  }
-}
-NGX
-nginx -c "$work/nginx.conf" &
-pids+=($!)
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$ng_port/" && break; sleep 0.05; done
-if ! curl -s -o /dev/null "http://127.0.0.1:$ng_port/"; then
-  echo "nginx did not start:" >&2
-  cat "$work/nginx.err" >&2 || true
-  exit 1
-fi
+ng_port="$(kh_free_port)"
+kh_start_nginx "$ng_port" "$response"
+pids+=("$nginx_pid")
 
 run_wrk() {
   wrk -t"$threads" -c"$connections" -d"${duration}s" -s "$work/post.lua" "$1" | tee "$work/wrk.out" >&2

@@ -23,6 +23,7 @@ namespace kh::cli {
 namespace {
 
 using loadgen::Nanos;
+using loadgen::parseDuration;
 
 struct LoadArgs {
   std::string target = "http://127.0.0.1:8080";
@@ -60,29 +61,6 @@ struct LoadArgs {
   std::vector<std::string> headers;
   bool quiet = false;
 };
-
-absl::StatusOr<Nanos> parseDuration(const std::string& text) {
-  double scale = 1e9;
-  std::string number = text;
-  if (text.ends_with("ms")) {
-    scale = 1e6;
-    number = text.substr(0, text.size() - 2);
-  } else if (text.ends_with("us")) {
-    scale = 1e3;
-    number = text.substr(0, text.size() - 2);
-  } else if (text.ends_with("s")) {
-    number = text.substr(0, text.size() - 1);
-  } else if (text.ends_with("m")) {
-    scale = 60e9;
-    number = text.substr(0, text.size() - 1);
-  }
-  char* end = nullptr;
-  double value = std::strtod(number.c_str(), &end);
-  if (number.empty() || *end != '\0' || value < 0) {
-    return absl::InvalidArgumentError(common::strCat("bad duration '", text, "' (e.g. 500ms, 10s, 2m)"));
-  }
-  return Nanos(static_cast<int64_t>(value * scale));
-}
 
 // Reads a Prometheus text exposition: series (name with labels) -> value.
 absl::StatusOr<std::map<std::string, double>> scrapeMetrics(const common::HostPort& target,

@@ -126,6 +126,60 @@ struct WorkerStats {
   }
 };
 
+// Open loop: moves each intended send time of the shared schedule into `pending` when it comes
+// due, then arms a timer for the next one. Requests wait in `pending` for a free connection or
+// call slot; the owner's `dispatch` takes them from there.
+class OpenLoopFeeder {
+ public:
+  OpenLoopFeeder(RunState& run, net::io_context& ioc, std::function<void()> dispatch,
+                 std::function<void()> on_over)
+      : run_(run), ioc_(ioc), timer_(ioc), dispatch_(std::move(dispatch)), on_over_(std::move(on_over)) {}
+
+  void next() {
+    int processed = 0;
+    while (true) {
+      if (batch_pos_ >= batch_.size()) {
+        if (over_ || !run_.fetch(batch_)) {
+          over_ = true;
+          on_over_();
+          return;
+        }
+        batch_pos_ = 0;
+      }
+      int64_t due = batch_[batch_pos_];
+      if (due > run_.nowNs()) {
+        timer_.expires_at(run_.start_clock + Nanos(due));
+        timer_.async_wait([this](beast::error_code ec) {
+          if (!ec) next();
+        });
+        return;
+      }
+      ++batch_pos_;
+      if (run_.mayIssue()) pending.push_back(due);
+      dispatch_();
+      // Yield to I/O now and then when far behind schedule.
+      if (++processed >= 64) {
+        net::post(ioc_, [this] { next(); });
+        return;
+      }
+    }
+  }
+  void cancel() { timer_.cancel(); }
+  bool over() const { return over_; }
+
+  std::deque<int64_t> pending;
+
+ private:
+  RunState& run_;
+  net::io_context& ioc_;
+  net::steady_timer timer_;
+  std::function<void()> dispatch_;
+  std::function<void()> on_over_;
+  std::vector<int64_t> batch_;
+  size_t batch_pos_ = 0;
+  bool over_ = false;
+};
+
 // ------------------------------------------------------------------ HTTP
 
 class HttpWorker;
@@ -190,7 +244,7 @@ class HttpWorker {
       : run_(run),
         endpoint_(endpoint),
         wire_(wire),
-        schedule_timer_(ioc_),
+        feeder_(run, ioc_, [this] { dispatch(); }, [this] { maybeFinish(); }),
         hard_stop_(ioc_),
         deadline_(ioc_),
         sweep_(ioc_) {
@@ -218,7 +272,7 @@ class HttpWorker {
       ioc_.stop();
     });
     for (auto& c : conns_) connect(*c);
-    if (run_.open()) scheduleNext();
+    if (run_.open()) feeder_.next();
     if (!run_.open()) armDeadline();
     sweepTimeouts();
   }
@@ -349,57 +403,26 @@ class HttpWorker {
     if (!finished_) connect(c);
   }
 
-  // Open loop: move every due intended time to `pending_`, then arm the timer for the next.
-  void scheduleNext() {
-    int processed = 0;
-    while (true) {
-      if (batch_pos_ >= batch_.size()) {
-        if (schedule_over_ || !run_.fetch(batch_)) {
-          schedule_over_ = true;
-          maybeFinish();
-          return;
-        }
-        batch_pos_ = 0;
-      }
-      int64_t next = batch_[batch_pos_];
-      if (next > run_.nowNs()) {
-        schedule_timer_.expires_at(run_.start_clock + Nanos(next));
-        schedule_timer_.async_wait([this](beast::error_code ec) {
-          if (!ec) scheduleNext();
-        });
-        return;
-      }
-      ++batch_pos_;
-      if (run_.mayIssue()) pending_.push_back(next);
-      dispatch();
-      // Yield to I/O now and then when far behind schedule.
-      if (++processed >= 64) {
-        net::post(ioc_, [this] { scheduleNext(); });
-        return;
-      }
-    }
-  }
-
   void dispatch() {
-    while (!pending_.empty() && !idle_.empty()) {
+    while (!feeder_.pending.empty() && !idle_.empty()) {
       HttpConn* c = idle_.back();
       idle_.pop_back();
-      int64_t intended = pending_.front();
-      pending_.pop_front();
+      int64_t intended = feeder_.pending.front();
+      feeder_.pending.pop_front();
       send(*c, intended);
     }
   }
 
   void maybeFinish() {
     if (finished_) return;
-    bool no_more = run_.open() ? (schedule_over_ && pending_.empty())
+    bool no_more = run_.open() ? (feeder_.over() && feeder_.pending.empty())
                                : (closed_loop_over_ || run_.stop.load());
     if (!no_more) return;
     for (auto& c : conns_) {
       if (c->busy) return;
     }
     finished_ = true;
-    schedule_timer_.cancel();
+    feeder_.cancel();
     hard_stop_.cancel();
     deadline_.cancel();
     sweep_.cancel();
@@ -414,16 +437,12 @@ class HttpWorker {
   tcp::endpoint endpoint_;
   const std::string& wire_;
   net::io_context ioc_{1};
-  net::steady_timer schedule_timer_;
+  OpenLoopFeeder feeder_;
   net::steady_timer hard_stop_;
   net::steady_timer deadline_;
   net::steady_timer sweep_;
   std::vector<std::unique_ptr<HttpConn>> conns_;
   std::vector<HttpConn*> idle_;
-  std::deque<int64_t> pending_;
-  std::vector<int64_t> batch_;
-  size_t batch_pos_ = 0;
-  bool schedule_over_ = false;
   bool closed_loop_over_ = false;
   bool finished_ = false;
   int connect_failures_ = 0;
@@ -437,11 +456,11 @@ class HttpWorker {
   // still pending is reported, not lost.
   void abandonPending() {
     int64_t now = run_.nowNs();
-    for (int64_t intended : pending_) {
+    for (int64_t intended : feeder_.pending) {
       stats_.record(run_, intended, now, now, 0, ErrorKind::kConnect,
                     "never sent: no connection to the target");
     }
-    pending_.clear();
+    feeder_.pending.clear();
   }
 };
 
@@ -642,13 +661,13 @@ class GrpcWorker {
         stubs_(stubs),
         request_(request),
         slots_(slots),
-        schedule_timer_(ioc_),
+        feeder_(run, ioc_, [this] { dispatch(); }, [this] { maybeFinish(); }),
         deadline_(ioc_) {}
 
   void start() {
     work_.emplace(net::make_work_guard(ioc_));
     if (run_.open()) {
-      scheduleNext();
+      feeder_.next();
     } else {
       deadline_.expires_at(run_.start_clock + run_.options->duration);
       deadline_.async_wait([this](beast::error_code ec) {
@@ -668,10 +687,10 @@ class GrpcWorker {
 
   void abandonPending() {
     int64_t now = run_.nowNs();
-    for (int64_t intended : pending_) {
+    for (int64_t intended : feeder_.pending) {
       stats_.record(run_, intended, now, now, 0, ErrorKind::kConnect, "never sent");
     }
-    pending_.clear();
+    feeder_.pending.clear();
   }
 
  private:
@@ -717,48 +736,19 @@ class GrpcWorker {
     maybeFinish();
   }
 
-  void scheduleNext() {
-    int processed = 0;
-    while (true) {
-      if (batch_pos_ >= batch_.size()) {
-        if (schedule_over_ || !run_.fetch(batch_)) {
-          schedule_over_ = true;
-          maybeFinish();
-          return;
-        }
-        batch_pos_ = 0;
-      }
-      int64_t next = batch_[batch_pos_];
-      if (next > run_.nowNs()) {
-        schedule_timer_.expires_at(run_.start_clock + Nanos(next));
-        schedule_timer_.async_wait([this](beast::error_code ec) {
-          if (!ec) scheduleNext();
-        });
-        return;
-      }
-      ++batch_pos_;
-      if (run_.mayIssue()) pending_.push_back(next);
-      dispatch();
-      if (++processed >= 64) {
-        net::post(ioc_, [this] { scheduleNext(); });
-        return;
-      }
-    }
-  }
-
   void dispatch() {
-    while (!pending_.empty() && in_flight_ < slots_) {
-      int64_t intended = pending_.front();
-      pending_.pop_front();
+    while (!feeder_.pending.empty() && in_flight_ < slots_) {
+      int64_t intended = feeder_.pending.front();
+      feeder_.pending.pop_front();
       issue(intended);
     }
   }
 
   void maybeFinish() {
-    bool no_more = run_.open() ? (schedule_over_ && pending_.empty())
+    bool no_more = run_.open() ? (feeder_.over() && feeder_.pending.empty())
                                : (over_ || run_.stop.load(std::memory_order_relaxed));
     if (no_more && in_flight_ == 0) {
-      schedule_timer_.cancel();
+      feeder_.cancel();
       deadline_.cancel();
       work_.reset();
       ioc_.stop();
@@ -771,12 +761,8 @@ class GrpcWorker {
   int slots_;
   net::io_context ioc_{1};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
-  net::steady_timer schedule_timer_;
+  OpenLoopFeeder feeder_;
   net::steady_timer deadline_;
-  std::deque<int64_t> pending_;
-  std::vector<int64_t> batch_;
-  size_t batch_pos_ = 0;
-  bool schedule_over_ = false;
   bool over_ = false;
   int in_flight_ = 0;
   size_t next_stub_ = 0;

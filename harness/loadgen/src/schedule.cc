@@ -131,11 +131,16 @@ class TraceSchedule final : public Schedule {
   size_t index_ = 0;
 };
 
+}  // namespace
+
 absl::StatusOr<Nanos> parseDuration(std::string_view text) {
   double scale = 1e9;
   std::string_view number = text;
   if (text.ends_with("ms")) {
     scale = 1e6;
+    number = text.substr(0, text.size() - 2);
+  } else if (text.ends_with("us")) {
+    scale = 1e3;
     number = text.substr(0, text.size() - 2);
   } else if (text.ends_with("s")) {
     number = text.substr(0, text.size() - 1);
@@ -146,13 +151,12 @@ absl::StatusOr<Nanos> parseDuration(std::string_view text) {
   char* end = nullptr;
   std::string n(number);
   double value = std::strtod(n.c_str(), &end);
-  if (n.empty() || *end != '\0' || value <= 0) {
-    return absl::InvalidArgumentError(common::strCat("bad duration '", text, "'"));
+  if (n.empty() || *end != '\0' || value < 0) {
+    return absl::InvalidArgumentError(
+        common::strCat("bad duration '", text, "' (e.g. 500ms, 10s, 2m)"));
   }
   return Nanos(static_cast<int64_t>(value * scale));
 }
-
-}  // namespace
 
 std::unique_ptr<Schedule> makeConstantSchedule(double rate, Nanos duration) {
   return std::make_unique<ConstantSchedule>(rate, duration);
@@ -196,6 +200,7 @@ absl::StatusOr<std::vector<Stage>> parseProfile(const std::string& text) {
       return absl::InvalidArgumentError(common::strCat("profile stage '", item, "': bad rate"));
     }
     auto duration = parseDuration(body.substr(at + 1));
+    if (duration.ok() && duration->count() == 0) duration = absl::InvalidArgumentError("zero duration");
     if (!duration.ok()) {
       return absl::InvalidArgumentError(common::strCat("profile stage '", item, "': ",
                                                        common::toStd(duration.status().message())));

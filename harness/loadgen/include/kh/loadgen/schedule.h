@@ -11,6 +11,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -28,6 +29,9 @@ class Schedule {
   /** One line describing the schedule for reports (e.g. "poisson 2000/s seed 7"). */
   virtual std::string describe() const = 0;
 };
+
+/** Parses a duration: "500us", "250ms", "10s", "2m", or a number of seconds ("1.5"). */
+absl::StatusOr<Nanos> parseDuration(std::string_view text);
 
 /** `rate` requests per second, evenly spaced, until `duration`. */
 std::unique_ptr<Schedule> makeConstantSchedule(double rate, Nanos duration);

@@ -1,0 +1,37 @@
+# Shared by the bench scripts: a free loopback port and an nginx serving one static body.
+# Sourced after scripts/common.sh; expects $work (a temporary directory).
+
+# A port nothing listens on (nginx cannot take port 0 and report it).
+kh_free_port() {
+  local p
+  while true; do
+    p=$(shuf -i 20000-60000 -n 1)
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+
+# kh_start_nginx PORT BODY: one worker answering every path with BODY; sets $nginx_pid.
+kh_start_nginx() {
+  local port="$1" body="${2//\'/\\\'}"
+  cat >"$work/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  server {
+    listen 127.0.0.1:$port;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+NGX
+  nginx -c "$work/nginx.conf" &
+  nginx_pid=$!
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0; sleep 0.05; done
+  echo "nginx did not start:" >&2
+  cat "$work/nginx.err" >&2 || true
+  return 1
+}
