@@ -75,8 +75,12 @@ TEST(Manifests, ShippedManifestsAndRuntimesParseAndValidate) {
     auto r = parseManifests(readFile(std::string(KH_TEST_SOURCE_DIR) + "/" + f), f);
     ASSERT_TRUE(r.ok()) << f << ": " << r.status();
     for (const auto& res : *r) {
-      if (res.inference_service) EXPECT_TRUE(validateInferenceService(*res.inference_service).ok()) << f;
-      if (res.serving_runtime) EXPECT_TRUE(validateServingRuntime(*res.serving_runtime).ok()) << f;
+      if (res.inference_service) {
+        EXPECT_TRUE(validateInferenceService(*res.inference_service).ok()) << f;
+      }
+      if (res.serving_runtime) {
+        EXPECT_TRUE(validateServingRuntime(*res.serving_runtime).ok()) << f;
+      }
     }
   }
 }

@@ -31,8 +31,10 @@ bool consume(std::string_view& s, std::string_view prefix) {
 Route route(std::string_view path) {
   Route r;
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-  if (path == "/") return {Protocol::kOther, Endpoint::kRoot, bhttp::verb::get};
-  if (path == "/metrics") return {Protocol::kOther, Endpoint::kMetrics, bhttp::verb::get};
+  if (path == "/" || path == "/metrics") {
+    r.endpoint = path == "/" ? Endpoint::kRoot : Endpoint::kMetrics;
+    return r;
+  }
   std::string_view rest = path;
   if (consume(rest, "/v1/models")) {
     r.protocol = Protocol::kV1;

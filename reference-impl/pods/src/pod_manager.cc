@@ -64,6 +64,9 @@ struct PodManager::Impl {
     std::chrono::milliseconds backoff{0};
   };
 
+  Impl(const common::TimeSource& t, std::function<void(const PodEvent&)> cb)
+      : time(t), on_event(std::move(cb)) {}
+
   const common::TimeSource& time;
   std::function<void(const PodEvent&)> on_event;
   mutable std::mutex mu;
@@ -162,7 +165,7 @@ struct PodManager::Impl {
 
 PodManager::PodManager(const common::TimeSource& time,
                        std::function<void(const PodEvent&)> on_event)
-    : impl_(new Impl{time, std::move(on_event)}) {
+    : impl_(std::make_unique<Impl>(time, std::move(on_event))) {
   impl_->supervisor = std::thread([this] { impl_->run(); });
 }
 
