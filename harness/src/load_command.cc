@@ -5,7 +5,10 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <optional>
 
@@ -59,6 +62,8 @@ struct LoadArgs {
   int max_trials = 3;
   std::string scrape;
   std::vector<std::string> headers;
+  int64_t min_requests = 0;
+  std::string min_duration;
   bool quiet = false;
 };
 
@@ -403,27 +408,83 @@ int runLoad(const LoadArgs& a) {
     if (!m.ok()) return fail(common::strCat("--scrape: ", common::toStd(m.status().message())));
     before = std::move(*m);
   }
+  // With --scrape, a sampler thread also scrapes at every window boundary so that each window
+  // gets its own server-side deltas.
+  std::vector<std::pair<int, std::map<std::string, double>>> samples;  // window index -> metrics
+  std::mutex sample_mu;
+  std::condition_variable sample_cv;
+  bool run_done = false;
+  std::thread sampler;
+  if (before) {
+    auto start = std::chrono::steady_clock::now() + *warmup;
+    auto window_len = std::max(*window, Nanos(std::chrono::milliseconds(100)));
+    sampler = std::thread([&, start, window_len] {
+      for (int k = 0;; ++k) {
+        std::unique_lock lock(sample_mu);
+        if (sample_cv.wait_until(lock, start + k * window_len, [&] { return run_done; })) return;
+        lock.unlock();
+        auto m = scrapeMetrics(*scrape_target, scrape_path);
+        lock.lock();
+        if (m.ok()) samples.emplace_back(k, std::move(*m));
+      }
+    });
+  }
   auto outcome = runOne(a.rate, a.concurrency, true);
+  if (sampler.joinable()) {
+    {
+      std::lock_guard lock(sample_mu);
+      run_done = true;
+    }
+    sample_cv.notify_all();
+    sampler.join();
+  }
   if (!outcome.ok()) return failFrom(outcome.status());
+  auto diff = [](const std::map<std::string, double>& from, const std::map<std::string, double>& to) {
+    nlohmann::json d = nlohmann::json::object();
+    for (const auto& [series, value] : to) {
+      auto it = from.find(series);
+      double delta = value - (it == from.end() ? 0.0 : it->second);
+      if (delta != 0) d[series] = delta;
+    }
+    return d;
+  };
   if (before) {
     auto after = scrapeMetrics(*scrape_target, scrape_path);
-    if (after.ok()) {
-      nlohmann::json diff = nlohmann::json::object();
-      for (const auto& [series, value] : *after) {
-        auto it = before->find(series);
-        double delta = value - (it == before->end() ? 0.0 : it->second);
-        if (delta != 0) diff[series] = delta;
+    if (after.ok()) outcome->doc["server_metrics_delta"] = diff(*before, *after);
+    auto& windows = outcome->doc["windows"];
+    for (size_t i = 0; i + 1 < samples.size(); ++i) {
+      auto w = static_cast<size_t>(samples[i].first);
+      if (samples[i + 1].first == samples[i].first + 1 && w < windows.size()) {
+        windows[w]["server_metrics_delta"] = diff(samples[i].second, samples[i + 1].second);
       }
-      outcome->doc["server_metrics_delta"] = diff;
     }
   }
+  // LoadGen-style validity: a run shorter or smaller than asked for does not count.
+  nlohmann::json invalid = nlohmann::json::array();
+  if (a.min_requests > 0 && outcome->result.completed < a.min_requests) {
+    invalid.push_back(common::strCat("completed ", outcome->result.completed, " requests, fewer than --min-requests ", a.min_requests));
+  }
+  if (!a.min_duration.empty()) {
+    auto min_d = parseDuration(a.min_duration);
+    if (!min_d.ok()) return fail(std::string(common::toStd(min_d.status().message())));
+    double need = static_cast<double>(min_d->count()) / 1e9;
+    if (outcome->result.elapsed_s + 1e-9 < need) {
+      invalid.push_back(common::strCat("measured ", outcome->result.elapsed_s, " s, shorter than --min-duration ", need, " s"));
+    }
+  }
+  outcome->doc["valid"] = invalid.empty();
+  if (!invalid.empty()) outcome->doc["invalid_because"] = invalid;
   const nlohmann::json& run = outcome->doc;
   std::cout << loadgen::textSummary(run);
   if (!a.json_out.empty() && !writeFile(a.json_out, run.dump(2) + "\n")) return fail("cannot write " + a.json_out);
   if (!a.csv_out.empty() && !writeFile(a.csv_out, loadgen::perfAnalyzerCsv({run}))) return fail("cannot write " + a.csv_out);
   if (!a.hdr_out.empty() && !writeFile(a.hdr_out, loadgen::hdrIntervalLog(outcome->result, outcome->start_epoch))) return fail("cannot write " + a.hdr_out);
   if (!a.html_out.empty() && !writeFile(a.html_out, report::runReportHtml({run}, "kserve-harness load run"))) return fail("cannot write " + a.html_out);
-  // Exit 1 when nothing succeeded or the SLO verdict failed.
+  // Exit 1 when nothing succeeded, the run is invalid or the SLO verdict failed.
+  if (!invalid.empty()) {
+    for (const auto& why : invalid) std::cout << "  INVALID    " << why.get<std::string>() << "\n";
+    return 1;
+  }
   if (outcome->result.succeeded == 0) return 1;
   if (run.contains("slo") && !run["slo"]["passed"].get<bool>()) return 1;
   return 0;
@@ -481,10 +542,15 @@ Command addLoadCommand(CLI::App& app) {
   cmd->add_option("--max-trials", a->max_trials, "Search: runs of a probe until it is stable")->default_val(3);
   cmd->add_option("--scrape", a->scrape,
                   "Prometheus endpoint of the target (e.g. http://127.0.0.1:8080/metrics), scraped "
-                  "before and after the run; the differences go into the JSON result");
+                  "before and after the run and at every window boundary; the differences go into "
+                  "the JSON result (server_metrics_delta, per window too)");
   cmd->add_option("--header,-H", a->headers,
                   "Extra request header 'Name: value' (repeatable); a Host header routes through an "
                   "ingress, e.g. -H 'Host: iris-default.example.com'");
+  cmd->add_option("--min-requests", a->min_requests,
+                  "The run is invalid (exit 1) with fewer measured requests (LoadGen's min_query_count)");
+  cmd->add_option("--min-duration", a->min_duration,
+                  "The run is invalid (exit 1) when the measured part is shorter (LoadGen's min_duration)");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress lines");
   return [a] { return runLoad(*a); };
 }

@@ -120,6 +120,31 @@ TEST_F(HarnessCli, ComparesTheXgboostAndDenseRuntimes) {
   EXPECT_EQ(comparison["rows"].size(), 2u);
 }
 
+TEST_F(HarnessCli, ScrapesServerMetricsPerWindowAndChecksValidity) {
+  std::string out = ::testing::TempDir() + "/scraped.json";
+  auto r = harness({"load", "--target", target(), "--model", "iris", "-c", "2", "-d", "2s",
+                    "--warmup", "0s", "--window", "500ms", "--scrape", target() + "/metrics",
+                    "-o", out, "-q"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto doc = readJson(out);
+  bool counted = false;
+  for (const auto& [series, delta] : doc["server_metrics_delta"].items()) {
+    if (series.find("kh_modelserver_requests_total") != std::string::npos &&
+        series.find("code=\"200\",endpoint=\"infer\"") != std::string::npos) {
+      counted = delta.get<double>() >= doc["summary"]["completed"].get<double>();
+    }
+  }
+  EXPECT_TRUE(counted) << doc["server_metrics_delta"].dump();
+  ASSERT_GE(doc["windows"].size(), 2u);
+  EXPECT_FALSE(doc["windows"][0]["server_metrics_delta"].empty()) << doc["windows"].dump();
+  EXPECT_EQ(doc["valid"], true);
+
+  auto small = harness({"load", "--target", target(), "--model", "iris", "-n", "10",
+                        "--warmup", "0s", "--min-requests", "1000", "-q"});
+  EXPECT_EQ(small.code, 1) << small.output;
+  EXPECT_NE(small.output.find("INVALID"), std::string::npos) << small.output;
+}
+
 TEST_F(HarnessCli, LoadExitCodes) {
   // Unreachable target.
   EXPECT_EQ(harness({"load", "--target", "http://127.0.0.1:1", "--model", "iris", "-n", "5",
