@@ -78,9 +78,11 @@ TEST(RuntimeSelection, OrderingProtocolThenNewestThenNameThenPriority) {
 
 TEST(RuntimeSelection, PriorityOrderAmongSupportingRuntimes) {
   auto f = [](std::optional<int64_t> p) { return std::vector<SupportedModelFormat>{{"sk", std::nullopt, true, p}}; };
-  auto s = selectRuntime(isvc("sk"), {}, {runtime("new", f(std::nullopt), {"v1"}, true, 9),
-                                          runtime("low", f(1), {"v1"}, true, 0),
-                                          runtime("high", f(5), {"v1"}, true, 0)});
+  // The selection points into the runtime list, which must outlive it.
+  std::vector<ServingRuntime> cluster = {runtime("new", f(std::nullopt), {"v1"}, true, 9),
+                                         runtime("low", f(1), {"v1"}, true, 0),
+                                         runtime("high", f(5), {"v1"}, true, 0)};
+  auto s = selectRuntime(isvc("sk"), {}, cluster);
   EXPECT_EQ(chosen(s), "high");
 }
 

@@ -585,6 +585,42 @@ const char* errorKindName(ErrorKind kind) {
   return "?";
 }
 
+namespace {
+
+// Splits the connections (or call slots) over the worker threads, runs them to the end of the
+// schedule and merges what they measured. Shared by the HTTP and gRPC engines.
+template <typename Worker, typename MakeWorker>
+RunResult driveWorkers(RunState& run, LoadOptions& options, const common::TimeSource& time,
+                       const ProgressCallback& progress, MakeWorker make,
+                       std::vector<std::unique_ptr<Worker>>& workers) {
+  int total = options.schedule ? std::max(1, options.connections) : std::max(1, options.concurrency);
+  int threads = std::min(std::max(1, options.threads), total);
+  run.options = &options;
+  run.time = &time;
+  for (int i = 0; i < threads; ++i) {
+    workers.push_back(make(total / threads + (i < total % threads ? 1 : 0)));
+  }
+  std::vector<WorkerStats*> stats;
+  for (auto& w : workers) stats.push_back(&w->stats());
+  double cpu_before = cpuSeconds();
+  run.start = time.monotonicTime();
+  run.start_clock = Clock::now();
+  {
+    ProgressTicker ticker(progress, stats, run);
+    for (auto& w : workers) w->start();
+    std::vector<std::thread> pool;
+    for (auto& w : workers) pool.emplace_back([&w] { w->run(); });
+    for (auto& t : pool) t.join();
+  }
+  double elapsed_s = static_cast<double>(run.nowNs()) / 1e9;
+  double cpu_s = cpuSeconds() - cpu_before;
+  // Whatever never got a connection is reported, not lost.
+  for (auto& w : workers) w->abandonPending();
+  return merge(stats, run, elapsed_s, cpu_s);
+}
+
+}  // namespace
+
 absl::StatusOr<RunResult> runHttpLoad(const std::string& host, uint16_t port,
                                       const HttpRequestSpec& spec, LoadOptions options,
                                       const common::TimeSource& time,
@@ -602,43 +638,17 @@ absl::StatusOr<RunResult> runHttpLoad(const std::string& host, uint16_t port,
   }
   tcp::endpoint endpoint(address, port);
   std::string wire = serializeRequest(spec, common::strCat(host, ":", port));
-  int threads = std::max(1, options.threads);
-  int total = options.schedule ? std::max(1, options.connections) : std::max(1, options.concurrency);
-  threads = std::min(threads, total);
-
   RunState run;
-  run.options = &options;
-  run.time = &time;
   std::vector<std::unique_ptr<HttpWorker>> workers;
-  for (int i = 0; i < threads; ++i) {
-    int share = total / threads + (i < total % threads ? 1 : 0);
-    workers.push_back(std::make_unique<HttpWorker>(run, endpoint, wire, share));
-  }
-  std::vector<WorkerStats*> stats;
-  for (auto& w : workers) stats.push_back(&w->stats());
-  double cpu_before = cpuSeconds();
-  run.start = time.monotonicTime();
-  run.start_clock = Clock::now();
-  {
-    ProgressTicker ticker(progress, stats, run);
-    for (auto& w : workers) w->start();
-    // A hard stop well past the planned end, so nothing can hang.
-    std::vector<std::thread> pool;
-    for (auto& w : workers) pool.emplace_back([&w] { w->run(); });
-    for (auto& t : pool) t.join();
-  }
-  double elapsed_s = static_cast<double>(run.nowNs()) / 1e9;
-  double cpu_s = cpuSeconds() - cpu_before;
+  RunResult result = driveWorkers(
+      run, options, time, progress,
+      [&](int share) { return std::make_unique<HttpWorker>(run, endpoint, wire, share); }, workers);
   int ever = 0;
-  for (auto& w : workers) {
-    ever += w->everConnected();
-    w->abandonPending();
-  }
+  for (auto& w : workers) ever += w->everConnected();
   if (ever == 0) {
     return absl::UnavailableError(common::strCat("cannot connect to ", host, ":", port, ": ",
                                                  workers[0]->firstConnectError()));
   }
-  RunResult result = merge(stats, run, elapsed_s, cpu_s);
   result.transport = "http";
   return result;
 }
@@ -790,33 +800,11 @@ absl::StatusOr<RunResult> runGrpcLoad(const GrpcRequestSpec& spec, LoadOptions o
     }
     stubs.push_back(inference::GRPCInferenceService::NewStub(channel));
   }
-  int threads = std::max(1, options.threads);
-  int total = options.schedule ? std::max(1, options.connections) : std::max(1, options.concurrency);
-  threads = std::min(threads, total);
   RunState run;
-  run.options = &options;
-  run.time = &time;
   std::vector<std::unique_ptr<GrpcWorker>> workers;
-  for (int i = 0; i < threads; ++i) {
-    int share = total / threads + (i < total % threads ? 1 : 0);
-    workers.push_back(std::make_unique<GrpcWorker>(run, stubs, request, share));
-  }
-  std::vector<WorkerStats*> stats;
-  for (auto& w : workers) stats.push_back(&w->stats());
-  double cpu_before = cpuSeconds();
-  run.start = time.monotonicTime();
-  run.start_clock = Clock::now();
-  {
-    ProgressTicker ticker(progress, stats, run);
-    for (auto& w : workers) w->start();
-    std::vector<std::thread> pool;
-    for (auto& w : workers) pool.emplace_back([&w] { w->run(); });
-    for (auto& t : pool) t.join();
-  }
-  double elapsed_s = static_cast<double>(run.nowNs()) / 1e9;
-  double cpu_s = cpuSeconds() - cpu_before;
-  for (auto& w : workers) w->abandonPending();
-  RunResult result = merge(stats, run, elapsed_s, cpu_s);
+  RunResult result = driveWorkers(
+      run, options, time, progress,
+      [&](int share) { return std::make_unique<GrpcWorker>(run, stubs, request, share); }, workers);
   result.transport = "grpc";
   return result;
 }

@@ -17,7 +17,7 @@ const char* runtimeFailureReason(RuntimeFailure failure);
 struct RuntimeSelection {
   RuntimeFailure failure = RuntimeFailure::kNone;
   std::string message;          // for failures
-  const ServingRuntime* runtime = nullptr;
+  const ServingRuntime* runtime = nullptr;  // points into the lists given to selectRuntime
   std::string protocol;         // the ISVC's protocol after selection (runtime's lowest if unset)
 };
 
