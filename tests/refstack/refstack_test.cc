@@ -124,6 +124,25 @@ TEST_F(RefstackTest, AppliesRoutesSplitsPromotesAndDeletes) {
               "xgboost-iris-predictor-00001");
   }
 
+  // Roll back: canaryTrafficPercent 0 sends everything to the rolled-out revision (tag prev).
+  std::string rollback = manifest("canary.yaml");
+  rollback.replace(rollback.find("canaryTrafficPercent: 20"), 24, "canaryTrafficPercent: 0");
+  seq = lastSeq();
+  ASSERT_TRUE(stack_->apply(rollback, "rollback").ok());
+  ASSERT_TRUE(stack_->waitForEvent(seq, [](const json& e) {
+    return e["type"] == "status" && e["traffic"].size() == 2 && e["traffic"][0]["percent"] == 0;
+  }, 30s).has_value()) << json(stack_->events(seq)).dump(1);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(std::string((*predict(client, "xgboost-iris-default.example.com"))["Kh-Revision"]),
+              "xgboost-iris-predictor-00001");
+  }
+  // Back to the canary for the rest of the test.
+  seq = lastSeq();
+  ASSERT_TRUE(stack_->apply(manifest("canary.yaml"), "canary again").ok());
+  ASSERT_TRUE(stack_->waitForEvent(seq, [](const json& e) {
+    return e["type"] == "status" && e["traffic"].size() == 2 && e["traffic"][0]["percent"] == 20;
+  }, 30s).has_value());
+
   // An invalid manifest is refused and changes nothing.
   auto bad = stack_->apply("apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n"
                            "metadata: {name: xgboost-iris}\nspec:\n  predictor: {minReplicas: -1, "
