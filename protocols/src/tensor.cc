@@ -99,7 +99,10 @@ absl::Status validateTensorData(const Tensor& tensor) {
     }
     return absl::OkStatus();
   }
-  if (!tensor.bytes.empty() || tensor.raw.size() != static_cast<size_t>(*count) * size) {
+  // Compare element counts, not byte sizes: count * size can wrap around size_t for a huge shape,
+  // which would let an empty buffer pass for a tensor of 2^61 FP64 elements.
+  if (!tensor.bytes.empty() || tensor.raw.size() % size != 0 ||
+      tensor.raw.size() / size != static_cast<uint64_t>(*count)) {
     if (tensor.raw.size() % size == 0) {
       return absl::InvalidArgumentError(common::strCat(
           "tensor '", tensor.name, "' has shape ", shapeToString(tensor.shape), " (", *count,
@@ -107,7 +110,10 @@ absl::Status validateTensorData(const Tensor& tensor) {
     }
     return absl::InvalidArgumentError(common::strCat(
         "tensor '", tensor.name, "' of ", dataTypeName(tensor.datatype), " ",
-        shapeToString(tensor.shape), " needs ", *count * static_cast<int64_t>(size),
+        shapeToString(tensor.shape), " needs ",
+        *count <= std::numeric_limits<int64_t>::max() / static_cast<int64_t>(size)
+            ? common::strCat(*count * static_cast<int64_t>(size))
+            : common::strCat(*count, " x ", size),
         " bytes but ", tensor.raw.size(), " were given"));
   }
   return absl::OkStatus();

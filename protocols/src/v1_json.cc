@@ -11,8 +11,19 @@ namespace {
 
 using nlohmann::json;
 
-// Infers the shape from the first element at each depth and checks every sibling agrees.
-absl::Status inferShape(const json& node, size_t depth, Shape& shape) {
+// The shape is read down the first element at each depth; checkShape then makes every sibling
+// agree. (Growing the shape while walking let [5, [1]] pass as a [2,1] tensor.)
+absl::StatusOr<Shape> firstPathShape(const json& node) {
+  Shape shape;
+  for (const json* n = &node; n->is_array(); n = &n->front()) {
+    if (shape.size() > 32) return absl::InvalidArgumentError("instances are nested too deeply");
+    shape.push_back(static_cast<int64_t>(n->size()));
+    if (n->empty()) break;
+  }
+  return shape;
+}
+
+absl::Status checkShape(const json& node, size_t depth, const Shape& shape) {
   if (!node.is_array()) {
     if (depth != shape.size()) {
       return absl::InvalidArgumentError(
@@ -20,16 +31,13 @@ absl::Status inferShape(const json& node, size_t depth, Shape& shape) {
     }
     return absl::OkStatus();
   }
-  if (depth > 32) return absl::InvalidArgumentError("instances are nested too deeply");
-  if (depth == shape.size()) {
-    shape.push_back(static_cast<int64_t>(node.size()));
-  } else if (depth > shape.size() || shape[depth] != static_cast<int64_t>(node.size())) {
+  if (depth >= shape.size() || shape[depth] != static_cast<int64_t>(node.size())) {
     return absl::InvalidArgumentError(common::strCat(
         "instances are ragged: a list of length ", node.size(), " where ",
         depth < shape.size() ? common::strCat(shape[depth]) : std::string("a scalar"),
         " was expected"));
   }
-  for (const auto& child : node) KH_RETURN_IF_ERROR(inferShape(child, depth + 1, shape));
+  for (const auto& child : node) KH_RETURN_IF_ERROR(checkShape(child, depth + 1, shape));
   return absl::OkStatus();
 }
 
@@ -67,7 +75,7 @@ absl::StatusOr<Tensor> decodeV1Request(std::string_view body, const TensorMetada
   json root;
   try {
     root = json::parse(body.begin(), body.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for "1e400"
     return absl::InvalidArgumentError(common::strCat("Unrecognized request format: ", e.what()));
   }
   if (!root.is_object()) {
@@ -89,8 +97,8 @@ absl::StatusOr<Tensor> decodeV1Request(std::string_view body, const TensorMetada
   if (it->empty()) {
     return absl::InvalidArgumentError(common::strCat("\"", field, "\" is empty"));
   }
-  Shape shape;
-  KH_RETURN_IF_ERROR(inferShape(*it, 0, shape));
+  KH_ASSIGN_OR_RETURN(Shape shape, firstPathShape(*it));
+  KH_RETURN_IF_ERROR(checkShape(*it, 0, shape));
   // Re-encode as a flat V2 input and reuse the V2 element conversion and checks.
   json v2 = {{"inputs",
               json::array({{{"name", input.name},

@@ -21,7 +21,8 @@ absl::Status invalid(std::string_view a, std::string_view b = {}, std::string_vi
 absl::StatusOr<json> parseJson(std::string_view text) {
   try {
     return json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for a double ("1e400") throws out_of_range.
     return invalid("Unrecognized request format: ", e.what());
   }
 }
@@ -632,6 +633,12 @@ absl::StatusOr<ModelMetadata> decodeModelMetadata(std::string_view text) {
   };
   KH_RETURN_IF_ERROR(tensors("inputs", m.inputs));
   KH_RETURN_IF_ERROR(tensors("outputs", m.outputs));
+  // encodeModelMetadata writes "properties" (the OIP gRPC field); read it back too.
+  if (auto it = root.find("properties"); it != root.end() && it->is_object()) {
+    for (const auto& [k, v] : it->items()) {
+      if (v.is_string()) m.properties.emplace(k, v.get<std::string>());
+    }
+  }
   return m;
 }
 
