@@ -34,10 +34,11 @@ Transform transformFor(const std::string& objective) {
 }
 
 bool knownObjective(const std::string& o) {
-  static const char* kKnown[] = {"reg:squarederror", "reg:squaredlogerror", "reg:pseudohubererror",
-                                 "reg:absoluteerror", "reg:linear", "binary:logistic",
-                                 "binary:logitraw", "reg:logistic", "count:poisson", "reg:gamma",
-                                 "reg:tweedie", "multi:softmax", "multi:softprob"};
+  static const char* kKnown[] = {"reg:squarederror",  "reg:squaredlogerror", "reg:pseudohubererror",
+                                 "reg:absoluteerror", "reg:linear",          "binary:logistic",
+                                 "binary:logitraw",   "reg:logistic",        "count:poisson",
+                                 "reg:gamma",         "reg:tweedie",         "multi:softmax",
+                                 "multi:softprob"};
   return std::find(std::begin(kKnown), std::end(kKnown), o) != std::end(kKnown);
 }
 
@@ -93,17 +94,34 @@ absl::StatusOr<CompiledTrees> CompiledTrees::fromJson(std::string_view model_jso
       const auto& cond = tree.at("split_conditions");
       const auto& index = tree.at("split_indices");
       const auto& dleft = tree.at("default_left");
+      size_t count = left.size();
+      if (count == 0 || right.size() != count || cond.size() != count || index.size() != count ||
+          dleft.size() != count) {
+        return absl::InvalidArgumentError(common::strCat("tree ", i, " has inconsistent arrays"));
+      }
+      int32_t group = tree_info.at(i).get<int32_t>();
+      if (group < 0 || group >= t.groups_) {
+        return absl::InvalidArgumentError(common::strCat("tree ", i, " has group ", group));
+      }
       int32_t base_index = static_cast<int32_t>(t.nodes_.size());
       t.roots_.push_back(base_index);
-      t.groups_of_tree_.push_back(tree_info[i].get<int32_t>());
-      for (size_t n = 0; n < left.size(); ++n) {
+      t.groups_of_tree_.push_back(group);
+      for (size_t n = 0; n < count; ++n) {
         Node node;
         int l = left[n].get<int>(), r = right[n].get<int>();
+        // XGBoost allocates children after their parent; requiring it guarantees every walk
+        // ends at a leaf inside this tree.
+        bool leaf = l < 0;
+        if (leaf != (r < 0) || (!leaf && (l <= static_cast<int>(n) || r <= static_cast<int>(n) ||
+                                          static_cast<size_t>(std::max(l, r)) >= count))) {
+          return absl::InvalidArgumentError(
+              common::strCat("tree ", i, " node ", n, " has children ", l, " and ", r));
+        }
         node.left = l < 0 ? -1 : base_index + l;
         node.right = r < 0 ? -1 : base_index + r;
         node.feature = index[n].get<int32_t>();
         node.value = cond[n].get<float>();
-        node.default_left = dleft[n].get<int>() != 0;
+        node.default_left = dleft[n].is_boolean() ? dleft[n].get<bool>() : dleft[n].get<int>() != 0;
         if (l >= 0) {
           if (node.feature < 0 || node.feature >= t.features_) {
             return absl::InvalidArgumentError("split on a feature out of range");
@@ -150,7 +168,8 @@ void CompiledTrees::predict(const float* x, int64_t rows, std::vector<float>& ou
       out = std::move(m);
       return;
     case Transform::kSigmoid:
-      for (auto& v : m) v = 1.0f / (1.0f + std::exp(-v));
+      // libxgboost's common::Sigmoid, operation for operation (clamped exponent, epsilon).
+      for (auto& v : m) v = 1.0f / (std::exp(std::min(-v, 88.7f)) + 1.0f + 1e-16f);
       out = std::move(m);
       return;
     case Transform::kExp:
@@ -160,10 +179,12 @@ void CompiledTrees::predict(const float* x, int64_t rows, std::vector<float>& ou
     case Transform::kSoftmax:
       for (int64_t r = 0; r < rows; ++r) {
         float* p = m.data() + r * groups_;
-        float mx = *std::max_element(p, p + groups_);
-        float sum = 0;
+        // libxgboost's common::Softmax: float maximum and exponentials, a double sum.
+        float mx = p[0];
+        for (int g = 1; g < groups_; ++g) mx = std::fmax(p[g], mx);
+        double sum = 0;
         for (int g = 0; g < groups_; ++g) sum += (p[g] = std::exp(p[g] - mx));
-        for (int g = 0; g < groups_; ++g) p[g] /= sum;
+        for (int g = 0; g < groups_; ++g) p[g] /= static_cast<float>(sum);
       }
       out = std::move(m);
       return;

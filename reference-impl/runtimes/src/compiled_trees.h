@@ -39,14 +39,14 @@ class CompiledTrees {
 
  private:
   struct Node {
-    int32_t left = -1;   // -1 for a leaf
+    int32_t left = -1;  // -1 for a leaf
     int32_t right = -1;
     int32_t feature = 0;
-    float value = 0;     // split condition, or the leaf's value
+    float value = 0;  // split condition, or the leaf's value
     bool default_left = false;
   };
   std::vector<Node> nodes_;
-  std::vector<int32_t> roots_;   // index of each tree's root in nodes_
+  std::vector<int32_t> roots_;  // index of each tree's root in nodes_
   std::vector<int32_t> groups_of_tree_;
   float base_margin_ = 0;
   int groups_ = 1;

@@ -1,33 +1,54 @@
 #pragma once
 // The dense runtime: a multi-layer perceptron described by config.json (layers, activations,
-// tensor names and shapes) with weights in model.safetensors (F32, F16 or BF16), computed with
-// OpenBLAS sgemm, whole batches at a time.
+// tensor names and shapes) with weights in model.safetensors (F32, F16, BF16 or F64, converted
+// to FP32 at load), computed whole batches at a time.
 //
 // config.json:
 //   {"inputs":  [{"name": "input-0",  "datatype": "FP32", "shape": [-1, 4]}],
 //    "outputs": [{"name": "output-0", "datatype": "FP32", "shape": [-1, 3]}],
 //    "layers":  [{"weight": "fc1.weight", "bias": "fc1.bias", "activation": "relu"}, ...]}
-// Weights are [out, in] (PyTorch's layout), biases [out]; activations: none, relu, sigmoid,
-// tanh, softmax (per row).
+// Weights are [out, in] (PyTorch's nn.Linear layout), biases [out]; activations: none (the
+// default), relu, sigmoid, tanh, softmax (per row). The input may be declared with any numeric
+// datatype (it is converted to FP32); the output is FP32.
 
 #include <filesystem>
+#include <memory>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "kh/runtimes/model.h"
 
 namespace kh::runtimes {
 
-/** Computes Y[rows, out] = X[rows, in] * W[out, in]^T on some device. Thread-safe. */
-class MatmulBackend {
- public:
-  virtual ~MatmulBackend() = default;
-  virtual const char* name() const = 0;
-  virtual void matmulTransposed(const float* x, int rows, int in, const float* w, int out,
-                                float* y) const = 0;
+enum class Activation { kNone, kRelu, kSigmoid, kTanh, kSoftmax };
+
+/** One fully connected layer: y = activation(x * weight^T + bias). */
+struct DenseLayer {
+  std::vector<float> weight;  // [out, in], row-major
+  std::vector<float> bias;    // [out]
+  int in = 0;
+  int out = 0;
+  Activation activation = Activation::kNone;
 };
 
-/** OpenBLAS cblas_sgemm on the CPU. */
-std::unique_ptr<MatmulBackend> makeCpuBackend();
+/**
+ * Where the network runs. A backend owns the layers (a GPU backend would upload them once) and
+ * runs the whole forward pass, so intermediate activations never have to leave the device.
+ */
+class DenseBackend {
+ public:
+  virtual ~DenseBackend() = default;
+  virtual const char* name() const = 0;
+  /**
+   * Computes the network for `rows` rows: `x` is [rows, first layer's in], `y` receives
+   * [rows, last layer's out]. Thread-safe: concurrent calls share no mutable state.
+   */
+  virtual absl::Status forward(const float* x, int rows, float* y) const = 0;
+};
+
+/** OpenBLAS cblas_sgemm on the CPU, one BLAS thread (the server parallelises requests). */
+std::unique_ptr<DenseBackend> makeCpuDenseBackend(std::vector<DenseLayer> layers);
 
 absl::StatusOr<ModelPtr> loadDenseModel(std::string_view model_name,
                                         const std::filesystem::path& dir);

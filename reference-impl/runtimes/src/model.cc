@@ -1,38 +1,57 @@
 #include "kh/runtimes/model.h"
 
+#include <algorithm>
+
 #include "dense_model.h"
 #include "kh/common/strings.h"
 #include "xgboost_model.h"
 
 namespace kh::runtimes {
+namespace {
+
+constexpr std::string_view kAuto = "auto";
+
+// "auto": an XGBoost model file wins, then config.json with model.safetensors.
+absl::StatusOr<std::string> detectRuntime(const std::filesystem::path& dir) {
+  if (findXgboostModelFile(dir).ok()) return std::string("xgboost");
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(dir / "config.json", ec) &&
+      std::filesystem::is_regular_file(dir / "model.safetensors", ec)) {
+    return std::string("dense");
+  }
+  return absl::NotFoundError(
+      common::strCat("no model found in ", dir.string(),
+                     ": expected model.json, model.ubj or model.bst (xgboost) or config.json with "
+                     "model.safetensors (dense)"));
+}
+
+}  // namespace
 
 std::vector<std::string> runtimeNames() { return {"xgboost", "dense"}; }
 
 absl::StatusOr<ModelPtr> loadModel(std::string_view runtime, std::string_view model_name,
                                    const std::filesystem::path& model_dir) {
+  // An unknown runtime is a configuration error whatever the directory holds: report it first.
+  auto names = runtimeNames();
+  if (runtime != kAuto && std::find(names.begin(), names.end(), runtime) == names.end()) {
+    std::string known(kAuto);
+    for (const auto& name : names) known += ", " + name;
+    return absl::UnimplementedError(
+        common::strCat("unknown runtime '", runtime, "'; known runtimes: ", known));
+  }
   std::error_code ec;
   if (!std::filesystem::is_directory(model_dir, ec)) {
-    return absl::NotFoundError(common::strCat("model directory ", model_dir.string(),
-                                              " does not exist"));
+    return absl::NotFoundError(
+        common::strCat("model directory ", model_dir.string(), " does not exist"));
   }
   std::string chosen(runtime);
-  if (chosen == "auto") {
-    if (findXgboostModelFile(model_dir).ok()) {
-      chosen = "xgboost";
-    } else if (std::filesystem::is_regular_file(model_dir / "config.json", ec) &&
-               std::filesystem::is_regular_file(model_dir / "model.safetensors", ec)) {
-      chosen = "dense";
-    } else {
-      return absl::NotFoundError(common::strCat(
-          "no model found in ", model_dir.string(),
-          ": expected model.json, model.ubj or model.bst (xgboost) or config.json with "
-          "model.safetensors (dense)"));
-    }
+  if (chosen == kAuto) {
+    auto detected = detectRuntime(model_dir);
+    if (!detected.ok()) return detected.status();
+    chosen = *detected;
   }
   if (chosen == "xgboost") return loadXgboostModel(model_name, model_dir);
-  if (chosen == "dense") return loadDenseModel(model_name, model_dir);
-  return absl::UnimplementedError(common::strCat("unknown runtime '", runtime,
-                                                 "'; known runtimes: auto, xgboost, dense"));
+  return loadDenseModel(model_name, model_dir);
 }
 
 }  // namespace kh::runtimes
