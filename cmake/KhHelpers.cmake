@@ -19,10 +19,11 @@ function(kh_cc_test)
   add_executable(${KH_NAME} ${KH_SRCS})
   target_link_libraries(${KH_NAME} PRIVATE ${KH_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   target_compile_options(${KH_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  # Paths reach tests as compile definitions; a list-valued property here would be split by
+  # gtest_discover_tests, so tests take a single label.
   gtest_discover_tests(${KH_NAME}
     DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${KH_LABELS}"
-    ENVIRONMENT "KH_BUILD_DIR=${CMAKE_BINARY_DIR};KH_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+    PROPERTIES LABELS "${KH_LABELS}")
 endfunction()
 
 include(GoogleTest OPTIONAL)
