@@ -87,5 +87,93 @@ TEST(AsyncHandler, DroppedResponderAnswers500) {
   (*server)->drain(1s);
 }
 
+// Streams chunks from another thread once the head is out, then finishes.
+class Streaming final : public Handler {
+ public:
+  void handle(Request&, Response&) override {}
+  bool isAsync() const override { return true; }
+  void handleAsync(Request&& request, Responder responder) override {
+    Response head;
+    head.result(200);
+    head.set(boost::beast::http::field::content_type, "application/x-ndjson");
+    auto writer = responder.stream(std::move(head), 1024);
+    std::lock_guard lock(mu_);
+    writer_ = writer;
+    cv_.notify_all();
+  }
+  std::shared_ptr<StreamWriter> waitForWriter() {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, 10s, [&] { return writer_ != nullptr; });
+    return writer_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<StreamWriter> writer_;
+};
+
+TEST(StreamedResponse, ChunksArriveInOrderAndFinishEndsTheBody) {
+  Streaming handler;
+  auto server = HttpServer::create({}, handler);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  std::thread producer([&] {
+    auto writer = handler.waitForWriter();
+    ASSERT_NE(writer, nullptr);
+    EXPECT_TRUE(writer->write("{\"n\":1}\n"));
+    EXPECT_TRUE(writer->write("{\"n\":2}\n"));
+    writer->finish();
+  });
+  Client c("127.0.0.1", (*server)->port());
+  auto r = c.request("GET", "/watch");
+  producer.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result_int(), 200u);
+  EXPECT_EQ(r->body(), "{\"n\":1}\n{\"n\":2}\n");
+  EXPECT_EQ((*r)[boost::beast::http::field::transfer_encoding], "chunked");
+  (*server)->drain(1s);
+}
+
+TEST(StreamedResponse, AReaderThatDoesNotKeepUpIsCutOff) {
+  Streaming handler;
+  auto server = HttpServer::create({}, handler);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  std::thread client([&] {
+    Client c("127.0.0.1", (*server)->port(), 5s);
+    (void)c.request("GET", "/watch");  // ends when the server cuts the stream
+  });
+  auto writer = handler.waitForWriter();
+  ASSERT_NE(writer, nullptr);
+  // 1 KiB may wait unsent; a burst far beyond that, written faster than any socket drains
+  // before the first write completes, must be refused rather than buffered.
+  bool refused = false;
+  for (int i = 0; i < 100000 && !refused; ++i) refused = !writer->write(std::string(512, 'x'));
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(writer->closed());
+  client.join();
+  (*server)->drain(1s);
+}
+
+TEST(StreamedResponse, DrainClosesOpenStreams) {
+  Streaming handler;
+  auto server = HttpServer::create({}, handler);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  std::thread client([&] {
+    Client c("127.0.0.1", (*server)->port(), 5s);
+    (void)c.request("GET", "/watch");
+  });
+  auto writer = handler.waitForWriter();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->write("x\n"));
+  auto start = std::chrono::steady_clock::now();
+  (*server)->drain(5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);  // did not wait out the grace
+  EXPECT_TRUE(writer->closed());
+  client.join();
+}
+
 }  // namespace
 }  // namespace kh::http

@@ -3,7 +3,9 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <list>
+#include <sstream>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -12,6 +14,7 @@
 
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/post.hpp"
+#include "boost/asio/write.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
@@ -45,6 +48,23 @@ struct Shared {
   std::atomic<int64_t> active_requests{0};
 };
 
+class Session;
+
+// The writer half of a streamed response; shares the session's lifetime.
+class SessionStream : public StreamWriter {
+ public:
+  SessionStream(std::shared_ptr<Session> session, size_t max_pending)
+      : session_(std::move(session)), max_pending_(max_pending) {}
+  bool write(std::string chunk) override;
+  void finish() override;
+  bool closed() const override { return closed_.load(std::memory_order_acquire); }
+
+  std::shared_ptr<Session> session_;
+  const size_t max_pending_;
+  std::atomic<size_t> pending_bytes_{0};
+  std::atomic<bool> closed_{false};
+};
+
 class Session : public std::enable_shared_from_this<Session>, public ResponseSink {
  public:
   Session(tcp::socket socket, Worker& worker, Shared& shared)
@@ -62,7 +82,69 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
 
   // Called on the worker's thread when the server drains.
   void onDrain() {
-    if (idle_) close();
+    if (idle_ || stream_) close();
+  }
+
+  std::shared_ptr<StreamWriter> deliverStream(Response&& head, size_t max_pending) override {
+    auto stream = std::make_shared<SessionStream>(shared_from_this(), max_pending);
+    net::post(worker_.ioc, [self = shared_from_this(), stream, head = std::move(head)]() mutable {
+      if (self->closed_) {
+        stream->closed_ = true;
+        return;
+      }
+      self->stream_ = stream;
+      head.version(self->version_);
+      head.keep_alive(false);
+      head.set(bhttp::field::server, self->shared_.options.server_name);
+      head.chunked(true);
+      head.body().clear();
+      std::ostringstream header;
+      header << head.base();
+      self->enqueueStreamBytes(header.str());
+    });
+    return stream;
+  }
+
+  // Stream plumbing, on the worker thread.
+  void enqueueStreamBytes(std::string bytes) {
+    if (closed_) return;
+    stream_out_.push_back(std::move(bytes));
+    if (!stream_writing_) writeStream();
+  }
+
+  void writeStream() {
+    if (stream_out_.empty()) {
+      stream_writing_ = false;
+      if (stream_finished_) close();
+      return;
+    }
+    stream_writing_ = true;
+    net::async_write(socket_, net::buffer(stream_out_.front()),
+                     [self = shared_from_this()](beast::error_code ec, size_t n) {
+                       if (ec) return self->close();
+                       if (self->stream_) {
+                         size_t body = self->stream_out_.front().size();
+                         self->stream_->pending_bytes_.fetch_sub(
+                             std::min(body, self->stream_->pending_bytes_.load()));
+                       }
+                       self->stream_out_.pop_front();
+                       self->writeStream();
+                     });
+  }
+
+  void onStreamChunk(std::string chunk, bool last) {
+    if (closed_) return;
+    if (!chunk.empty()) {
+      char size[32];
+      int len = std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+      chunk.insert(0, size, static_cast<size_t>(len));
+      chunk += "\r\n";
+      enqueueStreamBytes(std::move(chunk));
+    }
+    if (last) {
+      stream_finished_ = true;
+      enqueueStreamBytes("0\r\n\r\n");
+    }
   }
 
  private:
@@ -270,6 +352,14 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
 
   void close() {
     closed_ = true;
+    if (stream_) {
+      stream_->closed_ = true;
+      stream_.reset();  // breaks the session <-> stream cycle
+      if (counted_) {
+        shared_.active_requests.fetch_sub(1, std::memory_order_relaxed);
+        counted_ = false;
+      }
+    }
     timer_.cancel();
     beast::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
@@ -295,7 +385,32 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   size_t discarded_ = 0;
   std::array<char, 16384> scratch_;
+  std::shared_ptr<SessionStream> stream_;
+  std::deque<std::string> stream_out_;
+  bool stream_writing_ = false;
+  bool stream_finished_ = false;
+
+  friend class SessionStream;
 };
+
+bool SessionStream::write(std::string chunk) {
+  if (closed()) return false;
+  size_t pending = pending_bytes_.fetch_add(chunk.size()) + chunk.size();
+  if (pending > max_pending_) {
+    // A reader that does not keep up is cut off rather than buffered without bound.
+    closed_ = true;
+    net::post(session_->worker_.ioc, [s = session_] { s->close(); });
+    return false;
+  }
+  net::post(session_->worker_.ioc,
+            [s = session_, c = std::move(chunk)]() mutable { s->onStreamChunk(std::move(c), false); });
+  return true;
+}
+
+void SessionStream::finish() {
+  if (closed()) return;
+  net::post(session_->worker_.ioc, [s = session_] { s->onStreamChunk({}, true); });
+}
 
 void doAccept(Worker& worker, Shared& shared) {
   worker.acceptor->async_accept([&worker, &shared](beast::error_code ec, tcp::socket socket) {
@@ -319,6 +434,12 @@ Responder::~Responder() {
     response.body() = R"({"error":"the request was dropped without an answer"})";
     sink_->deliver(std::move(response));
   }
+}
+
+std::shared_ptr<StreamWriter> Responder::stream(Response&& head, size_t max_pending_bytes) {
+  auto sink = std::move(sink_);
+  sink_.reset();
+  return sink->deliverStream(std::move(head), max_pending_bytes);
 }
 
 void Responder::send(Response&& response) {

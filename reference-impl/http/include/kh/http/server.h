@@ -21,11 +21,28 @@ namespace kh::http {
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
+/**
+ * The body of a streamed response (chunked transfer encoding), written piece by piece from any
+ * thread. Each write() is one chunk. Writes queue on the connection's worker; when the client is
+ * gone, or more than `max_pending_bytes` wait unsent (a reader that does not keep up), write()
+ * returns false and the stream is closed: the writer should then stop.
+ */
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  virtual bool write(std::string chunk) = 0;
+  /** Ends the body (last chunk) and closes the connection. */
+  virtual void finish() = 0;
+  virtual bool closed() const = 0;
+};
+
 /** Receives the response of a request answered later (see AsyncHandler). */
 class ResponseSink {
  public:
   virtual ~ResponseSink() = default;
   virtual void deliver(Response&& response) = 0;
+  virtual std::shared_ptr<StreamWriter> deliverStream(Response&& head,
+                                                      size_t max_pending_bytes) = 0;
 };
 
 /**
@@ -44,6 +61,11 @@ class Responder {
 
   /** Sends `response` (version and keep-alive are set by the server). Thread-safe. */
   void send(Response&& response);
+  /**
+   * Answers with the status and headers of `head` and a chunked body written through the
+   * returned writer (watch streams, long downloads). The connection closes when it finishes.
+   */
+  std::shared_ptr<StreamWriter> stream(Response&& head, size_t max_pending_bytes = 16u << 20);
 
  private:
   std::shared_ptr<ResponseSink> sink_;
