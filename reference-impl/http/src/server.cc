@@ -36,6 +36,8 @@ class Session;
 
 // One per thread: its io_context, acceptor and the sessions it owns.
 struct Worker {
+  explicit Worker(int i) : index(i) {}
+  const int index;
   net::io_context ioc{1};
   std::optional<tcp::acceptor> acceptor;
   std::unordered_set<Session*> sessions;
@@ -79,6 +81,8 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
     socket_.non_blocking(true, ec);
     waitForRequest();
   }
+
+  int workerIndex() const override { return worker_.index; }
 
   // Called on the worker's thread when the server drains.
   void onDrain() {
@@ -477,7 +481,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::create(const ServerOptio
   uint16_t port = options.port;
   int workers = std::max(1, options.workers);
   for (int i = 0; i < workers; ++i) {
-    auto worker = std::make_unique<Worker>();
+    auto worker = std::make_unique<Worker>(i);
     worker->acceptor.emplace(worker->ioc);
     tcp::endpoint endpoint(address, port);
     auto& acc = *worker->acceptor;
@@ -512,6 +516,12 @@ uint16_t HttpServer::port() const { return impl_->port; }
 
 int64_t HttpServer::activeRequests() const {
   return impl_->shared.active_requests.load(std::memory_order_relaxed);
+}
+
+int HttpServer::workerCount() const { return static_cast<int>(impl_->workers.size()); }
+
+boost::asio::any_io_executor HttpServer::workerExecutor(int index) const {
+  return impl_->workers.at(static_cast<size_t>(index))->ioc.get_executor();
 }
 
 void HttpServer::start() {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "boost/asio/any_io_executor.hpp"
 #include "boost/beast/http/message.hpp"
 #include "boost/beast/http/string_body.hpp"
 
@@ -43,6 +44,8 @@ class ResponseSink {
   virtual void deliver(Response&& response) = 0;
   virtual std::shared_ptr<StreamWriter> deliverStream(Response&& head,
                                                       size_t max_pending_bytes) = 0;
+  /** The index of the server worker that received the request; -1 when not known. */
+  virtual int workerIndex() const { return -1; }
 };
 
 /**
@@ -66,6 +69,14 @@ class Responder {
    * returned writer (watch streams, long downloads). The connection closes when it finishes.
    */
   std::shared_ptr<StreamWriter> stream(Response&& head, size_t max_pending_bytes = 16u << 20);
+
+  /**
+   * The index (0 <= i < HttpServer::workerCount()) of the worker whose thread runs
+   * handleAsync(), so that a handler can use per-worker resources bound to
+   * HttpServer::workerExecutor(i) without locks or thread-locals; -1 when not known (a
+   * Responder already sent or not made by HttpServer).
+   */
+  int workerIndex() const { return sink_ ? sink_->workerIndex() : -1; }
 
  private:
   std::shared_ptr<ResponseSink> sink_;
@@ -137,6 +148,16 @@ class HttpServer {
   void beginDrain();
   /** Requests being handled or written right now, across workers. */
   int64_t activeRequests() const;
+
+  /** The number of worker threads, each with its own io_context; fixed at create(). */
+  int workerCount() const;
+  /**
+   * The executor of worker `index` (0 <= index < workerCount()). Handler::handleAsync() runs on
+   * the worker given by Responder::workerIndex(), so I/O objects a handler creates per worker
+   * (upstream connection pools, timers) bind to this executor and need no locks. Valid from
+   * create() until the server is destroyed; work posted to it runs once start() was called.
+   */
+  boost::asio::any_io_executor workerExecutor(int index) const;
 
  private:
   struct Impl;
