@@ -58,4 +58,50 @@ absl::StatusOr<std::vector<nlohmann::json>> parseYamlDocuments(const std::string
   return out;
 }
 
+namespace {
+
+void emit(YAML::Emitter& out, const nlohmann::json& value) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::object:
+      out << YAML::BeginMap;
+      for (const auto& [k, v] : value.items()) {
+        out << YAML::Key << k << YAML::Value;
+        emit(out, v);
+      }
+      out << YAML::EndMap;
+      break;
+    case nlohmann::json::value_t::array:
+      out << YAML::BeginSeq;
+      for (const auto& v : value) emit(out, v);
+      out << YAML::EndSeq;
+      break;
+    case nlohmann::json::value_t::string: {
+      const auto& s = value.get_ref<const std::string&>();
+      // Quote strings a YAML reader would otherwise type (true, 1, null, ...).
+      bool plain = false;
+      try {
+        auto typed = yamlToJson(YAML::Load(s));
+        plain = !s.empty() && typed.is_string() && typed.get<std::string>() == s;
+      } catch (const YAML::Exception&) {
+      }
+      if (plain) out << s;
+      else out << YAML::DoubleQuoted << s;
+      break;
+    }
+    case nlohmann::json::value_t::null: out << YAML::Null; break;
+    case nlohmann::json::value_t::boolean: out << value.get<bool>(); break;
+    case nlohmann::json::value_t::number_integer: out << value.get<int64_t>(); break;
+    case nlohmann::json::value_t::number_unsigned: out << value.get<uint64_t>(); break;
+    default: out << value.dump(); break;  // floats: JSON's shortest round-trip form
+  }
+}
+
+}  // namespace
+
+std::string jsonToYaml(const nlohmann::json& value) {
+  YAML::Emitter out;
+  emit(out, value);
+  return std::string(out.c_str()) + "\n";
+}
+
 }  // namespace kh::common

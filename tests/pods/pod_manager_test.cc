@@ -4,7 +4,11 @@
 
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include "gtest/gtest.h"
@@ -103,6 +107,38 @@ TEST(PodManager, CrashLoopBacksOffExponentially) {
   EXPECT_NE(log.find("restarting in 80 ms"), std::string::npos) << log;
   EXPECT_EQ(log.find("restarting in 160 ms"), std::string::npos) << log;  // capped
   EXPECT_FALSE(pods.start(spec).ok());  // duplicate name
+}
+
+TEST(PodManager, PidFilesLetALaterRunEndOrphanedPods) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(::testing::TempDir()) / "pods-pidfiles";
+  fs::path orphans = fs::path(::testing::TempDir()) / "pods-orphans";
+  fs::remove_all(dir);
+  fs::remove_all(orphans);
+  fs::create_directories(orphans);
+  common::RealTimeSource time;
+  Events events;
+  PodManager pods(time, [&](const PodEvent& e) { events.add(e); });
+  PodSpec spec;
+  spec.name = "sleeper";
+  spec.argv = {"sleep", "1000"};
+  spec.pid_file = (dir / "sleeper.pid").string();
+  auto started = pods.start(spec);
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_TRUE(fs::exists(spec.pid_file));
+  // A copy stands for the file a killed refstack would have left behind.
+  fs::copy_file(spec.pid_file, orphans / "sleeper.pid");
+  // A file whose pid runs with another start time (a recycled pid) is not acted on.
+  {
+    std::ofstream stale(orphans / "stale.pid");
+    stale << ::getpid() << " 1\n";
+  }
+  EXPECT_EQ(killOrphanedPods(orphans.string()), 1);
+  EXPECT_TRUE(fs::is_empty(orphans));
+  ASSERT_TRUE(events.waitFor(PodPhase::kBackOff, 1, 10s)) << events.dump();
+  EXPECT_NE(events.dump().find("signal 9"), std::string::npos) << events.dump();
+  ASSERT_TRUE(pods.stop("sleeper").ok());
+  EXPECT_FALSE(fs::exists(spec.pid_file));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -38,15 +39,22 @@ double upperTail(int64_t k, int64_t n, double p) {
 class RefstackTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Config config;
-    config.state_dir = std::string(::testing::TempDir()) + "/refstack-" +
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    config.admin_port = 0;
-    config.ingress_port = 0;
-    config.images["kserve-harness/modelserver"] = {testing::binDir() + "/modelserver"};
-    config.runtimes_dir = testing::sourceDir() + "/reference-impl/controller/runtimes";
-    config.base_dir = testing::sourceDir();
-    auto s = Refstack::start(config, time_);
+    config_.state_dir = std::string(::testing::TempDir()) + "/refstack-" +
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(config_.state_dir);  // state from an earlier run would be restored
+    config_.admin_port = 0;
+    config_.ingress_port = 0;
+    config_.grpc_ingress_port = 0;
+    config_.images["kserve-harness/modelserver"] = {testing::binDir() + "/modelserver"};
+    config_.images["kserve-harness/passthrough-transformer"] = {testing::binDir() + "/passthrough-transformer"};
+    config_.runtimes_dir = testing::sourceDir() + "/reference-impl/controller/runtimes";
+    config_.base_dir = testing::sourceDir();
+    config_.pod_grace_period = 5s;
+    startStack();
+  }
+
+  void startStack() {
+    auto s = Refstack::start(config_, time_);
     ASSERT_TRUE(s.ok()) << s.status();
     stack_ = std::move(*s);
   }
@@ -75,6 +83,7 @@ class RefstackTest : public ::testing::Test {
   }
 
   common::RealTimeSource time_;
+  Config config_;
   std::unique_ptr<Refstack> stack_;
 };
 

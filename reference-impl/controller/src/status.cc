@@ -106,6 +106,12 @@ json buildStatus(const InferenceService& isvc, const StatusInputs& in) {
   if (in.predictor) {
     components["predictor"] = componentStatus(name + "-predictor", ns, in.domain, *in.predictor);
     predictor_ready = !in.predictor->rollout.latest_ready_revision.empty();
+    // As Knative's route: ready only when every revision that takes traffic is ready (after a
+    // restart the rollout names revisions whose pods are still starting).
+    for (const auto& t : in.predictor->traffic) {
+      const Revision* r = findRevision(*in.predictor, t.revision);
+      if (t.percent > 0 && (r == nullptr || !r->ready)) predictor_ready = false;
+    }
     if (const Revision* latest = findRevision(*in.predictor, in.predictor->rollout.latest_created_revision);
         latest && !latest->ready && !latest->failure.empty()) {
       predictor_message = latest->failure;

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <thread>
 
@@ -35,10 +38,37 @@ absl::StatusOr<uint16_t> freePort() {
   return ntohs(addr.sin_port);
 }
 
-std::string substitutePort(std::string s, uint16_t port) {
-  const std::string key = "{{.Port}}";
+std::string substitute(std::string s, const std::string& key, uint16_t port) {
   for (size_t pos; (pos = s.find(key)) != std::string::npos;) s.replace(pos, key.size(), std::to_string(port));
   return s;
+}
+
+// Field 22 of /proc/PID/stat: the start time in clock ticks, which tells a recycled pid apart.
+std::string processStartTime(int pid) {
+  std::ifstream in(common::strCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close_paren = stat.rfind(')');
+  if (close_paren == std::string::npos) return {};
+  std::istringstream fields(stat.substr(close_paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && (fields >> field); ++i) {
+    if (i == 22) return field;
+  }
+  return {};
+}
+
+void writePidFile(const std::string& path, int pid) {
+  if (path.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  std::ofstream out(path, std::ios::trunc);
+  out << pid << " " << processStartTime(pid) << "\n";
+}
+
+void removePidFile(const std::string& path) {
+  if (path.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
 }
 
 }  // namespace
@@ -76,20 +106,28 @@ struct PodManager::Impl {
   std::thread supervisor;
 
   void emit(const Pod& pod, const std::string& message) {
-    if (on_event) on_event({time.systemTime(), pod.status.name, pod.status.phase, pod.status.restarts, message});
+    if (on_event) {
+      on_event({time.systemTime(), pod.status.name, pod.status.phase, pod.status.restarts, message,
+                pod.status.port, pod.status.grpc_port});
+    }
   }
 
   absl::Status launch(Pod& pod) {
     process::SpawnOptions opts;
-    for (const auto& a : pod.spec.argv) opts.argv.push_back(substitutePort(a, pod.status.port));
+    for (const auto& a : pod.spec.argv) {
+      opts.argv.push_back(substitute(substitute(a, "{{.Port}}", pod.status.port), "{{.GrpcPort}}",
+                                     pod.status.grpc_port));
+    }
     opts.env = pod.spec.env;
     opts.env["PORT"] = std::to_string(pod.status.port);
+    if (pod.status.grpc_port != 0) opts.env["GRPC_PORT"] = std::to_string(pod.status.grpc_port);
     opts.capture_output = false;
     opts.log_file = pod.spec.log_file;
     auto child = process::Subprocess::spawn(opts);
     if (!child.ok()) return child.status();
     pod.child = std::move(*child);
     pod.status.pid = pod.child->pid();
+    writePidFile(pod.spec.pid_file, pod.status.pid);
     pod.status.phase = PodPhase::kStarting;
     pod.next_probe = Clock::now();
     return absl::OkStatus();
@@ -123,6 +161,7 @@ struct PodManager::Impl {
           p.restart_at = now + p.backoff;
           p.status.phase = PodPhase::kBackOff;
           p.status.pid = 0;
+          removePidFile(p.spec.pid_file);
           emit(p, common::strCat("crashed (", p.status.last_exit, "); restarting in ", p.backoff.count(), " ms"));
           continue;
         }
@@ -163,6 +202,23 @@ struct PodManager::Impl {
   }
 };
 
+int killOrphanedPods(const std::string& dir) {
+  int killed = 0;
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+    if (f.path().extension() != ".pid") continue;
+    std::ifstream in(f.path());
+    int pid = 0;
+    std::string start;
+    in >> pid >> start;
+    if (pid > 1 && !start.empty() && processStartTime(pid) == start) {
+      if (::kill(-pid, SIGKILL) == 0) ++killed;
+    }
+    std::filesystem::remove(f.path(), ec);
+  }
+  return killed;
+}
+
 PodManager::PodManager(const common::TimeSource& time,
                        std::function<void(const PodEvent&)> on_event)
     : impl_(std::make_unique<Impl>(time, std::move(on_event))) {
@@ -191,6 +247,13 @@ absl::StatusOr<PodStatus> PodManager::start(PodSpec spec) {
   auto pod = std::make_unique<Impl::Pod>();
   pod->status.name = spec.name;
   pod->status.port = *port;
+  for (const auto& a : spec.argv) {
+    if (a.find("{{.GrpcPort}}") == std::string::npos) continue;
+    auto grpc_port = freePort();
+    if (!grpc_port.ok()) return grpc_port.status();
+    pod->status.grpc_port = *grpc_port;
+    break;
+  }
   pod->spec = std::move(spec);
   if (auto st = impl_->launch(*pod); !st.ok()) return st;
   impl_->emit(*pod, common::strCat("started pid ", pod->status.pid, " on port ", pod->status.port));
@@ -230,6 +293,7 @@ absl::Status PodManager::stop(const std::string& name) {
   if (it != impl_->pods.end()) {
     it->second->status.phase = PodPhase::kStopped;
     it->second->status.pid = 0;
+    removePidFile(it->second->spec.pid_file);
     impl_->emit(*it->second, common::strCat("stopped (", how, ")"));
     impl_->pods.erase(it);
   }

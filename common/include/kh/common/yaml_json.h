@@ -24,4 +24,7 @@ nlohmann::json yamlToJson(const YAML::Node& node);
 absl::StatusOr<std::vector<nlohmann::json>> parseYamlDocuments(const std::string& text,
                                                                const std::string& source);
 
+/** Writes a JSON value as block-style YAML (strings quoted where YAML would retype them). */
+std::string jsonToYaml(const nlohmann::json& value);
+
 }  // namespace kh::common

@@ -17,11 +17,20 @@ namespace kh::pods {
 
 struct PodSpec {
   std::string name;
-  /** argv; "{{.Port}}" in any argument becomes the pod's port (also in $PORT). */
+  /**
+   * argv; "{{.Port}}" in any argument becomes the pod's HTTP port (also in $PORT), and
+   * "{{.GrpcPort}}" a second port for gRPC (also in $GRPC_PORT), allocated only when used.
+   */
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
   /** Output of the pod's processes is appended here. */
   std::string log_file;
+  /**
+   * While the pod's process runs, its process-group id and start time are kept in this file
+   * (when set), so a refstack that was killed can end the pods it left behind
+   * (killOrphanedPods).
+   */
+  std::string pid_file;
   /** HTTP path answering 200 once the pod can take traffic. */
   std::string readiness_path = "/v2/health/ready";
   std::chrono::milliseconds probe_period{50};
@@ -39,16 +48,25 @@ struct PodEvent {
   PodPhase phase;
   int restarts = 0;
   std::string message;
+  uint16_t port = 0;
+  uint16_t grpc_port = 0;
 };
 
 struct PodStatus {
   std::string name;
   PodPhase phase = PodPhase::kStarting;
   uint16_t port = 0;
+  uint16_t grpc_port = 0;  // 0 unless the argv asks for {{.GrpcPort}}
   int pid = 0;
   int restarts = 0;
   std::string last_exit;  // how the last process ended
 };
+
+/**
+ * Ends (SIGKILL to the process group) every pod recorded by a pid file in `dir` whose process
+ * still runs with the recorded start time, and removes the files. @return how many were ended.
+ */
+int killOrphanedPods(const std::string& dir);
 
 /**
  * Runs pods. Thread-safe; a supervision thread probes and reaps children. Events are delivered

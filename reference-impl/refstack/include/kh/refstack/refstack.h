@@ -1,19 +1,16 @@
 #pragma once
 // refstack: the reference serving stack in one daemon. An admin API takes KServe manifests; a
 // reconciler turns each InferenceService into revisions of pods (modelserver processes, or any
-// custom container command) and a traffic table; the ingress routes requests by Host to the
-// revisions' ready pods, splitting canary traffic and answering tag hosts.
-//
-// Status: first vertical slice. Not yet here: the watch stream as chunked HTTP (events are
-// polled), state restore after a restart, gRPC ingress, streaming proxy with connection pools
-// (the proxy buffers bodies on a thread pool), Prometheus metrics of the admin API and ingress.
+// custom container command) and a traffic table; the ingress (HTTP and gRPC) routes requests by
+// Host / :authority to the revisions' ready pods, splitting canary traffic and answering tag
+// hosts. State (resources, revisions) persists in the state directory and is restored on start.
 
 #include <chrono>
 #include <filesystem>
 #include <functional>
-#include <optional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,19 +21,36 @@
 namespace kh::refstack {
 
 struct Config {
+  /** Pod logs, pid files, downloads and state.json live here. */
   std::filesystem::path state_dir = "/tmp/refstack";
   std::string address = "127.0.0.1";
   uint16_t admin_port = 8090;
   uint16_t ingress_port = 8080;
+  uint16_t grpc_ingress_port = 8081;
+  /** When set, every admin request must carry "Authorization: Bearer <token>". */
+  std::string admin_token;
   std::string domain = "example.com";
-  /** Image (without tag) -> command; args of the runtime's container follow. */
+  /** Image (without tag) -> command; the container's args follow. */
   std::map<std::string, std::vector<std::string>> images;
   /** Directory of built-in ClusterServingRuntime YAML files. */
   std::filesystem::path runtimes_dir;
   /** Relative storageUri paths resolve here. */
   std::filesystem::path base_dir = std::filesystem::current_path();
+  /** pvc://NAME/PATH maps to pvc_root/NAME/PATH (default <state_dir>/pvc). */
+  std::filesystem::path pvc_root;
   int proxy_threads = 8;
+  size_t ingress_queue_limit = 10000;
+  std::chrono::milliseconds revision_timeout{300'000};
+  std::chrono::milliseconds pod_grace_period{10'000};
 };
+
+/**
+ * Reads refstack's YAML config file (see reference-impl/refstack/README.md) over `base`.
+ * @return InvalidArgument "file:line:col: ..." or naming the bad key.
+ */
+absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config base);
+
+struct StackImpl;
 
 class Refstack {
  public:
@@ -46,6 +60,7 @@ class Refstack {
 
   uint16_t adminPort() const;
   uint16_t ingressPort() const;
+  uint16_t grpcIngressPort() const;
 
   /** Applies a multi-document manifest; nothing changes when any document is invalid. */
   absl::StatusOr<nlohmann::json> apply(const std::string& yaml, const std::string& source);
@@ -63,14 +78,13 @@ class Refstack {
                                              const std::function<bool(const nlohmann::json&)>& match,
                                              std::chrono::milliseconds timeout) const;
 
-  /** Blocks until the daemon is asked to stop (POST /shutdown or a signal elsewhere). */
+  /** Blocks until the daemon is asked to stop (POST /shutdown or requestShutdown()). */
   void waitForShutdown();
   void requestShutdown();
 
  private:
-  struct Impl;
-  explicit Refstack(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Refstack(std::unique_ptr<StackImpl> impl);
+  std::unique_ptr<StackImpl> impl_;
 };
 
 }  // namespace kh::refstack

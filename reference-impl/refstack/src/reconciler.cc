@@ -1,0 +1,385 @@
+// The reconciler: turns each InferenceService into revisions (one per spec change of a
+// component), keeps the pods of every revision that carries or may carry traffic, stops the
+// rest, and publishes routes and status. One thread, fed by a queue of service keys.
+
+#include <chrono>
+
+#include "kh/common/strings.h"
+#include "kh/controller/storage.h"
+#include "stack_impl.h"
+
+namespace kh::refstack {
+namespace {
+
+std::string replaceAll(std::string s, const std::string& from, const std::string& to) {
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) {
+    s.replace(pos, from.size(), to);
+  }
+  return s;
+}
+
+// Template variables of container args and env values ({{.Port}} and {{.GrpcPort}} are left for
+// the pod manager, which knows the ports).
+std::string expand(std::string s, const std::map<std::string, std::string>& vars) {
+  for (const auto& [k, v] : vars) s = replaceAll(std::move(s), "{{." + k + "}}", v);
+  return s;
+}
+
+// Ports the runtime YAML names as KServe runtimes do (8080 HTTP, 8081 gRPC) become the pod's.
+std::string mapContainerPorts(std::string arg) {
+  if (arg.rfind("--http_port=", 0) == 0) return "--http_port={{.Port}}";
+  if (arg.rfind("--grpc_port=", 0) == 0) return "--grpc_port={{.GrpcPort}}";
+  return arg;
+}
+
+int replicasOf(const ctl::ComponentSpec& spec) {
+  return static_cast<int>(std::max<int64_t>(1, spec.extension.min_replicas.value_or(1)));
+}
+
+}  // namespace
+
+void StackImpl::enqueue(const std::string& k) {
+  {
+    std::lock_guard lock(queue_mu);
+    queue.push_back(k);
+  }
+  queue_cv.notify_one();
+}
+
+void StackImpl::reconcileLoop() {
+  while (true) {
+    std::string k;
+    {
+      std::unique_lock lock(queue_mu);
+      queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (stopping) return;
+      k = queue.front();
+      queue.pop_front();
+      // Collapse duplicates: one pass sees the latest state anyway.
+      std::erase(queue, k);
+    }
+    auto start = std::chrono::steady_clock::now();
+    reconcile(k);
+    metrics.reconciles.Increment();
+    metrics.reconcile_seconds.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+}
+
+void StackImpl::onPodEvent(const pods::PodEvent& e) {
+  std::string service;
+  {
+    std::lock_guard lock(mu);
+    auto rev = revision_of_pod.find(e.pod);
+    if (rev == revision_of_pod.end()) return;
+    eventLocked({{"type", "pod"}, {"pod", e.pod}, {"revision", rev->second},
+                 {"phase", pods::podPhaseName(e.phase)}, {"restarts", e.restarts},
+                 {"message", e.message}});
+    if (e.phase == pods::PodPhase::kReady) {
+      ready_pods[e.pod] = Endpoint{e.pod, e.port, e.grpc_port};
+    } else {
+      ready_pods.erase(e.pod);
+    }
+    if (e.restarts > 0 && e.phase == pods::PodPhase::kBackOff) {
+      metrics.pod_restarts.Add({{"revision", rev->second}}).Increment();
+    }
+    auto svc = service_of_revision.find(rev->second);
+    if (svc != service_of_revision.end()) service = svc->second;
+  }
+  if (!service.empty()) enqueue(service);
+}
+
+absl::StatusOr<std::vector<std::string>> StackImpl::commandFor(const std::string& image) const {
+  auto colon = image.rfind(':');
+  auto slash = image.rfind('/');
+  std::string name =
+      colon == std::string::npos || (slash != std::string::npos && colon < slash) ? image
+                                                                                  : image.substr(0, colon);
+  auto it = config.images.find(name);
+  if (it == config.images.end()) {
+    return absl::NotFoundError(common::strCat(
+        "image ", image, " is not in refstack's image map (the `images` section of its config)"));
+  }
+  return it->second;
+}
+
+void StackImpl::startPod(const std::string& service, const std::string& revision) {
+  pods::PodSpec spec;
+  {
+    std::lock_guard lock(mu);
+    auto svc = services.find(service);
+    if (svc == services.end()) return;
+    Entry& e = svc->second;
+    auto launch = e.launches.find(revision);
+    if (launch == e.launches.end()) return;
+    spec.name = common::strCat(revision, "-pod-", ++e.pod_serial[revision]);
+    spec.argv = launch->second.argv;
+    spec.env = launch->second.env;
+    // Where pods reach other services (a transformer its predictor); the port changes between
+    // runs, so it is not part of the revision.
+    spec.env["KH_INGRESS_ADDRESS"] =
+        common::strCat(config.address, ":", ingress_server ? ingress_server->port() : 0);
+    spec.readiness_path = launch->second.readiness_path;
+    revision_of_pod[spec.name] = revision;
+    service_of_revision[revision] = service;
+    e.pods_of_revision[revision].push_back(spec.name);
+  }
+  spec.grace_period = config.pod_grace_period;
+  spec.log_file = (config.state_dir / "logs" / (spec.name + ".log")).string();
+  spec.pid_file = (config.state_dir / "pods" / (spec.name + ".pid")).string();
+  auto st = pods->start(spec);
+  if (!st.ok()) {
+    std::lock_guard lock(mu);
+    auto svc = services.find(service);
+    if (svc != services.end()) std::erase(svc->second.pods_of_revision[revision], spec.name);
+    revision_of_pod.erase(spec.name);
+    eventLocked({{"type", "pod"}, {"pod", spec.name}, {"revision", revision}, {"phase", "Failed"},
+                 {"message", std::string(common::toStd(st.status().message()))}});
+  }
+}
+
+void StackImpl::stopPods(const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    (void)pods->stop(n);
+    std::lock_guard lock(mu);
+    ready_pods.erase(n);
+    revision_of_pod.erase(n);
+  }
+}
+
+void StackImpl::reconcile(const std::string& k) {
+  std::unique_lock lock(mu);
+  auto it = services.find(k);
+  if (it == services.end()) return;
+  Entry& e = it->second;
+  if (e.deleted) {
+    std::vector<std::string> all;
+    for (auto& [rev, names] : e.pods_of_revision) all.insert(all.end(), names.begin(), names.end());
+    services.erase(it);
+    persistLocked();
+    lock.unlock();
+    publishRoutes();
+    stopPods(all);
+    return;
+  }
+  const ctl::InferenceService& isvc = e.isvc;
+  const std::string name = isvc.metadata.name;
+  const std::string ns = isvc.metadata.namespace_name;
+  const std::string predictor_host = common::strCat(name, "-predictor-", ns, ".", config.domain);
+  std::map<std::string, std::string> vars = {
+      {"Name", name},
+      {"Namespace", ns},
+      {"PredictorHost", predictor_host}};
+  std::string failure;
+
+  // A custom-container component's launch, or a failure message.
+  auto containerLaunch = [&](const std::string& component,
+                             const ctl::ComponentSpec& spec) -> std::optional<RevisionLaunch> {
+    const auto& c = spec.containers.front();
+    RevisionLaunch launch;
+    launch.component = component;
+    if (!c.command.empty()) {
+      for (const auto& a : c.command) launch.argv.push_back(expand(a, vars));
+    } else {
+      auto command = commandFor(c.image);
+      if (!command.ok()) {
+        if (failure.empty()) failure = std::string(common::toStd(command.status().message()));
+        return std::nullopt;
+      }
+      launch.argv = *command;
+    }
+    for (const auto& a : c.args) launch.argv.push_back(expand(a, vars));
+    for (const auto& [key, value] : c.env) launch.env[key] = expand(value, vars);
+    launch.readiness_path = "/";
+    return launch;
+  };
+  // What makes a revision: the component spec less the traffic-only fields (changing the
+  // canary percentage moves traffic, it does not make a new revision).
+  auto revisionSpec = [&](const char* component) {
+    json spec = isvc.document.value("spec", json::object()).value(component, json::object());
+    spec.erase("canaryTrafficPercent");
+    return spec;
+  };
+  auto record = [&](ctl::ComponentState& state, const std::string& component, const json& spec,
+                    const RevisionLaunch& launch) {
+    if (ctl::recordSpec(state, name, component, spec)) {
+      const std::string& rev = state.rollout.latest_created_revision;
+      e.launches[rev] = launch;
+      eventLocked({{"type", "revision"}, {"isvc", k}, {"revision", rev}, {"component", component},
+                   {"message", "created"}});
+    }
+  };
+
+  // Predictor: a custom container, or a model on a selected runtime.
+  std::optional<ctl::RuntimeSelection> selection;
+  if (!isvc.predictor.containers.empty()) {
+    if (auto launch = containerLaunch("predictor", isvc.predictor)) {
+      record(e.predictor, "predictor", revisionSpec("predictor"), *launch);
+    }
+  } else {
+    selection = ctl::selectRuntime(isvc, namespaced_runtimes, cluster_runtimes);
+    if (selection->failure == ctl::RuntimeFailure::kNone) {
+      ctl::StorageConfig storage;
+      storage.base_dir = config.base_dir;
+      storage.pvc_root = config.pvc_root.empty() ? config.state_dir / "pvc" : config.pvc_root;
+      storage.cache_dir = config.state_dir / "cache";
+      std::string model_dir;
+      if (isvc.predictor.storage_uri) {
+        auto resolved = ctl::resolveStorageUri(*isvc.predictor.storage_uri, storage);
+        if (!resolved.ok()) failure = std::string(common::toStd(resolved.status().message()));
+        else model_dir = resolved->string();
+      }
+      const auto& c = selection->runtime->containers.front();
+      auto command = commandFor(c.image);
+      if (!command.ok() && failure.empty()) failure = std::string(common::toStd(command.status().message()));
+      if (failure.empty()) {
+        RevisionLaunch launch;
+        launch.component = "predictor";
+        launch.argv = *command;
+        for (const auto& a : c.args) {
+          launch.argv.push_back(mapContainerPorts(replaceAll(expand(a, vars), "/mnt/models", model_dir)));
+        }
+        for (const auto& [key, value] : c.env) launch.env[key] = expand(value, vars);
+        // spec.predictor.model is a container too: its args follow the runtime's and its env
+        // overrides the runtime's, as KServe merges them.
+        const json model = isvc.document.value("spec", json::object())
+                               .value("predictor", json::object())
+                               .value("model", json::object());
+        for (const auto& a : model.value("args", json::array())) {
+          if (a.is_string()) launch.argv.push_back(expand(a.get<std::string>(), vars));
+        }
+        for (const auto& env : model.value("env", json::array())) {
+          if (env.is_object() && env.contains("name") && env["name"].is_string()) {
+            launch.env[env["name"].get<std::string>()] =
+                expand(env.value("value", std::string()), vars);
+          }
+        }
+        json spec = {{"runtime", selection->runtime->metadata.name},
+                     {"storage", model_dir},
+                     {"model", revisionSpec("predictor")}};
+        record(e.predictor, "predictor", spec, launch);
+      }
+    }
+  }
+  // Transformer and explainer: custom containers.
+  auto sideComponent = [&](const char* component, const std::optional<ctl::ComponentSpec>& spec,
+                           std::optional<ctl::ComponentState>& state) {
+    if (!spec || spec->containers.empty()) return;
+    if (!state) state.emplace();
+    if (auto launch = containerLaunch(component, *spec)) {
+      record(*state, component, revisionSpec(component), *launch);
+    }
+  };
+  sideComponent("transformer", isvc.transformer, e.transformer);
+  sideComponent("explainer", isvc.explainer, e.explainer);
+
+  // Readiness of revisions from their pods.
+  auto refreshReady = [&](ctl::ComponentState& cs) {
+    for (auto& r : cs.revisions) {
+      bool ready = false;
+      for (const auto& p : e.pods_of_revision[r.name]) ready = ready || ready_pods.count(p);
+      if (ready != r.ready) ctl::setRevisionReady(cs, r.name, ready);
+    }
+  };
+  refreshReady(e.predictor);
+  if (e.transformer) refreshReady(*e.transformer);
+  if (e.explainer) refreshReady(*e.explainer);
+  bool tags = isvc.metadata.annotations.count("serving.kserve.io/enable-tag-routing") &&
+              isvc.metadata.annotations.at("serving.kserve.io/enable-tag-routing") == "true";
+  auto traffic = [&](ctl::ComponentState& cs, std::optional<int64_t> canary, bool tag_routing) {
+    cs.traffic = ctl::computeTraffic(canary, cs.rollout, tag_routing);
+    ctl::propagateRollout(cs.rollout, cs.traffic);
+    cs.traffic = ctl::computeTraffic(canary, cs.rollout, tag_routing);
+  };
+  traffic(e.predictor, isvc.predictor.extension.canary_traffic_percent, tags);
+  if (e.transformer) traffic(*e.transformer, std::nullopt, false);
+  if (e.explainer) traffic(*e.explainer, std::nullopt, false);
+
+  // Pods: every revision that carries traffic, the newest, and the rolled-out one keep
+  // `replicas` pods; the others keep none.
+  std::vector<std::string> to_start;  // revisions, once per missing pod
+  std::vector<std::string> to_stop;
+  auto scale = [&](ctl::ComponentState& cs, int replicas) {
+    std::set<std::string> keep = {cs.rollout.latest_created_revision};
+    for (const auto& t : cs.traffic) {
+      if (t.percent > 0) keep.insert(t.revision);
+    }
+    if (!cs.rollout.latest_rolledout_revision.empty()) keep.insert(cs.rollout.latest_rolledout_revision);
+    for (const auto& r : cs.revisions) {
+      auto& names = e.pods_of_revision[r.name];
+      int want = keep.count(r.name) && e.launches.count(r.name) ? replicas : 0;
+      for (int have = static_cast<int>(names.size()); have < want; ++have) to_start.push_back(r.name);
+      while (static_cast<int>(names.size()) > want) {  // newest first
+        to_stop.push_back(names.back());
+        names.pop_back();
+      }
+    }
+  };
+  scale(e.predictor, replicasOf(isvc.predictor));
+  if (e.transformer) scale(*e.transformer, replicasOf(*isvc.transformer));
+  if (e.explainer) scale(*e.explainer, replicasOf(*isvc.explainer));
+
+  ctl::StatusInputs in;
+  in.domain = config.domain;
+  in.predictor = &e.predictor;
+  in.transformer = e.transformer ? &*e.transformer : nullptr;
+  in.runtime = selection;
+  in.now = time.systemTime();
+  json status = ctl::buildStatus(isvc, in);
+  if (!failure.empty()) {
+    status["modelStatus"]["transitionStatus"] = "InvalidSpec";
+    status["modelStatus"]["lastFailureInfo"] = {{"reason", "InvalidPredictorSpec"}, {"message", failure}};
+  }
+  std::optional<json> status_event;
+  if (status != e.status) {
+    e.status = status;
+    bool ready = false;
+    for (const auto& c : status["conditions"]) {
+      if (c["type"] == "Ready") ready = c["status"] == "True";
+    }
+    json split = json::array();
+    for (const auto& t : e.predictor.traffic) split.push_back({{"revision", t.revision}, {"percent", t.percent}});
+    status_event = json{{"type", "status"}, {"isvc", k}, {"ready", ready}, {"traffic", split}};
+  }
+  persistLocked();
+  lock.unlock();
+  for (const auto& rev : to_start) startPod(k, rev);
+  // Route away first, then announce, then stop what no longer takes traffic: no request is
+  // sent to a pod that is going away.
+  publishRoutes();
+  if (status_event) event(*status_event);
+  stopPods(to_stop);
+}
+
+void StackImpl::publishRoutes() {
+  auto snapshot = std::make_shared<RoutingSnapshot>(config.domain);
+  std::lock_guard lock(mu);
+  for (const auto& [k, e] : services) {
+    if (e.deleted) continue;
+    ingress::ServiceRoutes routes{e.isvc.metadata.name, e.isvc.metadata.namespace_name, {}};
+    auto component = [&](const std::string& name, const ctl::ComponentState& cs) {
+      ingress::ComponentTraffic t{name, {}, {}};
+      for (const auto& target : cs.traffic) {
+        t.split.push_back({target.revision, target.percent});
+        if (target.tag) t.tags[*target.tag] = target.revision;
+      }
+      routes.components.push_back(t);
+      for (const auto& r : cs.revisions) {
+        auto pods_it = e.pods_of_revision.find(r.name);
+        if (pods_it == e.pods_of_revision.end()) continue;
+        auto& endpoints = snapshot->endpoints[r.name];
+        for (const auto& p : pods_it->second) {
+          auto ready = ready_pods.find(p);
+          if (ready != ready_pods.end()) endpoints.push_back(ready->second);
+        }
+      }
+    };
+    component("predictor", e.predictor);
+    if (e.transformer) component("transformer", *e.transformer);
+    if (e.explainer) component("explainer", *e.explainer);
+    snapshot->table.add(routes);
+  }
+  routing.store(snapshot);
+}
+
+}  // namespace kh::refstack

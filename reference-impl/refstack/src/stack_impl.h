@@ -1,0 +1,208 @@
+#pragma once
+// Internal: the state and parts of the refstack daemon, shared by its source files
+// (reconciler.cc, admin_api.cc, ingress_proxy.cc, grpc_ingress.cc, state.cc, refstack.cc).
+//
+// Locking: `mu` guards the resources, revisions, pods bookkeeping and the event log. The pod
+// manager calls onPodEvent with its own lock held, so code holding `mu` never calls into the pod
+// manager. The ingress reads an immutable RoutingSnapshot and takes no lock per request.
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "kh/controller/resources.h"
+#include "kh/controller/rollout.h"
+#include "kh/controller/status.h"
+#include "kh/http/server.h"
+#include "kh/ingress/routing.h"
+#include "kh/pods/pod_manager.h"
+#include "kh/refstack/refstack.h"
+#include "nlohmann/json.hpp"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/server.h>
+
+namespace kh::refstack {
+
+using nlohmann::json;
+namespace ctl = kh::controller;
+
+/** Beast (Boost 1.74) has its own string_view. */
+inline std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+std::string resourceKey(const std::string& ns, const std::string& name);
+void jsonResponse(http::Response& res, int status, const json& body);
+
+/** How a revision's pods are started; fixed when the revision is made. */
+struct RevisionLaunch {
+  std::string component;  // predictor, transformer, explainer
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string readiness_path = "/v2/health/ready";
+};
+
+/** A ready pod as the ingress sees it. */
+struct Endpoint {
+  std::string pod;
+  uint16_t port = 0;
+  uint16_t grpc_port = 0;
+};
+
+/** What the ingress reads per request: routes and each revision's ready pods. */
+struct RoutingSnapshot {
+  explicit RoutingSnapshot(const std::string& domain) : table(domain) {}
+  ingress::RouteTable table;
+  std::unordered_map<std::string, std::vector<Endpoint>> endpoints;  // revision -> ready pods
+};
+
+struct Metrics {
+  Metrics();
+  std::shared_ptr<prometheus::Registry> registry;
+  prometheus::Family<prometheus::Gauge>& resources;
+  prometheus::Counter& reconciles;
+  prometheus::Histogram& reconcile_seconds;
+  prometheus::Family<prometheus::Gauge>& pods;
+  prometheus::Family<prometheus::Counter>& pod_restarts;
+  prometheus::Family<prometheus::Counter>& ingress_requests;
+  prometheus::Family<prometheus::Histogram>& ingress_seconds;
+  /** A counter of the ingress, found once per worker thread (Family::Add locks). */
+  prometheus::Counter& requestCounter(const std::string& isvc, const std::string& ns,
+                                      const std::string& revision, int code, const char* protocol);
+  prometheus::Histogram& latencyHistogram(const std::string& isvc, const std::string& ns,
+                                          const char* protocol);
+  std::string text() const;
+};
+
+struct StackImpl : http::Handler {
+  struct Entry {
+    ctl::InferenceService isvc;
+    ctl::ComponentState predictor;
+    std::optional<ctl::ComponentState> transformer;
+    std::optional<ctl::ComponentState> explainer;
+    std::map<std::string, RevisionLaunch> launches;               // revision -> launch
+    std::map<std::string, std::vector<std::string>> pods_of_revision;
+    std::map<std::string, int> pod_serial;                         // revision -> last pod number
+    json status = json::object();
+    bool deleted = false;
+  };
+
+  StackImpl(const Config& c, const common::TimeSource& t) : config(c), time(t) {}
+
+  Config config;
+  const common::TimeSource& time;
+  Metrics metrics;
+
+  mutable std::mutex mu;
+  std::map<std::string, Entry> services;
+  std::vector<ctl::ServingRuntime> builtin_runtimes;     // shipped YAML, read at start
+  std::vector<ctl::ServingRuntime> cluster_runtimes;     // built-in overlaid by applied ones
+  std::vector<ctl::ServingRuntime> namespaced_runtimes;
+  std::map<std::string, json> applied_runtime_documents;  // "kind/ns/name" -> document
+  int64_t runtime_order = 0;
+  std::map<std::string, std::string> revision_of_pod;      // pod -> revision
+  std::map<std::string, std::string> service_of_revision;  // revision -> service key
+  std::map<std::string, Endpoint> ready_pods;
+  std::deque<json> event_log;
+  mutable std::condition_variable_any event_cv;
+  int64_t next_seq = 1;
+  std::vector<std::shared_ptr<http::StreamWriter>> watchers;
+  std::string last_persisted;
+
+  std::unique_ptr<pods::PodManager> pods;
+  std::atomic<std::shared_ptr<const RoutingSnapshot>> routing;
+
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::deque<std::string> queue;
+  bool stopping = false;
+  std::thread reconciler;
+
+  std::unique_ptr<http::HttpServer> admin_server;
+  std::unique_ptr<http::HttpServer> ingress_server;
+  std::unique_ptr<grpc::Server> grpc_ingress;
+  std::unique_ptr<grpc::CallbackGenericService> grpc_ingress_service;
+  uint16_t grpc_ingress_port = 0;
+  std::unique_ptr<class IngressProxy> proxy;
+
+  std::mutex shutdown_mu;
+  std::condition_variable shutdown_cv;
+  bool shutdown_requested = false;
+
+  // events (refstack.cc)
+  void event(json e);
+  void eventLocked(json e);
+  std::vector<json> eventsAfter(int64_t since) const;
+
+  // reconciler.cc
+  void enqueue(const std::string& key);
+  void reconcileLoop();
+  void reconcile(const std::string& key);
+  void onPodEvent(const pods::PodEvent& e);
+  void publishRoutes();
+  absl::StatusOr<std::vector<std::string>> commandFor(const std::string& image) const;
+  void startPod(const std::string& service, const std::string& revision);
+  void stopPods(const std::vector<std::string>& names);
+
+  // admin_api.cc
+  void handle(http::Request& req, http::Response& res) override;
+  bool isAsync() const override { return true; }
+  void handleAsync(http::Request&& req, http::Responder responder) override;
+  absl::StatusOr<json> applyText(const std::string& text, const std::string& source);
+  absl::Status removeService(const std::string& ns, const std::string& name);
+  absl::Status removeRuntime(bool cluster, const std::string& ns, const std::string& name);
+  json objectJson(const Entry& e) const;
+  absl::StatusOr<json> getJson(const std::string& ns, const std::string& name) const;
+  json listJson() const;
+  json runtimesJson(bool cluster, const std::string& ns) const;
+
+  // state.cc
+  json stateJsonLocked() const;
+  void persistLocked();
+  absl::Status restore();
+};
+
+/** The HTTP ingress: routes by Host, splits traffic, proxies to pods (ingress_proxy.cc). */
+class IngressProxy : public http::Handler {
+ public:
+  explicit IngressProxy(StackImpl& stack);
+  ~IngressProxy() override;
+  void handle(http::Request&, http::Response&) override {}
+  bool isAsync() const override { return true; }
+  void handleAsync(http::Request&& req, http::Responder responder) override;
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/** Starts the gRPC ingress (grpc_ingress.cc). */
+absl::Status startGrpcIngress(StackImpl& stack);
+void stopGrpcIngress(StackImpl& stack);
+
+/** Picks the destination of a request: revision and pod. Lock-free (ingress_proxy.cc). */
+struct Destination {
+  const ingress::Route* route = nullptr;
+  std::string revision;
+  const Endpoint* endpoint = nullptr;
+  int error_status = 0;  // 404 unknown host, 503 nothing ready
+  std::string error;
+};
+Destination pickDestination(const RoutingSnapshot& snapshot, std::string_view host,
+                            std::string_view path);
+
+}  // namespace kh::refstack

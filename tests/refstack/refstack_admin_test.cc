@@ -1,0 +1,291 @@
+// refstack's admin API and the rest of the control plane over real HTTP and gRPC: the watch
+// stream, the bearer token, ServingRuntime paths, metrics, a restart that restores state, the
+// transformer -> predictor chain, and the gRPC ingress.
+
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <set>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "boost/asio/connect.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/beast/core/flat_buffer.hpp"
+#include "boost/beast/http/empty_body.hpp"
+#include "boost/beast/http/parser.hpp"
+#include "boost/beast/http/read.hpp"
+#include "boost/beast/http/write.hpp"
+#include "gtest/gtest.h"
+#include "kh/http/client.h"
+#include "kh/protocols/grpc_predict_v2.grpc.pb.h"
+#include "kh/refstack/refstack.h"
+#include "support/modelserver_process.h"
+
+namespace kh::refstack {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace bhttp = boost::beast::http;
+
+std::string manifest(const std::string& name) {
+  std::ifstream in(testing::sourceDir() + "/reference-impl/manifests/" + name);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class RefstackAdminTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.state_dir = std::string(::testing::TempDir()) + "/refstack-admin-" +
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(config_.state_dir);
+    config_.admin_port = 0;
+    config_.ingress_port = 0;
+    config_.grpc_ingress_port = 0;
+    config_.images["kserve-harness/modelserver"] = {testing::binDir() + "/modelserver"};
+    config_.images["kserve-harness/passthrough-transformer"] = {testing::binDir() + "/passthrough-transformer"};
+    config_.runtimes_dir = testing::sourceDir() + "/reference-impl/controller/runtimes";
+    config_.base_dir = testing::sourceDir();
+    config_.pod_grace_period = 5s;
+  }
+
+  void startStack() {
+    auto s = Refstack::start(config_, time_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    stack_ = std::move(*s);
+  }
+
+  // Waits for a status event with Ready true about `isvc` after `since`.
+  bool waitReady(int64_t since, const std::string& isvc) {
+    return stack_->waitForEvent(since, [&](const json& e) {
+      return e["type"] == "status" && e["ready"] == true && e["isvc"] == "default/" + isvc;
+    }, 60s).has_value();
+  }
+
+  http::Response admin(bhttp::verb method, const std::string& target, const std::string& body = {},
+                       const std::string& token = {}) {
+    http::Client c("127.0.0.1", stack_->adminPort());
+    http::Request req{method, target, 11};
+    if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
+    req.body() = body;
+    auto res = c.send(std::move(req));
+    EXPECT_TRUE(res.ok()) << res.status();
+    return res.ok() ? *res : http::Response{};
+  }
+
+  absl::StatusOr<http::Response> predict(const std::string& host) {
+    http::Client c("127.0.0.1", stack_->ingressPort());
+    http::Request req{bhttp::verb::post, "/v1/models/xgboost-iris:predict", 11};
+    req.set(bhttp::field::host, host);
+    req.set(bhttp::field::content_type, "application/json");
+    req.body() = R"({"instances":[[6.8,2.8,4.8,1.4]]})";
+    return c.send(std::move(req));
+  }
+
+  common::RealTimeSource time_;
+  Config config_;
+  std::unique_ptr<Refstack> stack_;
+};
+
+TEST_F(RefstackAdminTest, WatchStreamsEventsAsChunkedJsonLines) {
+  startStack();
+  namespace net = boost::asio;
+  net::io_context ioc;
+  net::ip::tcp::socket socket(ioc);
+  socket.connect({net::ip::make_address("127.0.0.1"), stack_->adminPort()});
+  bhttp::request<bhttp::empty_body> req{bhttp::verb::get, "/events?watch=true&since=0", 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  bhttp::write(socket, req);
+  boost::beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(boost::none);
+  std::vector<json> lines;
+  std::string pending;
+  bool saw_ready = false;
+  auto on_chunk = [&](uint64_t, boost::beast::string_view data, boost::beast::error_code&) {
+    pending.append(data.data(), data.size());
+    for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+      lines.push_back(json::parse(pending.substr(0, nl)));
+      pending.erase(0, nl + 1);
+      saw_ready = saw_ready || (lines.back()["type"] == "status" && lines.back()["ready"] == true);
+    }
+    return data.size();
+  };
+  parser.on_chunk_body(on_chunk);
+  bhttp::read_header(socket, buffer, parser);
+  ASSERT_EQ(parser.get().result_int(), 200u);
+  EXPECT_EQ(std::string(parser.get()[bhttp::field::transfer_encoding]), "chunked");
+  // Apply after the stream is open: the events arrive on it as they happen.
+  ASSERT_TRUE(stack_->apply(manifest("xgboost-iris.yaml"), "m").ok());
+  boost::beast::error_code ec;
+  while (!saw_ready && !ec) bhttp::read_some(socket, buffer, parser, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  std::set<std::string> types;
+  int64_t last_seq = 0;
+  for (const auto& l : lines) {
+    types.insert(l["type"].get<std::string>());
+    EXPECT_GT(l["seq"].get<int64_t>(), last_seq);  // in order, none repeated
+    last_seq = l["seq"];
+    EXPECT_TRUE(l.contains("time"));
+  }
+  EXPECT_TRUE(types.count("applied") && types.count("revision") && types.count("pod") && types.count("status"))
+      << json(lines).dump(1);
+}
+
+TEST_F(RefstackAdminTest, BearerTokenGuardsTheAdminApi) {
+  config_.admin_token = "s3cret";
+  startStack();
+  auto denied = admin(bhttp::verb::get, "/apis/serving.kserve.io/v1beta1/inferenceservices");
+  EXPECT_EQ(denied.result_int(), 401u);
+  EXPECT_NE(denied.body().find("bearer token"), std::string::npos);
+  EXPECT_EQ(admin(bhttp::verb::post, "/apply", manifest("xgboost-iris.yaml"), "wrong").result_int(), 401u);
+  EXPECT_TRUE(stack_->list()["items"].empty());  // nothing applied without the token
+  EXPECT_EQ(admin(bhttp::verb::get, "/apis/serving.kserve.io/v1beta1/inferenceservices", "", "s3cret").result_int(), 200u);
+}
+
+TEST_F(RefstackAdminTest, ServingRuntimePathsCreateGetListAndDelete) {
+  startStack();
+  const std::string csr = "/apis/serving.kserve.io/v1alpha1/clusterservingruntimes";
+  auto builtin = json::parse(admin(bhttp::verb::get, csr).body());
+  std::set<std::string> names;
+  for (const auto& i : builtin["items"]) names.insert(i["metadata"]["name"]);
+  EXPECT_TRUE(names.count("kh-xgboost") && names.count("kh-dense")) << builtin.dump();
+  EXPECT_EQ(admin(bhttp::verb::get, csr + "/kh-xgboost").result_int(), 200u);
+  EXPECT_EQ(admin(bhttp::verb::delete_, csr + "/kh-xgboost").result_int(), 400u);  // built in
+
+  const std::string runtime = R"(apiVersion: serving.kserve.io/v1alpha1
+kind: ServingRuntime
+metadata: {name: my-xgboost, namespace: team-a}
+spec:
+  supportedModelFormats: [{name: xgboost, version: "1", autoSelect: true}]
+  protocolVersions: [v1, v2]
+  containers:
+    - name: kserve-container
+      image: kserve-harness/modelserver:latest
+      args:
+        - --model_name={{.Name}}
+        - --model_dir=/mnt/models
+        - --http_port=8080
+        - --grpc_port=8081
+)";
+  const std::string sr = "/apis/serving.kserve.io/v1alpha1/namespaces/team-a/servingruntimes";
+  auto created = admin(bhttp::verb::post, sr, runtime);
+  EXPECT_EQ(created.result_int(), 201u) << created.body();
+  auto listed = json::parse(admin(bhttp::verb::get, sr).body());
+  ASSERT_EQ(listed["items"].size(), 1u);
+  EXPECT_EQ(listed["items"][0]["metadata"]["namespace"], "team-a");
+  EXPECT_EQ(admin(bhttp::verb::get, "/apis/serving.kserve.io/v1alpha1/namespaces/other/servingruntimes/my-xgboost")
+                .result_int(), 404u);
+  EXPECT_EQ(admin(bhttp::verb::delete_, sr + "/my-xgboost").result_int(), 200u);
+  EXPECT_EQ(admin(bhttp::verb::get, sr + "/my-xgboost").result_int(), 404u);
+  auto invalid = admin(bhttp::verb::post, sr, "apiVersion: serving.kserve.io/v1alpha1\nkind: ServingRuntime\n"
+                                              "metadata: {name: x}\nspec: {containers: []}\n");
+  EXPECT_EQ(invalid.result_int(), 400u);
+}
+
+TEST_F(RefstackAdminTest, RestartRestoresResourcesRevisionsAndPods) {
+  startStack();
+  ASSERT_TRUE(stack_->apply(manifest("xgboost-iris.yaml"), "m").ok());
+  ASSERT_TRUE(waitReady(0, "xgboost-iris"));
+  ASSERT_TRUE(stack_->apply(manifest("canary.yaml"), "canary").ok());
+  ASSERT_TRUE(stack_->waitForEvent(0, [](const json& e) {
+    return e["type"] == "status" && e["traffic"].size() == 2 && e["ready"] == true;
+  }, 60s).has_value());
+  auto before = (*stack_->get("default", "xgboost-iris"))["status"]["components"]["predictor"];
+  stack_.reset();  // stops the pods too
+  ASSERT_TRUE(std::filesystem::exists(config_.state_dir / "state.json"));
+
+  startStack();
+  ASSERT_TRUE(stack_->waitForEvent(0, [](const json& e) {
+    return e["type"] == "status" && e["traffic"].size() == 2 && e["ready"] == true;
+  }, 60s).has_value()) << json(stack_->events(0)).dump(1);
+  auto after = (*stack_->get("default", "xgboost-iris"))["status"]["components"]["predictor"];
+  EXPECT_EQ(after["latestCreatedRevision"], "xgboost-iris-predictor-00002");
+  EXPECT_EQ(after["latestRolledoutRevision"], before["latestRolledoutRevision"]);
+  EXPECT_EQ(after["traffic"], before["traffic"]);
+  // The canary split still serves from both revisions, which run again.
+  std::set<std::string> served;
+  for (int i = 0; i < 200 && served.size() < 2; ++i) {
+    auto r = predict("xgboost-iris-default.example.com");
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->result_int(), 200u) << r->body();
+    served.insert(std::string((*r)["Kh-Revision"]));
+  }
+  EXPECT_EQ(served.size(), 2u);
+}
+
+TEST_F(RefstackAdminTest, TransformerForwardsToThePredictor) {
+  startStack();
+  ASSERT_TRUE(stack_->apply(manifest("transformer.yaml"), "t").ok());
+  ASSERT_TRUE(waitReady(0, "iris-with-transformer")) << json(stack_->events(0)).dump(1);
+  auto obj = *stack_->get("default", "iris-with-transformer");
+  EXPECT_EQ(obj["status"]["components"]["transformer"]["latestReadyRevision"], "iris-with-transformer-transformer-00001");
+  http::Client c("127.0.0.1", stack_->ingressPort());
+  http::Request req{bhttp::verb::post, "/v1/models/iris-with-transformer:predict", 11};
+  req.set(bhttp::field::host, "iris-with-transformer-default.example.com");
+  req.body() = R"({"instances":[[6.8,2.8,4.8,1.4]]})";
+  auto res = c.send(std::move(req));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->result_int(), 200u) << res->body();
+  EXPECT_EQ(res->body(), R"({"predictions":[1]})");
+  EXPECT_EQ(std::string((*res)["Kh-Transformer"]), "passthrough");
+  EXPECT_EQ(std::string((*res)["Kh-Revision"]), "iris-with-transformer-transformer-00001");
+}
+
+TEST_F(RefstackAdminTest, GrpcIngressRoutesByAuthorityAndMetricsCountRequests) {
+  startStack();
+  ASSERT_TRUE(stack_->apply(manifest("xgboost-iris.yaml"), "m").ok());
+  ASSERT_TRUE(waitReady(0, "xgboost-iris"));
+  grpc::ChannelArguments args;
+  args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "xgboost-iris-default.example.com");
+  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(stack_->grpcIngressPort()),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto stub = ::inference::GRPCInferenceService::NewStub(channel);
+  ::inference::ModelInferRequest request;
+  request.set_model_name("xgboost-iris");
+  auto* input = request.add_inputs();
+  input->set_name("input-0");
+  input->set_datatype("FP32");
+  input->add_shape(1);
+  input->add_shape(4);
+  for (float v : {6.8f, 2.8f, 4.8f, 1.4f}) input->mutable_contents()->add_fp32_contents(v);
+  ::inference::ModelInferResponse response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  auto status = stub->ModelInfer(&ctx, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.outputs_size(), 1);
+  auto revision = ctx.GetServerInitialMetadata().find("kh-revision");
+  ASSERT_NE(revision, ctx.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(revision->second.data(), revision->second.size()), "xgboost-iris-predictor-00001");
+
+  // An unknown :authority is refused clearly.
+  grpc::ChannelArguments other;
+  other.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "nobody-default.example.com");
+  auto stub2 = ::inference::GRPCInferenceService::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(stack_->grpcIngressPort()), grpc::InsecureChannelCredentials(), other));
+  grpc::ClientContext ctx2;
+  ctx2.set_deadline(std::chrono::system_clock::now() + 10s);
+  auto refused = stub2->ModelInfer(&ctx2, request, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(refused.error_message().find("nobody-default.example.com"), std::string::npos);
+
+  ASSERT_TRUE(predict("xgboost-iris-default.example.com").ok());
+  auto metrics = admin(bhttp::verb::get, "/metrics").body();
+  EXPECT_NE(metrics.find(R"(kh_ingress_requests_total{code="200",isvc="xgboost-iris",namespace="default",protocol="http",revision="xgboost-iris-predictor-00001"} 1)"),
+            std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(protocol="grpc",revision="xgboost-iris-predictor-00001"} 1)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("kh_refstack_reconciles_total"), std::string::npos);
+  // The ingress serves the same metrics for a Host that names no service.
+  http::Client ingress("127.0.0.1", stack_->ingressPort());
+  auto scraped = ingress.request("GET", "/metrics");
+  ASSERT_TRUE(scraped.ok());
+  EXPECT_NE(scraped->body().find("kh_ingress_request_seconds"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kh::refstack
