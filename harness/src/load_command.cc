@@ -122,13 +122,26 @@ int runLoad(const LoadArgs& a) {
   }
 
   // What to send.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string authority;
+  for (const auto& h : a.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos) return fail("--header wants 'Name: value'");
+    std::string value = h.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    std::string name = h.substr(0, colon);
+    std::string lower = name;
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "host") authority = value;
+    headers.emplace_back(name, value);
+  }
   absl::StatusOr<loadgen::Payload> payload = absl::UnknownError("");
   if (!a.input.empty()) {
     payload = loadgen::payloadFromFile(a.input, *protocol, a.model);
   } else {
     auto meta = loadgen::fetchMetadata(target->host, target->port,
                                        *protocol == loadgen::WireProtocol::kGrpc ? a.grpc : "",
-                                       a.model);
+                                       a.model, headers);
     if (!meta.ok()) {
       return fail(common::strCat("cannot read the model's metadata: ",
                                  common::toStd(meta.status().message())),
@@ -140,13 +153,8 @@ int runLoad(const LoadArgs& a) {
                                                     ", seed ", a.seed, ")"));
   }
   if (!payload.ok()) return fail(std::string(common::toStd(payload.status().message())));
-  for (const auto& h : a.headers) {
-    auto colon = h.find(':');
-    if (colon == std::string::npos) return fail("--header wants 'Name: value'");
-    std::string value = h.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(' '));
-    payload->http.headers.emplace_back(h.substr(0, colon), value);
-  }
+  for (auto& h : headers) payload->http.headers.push_back(h);
+  payload->grpc.authority = authority;
 
   if (a.arrival != "constant" && a.arrival != "poisson") {
     return fail("--arrival must be constant or poisson");
@@ -267,6 +275,7 @@ int runLoad(const LoadArgs& a) {
             ? [&] {
                 loadgen::GrpcRequestSpec spec = payload->grpc;
                 spec.target = a.grpc;
+                spec.authority = payload->grpc.authority;
                 spec.channels = std::max(1, options.threads);
                 return loadgen::runGrpcLoad(spec, std::move(options), time, progress);
               }()

@@ -794,6 +794,7 @@ absl::StatusOr<RunResult> runGrpcLoad(const GrpcRequestSpec& spec, LoadOptions o
     // Distinct arguments keep channels from sharing one connection.
     args.SetInt("kh.channel_index", i);
     args.SetMaxReceiveMessageSize(256 << 20);
+    if (!spec.authority.empty()) args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, spec.authority);
     auto channel = grpc::CreateCustomChannel(spec.target, grpc::InsecureChannelCredentials(), args);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + options.request_timeout)) {
       return absl::UnavailableError(common::strCat("cannot connect to gRPC ", spec.target));

@@ -84,14 +84,25 @@ const char* wireProtocolName(WireProtocol p) {
   return "?";
 }
 
-absl::StatusOr<protocols::ModelMetadata> fetchMetadata(const std::string& host, uint16_t port,
-                                                       const std::string& grpc_target,
-                                                       const std::string& model) {
+absl::StatusOr<protocols::ModelMetadata> fetchMetadata(
+    const std::string& host, uint16_t port, const std::string& grpc_target, const std::string& model,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  auto isHost = [](const std::string& k) { return k.size() == 4 && (k[0] | 0x20) == 'h' && (k[1] | 0x20) == 'o' && (k[2] | 0x20) == 's' && (k[3] | 0x20) == 't'; };
   if (!grpc_target.empty()) {
-    auto channel = grpc::CreateChannel(grpc_target, grpc::InsecureChannelCredentials());
+    grpc::ChannelArguments args;
+    for (const auto& [k, v] : headers) {
+      if (isHost(k)) args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, v);
+    }
+    auto channel = grpc::CreateCustomChannel(grpc_target, grpc::InsecureChannelCredentials(), args);
     auto stub = inference::GRPCInferenceService::NewStub(channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    for (const auto& [k, v] : headers) {
+      if (isHost(k)) continue;
+      std::string key = k;
+      for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      ctx.AddMetadata(key, v);
+    }
     inference::ModelMetadataRequest req;
     req.set_name(model);
     inference::ModelMetadataResponse resp;
@@ -103,7 +114,9 @@ absl::StatusOr<protocols::ModelMetadata> fetchMetadata(const std::string& host, 
     return protocols::metadataFromProto(resp);
   }
   http::Client client(host, port);
-  auto res = client.request("GET", common::strCat("/v2/models/", model));
+  http::Request get{boost::beast::http::verb::get, common::strCat("/v2/models/", model), 11};
+  for (const auto& [k, v] : headers) get.set(k, v);
+  auto res = client.send(std::move(get));
   if (!res.ok()) return res.status();
   if (res->result_int() != 200) {
     return absl::NotFoundError(common::strCat("GET /v2/models/", model, " answered ",

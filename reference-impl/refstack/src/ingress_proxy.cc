@@ -1,6 +1,6 @@
 // The HTTP ingress: picks a revision by Host and traffic split and a ready pod of it without
-// taking a lock (the reconciler publishes immutable snapshots), then forwards on a bounded pool
-// of proxy threads with one keep-alive connection per pod per thread. Adds the forwarding
+// taking a lock (the reconciler publishes immutable snapshots), then forwards asynchronously on
+// the server worker's own keep-alive pool to that pod (no locks, no extra threads). Adds the forwarding
 // headers an ingress and Knative set (X-Forwarded-*, X-Request-Id, Knative-Serving-*), keeps
 // the original Host, and names the revision that served in the Kh-Revision response header.
 
@@ -8,7 +8,7 @@
 #include <random>
 
 #include "kh/common/strings.h"
-#include "kh/http/client.h"
+#include "kh/http/upstream_pool.h"
 #include "stack_impl.h"
 
 namespace kh::refstack {
@@ -54,75 +54,85 @@ Destination pickDestination(const RoutingSnapshot& snapshot, std::string_view ho
 }
 
 struct IngressProxy::Impl {
-  struct Job {
-    http::Request request;
-    std::shared_ptr<const RoutingSnapshot> snapshot;  // keeps `destination` valid
-    Destination destination;
-    http::Responder responder;
-    std::chrono::steady_clock::time_point start;
+  explicit Impl(StackImpl& s) : stack(s) {}
+
+  // Per server worker: one keep-alive pool per pod port, used only on that worker's thread.
+  struct Worker {
+    std::unordered_map<uint16_t, std::unique_ptr<http::UpstreamPool>> pools;
   };
 
-  explicit Impl(StackImpl& s) : stack(s) {
-    for (int i = 0; i < std::max(1, stack.config.proxy_threads); ++i) {
-      threads.emplace_back([this] { loop(); });
+  http::UpstreamPool* poolFor(int worker, uint16_t port) {
+    auto& pool = workers[static_cast<size_t>(worker)].pools[port];
+    if (!pool) {
+      http::UpstreamPoolOptions options;
+      options.port = port;
+      auto created = http::UpstreamPool::create(server->workerExecutor(worker), options);
+      if (!created.ok()) return nullptr;
+      pool = std::move(*created);
     }
+    return pool.get();
   }
 
-  void loop() {
-    std::map<uint16_t, std::unique_ptr<http::Client>> clients;  // keep-alive per pod
-    while (true) {
-      Job job;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stopping || !jobs.empty(); });
-        if (stopping && jobs.empty()) return;
-        job = std::move(jobs.front());
-        jobs.pop_front();
-      }
-      const Endpoint& ep = *job.destination.endpoint;
-      auto& client = clients[ep.port];
-      if (!client) client = std::make_unique<http::Client>("127.0.0.1", ep.port, stack.config.revision_timeout);
-      auto res = client->send(std::move(job.request));
-      http::Response out;
-      if (!res.ok()) {
-        jsonResponse(out, res.status().code() == absl::StatusCode::kDeadlineExceeded ? 504 : 502,
-                     {{"error", common::strCat("revision ", job.destination.revision, ": ",
-                                               common::toStd(res.status().message()))}});
-      } else {
-        out = std::move(*res);
-      }
-      out.set("Kh-Revision", job.destination.revision);
-      const auto& route = *job.destination.route;
-      stack.metrics.requestCounter(route.isvc, route.namespace_name, job.destination.revision,
-                                   out.result_int(), "http")
-          .Increment();
-      stack.metrics.latencyHistogram(route.isvc, route.namespace_name, "http")
-          .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - job.start).count());
-      job.responder.send(std::move(out));
+  // Sends on the worker's pool for the chosen pod. A request that never left (the pod went away
+  // between the routing snapshot and the connect) is tried once more on another ready pod.
+  void forward(int worker, http::Request&& req, std::shared_ptr<const RoutingSnapshot> snapshot,
+               Destination d, http::Responder responder, std::chrono::steady_clock::time_point start,
+               int attempt) {
+    http::UpstreamPool* pool = poolFor(worker, d.endpoint->port);
+    if (pool == nullptr) {
+      http::Response res;
+      jsonResponse(res, 502, {{"error", "cannot make a connection pool"}});
+      return responder.send(std::move(res));
     }
+    // Kept for a retry only when one could happen; the pool consumes the request it sends.
+    std::optional<http::Request> copy;
+    if (attempt == 0) copy = req;
+    pool->send(std::move(req), start + stack.config.revision_timeout,
+               [this, worker, copy = std::move(copy), snapshot = std::move(snapshot), d,
+                responder = std::move(responder), start, attempt](http::UpstreamResult&& result,
+                                                                  bool sent) mutable {
+                 if (!result.ok() && !sent && copy && attempt == 0) {
+                   Destination again = pickDestination(*snapshot, sv((*copy)[boost::beast::http::field::host]),
+                                                       sv(copy->target()));
+                   if (again.error_status == 0 && again.endpoint->port != d.endpoint->port) {
+                     return forward(worker, std::move(*copy), std::move(snapshot), std::move(again),
+                                    std::move(responder), start, attempt + 1);
+                   }
+                 }
+                 http::Response out;
+                 if (!result.ok()) {
+                   jsonResponse(out, result.status().code() == absl::StatusCode::kDeadlineExceeded ? 504 : 502,
+                                {{"error", common::strCat("revision ", d.revision, ": ",
+                                                          common::toStd(result.status().message()))}});
+                 } else {
+                   out = std::move(*result);
+                   http::removeHopByHopHeaders(out.base());
+                 }
+                 out.set("Kh-Revision", d.revision);
+                 const auto& route = *d.route;
+                 stack.metrics.requestCounter(route.isvc, route.namespace_name, d.revision, out.result_int(), "http")
+                     .Increment();
+                 stack.metrics.latencyHistogram(route.isvc, route.namespace_name, "http")
+                     .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+                 responder.send(std::move(out));
+               });
   }
 
   StackImpl& stack;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Job> jobs;
-  bool stopping = false;
-  std::vector<std::thread> threads;
+  http::HttpServer* server = nullptr;
+  std::vector<Worker> workers;
 };
 
 IngressProxy::IngressProxy(StackImpl& stack) : impl_(std::make_unique<Impl>(stack)) {}
 IngressProxy::~IngressProxy() { stop(); }
 
-void IngressProxy::stop() {
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->stopping = true;
-  }
-  impl_->cv.notify_all();
-  for (auto& t : impl_->threads) {
-    if (t.joinable()) t.join();
-  }
+void IngressProxy::attach(http::HttpServer& server) {
+  impl_->server = &server;
+  impl_->workers.resize(static_cast<size_t>(server.workerCount()));
 }
+
+// After the server's workers stopped: the pools may go.
+void IngressProxy::stop() { impl_->workers.clear(); }
 
 void IngressProxy::handleAsync(http::Request&& req, http::Responder responder) {
   auto start = std::chrono::steady_clock::now();
@@ -160,15 +170,8 @@ void IngressProxy::handleAsync(http::Request&& req, http::Responder responder) {
   }
   req.set("Knative-Serving-Revision", d.revision);
   req.set("Knative-Serving-Namespace", d.route->namespace_name);
-  {
-    std::lock_guard lock(impl_->mu);
-    if (impl_->jobs.size() >= impl_->stack.config.ingress_queue_limit) {
-      jsonResponse(res, 503, {{"error", "ingress queue full"}});
-      return responder.send(std::move(res));
-    }
-    impl_->jobs.push_back({std::move(req), std::move(snapshot), std::move(d), std::move(responder), start});
-  }
-  impl_->cv.notify_one();
+  int worker = responder.workerIndex();
+  impl_->forward(worker, std::move(req), std::move(snapshot), std::move(d), std::move(responder), start, 0);
 }
 
 }  // namespace kh::refstack

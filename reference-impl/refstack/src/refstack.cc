@@ -147,11 +147,11 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
       if (key == "adminPort") config.admin_port = port;
       if (key == "ingressPort") config.ingress_port = port;
       if (key == "grpcIngressPort") config.grpc_ingress_port = port;
-    } else if (key == "proxyThreads") {
+    } else if (key == "ingressWorkers") {
       if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > 256) {
         return bad(key, "an integer in [1, 256]");
       }
-      config.proxy_threads = value.get<int>();
+      config.ingress_workers = value.get<int>();
     } else if (key == "revisionTimeoutSeconds" || key == "podGracePeriodSeconds") {
       if (!value.is_number() || value.get<double>() <= 0) return bad(key, "a positive number of seconds");
       auto ms = std::chrono::milliseconds(static_cast<int64_t>(value.get<double>() * 1000));
@@ -176,7 +176,7 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
       return absl::InvalidArgumentError(common::strCat(
           path.string(), ": unknown key '", key,
           "' (known: stateDir, address, adminPort, ingressPort, grpcIngressPort, adminToken, domain, "
-          "images, runtimesDir, pvcRoot, baseDir, proxyThreads, revisionTimeoutSeconds, "
+          "images, runtimesDir, pvcRoot, baseDir, ingressWorkers, revisionTimeoutSeconds, "
           "podGracePeriodSeconds)"));
     }
   }
@@ -233,12 +233,13 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   http::ServerOptions ingress_opts;
   ingress_opts.address = config.address;
   ingress_opts.port = config.ingress_port;
-  ingress_opts.workers = 2;
+  ingress_opts.workers = std::max(1, config.ingress_workers);
   ingress_opts.server_name = "refstack-ingress";
   ingress_opts.body_timeout = config.revision_timeout;
   auto ingress_server = http::HttpServer::create(ingress_opts, *impl->proxy);
   if (!ingress_server.ok()) return ingress_server.status();
   impl->ingress_server = std::move(*ingress_server);
+  impl->proxy->attach(*impl->ingress_server);
   if (auto st = startGrpcIngress(*impl); !st.ok()) return st;
   impl->reconciler = std::thread([raw] { raw->reconcileLoop(); });
   impl->admin_server->start();

@@ -183,6 +183,9 @@ class IngressProxy : public http::Handler {
   void handle(http::Request&, http::Response&) override {}
   bool isAsync() const override { return true; }
   void handleAsync(http::Request&& req, http::Responder responder) override;
+  /** Binds the proxy to the server whose workers run it (before the server starts). */
+  void attach(http::HttpServer& server);
+  /** Drops the connection pools; call once the server's workers have stopped. */
   void stop();
 
  private:

@@ -36,6 +36,8 @@ struct GrpcRequestSpec {
   std::string serialized_request;
   std::string target;  // host:port
   int channels = 2;
+  /** :authority of every call when set (an ingress routes gRPC by it, as HTTP by Host). */
+  std::string authority;
 };
 
 enum class ErrorKind { kNone, kConnect, kTimeout, kHttpStatus, kProtocol, kCheck, kCount };

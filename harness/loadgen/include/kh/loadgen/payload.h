@@ -26,10 +26,13 @@ struct Payload {
   std::string source;  // "generated from metadata (batch 1, seed 7)" or the file
 };
 
-/** Reads V2 model metadata over REST (GET /v2/models/{m}), or gRPC when `grpc_target` is set. */
-absl::StatusOr<protocols::ModelMetadata> fetchMetadata(const std::string& host, uint16_t port,
-                                                       const std::string& grpc_target,
-                                                       const std::string& model);
+/**
+ * Reads V2 model metadata over REST (GET /v2/models/{m}), or gRPC when `grpc_target` is set.
+ * `headers` go with the request; a Host among them is the gRPC :authority (ingress routing).
+ */
+absl::StatusOr<protocols::ModelMetadata> fetchMetadata(
+    const std::string& host, uint16_t port, const std::string& grpc_target, const std::string& model,
+    const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 /** Seeded random inputs for every input of `meta`, the first dimension (if variable) = batch. */
 protocols::InferenceRequest generateRequest(const protocols::ModelMetadata& meta, int batch,

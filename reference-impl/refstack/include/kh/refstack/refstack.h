@@ -38,8 +38,8 @@ struct Config {
   std::filesystem::path base_dir = std::filesystem::current_path();
   /** pvc://NAME/PATH maps to pvc_root/NAME/PATH (default <state_dir>/pvc). */
   std::filesystem::path pvc_root;
-  int proxy_threads = 8;
-  size_t ingress_queue_limit = 10000;
+  /** Ingress worker threads (each with its own io_context and keep-alive pools to pods). */
+  int ingress_workers = 2;
   std::chrono::milliseconds revision_timeout{300'000};
   std::chrono::milliseconds pod_grace_period{10'000};
 };

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): req/s and latency of V1 iris predictions through refstack's ingress
+# (Host routing, async keep-alive pools) against straight to the same modelserver pod, loaded by
+# `harness load` closed loop in one run. Prints both and the ratios.
+#
+# Usage: bench/ingress_vs_direct.sh [duration=5s] [concurrency=16]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+duration="${1:-5s}"
+concurrency="${2:-16}"
+kh_build kh_refstack_main kh_harness_main
+
+work="$(mktemp -d)"
+pid=""
+cleanup() {
+  [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+admin="$(kh_free_port)"; ingress="$(kh_free_port)"; grpc="$(kh_free_port)"
+"$KH_BUILD_DIR/bin/refstack" up --state-dir "$work/state" --admin-port "$admin" --ingress-port "$ingress" \
+  --grpc-port "$grpc" >"$work/refstack.log" 2>&1 &
+pid=$!
+rs=("$KH_BUILD_DIR/bin/refstack" --admin "127.0.0.1:$admin")
+for _ in $(seq 1 100); do "${rs[@]}" get isvc >/dev/null 2>&1 && break; sleep 0.05; done
+(cd "$KH_ROOT" && "${rs[@]}" apply -f reference-impl/manifests/xgboost-iris.yaml)
+for _ in $(seq 1 200); do "${rs[@]}" get isvc xgboost-iris | grep -q ' True ' && break; sleep 0.05; done
+pod_port="$("${rs[@]}" events | grep -o 'ready on port [0-9]*' | tail -1 | awk '{print $4}')"
+load=("$KH_BUILD_DIR/bin/harness" load --model xgboost-iris --protocol v1 -c "$concurrency" -d "$duration" --warmup 1s -q)
+"${load[@]}" --target "http://127.0.0.1:$pod_port" -o "$work/direct.json" >/dev/null
+"${load[@]}" --target "http://127.0.0.1:$ingress" -H "Host: xgboost-iris-default.example.com" -o "$work/ingress.json" >/dev/null
+python3 - "$work/direct.json" "$work/ingress.json" <<'PY'
+import json, sys
+d, i = (json.load(open(p)) for p in sys.argv[1:3])
+def fig(r):
+    return r["summary"]["throughput"], r["service_time"]["p50_ms"], r["service_time"]["p99_ms"]
+dr, dp50, dp99 = fig(d); ir, ip50, ip99 = fig(i)
+print(f"direct : {dr:9.0f} req/s  p50 {dp50:.3f} ms  p99 {dp99:.3f} ms")
+print(f"ingress: {ir:9.0f} req/s  p50 {ip50:.3f} ms  p99 {ip99:.3f} ms")
+print(f"ingress/direct req/s = {ir/dr:.2f}x, added p50 = {(ip50-dp50)*1000:.0f} us")
+PY
