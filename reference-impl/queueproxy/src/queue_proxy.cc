@@ -1,0 +1,448 @@
+#include "kh/queueproxy/queue_proxy.h"
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "kh/common/strings.h"
+#include "kh/http/server.h"
+#include "kh/http/upstream_pool.h"
+#include "kh/queueproxy/breaker.h"
+#include "spdlog/spdlog.h"
+
+namespace kh::queueproxy {
+namespace {
+
+namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
+using Clock = std::chrono::steady_clock;
+
+http::Response textResponse(unsigned status, std::string_view body) {
+  http::Response response;
+  response.result(status);
+  response.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  response.body() = std::string(body);
+  return response;
+}
+
+std::string jsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+int64_t toNanos(common::MonotonicTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+// One proxied request while it waits for a breaker slot and the user container. Touched only on
+// the worker that received it (breaker grants are posted there).
+struct ProxiedRequest {
+  http::Request request;
+  http::Responder responder;
+  bool proxied = false;  // sent by the activator
+  int worker = 0;
+  Clock::time_point deadline;
+  uint64_t ticket = 0;
+  std::optional<net::steady_timer> queue_timer;
+  bool granted = false;
+  bool answered = false;
+};
+using ProxiedRequestPtr = std::shared_ptr<ProxiedRequest>;
+
+}  // namespace
+
+struct QueueProxy::Impl {
+  // Routes the traffic port's requests into Impl.
+  class TrafficHandler final : public http::Handler {
+   public:
+    explicit TrafficHandler(Impl& impl) : impl_(impl) {}
+    void handle(http::Request&, http::Response&) override {}
+    bool isAsync() const override { return true; }
+    void handleAsync(http::Request&& request, http::Responder responder) override {
+      impl_.onTraffic(std::move(request), std::move(responder));
+    }
+
+   private:
+    Impl& impl_;
+  };
+
+  class AdminHandler final : public http::Handler {
+   public:
+    explicit AdminHandler(Impl& impl) : impl_(impl) {}
+    void handle(http::Request&, http::Response&) override {}
+    bool isAsync() const override { return true; }
+    void handleAsync(http::Request&& request, http::Responder responder) override {
+      impl_.onAdmin(request, std::move(responder));
+    }
+
+   private:
+    Impl& impl_;
+  };
+
+  Impl(const QueueProxyOptions& opts, const common::TimeSource& time_source)
+      : options(opts),
+        time(time_source),
+        started(time_source.monotonicTime()),
+        stats(started, opts.reporting_period),
+        last_arrival_ns(toNanos(started)),
+        traffic_handler(*this),
+        admin_handler(*this) {
+    if (options.container_concurrency > 0) {
+      breaker.emplace(10 * options.container_concurrency, options.container_concurrency);
+    }
+  }
+
+  // ---- traffic ----
+
+  void onTraffic(http::Request&& request, http::Responder responder) {
+    int worker = responder.workerIndex();
+    if (worker < 0 || worker >= static_cast<int>(pools.size())) {
+      return responder.send(textResponse(500, "request arrived on an unknown worker"));
+    }
+    // Probes bypass the breaker and the stats.
+    if (auto probe = request["K-Network-Probe"]; !probe.empty()) {
+      return onNetworkProbe(std::string_view(probe.data(), probe.size()), worker,
+                            std::move(responder));
+    }
+    if (request[bhttp::field::user_agent].starts_with("kube-probe/")) {
+      return responder.send(readiness());
+    }
+    common::MonotonicTime now = time.monotonicTime();
+    last_arrival_ns.store(toNanos(now), std::memory_order_relaxed);
+    auto pending = std::make_shared<ProxiedRequest>();
+    pending->proxied = request["K-Proxy-Request"] == "activator";
+    pending->request = std::move(request);
+    pending->responder = std::move(responder);
+    pending->worker = worker;
+    pending->deadline = Clock::now() + options.revision_timeout;
+    stats.requestIn(now, pending->proxied);
+    if (!breaker) return forward(pending);
+
+    net::any_io_executor executor = http_server->workerExecutor(worker);
+    auto admission = breaker->enter(
+        [this, pending, executor] {
+          // Runs on whichever worker released the slot: continue on the request's own worker.
+          net::post(executor, [this, pending] { onGranted(pending); });
+        },
+        &pending->ticket);
+    switch (admission) {
+      case Breaker::Admission::kAcquired:
+        return forward(pending);
+      case Breaker::Admission::kRejected:
+        return answer(pending, textResponse(503, "pending request queue full"));
+      case Breaker::Admission::kQueued:
+        pending->queue_timer.emplace(executor);
+        pending->queue_timer->expires_at(pending->deadline);
+        pending->queue_timer->async_wait([this, pending](boost::system::error_code ec) {
+          if (ec || pending->granted) return;
+          // Still queued at the deadline. If cancel() loses the race the grant is on its way and
+          // onGranted() sees the deadline instead.
+          if (breaker->cancel(pending->ticket)) {
+            answer(pending, textResponse(504, "request timeout"));
+          }
+        });
+        return;
+    }
+  }
+
+  void onGranted(const ProxiedRequestPtr& pending) {
+    pending->granted = true;
+    if (pending->queue_timer) pending->queue_timer->cancel();
+    if (Clock::now() >= pending->deadline) {
+      breaker->release();
+      return answer(pending, textResponse(504, "request timeout"));
+    }
+    forward(pending);
+  }
+
+  void forward(const ProxiedRequestPtr& pending) {
+    http::Request& request = pending->request;
+    // What Knative's header-pruning reverse proxy drops: per-hop headers and the revision
+    // routing headers the activator set.
+    http::removeHopByHopHeaders(request.base());
+    request.erase("Knative-Serving-Revision");
+    request.erase("Knative-Serving-Namespace");
+    pools[static_cast<size_t>(pending->worker)]->send(
+        std::move(request), pending->deadline,
+        [this, pending](http::UpstreamResult&& result, bool /*bytes_were_sent*/) {
+          if (breaker) breaker->release();
+          if (result.ok()) {
+            http::Response response = std::move(*result);
+            http::removeHopByHopHeaders(response.base());
+            return answer(pending, std::move(response));
+          }
+          if (result.status().code() == absl::StatusCode::kDeadlineExceeded) {
+            return answer(pending, textResponse(504, "request timeout"));
+          }
+          answer(pending, textResponse(502, common::strCat("error reaching the user container: ",
+                                                           result.status().message())));
+        });
+  }
+
+  void answer(const ProxiedRequestPtr& pending, http::Response&& response) {
+    if (pending->answered) return;
+    pending->answered = true;
+    stats.requestOut(time.monotonicTime(), pending->proxied);
+    pending->responder.send(std::move(response));
+  }
+
+  // ---- probes ----
+
+  // The activator's probe (K-Network-Probe: queue): 200 "queue" only while the user container
+  // answers its readiness path, checked now on this worker's pool.
+  void onNetworkProbe(std::string_view value, int worker, http::Responder responder) {
+    if (value != "queue") {
+      return responder.send(
+          textResponse(400, common::strCat("unexpected probe header value: ", value)));
+    }
+    if (draining.load()) return responder.send(textResponse(503, "shutting down"));
+    if (!user_ready.load()) return responder.send(textResponse(503, "user container not ready"));
+    pools[static_cast<size_t>(worker)]->send(
+        readinessRequest(), options.readiness_probe_timeout,
+        [this, responder = std::move(responder)](http::UpstreamResult&& result, bool) mutable {
+          if (result.ok() && result->result_int() == 200) {
+            return responder.send(textResponse(200, "queue"));
+          }
+          if (user_ready.exchange(false)) {
+            spdlog::warn("user container not ready: {}",
+                         result.ok() ? common::strCat("status ", result->result_int())
+                                     : std::string(common::toStd(result.status().message())));
+            startProber();
+          }
+          responder.send(textResponse(503, "user container not ready"));
+        });
+  }
+
+  // Kubelet-style readiness: the cached state, no round trip.
+  http::Response readiness() const {
+    if (draining.load()) return textResponse(503, "shutting down");
+    if (!user_ready.load()) return textResponse(503, "not ready");
+    return textResponse(200, "ready");
+  }
+
+  http::Request readinessRequest() const {
+    http::Request request(bhttp::verb::get, options.user_readiness_path, 11);
+    request.set(bhttp::field::user_agent, "Knative-Queue-Proxy-Probe");
+    return request;
+  }
+
+  // Aggressive readiness probing on worker 0 until the first success (then on demand).
+  void startProber() {
+    net::post(http_server->workerExecutor(0), [this] {
+      if (prober_running || prober_stopped) return;
+      prober_running = true;
+      probeUserOnce();
+    });
+  }
+
+  void probeUserOnce() {
+    if (prober_stopped) {
+      prober_running = false;
+      return;
+    }
+    pools[0]->send(readinessRequest(), options.readiness_probe_timeout,
+                   [this](http::UpstreamResult&& result, bool) {
+                     if (result.ok() && result->result_int() == 200) {
+                       prober_running = false;
+                       if (!user_ready.exchange(true)) spdlog::info("user container ready");
+                       return;
+                     }
+                     if (prober_stopped) {
+                       prober_running = false;
+                       return;
+                     }
+                     probe_timer->expires_after(options.readiness_retry_interval);
+                     probe_timer->async_wait([this](boost::system::error_code ec) {
+                       if (ec) {
+                         prober_running = false;
+                         return;
+                       }
+                       probeUserOnce();
+                     });
+                   });
+  }
+
+  void stopProber() {
+    net::post(http_server->workerExecutor(0), [this] {
+      prober_stopped = true;
+      probe_timer->cancel();
+    });
+  }
+
+  // ---- admin ----
+
+  void onAdmin(const http::Request& request, http::Responder responder) {
+    std::string_view target(request.target().data(), request.target().size());
+    if (request.method() != bhttp::verb::get) {
+      return responder.send(textResponse(405, "method not allowed"));
+    }
+    if (target == "/stats") {
+      http::Response response = textResponse(200, statsJson());
+      response.set(bhttp::field::content_type, "application/json");
+      return responder.send(std::move(response));
+    }
+    if (target == "/ready") return responder.send(readiness());
+    if (target == "/wait-for-drain") {
+      absl::MutexLock lock(&drain_mu);
+      if (!quiet_period_over) {
+        drain_waiters.push_back(std::move(responder));
+        return;
+      }
+      return responder.send(textResponse(200, "drained"));
+    }
+    responder.send(textResponse(404, "not found"));
+  }
+
+  std::string statsJson() {
+    common::MonotonicTime now = time.monotonicTime();
+    StatsReport report = stats.lastReport(now);
+    double uptime = std::chrono::duration<double>(now - started).count();
+    return common::strCat("{\"pod_name\":", jsonString(options.pod_name),
+                          ",\"average_concurrent_requests\":", report.average_concurrency,
+                          ",\"average_proxied_concurrent_requests\":",
+                          report.average_proxied_concurrency,
+                          ",\"request_count\":", report.request_count,
+                          ",\"proxied_request_count\":", report.proxied_request_count,
+                          ",\"process_uptime\":", uptime, "}");
+  }
+
+  // ---- lifecycle ----
+
+  void shutdown() {
+    if (draining.exchange(true)) return;
+    spdlog::info("draining: probes fail; waiting for {} ms without requests",
+                 options.drain_quiet_period.count());
+    // Knative's Drainer: every request arriving meanwhile restarts the quiet period.
+    common::MonotonicTime begun = time.monotonicTime();
+    for (;;) {
+      common::MonotonicTime last{std::chrono::nanoseconds(last_arrival_ns.load())};
+      common::MonotonicTime quiet_until = std::max(begun, last) + options.drain_quiet_period;
+      common::MonotonicTime now = time.monotonicTime();
+      if (now >= quiet_until) break;
+      std::this_thread::sleep_for(quiet_until - now);
+    }
+    std::vector<http::Responder> waiters;
+    {
+      absl::MutexLock lock(&drain_mu);
+      quiet_period_over = true;
+      waiters.swap(drain_waiters);
+    }
+    for (auto& w : waiters) w.send(textResponse(200, "drained"));
+    spdlog::info("quiet period over: finishing {} in-flight requests", stats.concurrency());
+    stopProber();
+    // Requests in flight end by the revision timeout at the latest; the margin covers writing.
+    http_server->drain(options.revision_timeout + std::chrono::seconds(1));
+    pools.clear();  // the workers have stopped: nothing runs on the pools' executors
+    probe_timer.reset();
+    admin_server->drain(std::chrono::seconds(1));
+    stopped = true;
+  }
+
+  void stopNow() {
+    draining = true;
+    if (http_server) http_server->drain(std::chrono::milliseconds(0));
+    pools.clear();
+    probe_timer.reset();
+    if (admin_server) admin_server->drain(std::chrono::milliseconds(0));
+    stopped = true;
+  }
+
+  const QueueProxyOptions options;
+  const common::TimeSource& time;
+  const common::MonotonicTime started;
+  RequestStats stats;
+  std::optional<Breaker> breaker;
+  std::atomic<bool> user_ready{false};
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> last_arrival_ns;
+  bool stopped = false;
+  // Declared before what runs on their workers, so that those go first.
+  TrafficHandler traffic_handler;
+  AdminHandler admin_handler;
+  std::unique_ptr<http::HttpServer> http_server;
+  std::unique_ptr<http::HttpServer> admin_server;
+  // One pool per traffic worker, index = Responder::workerIndex(); used only on that worker.
+  std::vector<std::unique_ptr<http::UpstreamPool>> pools;
+  // Readiness prober state, touched only on worker 0.
+  std::optional<net::steady_timer> probe_timer;
+  bool prober_running = false;
+  bool prober_stopped = false;
+  absl::Mutex drain_mu;
+  bool quiet_period_over ABSL_GUARDED_BY(drain_mu) = false;
+  std::vector<http::Responder> drain_waiters ABSL_GUARDED_BY(drain_mu);
+};
+
+absl::StatusOr<std::unique_ptr<QueueProxy>> QueueProxy::create(const QueueProxyOptions& options,
+                                                               const common::TimeSource& time) {
+  if (options.container_concurrency < 0) {
+    return absl::InvalidArgumentError("container_concurrency must be >= 0");
+  }
+  if (options.reporting_period <= std::chrono::nanoseconds(0)) {
+    return absl::InvalidArgumentError("reporting_period must be positive");
+  }
+  auto impl = std::make_unique<Impl>(options, time);
+
+  http::ServerOptions traffic;
+  traffic.address = options.host;
+  traffic.port = options.http_port;
+  traffic.workers = std::max(1, options.workers);
+  traffic.max_body_bytes = options.max_body_bytes;
+  traffic.server_name = "queue-proxy";
+  auto http_server = http::HttpServer::create(traffic, impl->traffic_handler);
+  if (!http_server.ok()) return http_server.status();
+  impl->http_server = std::move(*http_server);
+
+  http::ServerOptions admin;
+  admin.address = options.host;
+  admin.port = options.admin_port;
+  admin.workers = 1;
+  admin.server_name = "queue-proxy";
+  auto admin_server = http::HttpServer::create(admin, impl->admin_handler);
+  if (!admin_server.ok()) return admin_server.status();
+  impl->admin_server = std::move(*admin_server);
+
+  http::UpstreamPoolOptions upstream;
+  upstream.host = options.user_host;
+  upstream.port = options.user_port;
+  upstream.max_response_body_bytes = options.max_body_bytes;
+  for (int i = 0; i < impl->http_server->workerCount(); ++i) {
+    auto pool = http::UpstreamPool::create(impl->http_server->workerExecutor(i), upstream);
+    if (!pool.ok()) return pool.status();
+    impl->pools.push_back(std::move(*pool));
+  }
+  impl->probe_timer.emplace(impl->http_server->workerExecutor(0));
+  return std::unique_ptr<QueueProxy>(new QueueProxy(std::move(impl)));
+}
+
+QueueProxy::QueueProxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+QueueProxy::~QueueProxy() {
+  if (!impl_->stopped) impl_->stopNow();
+}
+
+void QueueProxy::start() {
+  impl_->http_server->start();
+  impl_->admin_server->start();
+  impl_->startProber();
+}
+
+uint16_t QueueProxy::httpPort() const { return impl_->http_server->port(); }
+uint16_t QueueProxy::adminPort() const { return impl_->admin_server->port(); }
+bool QueueProxy::userReady() const { return impl_->user_ready.load(); }
+StatsReport QueueProxy::lastStats() const {
+  return impl_->stats.lastReport(impl_->time.monotonicTime());
+}
+void QueueProxy::shutdown() { impl_->shutdown(); }
+
+}  // namespace kh::queueproxy
