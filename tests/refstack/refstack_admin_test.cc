@@ -192,17 +192,18 @@ TEST_F(RefstackAdminTest, RestartRestoresResourcesRevisionsAndPods) {
   ASSERT_TRUE(stack_->apply(manifest("xgboost-iris.yaml"), "m").ok());
   ASSERT_TRUE(waitReady(0, "xgboost-iris"));
   ASSERT_TRUE(stack_->apply(manifest("canary.yaml"), "canary").ok());
-  ASSERT_TRUE(stack_->waitForEvent(0, [](const json& e) {
-    return e["type"] == "status" && e["traffic"].size() == 2 && e["ready"] == true;
-  }, 60s).has_value());
+  // The canary's split is in place once the new revision is ready and takes its 20%.
+  auto canaryLive = [](const json& e) {
+    return e["type"] == "status" && e["ready"] == true && e["traffic"].size() == 2 &&
+           e["traffic"][0]["revision"] == "xgboost-iris-predictor-00002";
+  };
+  ASSERT_TRUE(stack_->waitForEvent(0, canaryLive, 60s).has_value());
   auto before = (*stack_->get("default", "xgboost-iris"))["status"]["components"]["predictor"];
   stack_.reset();  // stops the pods too
   ASSERT_TRUE(std::filesystem::exists(config_.state_dir / "state.json"));
 
   startStack();
-  ASSERT_TRUE(stack_->waitForEvent(0, [](const json& e) {
-    return e["type"] == "status" && e["traffic"].size() == 2 && e["ready"] == true;
-  }, 60s).has_value()) << json(stack_->events(0)).dump(1);
+  ASSERT_TRUE(stack_->waitForEvent(0, canaryLive, 60s).has_value()) << json(stack_->events(0)).dump(1);
   auto after = (*stack_->get("default", "xgboost-iris"))["status"]["components"]["predictor"];
   EXPECT_EQ(after["latestCreatedRevision"], "xgboost-iris-predictor-00002");
   EXPECT_EQ(after["latestRolledoutRevision"], before["latestRolledoutRevision"]);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/dispatch.hpp"
 #include "boost/asio/post.hpp"
 #include "boost/asio/write.hpp"
 #include "boost/asio/steady_timer.hpp"
@@ -86,12 +87,17 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
 
   // Called on the worker's thread when the server drains.
   void onDrain() {
-    if (idle_ || stream_) close();
+    // A stream being set up counts too: deliverStream's post may run after this one.
+    if (idle_ || stream_ || stream_requested_.load(std::memory_order_acquire)) close();
   }
 
   std::shared_ptr<StreamWriter> deliverStream(Response&& head, size_t max_pending) override {
     auto stream = std::make_shared<SessionStream>(shared_from_this(), max_pending);
-    net::post(worker_.ioc, [self = shared_from_this(), stream, head = std::move(head)]() mutable {
+    stream_requested_.store(true, std::memory_order_release);
+    // dispatch, not post: called from the handler on the worker (the usual case) the head is
+    // queued before this returns, so no chunk written afterwards can overtake it (posts from
+    // inside a running io_context wait in a thread-private queue behind other threads' posts).
+    net::dispatch(worker_.ioc, [self = shared_from_this(), stream, head = std::move(head)]() mutable {
       if (self->closed_) {
         stream->closed_ = true;
         return;
@@ -390,6 +396,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   size_t discarded_ = 0;
   std::array<char, 16384> scratch_;
   std::shared_ptr<SessionStream> stream_;
+  std::atomic<bool> stream_requested_{false};
   std::deque<std::string> stream_out_;
   bool stream_writing_ = false;
   bool stream_finished_ = false;
