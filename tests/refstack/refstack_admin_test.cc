@@ -237,6 +237,44 @@ TEST_F(RefstackAdminTest, TransformerForwardsToThePredictor) {
   EXPECT_EQ(std::string((*res)["Kh-Revision"]), "iris-with-transformer-transformer-00001");
 }
 
+TEST_F(RefstackAdminTest, ExplainGoesToTheExplainerAndPredictGoesToThePredictor) {
+  startStack();
+  ASSERT_TRUE(stack_->apply(R"(apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: explained}
+spec:
+  predictor:
+    model:
+      modelFormat: {name: xgboost}
+      storageUri: file://reference-impl/models/xgboost-iris
+  explainer:
+    containers:
+      - name: kserve-container
+        image: kserve-harness/passthrough-transformer:latest
+        args: ["--predictor_host={{.PredictorHost}}"]
+)", "explainer").ok());
+  // Both components reachable through the ingress.
+  ASSERT_TRUE(stack_->waitForEvent(0, [](const json& e) {
+    return e["type"] == "routes" && e["readyPods"].value("explained-explainer-00001", 0) == 1 &&
+           e["readyPods"].value("explained-predictor-00001", 0) == 1;
+  }, 60s).has_value()) << json(stack_->events(0)).dump(1);
+  auto send = [&](const std::string& verb) {
+    http::Client c("127.0.0.1", stack_->ingressPort());
+    http::Request req{bhttp::verb::post, "/v1/models/explained:" + verb, 11};
+    req.set(bhttp::field::host, "explained-default.example.com");
+    req.body() = R"({"instances":[[6.8,2.8,4.8,1.4]]})";
+    return c.send(std::move(req));
+  };
+  auto explain = send("explain");
+  ASSERT_TRUE(explain.ok());
+  EXPECT_EQ(std::string((*explain)["Kh-Revision"]), "explained-explainer-00001") << explain->body();
+  EXPECT_EQ(std::string((*explain)["Kh-Transformer"]), "passthrough");
+  auto predict = send("predict");
+  ASSERT_TRUE(predict.ok());
+  EXPECT_EQ(std::string((*predict)["Kh-Revision"]), "explained-predictor-00001");
+  EXPECT_EQ(predict->body(), R"({"predictions":[1]})");
+}
+
 TEST_F(RefstackAdminTest, GrpcIngressRoutesByAuthorityAndMetricsCountRequests) {
   startStack();
   ASSERT_TRUE(stack_->apply(manifest("xgboost-iris.yaml"), "m").ok());

@@ -57,6 +57,9 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::create(
   impl->http_server = std::move(*http_server);
 
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default; then a port already taken would be shared silently with
+  // another server instead of failing.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(common::strCat(options.host, ":", options.grpc_port),
                            grpc::InsecureServerCredentials(), &impl->grpc_port);
   builder.SetMaxReceiveMessageSize(options.grpc_max_message_bytes);

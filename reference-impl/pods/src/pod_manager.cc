@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -102,6 +103,18 @@ struct PodManager::Impl {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::map<std::string, std::unique_ptr<Pod>> pods;
+  // Ports handed to pods that still exist: the kernel may offer a released port again before
+  // the pod that got it has bound it, so two pods could otherwise share one.
+  std::set<uint16_t> reserved_ports;
+
+  absl::StatusOr<uint16_t> reservePort() {
+    for (int attempt = 0; attempt < 64; ++attempt) {
+      auto port = freePort();
+      if (!port.ok()) return port.status();
+      if (reserved_ports.insert(*port).second) return *port;
+    }
+    return absl::UnavailableError("no free loopback port that no other pod holds");
+  }
   bool stopping = false;
   std::thread supervisor;
 
@@ -238,24 +251,31 @@ PodManager::~PodManager() {
 }
 
 absl::StatusOr<PodStatus> PodManager::start(PodSpec spec) {
-  auto port = freePort();
-  if (!port.ok()) return port.status();
   std::lock_guard lock(impl_->mu);
   if (impl_->pods.count(spec.name)) {
     return absl::InvalidArgumentError(common::strCat("pod ", spec.name, " already exists"));
   }
+  auto port = impl_->reservePort();
+  if (!port.ok()) return port.status();
   auto pod = std::make_unique<Impl::Pod>();
   pod->status.name = spec.name;
   pod->status.port = *port;
   for (const auto& a : spec.argv) {
     if (a.find("{{.GrpcPort}}") == std::string::npos) continue;
-    auto grpc_port = freePort();
-    if (!grpc_port.ok()) return grpc_port.status();
+    auto grpc_port = impl_->reservePort();
+    if (!grpc_port.ok()) {
+      impl_->reserved_ports.erase(*port);
+      return grpc_port.status();
+    }
     pod->status.grpc_port = *grpc_port;
     break;
   }
   pod->spec = std::move(spec);
-  if (auto st = impl_->launch(*pod); !st.ok()) return st;
+  if (auto st = impl_->launch(*pod); !st.ok()) {
+    impl_->reserved_ports.erase(pod->status.port);
+    impl_->reserved_ports.erase(pod->status.grpc_port);
+    return st;
+  }
   impl_->emit(*pod, common::strCat("started pid ", pod->status.pid, " on port ", pod->status.port));
   PodStatus status = pod->status;
   impl_->pods[status.name] = std::move(pod);
@@ -294,6 +314,8 @@ absl::Status PodManager::stop(const std::string& name) {
     it->second->status.phase = PodPhase::kStopped;
     it->second->status.pid = 0;
     removePidFile(it->second->spec.pid_file);
+    impl_->reserved_ports.erase(it->second->status.port);
+    impl_->reserved_ports.erase(it->second->status.grpc_port);
     impl_->emit(*it->second, common::strCat("stopped (", how, ")"));
     impl_->pods.erase(it);
   }

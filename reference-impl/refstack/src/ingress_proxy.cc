@@ -22,8 +22,13 @@ Destination pickDestination(const RoutingSnapshot& snapshot, std::string_view ho
     d.error = common::strCat("no InferenceService serves host '", host, "'");
     return d;
   }
-  // :explain goes to the explainer when the service has one (KServe routes it by path).
-  if (path.find(":explain") != std::string_view::npos && route->component != "explainer") {
+  // :explain on the service's own host goes to the explainer when it has one (KServe routes it
+  // by path); a component host (the explainer's call to the predictor) is taken as named.
+  std::string service_host = common::strCat(route->isvc, "-", route->namespace_name, ".");
+  std::string local_host = common::strCat(route->isvc, ".", route->namespace_name, ".svc.");
+  bool top_level = host.substr(0, service_host.size()) == service_host ||
+                   host.substr(0, local_host.size()) == local_host;
+  if (top_level && path.find(":explain") != std::string_view::npos && route->component != "explainer") {
     std::string explainer_host =
         common::strCat(route->isvc, "-explainer-", route->namespace_name, ".");
     for (const auto& h : snapshot.table.hosts()) {

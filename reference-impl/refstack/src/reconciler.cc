@@ -379,7 +379,27 @@ void StackImpl::publishRoutes() {
     if (e.explainer) component("explainer", *e.explainer);
     snapshot->table.add(routes);
   }
+  // An event when what the ingress can reach changes: ready pods of each revision that takes
+  // traffic.
+  json reachable = json::object();
+  for (const auto& [k, e] : services) {
+    if (e.deleted) continue;
+    for (const auto* cs : {&e.predictor, e.transformer ? &*e.transformer : nullptr,
+                           e.explainer ? &*e.explainer : nullptr}) {
+      if (cs == nullptr) continue;
+      for (const auto& t : cs->traffic) {
+        auto eps = snapshot->endpoints.find(t.revision);
+        if (t.percent > 0 && !t.revision.empty()) {
+          reachable[t.revision] = eps == snapshot->endpoints.end() ? 0 : eps->second.size();
+        }
+      }
+    }
+  }
   routing.store(snapshot);
+  if (reachable != last_reachable) {
+    last_reachable = reachable;
+    eventLocked({{"type", "routes"}, {"readyPods", reachable}});
+  }
 }
 
 }  // namespace kh::refstack

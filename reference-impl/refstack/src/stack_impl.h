@@ -121,6 +121,7 @@ struct StackImpl : http::Handler {
   int64_t next_seq = 1;
   std::vector<std::shared_ptr<http::StreamWriter>> watchers;
   std::string last_persisted;
+  json last_reachable = json::object();
 
   std::unique_ptr<pods::PodManager> pods;
   std::atomic<std::shared_ptr<const RoutingSnapshot>> routing;
