@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <filesystem>
 #include <set>
 #include <fstream>
@@ -302,6 +303,22 @@ TEST_F(RefstackAdminTest, GrpcIngressRoutesByAuthorityAndMetricsCountRequests) {
   ASSERT_NE(revision, ctx.GetServerInitialMetadata().end());
   EXPECT_EQ(std::string(revision->second.data(), revision->second.size()), "xgboost-iris-predictor-00001");
 
+  // Concurrent calls: every one answered (the reactor's lifetime under load).
+  std::atomic<int> ok_calls{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        grpc::ClientContext c;
+        c.set_deadline(std::chrono::system_clock::now() + 10s);
+        ::inference::ModelInferResponse r;
+        if (stub->ModelInfer(&c, request, &r).ok() && r.outputs_size() == 1) ++ok_calls;
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(ok_calls.load(), 400);
+
   // An unknown :authority is refused clearly.
   grpc::ChannelArguments other;
   other.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "nobody-default.example.com");
@@ -317,7 +334,7 @@ TEST_F(RefstackAdminTest, GrpcIngressRoutesByAuthorityAndMetricsCountRequests) {
   auto metrics = admin(bhttp::verb::get, "/metrics").body();
   EXPECT_NE(metrics.find(R"(kh_ingress_requests_total{code="200",isvc="xgboost-iris",namespace="default",protocol="http",revision="xgboost-iris-predictor-00001"} 1)"),
             std::string::npos) << metrics;
-  EXPECT_NE(metrics.find(R"(protocol="grpc",revision="xgboost-iris-predictor-00001"} 1)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(protocol="grpc",revision="xgboost-iris-predictor-00001"} 401)"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("kh_refstack_reconciles_total"), std::string::npos);
   // The ingress serves the same metrics for a Host that names no service.
   http::Client ingress("127.0.0.1", stack_->ingressPort());

@@ -67,16 +67,15 @@ class GrpcIngressService : public grpc::CallbackGenericService {
       }
       upstream_.AddMetadata("knative-serving-revision", destination_.revision);
       upstream_.set_deadline(std::chrono::system_clock::now() + service_.stack_.config.revision_timeout);
-      grpc::GenericStub stub(service_.channel(destination_.endpoint->grpc_port));
-      stub.UnaryCall(&upstream_, ctx_->method(), grpc::StubOptions(), &request_, &response_,
-                     [this](grpc::Status status) {
-                       if (!status.ok()) {
+      // The stub lives as long as the call: the call refers to its channel.
+      stub_ = std::make_unique<grpc::GenericStub>(service_.channel(destination_.endpoint->grpc_port));
+      stub_->UnaryCall(&upstream_, ctx_->method(), grpc::StubOptions(), &request_, &response_,
+                       [this](grpc::Status status) {
+                         // Count first: once finished, the reactor may be deleted at any time.
                          count(status.error_code());
-                         return Finish(status);
-                       }
-                       StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
-                       count(grpc::StatusCode::OK);
-                     });
+                         if (!status.ok()) return Finish(status);
+                         StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+                       });
     }
 
     void OnDone() override { delete this; }
@@ -100,6 +99,7 @@ class GrpcIngressService : public grpc::CallbackGenericService {
     grpc::ClientContext upstream_;
     std::shared_ptr<const RoutingSnapshot> snapshot_;
     Destination destination_;
+    std::unique_ptr<grpc::GenericStub> stub_;
   };
 
   StackImpl& stack_;
