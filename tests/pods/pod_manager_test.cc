@@ -141,5 +141,41 @@ TEST(PodManager, PidFilesLetALaterRunEndOrphanedPods) {
   EXPECT_FALSE(fs::exists(spec.pid_file));
 }
 
+TEST(PodManager, APodWithAProxyServesThroughItAndRestartsWhole) {
+  common::RealTimeSource time;
+  Events events;
+  PodManager pods(time, [&](const PodEvent& e) { events.add(e); });
+  PodSpec spec = modelserverPod("proxied");
+  spec.proxy_argv = {testing::binDir() + "/queue-proxy", "--http_port", "{{.Port}}", "--admin_port",
+                     "{{.AdminPort}}", "--user_port", "{{.UserPort}}", "--drain_quiet_period_ms", "0",
+                     "--pod_name", "proxied"};
+  auto started = pods.start(spec);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_NE(started->port, started->user_port);
+  EXPECT_NE(started->admin_port, 0);
+  ASSERT_TRUE(events.waitFor(PodPhase::kReady, 0, 30s)) << events.dump();
+  http::Client through("127.0.0.1", started->port);
+  auto res = through.request("POST", "/v1/models/iris:predict", R"({"instances":[[6.8,2.8,4.8,1.4]]})");
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->body(), R"({"predictions":[1]})");
+  http::Client admin("127.0.0.1", started->admin_port);
+  auto stats = admin.request("GET", "/stats");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_NE(stats->body().find("\"pod_name\":\"proxied\""), std::string::npos) << stats->body();
+
+  // The proxy dying takes the pod down: both processes start again.
+  auto before = pods.status("proxied");
+  ASSERT_TRUE(before.ok());
+  ::kill(before->proxy_pid, SIGKILL);
+  ASSERT_TRUE(events.waitFor(PodPhase::kBackOff, 1, 10s)) << events.dump();
+  ASSERT_TRUE(events.waitFor(PodPhase::kReady, 1, 30s)) << events.dump();
+  auto after = pods.status("proxied");
+  EXPECT_NE(after->pid, before->pid);
+  EXPECT_NE(after->proxy_pid, before->proxy_pid);
+  EXPECT_NE(events.dump().find("crashed (proxy killed by signal 9"), std::string::npos) << events.dump();
+  ASSERT_TRUE(pods.stop("proxied").ok());
+  EXPECT_NE(events.dump().find("stopped (exit code 0; proxy exit code 0)"), std::string::npos) << events.dump();
+}
+
 }  // namespace
 }  // namespace kh::pods

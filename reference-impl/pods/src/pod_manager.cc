@@ -58,12 +58,15 @@ std::string processStartTime(int pid) {
   return {};
 }
 
-void writePidFile(const std::string& path, int pid) {
+// One line "pid start-time" per process of the pod.
+void writePidFile(const std::string& path, std::initializer_list<int> pids) {
   if (path.empty()) return;
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   std::ofstream out(path, std::ios::trunc);
-  out << pid << " " << processStartTime(pid) << "\n";
+  for (int pid : pids) {
+    if (pid > 0) out << pid << " " << processStartTime(pid) << "\n";
+  }
 }
 
 void removePidFile(const std::string& path) {
@@ -90,6 +93,7 @@ struct PodManager::Impl {
     PodSpec spec;
     PodStatus status;
     std::unique_ptr<process::Subprocess> child;
+    std::unique_ptr<process::Subprocess> proxy;
     Clock::time_point next_probe;
     Clock::time_point restart_at;
     std::chrono::milliseconds backoff{0};
@@ -121,18 +125,21 @@ struct PodManager::Impl {
   void emit(const Pod& pod, const std::string& message) {
     if (on_event) {
       on_event({time.systemTime(), pod.status.name, pod.status.phase, pod.status.restarts, message,
-                pod.status.port, pod.status.grpc_port});
+                pod.status.port, pod.status.grpc_port, pod.status.admin_port});
     }
+  }
+
+  std::string expand(const std::string& a, uint16_t port, const Pod& pod) const {
+    return substitute(substitute(substitute(substitute(a, "{{.Port}}", port), "{{.GrpcPort}}", pod.status.grpc_port),
+                                 "{{.UserPort}}", pod.status.user_port),
+                      "{{.AdminPort}}", pod.status.admin_port);
   }
 
   absl::Status launch(Pod& pod) {
     process::SpawnOptions opts;
-    for (const auto& a : pod.spec.argv) {
-      opts.argv.push_back(substitute(substitute(a, "{{.Port}}", pod.status.port), "{{.GrpcPort}}",
-                                     pod.status.grpc_port));
-    }
+    for (const auto& a : pod.spec.argv) opts.argv.push_back(expand(a, pod.status.user_port, pod));
     opts.env = pod.spec.env;
-    opts.env["PORT"] = std::to_string(pod.status.port);
+    opts.env["PORT"] = std::to_string(pod.status.user_port);
     if (pod.status.grpc_port != 0) opts.env["GRPC_PORT"] = std::to_string(pod.status.grpc_port);
     opts.capture_output = false;
     opts.log_file = pod.spec.log_file;
@@ -140,7 +147,22 @@ struct PodManager::Impl {
     if (!child.ok()) return child.status();
     pod.child = std::move(*child);
     pod.status.pid = pod.child->pid();
-    writePidFile(pod.spec.pid_file, pod.status.pid);
+    if (!pod.spec.proxy_argv.empty()) {
+      process::SpawnOptions proxy;
+      for (const auto& a : pod.spec.proxy_argv) proxy.argv.push_back(expand(a, pod.status.port, pod));
+      proxy.capture_output = false;
+      proxy.log_file = pod.spec.log_file;
+      auto started = process::Subprocess::spawn(proxy);
+      if (!started.ok()) {
+        pod.child->signalGroup(SIGKILL);
+        pod.child->wait(std::chrono::seconds(5));
+        pod.child.reset();
+        return started.status();
+      }
+      pod.proxy = std::move(*started);
+      pod.status.proxy_pid = pod.proxy->pid();
+    }
+    writePidFile(pod.spec.pid_file, {pod.status.pid, pod.status.proxy_pid});
     pod.status.phase = PodPhase::kStarting;
     pod.next_probe = Clock::now();
     return absl::OkStatus();
@@ -164,10 +186,21 @@ struct PodManager::Impl {
           }
           continue;
         }
-        if (p.child && !p.child->running()) {
-          auto exit = p.child->wait(std::chrono::milliseconds(0));
-          p.status.last_exit = exit ? exit->describe() : "exited";
-          p.child.reset();
+        bool main_gone = p.child && !p.child->running();
+        bool proxy_gone = p.proxy && !p.proxy->running();
+        if (main_gone || proxy_gone) {
+          auto& gone = main_gone ? p.child : p.proxy;
+          auto exit = gone->wait(std::chrono::milliseconds(0));
+          p.status.last_exit = common::strCat(main_gone ? "" : "proxy ", exit ? exit->describe() : "exited");
+          // A pod is all its processes: the survivor goes too, and the pod restarts whole.
+          for (auto* other : {&p.child, &p.proxy}) {
+            if (*other && (*other)->running()) {
+              (*other)->signalGroup(SIGKILL);
+              (*other)->wait(std::chrono::seconds(5));
+            }
+            other->reset();
+          }
+          p.status.proxy_pid = 0;
           p.status.restarts += 1;
           p.backoff = p.backoff.count() == 0 ? p.spec.initial_backoff
                                              : std::min(p.backoff * 2, p.spec.max_backoff);
@@ -186,8 +219,10 @@ struct PodManager::Impl {
     }
     for (Pod* p : to_probe) {
       // Probing happens outside the lock: a slow pod must not stall the others' bookkeeping.
-      http::Client client("127.0.0.1", p->status.port, std::chrono::milliseconds(500));
-      auto res = client.request("GET", p->spec.readiness_path);
+      bool proxied = !p->spec.proxy_argv.empty();
+      http::Client client("127.0.0.1", proxied ? p->status.admin_port : p->status.port,
+                          std::chrono::milliseconds(500));
+      auto res = client.request("GET", proxied ? p->spec.proxy_readiness_path : p->spec.readiness_path);
       bool ready = res.ok() && res->result_int() == 200;
       std::lock_guard lock(mu);
       if (p->status.phase == PodPhase::kStarting && ready) {
@@ -223,10 +258,11 @@ int killOrphanedPods(const std::string& dir) {
     std::ifstream in(f.path());
     int pid = 0;
     std::string start;
-    in >> pid >> start;
-    if (pid > 1 && !start.empty() && processStartTime(pid) == start) {
-      if (::kill(-pid, SIGKILL) == 0) ++killed;
+    bool any = false;
+    while (in >> pid >> start) {
+      if (pid > 1 && !start.empty() && processStartTime(pid) == start && ::kill(-pid, SIGKILL) == 0) any = true;
     }
+    killed += any ? 1 : 0;
     std::filesystem::remove(f.path(), ec);
   }
   return killed;
@@ -260,6 +296,19 @@ absl::StatusOr<PodStatus> PodManager::start(PodSpec spec) {
   auto pod = std::make_unique<Impl::Pod>();
   pod->status.name = spec.name;
   pod->status.port = *port;
+  pod->status.user_port = *port;
+  if (!spec.proxy_argv.empty()) {
+    auto user = impl_->reservePort();
+    auto admin = impl_->reservePort();
+    if (!user.ok() || !admin.ok()) {
+      impl_->reserved_ports.erase(*port);
+      if (user.ok()) impl_->reserved_ports.erase(*user);
+      if (admin.ok()) impl_->reserved_ports.erase(*admin);
+      return absl::UnavailableError("no free loopback ports for the pod's proxy");
+    }
+    pod->status.user_port = *user;
+    pod->status.admin_port = *admin;
+  }
   for (const auto& a : spec.argv) {
     if (a.find("{{.GrpcPort}}") == std::string::npos) continue;
     auto grpc_port = impl_->reservePort();
@@ -272,8 +321,9 @@ absl::StatusOr<PodStatus> PodManager::start(PodSpec spec) {
   }
   pod->spec = std::move(spec);
   if (auto st = impl_->launch(*pod); !st.ok()) {
-    impl_->reserved_ports.erase(pod->status.port);
-    impl_->reserved_ports.erase(pod->status.grpc_port);
+    for (uint16_t p : {pod->status.port, pod->status.grpc_port, pod->status.user_port, pod->status.admin_port}) {
+      impl_->reserved_ports.erase(p);
+    }
     return st;
   }
   impl_->emit(*pod, common::strCat("started pid ", pod->status.pid, " on port ", pod->status.port));
@@ -284,7 +334,7 @@ absl::StatusOr<PodStatus> PodManager::start(PodSpec spec) {
 }
 
 absl::Status PodManager::stop(const std::string& name) {
-  std::unique_ptr<process::Subprocess> child;
+  std::unique_ptr<process::Subprocess> child, proxy;
   std::chrono::milliseconds grace;
   {
     std::lock_guard lock(impl_->mu);
@@ -294,29 +344,38 @@ absl::Status PodManager::stop(const std::string& name) {
     p.status.phase = PodPhase::kStopping;
     impl_->emit(p, "stopping");
     child = std::move(p.child);
+    proxy = std::move(p.proxy);
     grace = p.spec.grace_period;
   }
-  std::string how = "not running";
-  if (child) {
-    child->signalGroup(SIGTERM);
-    auto exit = child->wait(grace);
+  // The proxy first: it fails its probes, drains what is in flight, then the main container
+  // gets its SIGTERM (Knative's preStop /wait-for-drain ordering).
+  auto end = [&](std::unique_ptr<process::Subprocess>& c, std::string& how) {
+    if (!c) return;
+    c->signalGroup(SIGTERM);
+    auto exit = c->wait(grace);
     if (!exit) {
-      child->signalGroup(SIGKILL);
-      exit = child->wait(std::chrono::seconds(10));
+      c->signalGroup(SIGKILL);
+      exit = c->wait(std::chrono::seconds(10));
       how = "killed after the grace period";
     } else {
       how = exit->describe();
     }
-  }
+  };
+  std::string proxy_how, how = "not running";
+  end(proxy, proxy_how);
+  end(child, how);
   std::lock_guard lock(impl_->mu);
   auto it = impl_->pods.find(name);
   if (it != impl_->pods.end()) {
     it->second->status.phase = PodPhase::kStopped;
     it->second->status.pid = 0;
+    it->second->status.proxy_pid = 0;
     removePidFile(it->second->spec.pid_file);
-    impl_->reserved_ports.erase(it->second->status.port);
-    impl_->reserved_ports.erase(it->second->status.grpc_port);
-    impl_->emit(*it->second, common::strCat("stopped (", how, ")"));
+    for (uint16_t p : {it->second->status.port, it->second->status.grpc_port, it->second->status.user_port,
+                       it->second->status.admin_port}) {
+      impl_->reserved_ports.erase(p);
+    }
+    impl_->emit(*it->second, common::strCat("stopped (", how, proxy_how.empty() ? "" : "; proxy ", proxy_how, ")"));
     impl_->pods.erase(it);
   }
   return absl::OkStatus();

@@ -31,6 +31,16 @@ struct PodSpec {
    * (killOrphanedPods).
    */
   std::string pid_file;
+  /**
+   * Optional proxy in front of the main container, as Knative's queue-proxy: started after the
+   * main container, stopped before it (so it can drain), and the pod's traffic port and
+   * readiness are its. In its argv "{{.Port}}" is the pod's traffic port, "{{.UserPort}}" the
+   * main container's port and "{{.AdminPort}}" a third port (stats, probes); in the main
+   * container's argv "{{.Port}}" is then the user port. Either process ending restarts the pod.
+   */
+  std::vector<std::string> proxy_argv;
+  /** Readiness of a pod with a proxy: this path on the proxy's admin port. */
+  std::string proxy_readiness_path = "/ready";
   /** HTTP path answering 200 once the pod can take traffic. */
   std::string readiness_path = "/v2/health/ready";
   std::chrono::milliseconds probe_period{50};
@@ -50,14 +60,18 @@ struct PodEvent {
   std::string message;
   uint16_t port = 0;
   uint16_t grpc_port = 0;
+  uint16_t admin_port = 0;
 };
 
 struct PodStatus {
   std::string name;
   PodPhase phase = PodPhase::kStarting;
-  uint16_t port = 0;
+  uint16_t port = 0;       // where traffic goes (the proxy's port when there is one)
   uint16_t grpc_port = 0;  // 0 unless the argv asks for {{.GrpcPort}}
-  int pid = 0;
+  uint16_t user_port = 0;  // the main container's port (== port without a proxy)
+  uint16_t admin_port = 0; // the proxy's admin port (0 without a proxy)
+  int pid = 0;             // the main container's process (group)
+  int proxy_pid = 0;
   int restarts = 0;
   std::string last_exit;  // how the last process ended
 };
