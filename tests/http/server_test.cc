@@ -113,6 +113,18 @@ class Streaming final : public Handler {
   std::shared_ptr<StreamWriter> writer_;
 };
 
+TEST(HttpServer, APortAnotherServerHoldsIsRefusedNotShared) {
+  Parking handler;
+  auto first = HttpServer::create({}, handler);
+  ASSERT_TRUE(first.ok());
+  ServerOptions same;
+  same.port = (*first)->port();
+  same.workers = 2;
+  auto second = HttpServer::create(same, handler);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(std::string(second.status().message()).find("cannot listen on"), std::string::npos);
+}
+
 TEST(StreamedResponse, ChunksArriveInOrderAndFinishEndsTheBody) {
   Streaming handler;
   auto server = HttpServer::create({}, handler);

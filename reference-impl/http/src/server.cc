@@ -463,6 +463,7 @@ void Responder::send(Response&& response) {
 struct HttpServer::Impl {
   explicit Impl(const ServerOptions& options, Handler& handler) : shared{options, handler} {}
   Shared shared;
+  net::io_context shared_probe_ioc{1};  // only for the taken-port check at create()
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::thread> threads;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
@@ -487,6 +488,18 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::create(const ServerOptio
   }
   uint16_t port = options.port;
   int workers = std::max(1, options.workers);
+  if (port != 0) {
+    // SO_REUSEPORT (below) would let this server share a port another process already listens
+    // on, splitting connections between them: a plain bind first refuses a taken port.
+    tcp::acceptor probe(impl->shared_probe_ioc);
+    probe.open(tcp::endpoint(address, port).protocol(), ec);
+    if (!ec) probe.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) probe.bind(tcp::endpoint(address, port), ec);
+    if (ec) {
+      return absl::UnavailableError(common::strCat("cannot listen on ", options.address, ":", port, ": ",
+                                                   ec.message()));
+    }
+  }
   for (int i = 0; i < workers; ++i) {
     auto worker = std::make_unique<Worker>(i);
     worker->acceptor.emplace(worker->ioc);

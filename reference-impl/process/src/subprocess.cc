@@ -56,6 +56,9 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::spawn(const SpawnOptions
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
   }
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  // The child gets stdin/stdout/stderr only: an inherited listening socket would keep a port of
+  // ours open in a process that never serves it (and outlive us if we are killed).
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   if (!options.working_dir.empty()) {
     posix_spawn_file_actions_addchdir_np(&actions, options.working_dir.c_str());
   }
