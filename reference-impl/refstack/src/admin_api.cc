@@ -308,6 +308,14 @@ json StackImpl::objectJson(const Entry& e) const {
     for (const auto& p : names) ready += ready_pods.count(p) ? 1 : 0;
     pods_json[rev] = {{"pods", names.size()}, {"ready", ready}};
   }
+  for (const auto& [rev, sc] : scaling) {
+    if (sc->service != resourceKey(e.isvc.metadata.namespace_name, e.isvc.metadata.name)) continue;
+    auto& r = pods_json[rev];
+    if (!r.contains("pods")) r = {{"pods", 0}, {"ready", 0}};
+    r["desired"] = sc->desired;
+    r["panic"] = sc->panicking;
+    r["activatorInPath"] = sc->activator_in_path;
+  }
   doc["status"]["refstack"] = {{"revisions", pods_json}};
   return doc;
 }

@@ -8,10 +8,13 @@
 #include <random>
 
 #include "kh/common/strings.h"
+#include "boost/asio/post.hpp"
 #include "kh/http/upstream_pool.h"
 #include "stack_impl.h"
 
 namespace kh::refstack {
+
+namespace net = boost::asio;
 
 Destination pickDestination(const RoutingSnapshot& snapshot, std::string_view host,
                             std::string_view path) {
@@ -78,11 +81,39 @@ struct IngressProxy::Impl {
     return pool.get();
   }
 
+  // The first request that found zero pods has been answered: its breakdown becomes an event.
+  void recordColdStart(RevisionScaling& s) {
+    std::optional<ColdStart> c;
+    {
+      std::lock_guard lock(s.cold_mu);
+      if (!s.cold) return;
+      s.cold->first_byte = stack.time.monotonicTime();
+      c = s.cold;
+      s.cold.reset();
+    }
+    auto offset = [&](const std::optional<common::MonotonicTime>& t) -> json {
+      if (!t) return nullptr;
+      return std::chrono::duration<double, std::milli>(*t - c->arrival).count();
+    };
+    json breakdown = {{"buffered_ms", offset(c->poked)},
+                      {"pod_spawned_ms", offset(c->pod_spawned)},
+                      {"process_started_ms", offset(c->pod_spawned)},
+                      {"model_loaded_ms", offset(c->ready)},
+                      {"ready_ms", offset(c->ready)},
+                      {"forwarded_ms", offset(c->forwarded)},
+                      {"first_byte_ms", offset(c->first_byte)}};
+    double total = std::chrono::duration<double, std::milli>(*c->first_byte - c->arrival).count();
+    stack.event({{"type", "coldstart"}, {"isvc", s.service}, {"revision", s.revision}, {"total_ms", total},
+                 {"breakdown", breakdown}});
+    stack.metrics.cold_start_seconds.Add({{"revision", s.revision}}, std::vector<double>{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})
+        .Observe(total / 1000);
+  }
+
   // Sends on the worker's pool for the chosen pod. A request that never left (the pod went away
   // between the routing snapshot and the connect) is tried once more on another ready pod.
   void forward(int worker, http::Request&& req, std::shared_ptr<const RoutingSnapshot> snapshot,
                Destination d, http::Responder responder, std::chrono::steady_clock::time_point start,
-               int attempt) {
+               int attempt, std::shared_ptr<RevisionScaling> cold = nullptr) {
     http::UpstreamPool* pool = poolFor(worker, d.endpoint->port);
     if (pool == nullptr) {
       http::Response res;
@@ -94,8 +125,9 @@ struct IngressProxy::Impl {
     if (attempt == 0) copy = req;
     pool->send(std::move(req), start + stack.config.revision_timeout,
                [this, worker, copy = std::move(copy), snapshot = std::move(snapshot), d,
-                responder = std::move(responder), start, attempt](http::UpstreamResult&& result,
-                                                                  bool sent) mutable {
+                responder = std::move(responder), start, attempt,
+                cold = std::move(cold)](http::UpstreamResult&& result, bool sent) mutable {
+                 if (cold) recordColdStart(*cold);
                  if (!result.ok() && !sent && copy && attempt == 0) {
                    Destination again = pickDestination(*snapshot, sv((*copy)[boost::beast::http::field::host]),
                                                        sv(copy->target()));
@@ -123,9 +155,49 @@ struct IngressProxy::Impl {
                });
   }
 
+  // The activator: requests for a revision with no ready pod wait here (bounded) while it
+  // scales from zero, and go out on their own worker when the routes show a pod.
+  struct Held {
+    int worker;
+    http::Request request;
+    http::Responder responder;
+    std::chrono::steady_clock::time_point start;
+    common::MonotonicTime arrival;
+    std::shared_ptr<RevisionScaling> scaling;
+    bool cold_tracked;
+  };
+
+  void release(const std::shared_ptr<const RoutingSnapshot>& snapshot, Held&& h) {
+    h.scaling->activator_held.fetch_sub(1, std::memory_order_relaxed);
+    const std::string& revision = h.scaling->revision;
+    Destination d = pickDestination(*snapshot, sv(h.request[boost::beast::http::field::host]), sv(h.request.target()));
+    auto eps = snapshot->endpoints.find(revision);
+    if (d.route == nullptr || eps == snapshot->endpoints.end() || eps->second.empty()) {
+      http::Response res;
+      jsonResponse(res, 503, {{"error", common::strCat("revision ", revision, " went away while the request waited")}});
+      return h.responder.send(std::move(res));
+    }
+    d.revision = revision;
+    d.error_status = 0;
+    thread_local size_t round_robin = 0;
+    d.endpoint = &eps->second[round_robin++ % eps->second.size()];
+    h.request.set("K-Proxy-Request", "activator");
+    if (h.cold_tracked) {
+      std::lock_guard cold(h.scaling->cold_mu);
+      if (h.scaling->cold) h.scaling->cold->forwarded = stack.time.monotonicTime();
+    }
+    net::post(server->workerExecutor(h.worker),
+              [this, h = std::make_shared<Held>(std::move(h)), snapshot, d]() mutable {
+                forward(h->worker, std::move(h->request), snapshot, d, std::move(h->responder), h->start, 1,
+                        h->cold_tracked ? h->scaling : nullptr);
+              });
+  }
+
   StackImpl& stack;
   http::HttpServer* server = nullptr;
   std::vector<Worker> workers;
+  std::mutex held_mu;
+  std::unordered_map<std::string, std::deque<Held>> held;  // revision -> waiting requests
 };
 
 IngressProxy::IngressProxy(StackImpl& stack) : impl_(std::make_unique<Impl>(stack)) {}
@@ -139,6 +211,70 @@ void IngressProxy::attach(http::HttpServer& server) {
 // After the server's workers stopped: the pools may go.
 void IngressProxy::stop() { impl_->workers.clear(); }
 
+void IngressProxy::park(http::Request&& req, http::Responder responder, std::shared_ptr<RevisionScaling> scaling,
+                        std::chrono::steady_clock::time_point start) {
+  auto now = impl_->stack.time.monotonicTime();
+  bool cold_tracked = false;
+  {
+    std::lock_guard lock(impl_->held_mu);
+    auto& queue = impl_->held[scaling->revision];
+    if (queue.size() >= impl_->stack.config.activator_queue_limit) {
+      http::Response res;
+      jsonResponse(res, 503, {{"error", common::strCat("activator queue for revision ", scaling->revision, " is full (",
+                                                       impl_->stack.config.activator_queue_limit, " requests wait for pods)")}});
+      return responder.send(std::move(res));
+    }
+    {
+      std::lock_guard cold(scaling->cold_mu);
+      if (!scaling->cold) {
+        scaling->cold = ColdStart{now, {}, {}, {}, {}, {}};
+        cold_tracked = true;
+      }
+    }
+    scaling->activator_held.fetch_add(1, std::memory_order_relaxed);
+    queue.push_back({responder.workerIndex(), std::move(req), std::move(responder), start, now, scaling, cold_tracked});
+  }
+  impl_->stack.poke(scaling->revision);
+  // A pod may have become ready between the routing decision and the parking.
+  onRoutes(impl_->stack.routing.load());
+}
+
+void IngressProxy::onRoutes(const std::shared_ptr<const RoutingSnapshot>& snapshot) {
+  std::vector<Impl::Held> out;
+  {
+    std::lock_guard lock(impl_->held_mu);
+    for (auto it = impl_->held.begin(); it != impl_->held.end();) {
+      auto eps = snapshot->endpoints.find(it->first);
+      if (eps != snapshot->endpoints.end() && !eps->second.empty()) {
+        for (auto& h : it->second) out.push_back(std::move(h));
+        it = impl_->held.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& h : out) impl_->release(snapshot, std::move(h));
+}
+
+void IngressProxy::expireHeld(common::MonotonicTime now) {
+  std::vector<Impl::Held> expired;
+  {
+    std::lock_guard lock(impl_->held_mu);
+    for (auto& [rev, queue] : impl_->held) {
+      while (!queue.empty() && now - queue.front().arrival >= impl_->stack.config.revision_timeout) {
+        expired.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+    }
+  }
+  for (auto& h : expired) {
+    h.scaling->activator_held.fetch_sub(1, std::memory_order_relaxed);
+    http::Response res;
+    jsonResponse(res, 504, {{"error", "activator request timeout"}});
+    h.responder.send(std::move(res));
+  }
+}
+
 void IngressProxy::handleAsync(http::Request&& req, http::Responder responder) {
   auto start = std::chrono::steady_clock::now();
   std::string host(req[boost::beast::http::field::host]);
@@ -151,6 +287,10 @@ void IngressProxy::handleAsync(http::Request&& req, http::Responder responder) {
     res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
     res.body() = impl_->stack.metrics.text();
     return responder.send(std::move(res));
+  }
+  if (d.error_status == 503 && !d.revision.empty()) {
+    auto sc = snapshot->scaling.find(d.revision);
+    if (sc != snapshot->scaling.end()) return park(std::move(req), std::move(responder), sc->second, start);
   }
   if (d.error_status != 0) {
     jsonResponse(res, d.error_status, {{"error", d.error}});
@@ -175,6 +315,9 @@ void IngressProxy::handleAsync(http::Request&& req, http::Responder responder) {
   }
   req.set("Knative-Serving-Revision", d.revision);
   req.set("Knative-Serving-Namespace", d.route->namespace_name);
+  if (auto sc = snapshot->scaling.find(d.revision); sc != snapshot->scaling.end() && sc->second->activator_in_path) {
+    req.set("K-Proxy-Request", "activator");  // queue-proxy counts it as proxied
+  }
   int worker = responder.workerIndex();
   impl_->forward(worker, std::move(req), std::move(snapshot), std::move(d), std::move(responder), start, 0);
 }

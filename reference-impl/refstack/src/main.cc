@@ -153,7 +153,8 @@ std::string resourcePath(Kind kind, const std::string& ns, const std::string& na
 
 void printServices(const std::vector<json>& items, bool wide) {
   if (wide) {
-    std::printf("%-24s %-44s %-6s %-28s %-28s %s\n", "NAME", "URL", "READY", "PREV", "LATEST", "PODS(ready/total per revision)");
+    std::printf("%-24s %-44s %-6s %-28s %-28s %s\n", "NAME", "URL", "READY", "PREV", "LATEST",
+                "PODS ready/total per revision (desired, panic mode, activator in path)");
   } else {
     std::printf("%-24s %-44s %-6s %-28s %-28s\n", "NAME", "URL", "READY", "PREV", "LATEST");
   }
@@ -170,7 +171,13 @@ void printServices(const std::vector<json>& items, bool wide) {
       std::string pods;
       const json revisions = i["status"].value("refstack", json::object()).value("revisions", json::object());
       for (const auto& [rev, counts] : revisions.items()) {
-        pods += rev + "=" + std::to_string(counts.value("ready", 0)) + "/" + std::to_string(counts.value("pods", 0)) + " ";
+        pods += rev + "=" + std::to_string(counts.value("ready", 0)) + "/" + std::to_string(counts.value("pods", 0));
+        if (counts.contains("desired")) {
+          pods += "(desired " + std::to_string(counts.value("desired", 0)) +
+                  (counts.value("panic", false) ? ", panic" : "") +
+                  (counts.value("activatorInPath", false) ? ", activator" : "") + ")";
+        }
+        pods += " ";
       }
       std::printf(" %s", pods.c_str());
     }
@@ -244,6 +251,7 @@ int main(int argc, char** argv) {
     fs::path self = fs::canonical("/proc/self/exe").parent_path();
     config.images["kserve-harness/modelserver"] = {(self / "modelserver").string()};
     config.images["kserve-harness/passthrough-transformer"] = {(self / "passthrough-transformer").string()};
+    config.queue_proxy = {(self / "queue-proxy").string()};
     const char* env_runtimes = std::getenv("KH_RUNTIMES_DIR");
     config.runtimes_dir = env_runtimes ? env_runtimes : KH_DEFAULT_RUNTIMES_DIR;
     if (!config_file.empty()) {

@@ -76,7 +76,11 @@ void StackImpl::onPodEvent(const pods::PodEvent& e) {
                  {"phase", pods::podPhaseName(e.phase)}, {"restarts", e.restarts},
                  {"message", e.message}});
     if (e.phase == pods::PodPhase::kReady) {
-      ready_pods[e.pod] = Endpoint{e.pod, e.port, e.grpc_port};
+      ready_pods[e.pod] = Endpoint{e.pod, e.port, e.grpc_port, e.admin_port};
+      if (auto s = scaling.find(rev->second); s != scaling.end()) {
+        std::lock_guard cold(s->second->cold_mu);
+        if (s->second->cold && !s->second->cold->ready) s->second->cold->ready = time.monotonicTime();
+      }
     } else {
       ready_pods.erase(e.pod);
     }
@@ -124,6 +128,37 @@ void StackImpl::startPod(const std::string& service, const std::string& revision
     service_of_revision[revision] = service;
     e.pods_of_revision[revision].push_back(spec.name);
   }
+  if (!config.queue_proxy.empty()) {
+    int cc = 0;
+    int64_t timeout_ms = config.revision_timeout.count();
+    {
+      std::lock_guard lock(mu);
+      auto svc = services.find(service);
+      if (svc != services.end()) {
+        const auto& launch = svc->second.launches[revision];
+        const ctl::InferenceService& isvc = svc->second.isvc;
+        const ctl::ComponentSpec* component = launch.component == "transformer" && isvc.transformer ? &*isvc.transformer
+                                              : launch.component == "explainer" && isvc.explainer ? &*isvc.explainer
+                                                                                                  : &isvc.predictor;
+        cc = static_cast<int>(component->extension.container_concurrency.value_or(0));
+        if (component->extension.timeout_seconds) timeout_ms = *component->extension.timeout_seconds * 1000;
+      }
+      if (auto s = scaling.find(revision); s != scaling.end()) {
+        std::lock_guard cold(s->second->cold_mu);
+        if (s->second->cold && !s->second->cold->pod_spawned) s->second->cold->pod_spawned = time.monotonicTime();
+      }
+    }
+    spec.proxy_argv = config.queue_proxy;
+    for (const std::string& a : {std::string("--http_port={{.Port}}"), std::string("--admin_port={{.AdminPort}}"),
+                                 std::string("--user_port={{.UserPort}}"),
+                                 common::strCat("--container_concurrency=", cc),
+                                 common::strCat("--revision_timeout_ms=", timeout_ms),
+                                 common::strCat("--drain_quiet_period_ms=", config.drain_quiet_period.count()),
+                                 common::strCat("--user_readiness_path=", spec.readiness_path),
+                                 common::strCat("--pod_name=", spec.name)}) {
+      spec.proxy_argv.push_back(a);
+    }
+  }
   spec.grace_period = config.pod_grace_period;
   spec.log_file = (config.state_dir / "logs" / (spec.name + ".log")).string();
   spec.pid_file = (config.state_dir / "pods" / (spec.name + ".pid")).string();
@@ -147,6 +182,15 @@ void StackImpl::stopPods(const std::vector<std::string>& names) {
   }
 }
 
+// Stopping drains (the queue-proxy's quiet period): off the reconciler thread, so scaling and
+// routing go on meanwhile. The pods are already out of the routes.
+void StackImpl::stopPodsLater(std::vector<std::string> names) {
+  if (names.empty()) return;
+  std::lock_guard lock(queue_mu);
+  if (stopping) return stopPods(names);
+  stoppers.emplace_back([this, names = std::move(names)] { stopPods(names); });
+}
+
 void StackImpl::reconcile(const std::string& k) {
   std::unique_lock lock(mu);
   auto it = services.find(k);
@@ -156,10 +200,11 @@ void StackImpl::reconcile(const std::string& k) {
     std::vector<std::string> all;
     for (auto& [rev, names] : e.pods_of_revision) all.insert(all.end(), names.begin(), names.end());
     services.erase(it);
+    std::erase_if(scaling, [&](const auto& s) { return s.second->service == k; });
     persistLocked();
     lock.unlock();
     publishRoutes();
-    stopPods(all);
+    stopPodsLater(std::move(all));
     return;
   }
   const ctl::InferenceService& isvc = e.isvc;
@@ -299,7 +344,7 @@ void StackImpl::reconcile(const std::string& k) {
   // `replicas` pods; the others keep none.
   std::vector<std::string> to_start;  // revisions, once per missing pod
   std::vector<std::string> to_stop;
-  auto scale = [&](ctl::ComponentState& cs, int replicas) {
+  auto scale = [&](ctl::ComponentState& cs, int replicas, bool autoscaled) {
     std::set<std::string> keep = {cs.rollout.latest_created_revision};
     for (const auto& t : cs.traffic) {
       if (t.percent > 0) keep.insert(t.revision);
@@ -307,7 +352,15 @@ void StackImpl::reconcile(const std::string& k) {
     if (!cs.rollout.latest_rolledout_revision.empty()) keep.insert(cs.rollout.latest_rolledout_revision);
     for (const auto& r : cs.revisions) {
       auto& names = e.pods_of_revision[r.name];
-      int want = keep.count(r.name) && e.launches.count(r.name) ? replicas : 0;
+      bool kept = keep.count(r.name) && e.launches.count(r.name);
+      int want = kept ? replicas : 0;
+      if (kept && autoscaled) {
+        // The KPA owns the count (between min and max scale, 0 allowed).
+        auto s = scalingForLocked(k, r.name, isvc.predictor.extension, isvc.metadata.annotations);
+        if (s) want = s->desired;
+      } else if (!kept) {
+        scaling.erase(r.name);
+      }
       for (int have = static_cast<int>(names.size()); have < want; ++have) to_start.push_back(r.name);
       while (static_cast<int>(names.size()) > want) {  // newest first
         to_stop.push_back(names.back());
@@ -315,9 +368,10 @@ void StackImpl::reconcile(const std::string& k) {
       }
     }
   };
-  scale(e.predictor, replicasOf(isvc.predictor));
-  if (e.transformer) scale(*e.transformer, replicasOf(*isvc.transformer));
-  if (e.explainer) scale(*e.explainer, replicasOf(*isvc.explainer));
+  // The predictor is autoscaled when its pods report stats (a queue-proxy in front of each).
+  scale(e.predictor, replicasOf(isvc.predictor), !config.queue_proxy.empty());
+  if (e.transformer) scale(*e.transformer, replicasOf(*isvc.transformer), false);
+  if (e.explainer) scale(*e.explainer, replicasOf(*isvc.explainer), false);
 
   ctl::StatusInputs in;
   in.domain = config.domain;
@@ -348,7 +402,7 @@ void StackImpl::reconcile(const std::string& k) {
   // sent to a pod that is going away.
   publishRoutes();
   if (status_event) event(*status_event);
-  stopPods(to_stop);
+  stopPodsLater(std::move(to_stop));
 }
 
 void StackImpl::publishRoutes() {
@@ -395,7 +449,9 @@ void StackImpl::publishRoutes() {
       }
     }
   }
+  for (const auto& [rev, sc] : scaling) snapshot->scaling[rev] = sc;
   routing.store(snapshot);
+  if (proxy) proxy->onRoutes(snapshot);
   if (reachable != last_reachable) {
     last_reachable = reachable;
     eventLocked({{"type", "routes"}, {"readyPods", reachable}});

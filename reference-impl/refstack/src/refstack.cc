@@ -62,7 +62,15 @@ Metrics::Metrics()
       ingress_seconds(prometheus::BuildHistogram()
                           .Name("kh_ingress_request_seconds")
                           .Help("Latency through the ingress, by InferenceService and protocol")
-                          .Register(*registry)) {}
+                          .Register(*registry)),
+      desired_pods(prometheus::BuildGauge()
+                       .Name("kh_autoscaler_desired_pods")
+                       .Help("Pods the autoscaler wants, by revision")
+                       .Register(*registry)),
+      cold_start_seconds(prometheus::BuildHistogram()
+                             .Name("kh_cold_start_seconds")
+                             .Help("Arrival to first byte of requests that found zero pods, by revision")
+                             .Register(*registry)) {}
 
 prometheus::Counter& Metrics::requestCounter(const std::string& isvc, const std::string& ns,
                                              const std::string& revision, int code,
@@ -152,10 +160,31 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
         return bad(key, "an integer in [1, 256]");
       }
       config.ingress_workers = value.get<int>();
-    } else if (key == "revisionTimeoutSeconds" || key == "podGracePeriodSeconds") {
-      if (!value.is_number() || value.get<double>() <= 0) return bad(key, "a positive number of seconds");
+    } else if (key == "revisionTimeoutSeconds" || key == "podGracePeriodSeconds" ||
+               key == "drainQuietPeriodSeconds" || key == "autoscalerTickSeconds") {
+      if (!value.is_number() || value.get<double>() < 0) return bad(key, "a number of seconds >= 0");
       auto ms = std::chrono::milliseconds(static_cast<int64_t>(value.get<double>() * 1000));
-      (key == "revisionTimeoutSeconds" ? config.revision_timeout : config.pod_grace_period) = ms;
+      if (key == "revisionTimeoutSeconds") config.revision_timeout = ms;
+      if (key == "podGracePeriodSeconds") config.pod_grace_period = ms;
+      if (key == "drainQuietPeriodSeconds") config.drain_quiet_period = ms;
+      if (key == "autoscalerTickSeconds") config.autoscaler_tick = std::max(ms, std::chrono::milliseconds(200));
+    } else if (key == "activatorQueueLimit") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 1) return bad(key, "an integer >= 1");
+      config.activator_queue_limit = value.get<size_t>();
+    } else if (key == "queueProxy") {
+      if (!value.is_string()) return bad(key, "a command (empty: no queue-proxy, no autoscaling)");
+      config.queue_proxy.clear();
+      std::istringstream words(value.get<std::string>());
+      for (std::string w; words >> w;) config.queue_proxy.push_back(w);
+    } else if (key == "autoscaler") {
+      if (!value.is_object()) return bad(key, "a mapping of Knative config-autoscaler keys");
+      for (const auto& [k, v] : value.items()) {
+        config.autoscaler[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      }
+      ctl::ComponentExtension none;
+      if (auto st = resolveScalingSettings(config.autoscaler, none, {}); !st.ok()) {
+        return absl::InvalidArgumentError(common::strCat(path.string(), ": autoscaler: ", common::toStd(st.status().message())));
+      }
     } else if (key == "images") {
       if (!value.is_object()) return bad(key, "a mapping of image -> command (a string or a list)");
       for (const auto& [image, command] : value.items()) {
@@ -177,7 +206,8 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
           path.string(), ": unknown key '", key,
           "' (known: stateDir, address, adminPort, ingressPort, grpcIngressPort, adminToken, domain, "
           "images, runtimesDir, pvcRoot, baseDir, ingressWorkers, revisionTimeoutSeconds, "
-          "podGracePeriodSeconds)"));
+          "podGracePeriodSeconds, drainQuietPeriodSeconds, autoscalerTickSeconds, activatorQueueLimit, queueProxy, "
+          "autoscaler)"));
     }
   }
   return config;
@@ -241,7 +271,14 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   impl->ingress_server = std::move(*ingress_server);
   impl->proxy->attach(*impl->ingress_server);
   if (auto st = startGrpcIngress(*impl); !st.ok()) return st;
+  if (!config.autoscaler.empty()) {
+    ctl::ComponentExtension none;
+    if (auto st = resolveScalingSettings(config.autoscaler, none, {}); !st.ok()) {
+      return absl::InvalidArgumentError(common::strCat("autoscaler config: ", common::toStd(st.status().message())));
+    }
+  }
   impl->reconciler = std::thread([raw] { raw->reconcileLoop(); });
+  impl->scaler = std::thread([raw] { raw->scalerLoop(); });
   impl->admin_server->start();
   impl->ingress_server->start();
   {
@@ -266,7 +303,10 @@ Refstack::~Refstack() {
     impl_->stopping = true;
   }
   impl_->queue_cv.notify_all();
+  impl_->scaler_cv.notify_all();
   impl_->reconciler.join();
+  impl_->scaler.join();
+  for (auto& t : impl_->stoppers) t.join();
   impl_->proxy->stop();
   impl_->pods.reset();  // stops every pod
 }

@@ -27,6 +27,7 @@
 #include "kh/pods/pod_manager.h"
 #include "kh/refstack/refstack.h"
 #include "nlohmann/json.hpp"
+#include "serverless.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -60,6 +61,40 @@ struct Endpoint {
   std::string pod;
   uint16_t port = 0;
   uint16_t grpc_port = 0;
+  uint16_t admin_port = 0;  // the queue-proxy's stats and probes (0 without one)
+};
+
+/** When the first request that found a revision at zero pods went through each step. */
+struct ColdStart {
+  common::MonotonicTime arrival;
+  std::optional<common::MonotonicTime> poked, pod_spawned, ready, forwarded, first_byte;
+};
+
+/**
+ * A revision under the autoscaler. Decision state is guarded by StackImpl::mu; the activator's
+ * count of requests it holds is atomic (read by the scaler, written by ingress workers); the
+ * cold-start record by `cold_mu`.
+ */
+struct RevisionScaling {
+  std::string service;  // "ns/name"
+  std::string revision;
+  ScalingSettings settings;
+  std::unique_ptr<RevisionDecider> decider;
+  int desired = 1;
+  int ready = 0;
+  bool panicking = false;
+  bool activator_in_path = true;
+  int excess_burst_capacity = 0;
+  double stable = 0;
+  std::optional<common::MonotonicTime> proxy_since;  // activator in path since
+  std::optional<common::MonotonicTime> inactive_since;  // desired 0 decided since
+  common::MonotonicTime next_decision;
+  bool poked = false;
+  double held_sum = 0;  // activator-held requests, sampled every 100 ms, summed over the second
+  int held_samples = 0;
+  std::atomic<int> activator_held{0};
+  std::mutex cold_mu;
+  std::optional<ColdStart> cold;
 };
 
 /** What the ingress reads per request: routes and each revision's ready pods. */
@@ -67,6 +102,7 @@ struct RoutingSnapshot {
   explicit RoutingSnapshot(const std::string& domain) : table(domain) {}
   ingress::RouteTable table;
   std::unordered_map<std::string, std::vector<Endpoint>> endpoints;  // revision -> ready pods
+  std::unordered_map<std::string, std::shared_ptr<RevisionScaling>> scaling;  // autoscaled revisions
 };
 
 struct Metrics {
@@ -79,6 +115,8 @@ struct Metrics {
   prometheus::Family<prometheus::Counter>& pod_restarts;
   prometheus::Family<prometheus::Counter>& ingress_requests;
   prometheus::Family<prometheus::Histogram>& ingress_seconds;
+  prometheus::Family<prometheus::Gauge>& desired_pods;
+  prometheus::Family<prometheus::Histogram>& cold_start_seconds;
   /** A counter of the ingress, found once per worker thread (Family::Add locks). */
   prometheus::Counter& requestCounter(const std::string& isvc, const std::string& ns,
                                       const std::string& revision, int code, const char* protocol);
@@ -122,12 +160,16 @@ struct StackImpl : http::Handler {
   std::vector<std::shared_ptr<http::StreamWriter>> watchers;
   std::string last_persisted;
   json last_reachable = json::object();
+  std::map<std::string, std::shared_ptr<RevisionScaling>> scaling;  // revision -> autoscaler state
+  std::thread scaler;
+  std::vector<std::thread> stoppers;  // pods stop (drain) off the reconciler thread
 
   std::unique_ptr<pods::PodManager> pods;
   std::atomic<std::shared_ptr<const RoutingSnapshot>> routing;
 
   std::mutex queue_mu;
   std::condition_variable queue_cv;
+  std::condition_variable scaler_cv;
   std::deque<std::string> queue;
   bool stopping = false;
   std::thread reconciler;
@@ -157,6 +199,16 @@ struct StackImpl : http::Handler {
   absl::StatusOr<std::vector<std::string>> commandFor(const std::string& image) const;
   void startPod(const std::string& service, const std::string& revision);
   void stopPods(const std::vector<std::string>& names);
+  void stopPodsLater(std::vector<std::string> names);
+
+  // autoscaler.cc
+  void scalerLoop();
+  /** The activator asks for pods for a revision at zero (Knative's poke). */
+  void poke(const std::string& revision);
+  void scaleEventLocked(RevisionScaling& s, int actual, const std::string& reason);
+  std::shared_ptr<RevisionScaling> scalingForLocked(const std::string& service, const std::string& revision,
+                                                    const ctl::ComponentExtension& component,
+                                                    const std::map<std::string, std::string>& annotations);
 
   // admin_api.cc
   void handle(http::Request& req, http::Response& res) override;
@@ -186,10 +238,16 @@ class IngressProxy : public http::Handler {
   void handleAsync(http::Request&& req, http::Responder responder) override;
   /** Binds the proxy to the server whose workers run it (before the server starts). */
   void attach(http::HttpServer& server);
+  /** New routes: requests the activator holds for revisions that now have pods go out. */
+  void onRoutes(const std::shared_ptr<const RoutingSnapshot>& snapshot);
+  /** Answers held requests older than the revision timeout with 504. */
+  void expireHeld(common::MonotonicTime now);
   /** Drops the connection pools; call once the server's workers have stopped. */
   void stop();
 
  private:
+  void park(http::Request&& req, http::Responder responder, std::shared_ptr<RevisionScaling> scaling,
+            std::chrono::steady_clock::time_point start);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -42,6 +42,19 @@ struct Config {
   int ingress_workers = 2;
   std::chrono::milliseconds revision_timeout{300'000};
   std::chrono::milliseconds pod_grace_period{10'000};
+  /**
+   * The queue-proxy command put in front of every pod (empty: pods take traffic directly and
+   * the autoscaler has no stats; refstack's CLI sets the built binary).
+   */
+  std::vector<std::string> queue_proxy;
+  /** queue-proxy's drain quiet period when a pod stops (Knative: 30 s). */
+  std::chrono::milliseconds drain_quiet_period{1'000};
+  /** Knative's config-autoscaler keys ("stable-window": "6s", ...), over Knative's defaults. */
+  std::map<std::string, std::string> autoscaler;
+  /** How often the KPA decides (Knative: 2 s); stats are scraped every tick / 2. */
+  std::chrono::milliseconds autoscaler_tick{2'000};
+  /** Requests the activator holds per revision while it scales from zero; more get 503. */
+  size_t activator_queue_limit = 1000;
 };
 
 /**
