@@ -30,6 +30,7 @@ std::shared_ptr<RevisionScaling> StackImpl::scalingForLocked(
   entry->desired = initial;
   entry->next_decision = now + config.autoscaler_tick;
   entry->proxy_since = now;
+  entry->active_since = now;
   return entry;
 }
 
@@ -62,6 +63,7 @@ void StackImpl::poke(const std::string& revision) {
     if (s.desired > 0) return;
     s.desired = std::max(1, s.settings.activation_scale);
     s.inactive_since.reset();
+    s.active_since = time.monotonicTime();
     s.poked = true;
     scaleEventLocked(s, 0, "activation: a request arrived at zero pods");
     service = s.service;
@@ -150,29 +152,42 @@ void StackImpl::scalerLoop() {
         if (want < s.settings.min_scale) want = s.settings.min_scale;
         if (s.settings.max_scale > 0) want = std::min(want, s.settings.max_scale);
         std::string reason = d.panicking ? "panic window" : "stable window";
-        if (want == 0) {
+        if (want == 0 && s.desired == 0) {
+          // Already at zero: the activator wakes it (poke).
+        } else if (want == 0) {
           // Scale to zero (Knative scaler.go): the revision must have been inactive for the grace
           // period, or the activator in the path for that long (the fast path); pods are kept
           // for the retention period.
           if (!s.settings.enable_scale_to_zero) want = 1;
-          if (!s.inactive_since) s.inactive_since = now;
-          auto inactive = now - *s.inactive_since;
-          bool proxied_long = s.proxy_since && now - *s.proxy_since >= s.settings.scale_to_zero_grace;
-          bool grace_over = inactive >= s.settings.scale_to_zero_grace;
-          bool retained = inactive < s.settings.pod_retention;
-          if (want == 0 && (retained || !(grace_over || proxied_long))) {
-            want = std::max(1, s.desired);  // not yet: hold the current pods
-            if (!s.activator_in_path) {
-              s.activator_in_path = true;  // Knative flips the SKS to proxy first
-              s.proxy_since = now;
-              path_changed = true;
+          // An active revision stays up for a whole stable window first (Knative: the PA is
+          // marked inactive only after ActiveFor >= StableWindow).
+          if (s.desired > 0 && now - s.active_since < s.settings.stable_window) {
+            want = s.desired;
+          } else if (!s.inactive_since) {
+            s.inactive_since = now;
+          }
+          if (want > 0) {
+            // held above: fall through to the change check
+          } else {
+            auto inactive = now - *s.inactive_since;
+            bool proxied_long = s.proxy_since && now - *s.proxy_since >= s.settings.scale_to_zero_grace;
+            bool grace_over = inactive >= s.settings.scale_to_zero_grace;
+            bool retained = inactive < s.settings.pod_retention;
+            if (want == 0 && (retained || !(grace_over || proxied_long))) {
+              want = std::max(1, s.desired);  // not yet: hold the current pods
+              if (!s.activator_in_path) {
+                s.activator_in_path = true;  // Knative flips the SKS to proxy first
+                s.proxy_since = now;
+                path_changed = true;
+              }
+            } else if (want == 0) {
+              reason = proxied_long && !grace_over ? "scale to zero (fast path: activator in path for the grace period)"
+                                                   : "scale to zero after the grace period";
             }
-          } else if (want == 0) {
-            reason = proxied_long && !grace_over ? "scale to zero (fast path: activator in path for the grace period)"
-                                                 : "scale to zero after the grace period";
           }
         } else {
           s.inactive_since.reset();
+          if (s.desired == 0) s.active_since = now;
         }
         if (want != s.desired || path_changed) {
           bool changed = want != s.desired;

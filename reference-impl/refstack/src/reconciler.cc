@@ -323,6 +323,14 @@ void StackImpl::reconcile(const std::string& k) {
     for (auto& r : cs.revisions) {
       bool ready = false;
       for (const auto& p : e.pods_of_revision[r.name]) ready = ready || ready_pods.count(p);
+      // A revision the autoscaler took to zero (or is waking up) stays ready, as in Knative:
+      // the activator holds its requests.
+      if (!ready && r.ready) {
+        if (auto sc = scaling.find(r.name); sc != scaling.end() && (sc->second->desired == 0 || sc->second->activator_in_path)) {
+          bool any_pod_ready_before = true;
+          ready = any_pod_ready_before;
+        }
+      }
       if (ready != r.ready) ctl::setRevisionReady(cs, r.name, ready);
     }
   };

@@ -88,6 +88,7 @@ struct RevisionScaling {
   double stable = 0;
   std::optional<common::MonotonicTime> proxy_since;  // activator in path since
   std::optional<common::MonotonicTime> inactive_since;  // desired 0 decided since
+  common::MonotonicTime active_since;  // scaled from zero (or created) at
   common::MonotonicTime next_decision;
   bool poked = false;
   double held_sum = 0;  // activator-held requests, sampled every 100 ms, summed over the second
