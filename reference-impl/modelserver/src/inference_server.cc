@@ -1,5 +1,7 @@
 #include "kh/modelserver/inference_server.h"
 
+#include <thread>
+
 #include <random>
 
 #include "kh/common/status_macros.h"
@@ -127,6 +129,7 @@ absl::StatusOr<protocols::ModelMetadata> InferenceServer::modelMetadata(
 absl::StatusOr<InferenceResponse> InferenceServer::infer(std::string_view name,
                                                          InferenceRequest&& request) const {
   KH_ASSIGN_OR_RETURN(auto model, readyModel(name, request.model_version));
+  if (infer_delay_.count() > 0) std::this_thread::sleep_for(infer_delay_);
   const auto& meta = model->metadata();
   if (request.inputs.size() != meta.inputs.size()) {
     std::string expected;
@@ -183,6 +186,7 @@ absl::StatusOr<InferenceResponse> InferenceServer::infer(std::string_view name,
 absl::StatusOr<Tensor> InferenceServer::predictV1(std::string_view name,
                                                   std::string_view body) const {
   KH_ASSIGN_OR_RETURN(auto model, readyModel(name, {}));
+  if (infer_delay_.count() > 0) std::this_thread::sleep_for(infer_delay_);
   const auto& meta = model->metadata();
   if (meta.inputs.size() != 1 || meta.outputs.empty()) {
     return absl::InvalidArgumentError(

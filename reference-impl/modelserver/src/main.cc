@@ -30,7 +30,7 @@ void onSignal(int sig) {
 int main(int argc, char** argv) {
   kh::modelserver::ModelServerOptions opts;
   int64_t max_body_mb = 32;
-  int64_t header_timeout_ms = 10'000, idle_timeout_ms = 60'000, load_delay_ms = 0;
+  int64_t header_timeout_ms = 10'000, idle_timeout_ms = 60'000, load_delay_ms = 0, infer_delay_ms = 0;
   int64_t drain_grace_ms = 30'000;
   std::string port_file;
   std::string runtimes;
@@ -68,6 +68,10 @@ int main(int argc, char** argv) {
   app.add_option("--load_delay_ms", load_delay_ms,
                  "Testing aid: wait this long before loading the model (not ready meanwhile)")
       ->default_val(0);
+  app.add_option("--infer_delay_ms", infer_delay_ms,
+                 "Every prediction takes at least this long, holding its worker (a slow model, for "
+                 "scaling and back-pressure tests)")
+      ->default_val(0);
   app.add_option("--port_file", port_file,
                  "Write {\"http_port\": N, \"grpc_port\": N} here once listening (for port 0)");
   CLI11_PARSE(app, argc, argv);
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
   opts.http.header_timeout = std::chrono::milliseconds(header_timeout_ms);
   opts.http.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
   opts.load_delay = std::chrono::milliseconds(load_delay_ms);
+  opts.infer_delay = std::chrono::milliseconds(infer_delay_ms);
 
   // Signals reach this thread through a self-pipe: libraries (OpenBLAS, OpenMP) start threads
   // before main(), so blocking signals for sigwait cannot cover every thread.

@@ -74,6 +74,7 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::create(
 }
 
 void ModelServer::start() {
+  impl_->inference.setInferDelay(impl_->options.infer_delay);
   impl_->http_server->start();
   impl_->loader = std::thread([impl = impl_.get()] {
     if (impl->options.load_delay.count() > 0) std::this_thread::sleep_for(impl->options.load_delay);

@@ -2,6 +2,7 @@
 // The transport-neutral core of the model server. The REST (V1, V2) and gRPC (V2) frontends are
 // thin adapters over this class; they never touch a runtime directly.
 
+#include <chrono>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -38,6 +39,12 @@ class InferenceServer {
   /** Unloads a model: it stays known but is no longer ready. */
   absl::Status unloadModel(const std::string& name);
 
+  /**
+   * Makes every prediction take at least this long, holding its thread as a CPU-bound model
+   * does (for scaling and back-pressure tests). Call before serving.
+   */
+  void setInferDelay(std::chrono::milliseconds delay) { infer_delay_ = delay; }
+
   bool live() const { return true; }
   /** Ready when every registered model is loaded. */
   bool ready() const;
@@ -68,6 +75,7 @@ class InferenceServer {
   absl::StatusOr<protocols::Tensor> predictV1(std::string_view name, std::string_view body) const;
 
  private:
+  std::chrono::milliseconds infer_delay_{0};
   struct Entry {
     std::string runtime;
     std::string model_dir;

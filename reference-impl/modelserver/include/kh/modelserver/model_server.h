@@ -30,6 +30,8 @@ struct ModelServerOptions {
   http::ServerOptions http;  // limits and timeouts; address and port come from above
   /** Artificial delay before the model loads, to exercise not-ready paths (testing aid). */
   std::chrono::milliseconds load_delay{0};
+  /** Every prediction takes at least this long (see InferenceServer::setInferDelay). */
+  std::chrono::milliseconds infer_delay{0};
 };
 
 class ModelServer {

@@ -1,0 +1,205 @@
+// Serverless behaviour of the reference stack with real processes and short windows from
+// annotations: scale to zero (activator fast path, and after the grace period), cold start from
+// zero with its breakdown, containerConcurrency back-pressure through the queue-proxy, and a
+// burst that enters panic mode and scales up.
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "kh/http/client.h"
+#include "kh/refstack/refstack.h"
+#include "support/modelserver_process.h"
+
+namespace kh::refstack {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace bhttp = boost::beast::http;
+
+constexpr auto kTick = 1s;
+constexpr double kWindowS = 6, kGraceS = 1, kDrainS = 0.2;
+
+std::string zeroManifest(const std::string& name, const std::string& extra_annotations = "",
+                         const std::string& extra_spec = "", const std::string& model_args = "") {
+  return "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: " + name +
+         "\n  annotations:\n    autoscaling.knative.dev/window: \"6s\"\n" + extra_annotations +
+         "spec:\n  predictor:\n" + extra_spec +
+         "    model:\n      modelFormat: {name: xgboost}\n      storageUri: file://reference-impl/models/xgboost-iris\n" +
+         model_args;
+}
+
+class RefstackServerless : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Config config;
+    config.state_dir = std::string(::testing::TempDir()) + "/refstack-serverless-" +
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(config.state_dir);
+    config.admin_port = 0;
+    config.ingress_port = 0;
+    config.grpc_ingress_port = 0;
+    config.images["kserve-harness/modelserver"] = {testing::binDir() + "/modelserver"};
+    config.queue_proxy = {testing::binDir() + "/queue-proxy"};
+    config.runtimes_dir = testing::sourceDir() + "/reference-impl/controller/runtimes";
+    config.base_dir = testing::sourceDir();
+    config.pod_grace_period = 5s;
+    config.autoscaler = {{"scale-to-zero-grace-period", "1s"}};
+    config.autoscaler_tick = kTick;
+    config.drain_quiet_period = 200ms;
+    auto s = Refstack::start(config, time_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    stack_ = std::move(*s);
+  }
+
+  // Waits until `revision` takes traffic with `pods` ready pods (a routes event).
+  bool waitRoutable(const std::string& revision, int pods, std::chrono::seconds timeout = 60s) {
+    return stack_->waitForEvent(0, [&](const json& e) {
+      return e["type"] == "routes" && e["readyPods"].value(revision, 0) >= pods;
+    }, timeout).has_value();
+  }
+
+  http::Response predict(const std::string& isvc, std::chrono::milliseconds timeout = 30s) {
+    http::Client c("127.0.0.1", stack_->ingressPort(), timeout);
+    http::Request req{bhttp::verb::post, "/v1/models/" + isvc + ":predict", 11};
+    req.set(bhttp::field::host, isvc + "-default.example.com");
+    req.body() = R"({"instances":[[6.8,2.8,4.8,1.4]]})";
+    auto res = c.send(std::move(req));
+    EXPECT_TRUE(res.ok()) << res.status();
+    return res.ok() ? *res : http::Response{};
+  }
+
+  static double now() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+
+  // Seconds from `since` (unix time) until every pod of `revision` has stopped.
+  double secondsUntilZero(const std::string& revision, double since) {
+    auto stopped = stack_->waitForEvent(0, [&](const json& e) {
+      return e["type"] == "pod" && e["phase"] == "Stopped" && e["revision"] == revision &&
+             e["time"].get<double>() > since;
+    }, 60s);
+    EXPECT_TRUE(stopped.has_value()) << json(stack_->events(0)).dump(1);
+    return stopped ? (*stopped)["time"].get<double>() - since : -1;
+  }
+
+  common::RealTimeSource time_;
+  std::unique_ptr<Refstack> stack_;
+};
+
+TEST_F(RefstackServerless, ScalesToZeroOnTheActivatorFastPathThenColdStartsAndRecordsIt) {
+  ASSERT_TRUE(stack_->apply(zeroManifest("iris-zero", "", "    minReplicas: 0\n"), "zero").ok());
+  ASSERT_TRUE(waitRoutable("iris-zero-predictor-00001", 1));
+  auto res = predict("iris-zero");
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  double last_request = now();
+  // With the default target burst capacity the activator is in the path of a one-pod revision,
+  // so Knative's fast path applies: zero once the stable window has no data (plus a tick).
+  double seconds = secondsUntilZero("iris-zero-predictor-00001", last_request);
+  EXPECT_GE(seconds, kWindowS - 1) << "scaled to zero too early";
+  EXPECT_LE(seconds, kWindowS + kGraceS + 2 * 1.0 + kDrainS + 1) << "scaled to zero too late";
+  auto scale = stack_->waitForEvent(0, [](const json& e) { return e["type"] == "scale" && e["desired"] == 0; }, 1s);
+  ASSERT_TRUE(scale.has_value());
+  EXPECT_NE((*scale)["reason"].get<std::string>().find("fast path"), std::string::npos) << scale->dump();
+  // Still Ready at zero pods, as in Knative.
+  auto status = *stack_->get("default", "iris-zero");
+  EXPECT_EQ(status["status"]["components"]["predictor"]["latestReadyRevision"], "iris-zero-predictor-00001");
+
+  // The first request finds zero pods: the activator holds it, pokes the autoscaler, a pod
+  // starts, the request goes out; its breakdown is an event.
+  int64_t seq = stack_->events(0).back()["seq"];
+  auto cold = predict("iris-zero");
+  EXPECT_EQ(cold.result_int(), 200u) << cold.body();
+  EXPECT_EQ(cold.body(), R"({"predictions":[1]})");
+  auto event = stack_->waitForEvent(seq, [](const json& e) { return e["type"] == "coldstart"; }, 10s);
+  ASSERT_TRUE(event.has_value()) << json(stack_->events(seq)).dump(1);
+  const json& b = (*event)["breakdown"];
+  EXPECT_GT((*event)["total_ms"].get<double>(), 0);
+  for (const char* step : {"buffered_ms", "pod_spawned_ms", "ready_ms", "forwarded_ms", "first_byte_ms"}) {
+    ASSERT_TRUE(b[step].is_number()) << step << " " << b.dump();
+  }
+  EXPECT_LE(b["pod_spawned_ms"].get<double>(), b["ready_ms"].get<double>());
+  EXPECT_LE(b["ready_ms"].get<double>(), b["forwarded_ms"].get<double>());
+  EXPECT_LE(b["forwarded_ms"].get<double>(), b["first_byte_ms"].get<double>());
+}
+
+TEST_F(RefstackServerless, ScalesToZeroAfterTheGracePeriodWhenTheActivatorIsOutOfThePath) {
+  ASSERT_TRUE(stack_->apply(zeroManifest("iris-tbc0", "    autoscaling.knative.dev/target-burst-capacity: \"0\"\n",
+                                         "    minReplicas: 0\n"), "tbc0").ok());
+  ASSERT_TRUE(waitRoutable("iris-tbc0-predictor-00001", 1));
+  ASSERT_EQ(predict("iris-tbc0").result_int(), 200u);
+  double last_request = now();
+  double seconds = secondsUntilZero("iris-tbc0-predictor-00001", last_request);
+  EXPECT_GE(seconds, kWindowS + kGraceS - 1) << "scaled to zero before the grace period";
+  EXPECT_LE(seconds, kWindowS + kGraceS + 2 * 1.0 + kDrainS + 1) << "scaled to zero too late";
+}
+
+TEST_F(RefstackServerless, ContainerConcurrencyOneShedsTheExcessWith503AndNothingHangs) {
+  ASSERT_TRUE(stack_->apply(zeroManifest("iris-cc1", "", "    minReplicas: 1\n    maxReplicas: 1\n    containerConcurrency: 1\n",
+                                         "      args: [--infer_delay_ms=300]\n"), "cc1").ok());
+  ASSERT_TRUE(waitRoutable("iris-cc1-predictor-00001", 1));
+  // 1 in flight + 10 queued at the queue-proxy (Knative's 10 x CC); 20 at once: 9 are refused.
+  constexpr int kClients = 20;
+  std::vector<int> codes(kClients, 0);
+  std::vector<std::string> bodies(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      auto r = predict("iris-cc1", 30s);
+      codes[static_cast<size_t>(i)] = static_cast<int>(r.result_int());
+      bodies[static_cast<size_t>(i)] = r.body();
+    });
+  }
+  for (auto& t : clients) t.join();
+  int ok = 0, shed = 0;
+  for (int i = 0; i < kClients; ++i) {
+    if (codes[static_cast<size_t>(i)] == 200) ++ok;
+    if (codes[static_cast<size_t>(i)] == 503) {
+      ++shed;
+      EXPECT_NE(bodies[static_cast<size_t>(i)].find("pending request queue full"), std::string::npos)
+          << bodies[static_cast<size_t>(i)];
+    }
+  }
+  EXPECT_EQ(ok + shed, kClients) << "every request answered with 200 or 503";
+  EXPECT_EQ(ok, 11);
+  EXPECT_EQ(shed, 9);
+}
+
+TEST_F(RefstackServerless, ABurstEntersPanicAndScalesUpWithinTwoTicksWithoutFailures) {
+  ASSERT_TRUE(stack_->apply(zeroManifest("iris-burst",
+                                         "    autoscaling.knative.dev/target: \"1\"\n"
+                                         "    autoscaling.knative.dev/target-utilization-percentage: \"100\"\n",
+                                         "    minReplicas: 1\n    maxReplicas: 3\n", "      args: [--infer_delay_ms=100]\n"),
+                            "burst").ok());
+  ASSERT_TRUE(waitRoutable("iris-burst-predictor-00001", 1));
+  int64_t seq = stack_->events(0).back()["seq"];
+  double burst_start = now();
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, done{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.emplace_back([&] {
+      while (!stop) {
+        auto r = predict("iris-burst", 30s);
+        if (r.result_int() != 200) ++failures;
+        ++done;
+      }
+    });
+  }
+  auto panic = stack_->waitForEvent(seq, [](const json& e) {
+    return e["type"] == "scale" && e["panic"] == true && e["desired"].get<int>() >= 2;
+  }, 20s);
+  ASSERT_TRUE(panic.has_value()) << json(stack_->events(seq)).dump(1);
+  // The stats of the first second reach the decider at the next tick: within two ticks (plus
+  // a scrape period) of the burst.
+  EXPECT_LE((*panic)["time"].get<double>() - burst_start, 2 * 1.0 + 0.5 + 0.5) << panic->dump();
+  EXPECT_TRUE(waitRoutable("iris-burst-predictor-00001", 3, 30s)) << json(stack_->events(seq)).dump(1);
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures.load(), 0) << "of " << done.load();
+}
+
+}  // namespace
+}  // namespace kh::refstack
