@@ -1,0 +1,249 @@
+#include "kh/autoscaler/scaler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kh/common/strings.h"
+
+namespace kh::autoscaler {
+namespace {
+
+using common::strCat;
+
+constexpr std::string_view kMessageNoTraffic = "The target is not receiving traffic.";
+constexpr std::string_view kMessageTimedOut = "The target could not be activated.";
+constexpr std::string_view kMessageQueued =
+    "Requests to the target are being buffered as resources are provisioned.";
+// Re-check delay once the SKS is already proxying and the PA may go Inactive.
+constexpr std::chrono::seconds kProxyRequeue{3};
+
+// The knative.dev/pkg condition set keeps LastTransitionTime unless something but the time
+// changes.
+void markActive(PaStatus& pa, PaActivity activity, std::string_view reason,
+                std::string_view message, TimePoint now) {
+  if (pa.activity == activity && pa.reason == reason && pa.message == message) return;
+  pa.activity = activity;
+  pa.reason = std::string(reason);
+  pa.message = std::string(message);
+  pa.activity_since = now;
+}
+
+struct ScaleToZero {
+  int32_t scale;
+  bool apply;
+  std::optional<Duration> requeue_after;
+  bool start_async_probe = false;
+  std::string note;
+};
+
+ScaleToZero handleScaleToZero(const RevisionScaling& scaling, const PaStatus& pa,
+                              const ScalerInput& input, int32_t desired, TimePoint now) {
+  if (desired != 0) return {desired, true, std::nullopt, false, ""};
+  if (!scaling.enable_scale_to_zero) return {1, true, std::nullopt, false, "scale to zero disabled"};
+
+  const Duration activation_timeout = scaling.progress_deadline + kActivationTimeoutBuffer;
+  switch (pa.activity) {
+    case PaActivity::kActivating:
+      if (pa.inStateFor(PaActivity::kActivating, now) > activation_timeout) {
+        return {desired, true, std::nullopt, false,
+                strCat("activation timed out after ", formatGoDuration(activation_timeout))};
+      }
+      return {-1, false, activation_timeout, false, "activating"};
+
+    case PaActivity::kActive: {
+      const Duration sw = scaling.stable_window;
+      const Duration af = pa.inStateFor(PaActivity::kActive, now);
+      if (af >= sw) {
+        // Not applied: the PA goes Inactive and the SKS to Proxy first.
+        std::optional<Duration> requeue;
+        if (input.sks_mode == SksMode::kProxy) requeue = kProxyRequeue;
+        return {desired, false, requeue, false,
+                strCat("can deactivate PA, was active for ", formatGoDuration(af))};
+      }
+      return {1, true, sw - af, false,
+              strCat("sleeping ", formatGoDuration(sw - af), " more before scaling to 0")};
+    }
+
+    case PaActivity::kInactive:
+      break;
+  }
+
+  // Inactive: unless TBC = -1, the activator must be in the path before the last pod goes.
+  const bool probe_ok = scaling.target_burst_capacity == -1 || input.activator_probe_ok;
+  if (!probe_ok) {
+    return {desired, false, std::nullopt, true,
+            "PA is not yet backed by activator, cannot scale to zero"};
+  }
+  const Duration inactive_for = pa.inStateFor(PaActivity::kInactive, now);
+  const Duration last_pod_timeout = lastPodRetention(scaling, input.reachability);
+  const Duration last_pod_max_timeout =
+      std::max(scaling.scale_to_zero_grace_period, last_pod_timeout);
+  if (inactive_for >= last_pod_max_timeout) {
+    return {desired, true, std::nullopt, false, "inactive past grace and retention"};
+  }
+  if (last_pod_timeout > Duration(0) && inactive_for < last_pod_timeout) {
+    return {desired, false, last_pod_timeout - inactive_for, false,
+            strCat("can't scale to 0; inactive for ", formatGoDuration(inactive_for),
+                   " < scale-to-zero-pod-retention-period ",
+                   formatGoDuration(last_pod_timeout))};
+  }
+  const Duration to = scaling.scale_to_zero_grace_period - input.proxy_for;
+  if (to <= Duration(0)) {
+    return {desired, true, std::nullopt, false,
+            strCat("fast path scaling to 0, in proxy mode for: ",
+                   formatGoDuration(input.proxy_for))};
+  }
+  return {desired, false, to, false, strCat("enqueueing PA after ", formatGoDuration(to))};
+}
+
+}  // namespace
+
+const char* paActivityName(PaActivity activity) {
+  switch (activity) {
+    case PaActivity::kActivating:
+      return "Activating";
+    case PaActivity::kActive:
+      return "Active";
+    case PaActivity::kInactive:
+      return "Inactive";
+  }
+  return "?";
+}
+
+const char* sksModeName(SksMode mode) { return mode == SksMode::kServe ? "Serve" : "Proxy"; }
+
+Duration PaStatus::inStateFor(PaActivity state, TimePoint now) const {
+  if (activity != state) return Duration(-1);
+  return now - activity_since;
+}
+
+int32_t applyBounds(int32_t min, int32_t max, int32_t x) {
+  if (x < min) return min;
+  if (max != 0 && x > max) return max;
+  return x;
+}
+
+std::pair<int32_t, int32_t> scaleBounds(const RevisionScaling& scaling,
+                                        Reachability reachability) {
+  const int32_t min = reachability == Reachability::kUnreachable ? 0 : scaling.min_scale;
+  return {min, scaling.max_scale};
+}
+
+Duration lastPodRetention(const RevisionScaling& scaling, Reachability reachability) {
+  if (reachability == Reachability::kUnreachable) return Duration(0);
+  return scaling.scale_to_zero_pod_retention_period;
+}
+
+int32_t computeActivatorNum(int readyPods, const DeciderSpec& spec) {
+  if (spec.target_burst_capacity == 0) return kMinActivators;
+  double capacity_to_cover = static_cast<double>(readyPods) * spec.total_value;
+  if (spec.target_burst_capacity > 0) capacity_to_cover += spec.target_burst_capacity;
+  return static_cast<int32_t>(std::max(static_cast<double>(kMinActivators),
+                                       std::ceil(capacity_to_cover / spec.activator_capacity)));
+}
+
+SksMode computeSksMode(int32_t want, int32_t excessBurstCapacity, bool paInactive) {
+  if (want == -1 && paInactive) return SksMode::kProxy;
+  if (want > 0 && excessBurstCapacity >= 0) return SksMode::kServe;
+  return SksMode::kProxy;
+}
+
+SksMode effectiveSksMode(SksMode requested, int privateReadyEndpoints, int activatorEndpoints) {
+  if (requested == SksMode::kServe && privateReadyEndpoints == 0) return SksMode::kProxy;
+  if (requested == SksMode::kProxy && activatorEndpoints == 0) return SksMode::kServe;
+  return requested;
+}
+
+int activeThreshold(const RevisionScaling& scaling, Reachability reachability,
+                    bool scaleTargetInitialized) {
+  const int32_t min = scaleBounds(scaling, reachability).first;
+  if (!scaleTargetInitialized) return std::max(min, scaling.initial_scale);
+  return std::max(min, 1);
+}
+
+ScalerDecision computeScale(const RevisionScaling& scaling, const PaStatus& pa,
+                            const ScalerInput& input, TimePoint now) {
+  ScalerDecision out;
+  int32_t desired = input.desired_scale;
+  if (desired < 0 && pa.activity != PaActivity::kActivating) {
+    out.want = desired;
+    out.note = "metrics are not yet being collected";
+    return out;
+  }
+  auto [min_scale, max_scale] = scaleBounds(scaling, input.reachability);
+  if (scaling.initial_scale > 1 && !pa.scale_target_initialized &&
+      input.reachability != Reachability::kUnreachable) {
+    min_scale = std::max(scaling.initial_scale, min_scale);
+  }
+  desired = applyBounds(min_scale, max_scale, desired);
+
+  ScaleToZero z = handleScaleToZero(scaling, pa, input, desired, now);
+  out.want = z.scale;
+  out.apply = z.apply;
+  out.requeue_after = z.requeue_after;
+  out.start_async_probe = z.start_async_probe;
+  out.note = std::move(z.note);
+  return out;
+}
+
+void computeActiveCondition(PaStatus& pa, const RevisionScaling& scaling,
+                            Reachability reachability, int32_t want, int readyPods,
+                            TimePoint now) {
+  const int min_ready = activeThreshold(scaling, reachability, pa.scale_target_initialized);
+  // Go also requires the SKS's public service name; the SKS exists by the time we run.
+  if (readyPods >= min_ready) pa.scale_target_initialized = true;
+
+  const bool inactive = pa.activity == PaActivity::kInactive;
+  if (want == 0 || min_ready == 0) {
+    if (pa.activity == PaActivity::kActivating && min_ready > 0) {
+      markActive(pa, PaActivity::kInactive, kReasonTimedOut, kMessageTimedOut, now);
+    } else {
+      markActive(pa, PaActivity::kInactive, kReasonNoTraffic, kMessageNoTraffic, now);
+    }
+  } else if (readyPods < min_ready) {
+    if (want > 0 || !inactive) {
+      markActive(pa, PaActivity::kActivating, kReasonQueued, kMessageQueued, now);
+    } else {
+      markActive(pa, PaActivity::kInactive, kReasonNoTraffic, kMessageNoTraffic, now);
+    }
+  } else if (want > 0 || !inactive) {
+    markActive(pa, PaActivity::kActive, "", "", now);
+  }
+}
+
+PodAutoscaler::PodAutoscaler(RevisionScaling scaling, TimePoint now)
+    : scaling_(std::move(scaling)) {
+  status_.activity = PaActivity::kActivating;
+  status_.activity_since = now;
+}
+
+PodAutoscaler::Result PodAutoscaler::reconcile(TimePoint now, const Observation& obs) {
+  ScalerInput input;
+  input.desired_scale = obs.decider.desired_scale;
+  input.reachability = obs.reachability;
+  input.sks_mode = obs.sks_mode;
+  input.proxy_for = obs.proxy_for;
+  input.activator_probe_ok = obs.activator_probe_ok;
+  ScalerDecision d = computeScale(scaling_, status_, input, now);
+
+  Result r;
+  r.want = d.want;
+  if (d.apply && d.want != obs.current_replicas) r.replicas_to_apply = d.want;
+  r.requeue_after = d.requeue_after;
+  r.start_async_probe = d.start_async_probe;
+  r.note = std::move(d.note);
+  r.sks_mode = computeSksMode(r.want, obs.decider.excess_burst_capacity,
+                              status_.activity == PaActivity::kInactive);
+  r.num_activators = computeActivatorNum(
+      obs.ready_pods, makeDeciderSpec(scaling_, obs.reachability != Reachability::kUnreachable));
+
+  // computeStatus: a -1 does not overwrite a known desired scale.
+  status_.actual_scale = obs.ready_pods;
+  if (!(r.want == -1 && status_.desired_scale && *status_.desired_scale >= 0)) {
+    status_.desired_scale = r.want;
+  }
+  computeActiveCondition(status_, scaling_, obs.reachability, r.want, obs.ready_pods, now);
+  return r;
+}
+
+}  // namespace kh::autoscaler
