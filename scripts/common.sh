@@ -11,6 +11,7 @@ KH_PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libxgboost-dev xgboost libopenblas-dev
+  chromium
 )
 
 kh_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -22,4 +22,7 @@ Command addCompareCommand(CLI::App& app);
 /** `harness report RUN.json -o FILE.html`: renders a saved run. */
 Command addReportCommand(CLI::App& app);
 
+/** `harness run [FILES] [--target ...]`: scenarios; exit 1 on a failed assertion, 2 bad input. */
+Command addRunCommand(CLI::App& app);
+
 }  // namespace kh::cli

@@ -15,10 +15,12 @@ int main(int argc, char** argv) {
   kh::cli::Command load = kh::cli::addLoadCommand(app);
   kh::cli::Command compare = kh::cli::addCompareCommand(app);
   kh::cli::Command report = kh::cli::addReportCommand(app);
+  kh::cli::Command run = kh::cli::addRunCommand(app);
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("conform")) return conform();
   if (app.got_subcommand("load")) return load();
   if (app.got_subcommand("compare")) return compare();
   if (app.got_subcommand("report")) return report();
+  if (app.got_subcommand("run")) return run();
   return 2;
 }

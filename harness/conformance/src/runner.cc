@@ -736,11 +736,23 @@ HttpOutcome runGrpc(GrpcTarget& target, const json& grpc_spec, const json& expec
 
 // ---------------------------------------------------------------- metadata discovery
 
+// A GET with the Host header the target wants (an ingress routes by it).
+absl::StatusOr<http::Response> getWithHost(http::Client& client, const std::string& path,
+                                           const std::string& host_header) {
+  http::Request req;
+  req.method(boost::beast::http::verb::get);
+  req.target(path);
+  req.version(11);
+  req.keep_alive(true);
+  req.set(boost::beast::http::field::host, host_header);
+  return client.send(std::move(req));
+}
+
 void discoverMetadata(Context& ctx, http::Client* client, GrpcTarget* grpc_target,
-                      std::chrono::milliseconds timeout) {
+                      std::chrono::milliseconds timeout, const std::string& host_header) {
   std::string errors;
   if (client) {
-    auto res = client->request("GET", common::strCat("/v2/models/", ctx.model));
+    auto res = getWithHost(*client, common::strCat("/v2/models/", ctx.model), host_header);
     if (res.ok() && res->result_int() == 200) {
       auto meta = protocols::decodeModelMetadata(res->body());
       if (meta.ok()) {
@@ -791,11 +803,14 @@ bool wants(const std::string& protocols, const std::string& p) {
 
 absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOptions& options,
                                  const std::function<void(const CaseResult&)>& on_result) {
+  const std::string host_header = options.authority.empty()
+                                      ? common::strCat(options.http_host, ":", options.http_port)
+                                      : options.authority;
   std::optional<http::Client> client;
   bool http_reachable = false;
   if (!options.http_host.empty()) {
     client.emplace(options.http_host, options.http_port, options.timeout);
-    auto probe = client->request("GET", "/v2/health/live");
+    auto probe = getWithHost(*client, "/v2/health/live", host_header);
     http_reachable = probe.ok();
   }
   std::optional<GrpcTarget> grpc_target;
@@ -803,6 +818,7 @@ absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOption
   if (options.grpc_target) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+    if (!options.authority.empty()) args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, options.authority);
     GrpcTarget t;
     t.channel = grpc::CreateCustomChannel(*options.grpc_target, grpc::InsecureChannelCredentials(),
                                           args);
@@ -823,7 +839,7 @@ absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOption
   Context ctx;
   ctx.model = options.model;
   discoverMetadata(ctx, http_reachable ? &*client : nullptr,
-                   grpc_reachable ? &*grpc_target : nullptr, options.timeout);
+                   grpc_reachable ? &*grpc_target : nullptr, options.timeout, host_header);
   std::optional<json> sample;
   if (options.sample_file) {
     std::ifstream in(*options.sample_file);
@@ -836,7 +852,6 @@ absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOption
     }
   }
   buildVariables(ctx, sample);
-  std::string host_header = common::strCat(options.http_host, ":", options.http_port);
 
   Summary summary;
   for (const Case& c : cases) {

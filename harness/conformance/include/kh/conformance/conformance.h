@@ -46,6 +46,11 @@ struct RunOptions {
   /** Only cases whose id contains this text. */
   std::string filter;
   std::chrono::milliseconds timeout{10'000};
+  /**
+   * Host header and gRPC :authority of every request when set (a target behind an ingress that
+   * routes by host); otherwise host:port as usual.
+   */
+  std::string authority;
 };
 
 enum class Outcome { kPass, kFail, kSkip };

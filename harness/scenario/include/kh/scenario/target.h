@@ -1,0 +1,125 @@
+#pragma once
+// Where a scenario runs. Three targets share one interface:
+//  - embedded: kh::refstack::Refstack in this process (temporary state dir, free ports), with the
+//    scenario's config-autoscaler overrides; its event log is the observation source.
+//  - endpoint: a URL of a model server; no control plane (steps that need one are skipped).
+//  - kube: kubectl with a context; apply/delete/get InferenceServices, pods and Knative
+//    PodAutoscalers as JSON, traffic through a given ingress host:port with the ISVC's Host.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kh/common/time_source.h"
+#include "nlohmann/json.hpp"
+
+namespace kh::scenario {
+
+/** Where requests for one host go. */
+struct Endpoint {
+  std::string host;  // address to connect to
+  uint16_t http_port = 0;
+  uint16_t grpc_port = 0;  // 0: no gRPC
+  /** Host header / gRPC :authority (empty when talking to a server directly). */
+  std::string authority;
+};
+
+struct PodCount {
+  int ready = 0;
+  int total = 0;
+};
+
+/** What a scenario asks of its target when it begins. */
+struct TargetSettings {
+  std::map<std::string, std::string> autoscaler;  // config-autoscaler overrides
+  double autoscaler_tick_s = 0;                   // 0 = the target's default
+  std::filesystem::path base_dir;                 // relative storageUri paths resolve here
+};
+
+class Target {
+ public:
+  virtual ~Target() = default;
+
+  /** "embedded", "endpoint" or "kube". */
+  virtual std::string kind() const = 0;
+  /** One line for reports, e.g. "embedded refstack (ingress 127.0.0.1:41234)". */
+  virtual std::string describe() const = 0;
+
+  /**
+   * Why the target cannot do `capability` ("control-plane", "serverless", "events"), or empty
+   * when it can. Valid after begin().
+   */
+  virtual std::string lacks(const std::string& capability) const = 0;
+
+  /** Starts (embedded) or checks (kube) the target for one scenario. */
+  virtual absl::Status begin(const TargetSettings& settings) = 0;
+  /** Stops what begin() started; deletes nothing on a cluster but what the scenario applied. */
+  virtual void end() = 0;
+
+  /** Applies a (multi-document) manifest. */
+  virtual absl::Status apply(const std::string& yaml, const std::string& source) = 0;
+  /** Deletes an InferenceService. */
+  virtual absl::Status remove(const std::string& ns, const std::string& name) = 0;
+  /** An InferenceService with its status (KServe's shape). */
+  virtual absl::StatusOr<nlohmann::json> get(const std::string& ns, const std::string& name) = 0;
+  /** Pods of an InferenceService by revision. */
+  virtual absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string& ns,
+                                                               const std::string& name) = 0;
+  /**
+   * Events since the previous call, in the refstack contract ("seq", "time" unix seconds,
+   * "type", ...). The kube target makes "scale" events from PodAutoscaler changes.
+   */
+  virtual std::vector<nlohmann::json> pollEvents() = 0;
+  /**
+   * Where to send requests for an InferenceService; `host` is "" (the service's host), a tag
+   * ("latest", "prev") or a full Host name.
+   */
+  virtual absl::StatusOr<Endpoint> endpoint(const std::string& ns, const std::string& isvc,
+                                            const std::string& host) = 0;
+};
+
+struct EmbeddedOptions {
+  /** Directory of the built binaries (modelserver, queue-proxy, passthrough-transformer). */
+  std::filesystem::path bin_dir;
+  /** Built-in ClusterServingRuntimes (reference-impl/controller/runtimes). */
+  std::filesystem::path runtimes_dir;
+  /** Parent of the temporary state directories (default: the system temp dir). */
+  std::filesystem::path temp_root;
+  /** Keep the state directory (pod logs) after the run, e.g. under a report. */
+  std::filesystem::path keep_logs_in;
+};
+
+std::unique_ptr<Target> makeEmbeddedTarget(EmbeddedOptions options, const common::TimeSource& time);
+
+/**
+ * A model server at `url` (http://host:port), gRPC at `grpc` (host:port, optional), serving
+ * `model`.
+ */
+absl::StatusOr<std::unique_ptr<Target>> makeEndpointTarget(const std::string& url,
+                                                           const std::string& grpc);
+
+struct KubeOptions {
+  std::string kubectl = "kubectl";  // the program (a fake one in tests)
+  std::string context;
+  /** The ingress gateway as host:port (e.g. a port-forward of istio-ingressgateway). */
+  std::string ingress = "127.0.0.1:8080";
+  /** Its gRPC port when different (0 = same as HTTP). */
+  uint16_t grpc_port = 0;
+};
+
+std::unique_ptr<Target> makeKubeTarget(KubeOptions options, const common::TimeSource& time);
+
+/** Whether the embedded stack was built with the serverless data plane (Config::autoscaler). */
+bool embeddedHasServerless();
+
+/** Parses an InferenceService's Ready condition (status.conditions[type=Ready].status == "True"). */
+bool isReady(const nlohmann::json& isvc);
+
+/** The host of status.url ("http://a-b.example.com" -> "a-b.example.com"). */
+std::string urlHost(const std::string& url);
+
+}  // namespace kh::scenario

@@ -1,0 +1,1252 @@
+// The scenario runner: steps in order (loads optionally in the background), an observer thread
+// sampling pods and events, and the assertions over what was observed.
+
+#include "kh/scenario/runner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "kh/common/strings.h"
+#include "kh/common/yaml_json.h"
+#include "kh/conformance/conformance.h"
+#include "kh/http/client.h"
+#include "kh/loadgen/payload.h"
+#include "kh/loadgen/results.h"
+#include "kh/loadgen/schedule.h"
+#include "kh/loadgen/statistics.h"
+#include "kh/scenario/stats.h"
+
+namespace kh::scenario {
+
+const char* verdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kPass: return "passed";
+    case Verdict::kFail: return "failed";
+    case Verdict::kSkip: return "skipped";
+  }
+  return "?";
+}
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string fmtNum(double v, int digits = 3) {
+  if (!std::isfinite(v)) return "n/a";
+  std::ostringstream s;
+  s.precision(digits);
+  s << std::fixed << v;
+  std::string out = s.str();
+  if (out.find('.') != std::string::npos) {
+    while (!out.empty() && out.back() == '0') out.pop_back();
+    if (!out.empty() && out.back() == '.') out.pop_back();
+  }
+  return out;
+}
+
+std::string msg(const absl::Status& s) { return std::string(common::toStd(s.message())); }
+
+// One request of a per-request load.
+struct Record {
+  double t = 0;  // send time, seconds from the scenario's start
+  double latency_ms = 0;
+  int status = 0;
+  std::string revision;
+  std::string error;
+};
+
+struct LoadOutcome {
+  std::string name;
+  std::string isvc;
+  std::string host;
+  std::string engine;  // "loadgen" or "per-request"
+  double start_t = 0, end_t = 0;
+  json isvc_at_start;  // the InferenceService when the load began (canary %, revisions)
+  std::optional<loadgen::RunResult> run;
+  json run_json;
+  std::vector<Record> records;
+  std::string error;  // the load could not run
+  int64_t succeeded = 0, failed = 0;
+  std::map<std::string, int64_t> failures;  // "status 503", "timeout", ...
+  std::thread thread;
+  bool done = false;
+};
+
+class Runner {
+ public:
+  Runner(const Scenario& s, Target& t, const RunOptions& o, const common::TimeSource& time)
+      : s_(s), target_(t), options_(o), time_(time) {}
+
+  ScenarioResult run();
+
+ private:
+  double now() const {
+    return std::chrono::duration<double>(time_.systemTime().time_since_epoch()).count() - start_unix_;
+  }
+  void log(const std::string& line) {
+    if (options_.log) options_.log(common::strCat("[", s_.name, "] ", line));
+  }
+  std::string isvcOf(const Step& step) const { return step.isvc.empty() ? s_.isvc : step.isvc; }
+
+  void observe();
+  void observeOnce();
+  absl::Status applyText(const std::string& text, const std::string& source);
+  absl::Status runStep(const Step& step, json& step_log);
+  absl::Status waitStep(const Step& step);
+  absl::Status loadStep(const Step& step);
+  void runLoad(LoadOutcome& out, const Step& step, Endpoint ep, std::string model);
+  absl::Status conformStep(const Step& step);
+  void joinLoads(const std::vector<std::string>& names);
+  AssertionResult evaluate(const Step& step);
+  json loadJson(const LoadOutcome& l) const;
+
+  // Assertions.
+  AssertionResult canarySplit(const Step& step, const LoadOutcome& l);
+  AssertionResult tagRouting(const Step& step, const LoadOutcome& l);
+  AssertionResult noErrors(const Step& step);
+  AssertionResult latencySlo(const Step& step, const LoadOutcome& l);
+  AssertionResult coldStart(const Step& step);
+  AssertionResult scaleToZero(const Step& step);
+  AssertionResult scaledUp(const Step& step);
+  AssertionResult compare(const Step& step);
+
+  std::string resolveRevision(const std::string& which, const json& isvc) const;
+  bool eventIsFor(const json& e, const std::string& isvc) const {
+    std::string v = e.value("isvc", "");
+    return v == isvc || v == s_.ns + "/" + isvc;
+  }
+
+  const Scenario& s_;
+  Target& target_;
+  const RunOptions& options_;
+  const common::TimeSource& time_;
+  double start_unix_ = 0;
+
+  std::mutex target_mu_;  // targets are called from the steps and the observer
+  std::mutex mu_;         // guards what follows
+  std::set<std::string> isvcs_;
+  std::map<std::string, double> changed_at_;  // isvc -> when it was last applied or patched
+  std::map<std::string, std::vector<double>> zero_seen_;  // isvc -> when a wait saw zero pods
+  json samples_ = json::array();
+  json events_ = json::array();
+  std::atomic<bool> stop_observer_{false};
+
+  std::map<std::string, std::unique_ptr<LoadOutcome>> loads_;
+  std::vector<std::string> load_order_;
+  json conformance_ = json::array();
+  std::vector<AssertionResult> assertions_;
+};
+
+void Runner::observeOnce() {
+  std::vector<json> events;
+  std::map<std::string, std::map<std::string, PodCount>> pods;
+  std::set<std::string> names;
+  {
+    std::lock_guard lock(mu_);
+    names = isvcs_;
+  }
+  {
+    std::lock_guard lock(target_mu_);
+    events = target_.pollEvents();
+    for (const auto& n : names) {
+      auto p = target_.pods(s_.ns, n);
+      if (p.ok()) pods[n] = std::move(*p);
+    }
+  }
+  double t = now();
+  std::lock_guard lock(mu_);
+  for (auto& e : events) {
+    e["t"] = e.contains("time") ? e["time"].get<double>() - start_unix_ : t;
+    events_.push_back(std::move(e));
+  }
+  for (const auto& [n, revs] : pods) {
+    json r = json::object();
+    int ready = 0, total = 0;
+    for (const auto& [rev, c] : revs) {
+      r[rev] = {{"ready", c.ready}, {"total", c.total}};
+      ready += c.ready;
+      total += c.total;
+    }
+    samples_.push_back({{"t", t}, {"isvc", n}, {"ready", ready}, {"total", total}, {"revisions", r}});
+  }
+}
+
+void Runner::observe() {
+  auto period = target_.kind() == "kube" ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(100);
+  while (!stop_observer_) {
+    observeOnce();
+    std::this_thread::sleep_for(period);
+  }
+  observeOnce();
+}
+
+absl::Status Runner::applyText(const std::string& text, const std::string& source) {
+  auto docs = common::parseYamlDocuments(text, source);
+  if (!docs.ok()) return docs.status();
+  const double before = now();
+  {
+    std::lock_guard lock(target_mu_);
+    auto st = target_.apply(text, source);
+    if (!st.ok()) return st;
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& d : *docs) {
+    if (d.value("kind", "") == "InferenceService") {
+      std::string name = d.value("metadata", json::object()).value("name", "");
+      isvcs_.insert(name);
+      changed_at_[name] = before;
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string Runner::resolveRevision(const std::string& which, const json& isvc) const {
+  const json p = isvc.value("status", json::object()).value("components", json::object()).value("predictor", json::object());
+  if (which == "latest") return p.value("latestCreatedRevision", "");
+  if (which == "prev") {
+    std::string prev = p.value("previousRolledoutRevision", "");
+    return prev.empty() ? p.value("latestRolledoutRevision", "") : prev;
+  }
+  return which;
+}
+
+absl::Status Runner::waitStep(const Step& step) {
+  const std::string isvc = isvcOf(step);
+  const double deadline = now() + step.timeout_s;
+  size_t event_cursor = 0;
+  std::string last_state = "nothing observed";
+  while (true) {
+    if (step.wait_for == WaitFor::kEvent) {
+      std::lock_guard lock(mu_);
+      for (; event_cursor < events_.size(); ++event_cursor) {
+        const json& e = events_[event_cursor];
+        bool match = true;
+        for (const auto& [k, v] : step.event_match.items()) {
+          if (k == "isvc") {
+            match = match && eventIsFor(e, v.get<std::string>());
+          } else {
+            match = match && e.contains(k) && e[k] == v;
+          }
+        }
+        if (match) return absl::OkStatus();
+      }
+      last_state = common::strCat(events_.size(), " events so far, none matching ", step.event_match.dump());
+    } else if (step.wait_for == WaitFor::kReady) {
+      absl::StatusOr<json> obj;
+      {
+        std::lock_guard lock(target_mu_);
+        obj = target_.get(s_.ns, isvc);
+      }
+      if (obj.ok()) {
+        const json p = (*obj)["status"].value("components", json::object()).value("predictor", json::object());
+        std::string created = p.value("latestCreatedRevision", "");
+        std::string ready_rev = p.value("latestReadyRevision", "");
+        bool latest_ready = created.empty() || created == ready_rev;
+        // With a canary percentage, the traffic table must already list the new revision.
+        const json spec_pred = (*obj).value("spec", json::object()).value("predictor", json::object());
+        bool routed = true;
+        if (spec_pred.contains("canaryTrafficPercent") && spec_pred["canaryTrafficPercent"].is_number() &&
+            spec_pred["canaryTrafficPercent"].get<double>() > 0) {
+          routed = false;
+          for (const auto& t : p.value("traffic", json::array())) {
+            if (t.value("revisionName", "") == created && t.value("percent", 0.0) > 0) routed = true;
+          }
+        }
+        // The status must describe the latest change: a status event after it (the stack's event
+        // log), or observedGeneration caught up with the generation (a cluster).
+        bool current = true;
+        if (target_.kind() == "embedded") {
+          std::lock_guard lock(mu_);
+          auto c = changed_at_.find(isvc);
+          if (c != changed_at_.end()) {
+            current = false;
+            for (auto e = events_.rbegin(); e != events_.rend() && !current; ++e) {
+              if (e->value("t", 0.0) < c->second) break;
+              current = e->value("type", "") == "status" && eventIsFor(*e, isvc);
+            }
+          }
+        } else if ((*obj)["metadata"].contains("generation") && (*obj)["status"].contains("observedGeneration")) {
+          current = (*obj)["status"]["observedGeneration"] == (*obj)["metadata"]["generation"];
+        }
+        if (isReady(*obj) && latest_ready && routed && current) return absl::OkStatus();
+        last_state = common::strCat("Ready=", isReady(*obj), ", latestCreatedRevision ", created,
+                                    ", latestReadyRevision ", ready_rev.empty() ? "(none)" : ready_rev,
+                                    routed ? "" : ", the canary is not in the traffic table yet",
+                                    current ? "" : ", no status since the last change");
+      } else {
+        last_state = msg(obj.status());
+      }
+    } else {
+      absl::StatusOr<std::map<std::string, PodCount>> pods;
+      absl::StatusOr<json> obj = json::object();
+      {
+        std::lock_guard lock(target_mu_);
+        pods = target_.pods(s_.ns, isvc);
+        if (step.revision == "latest" || step.revision == "prev") obj = target_.get(s_.ns, isvc);
+      }
+      if (pods.ok() && obj.ok()) {
+        std::string rev = resolveRevision(step.revision, *obj);
+        int ready = 0, total = 0;
+        for (const auto& [r, c] : *pods) {
+          if (!rev.empty() && r != rev) continue;
+          ready += c.ready;
+          total += c.total;
+        }
+        if (step.wait_for == WaitFor::kZero && total == 0) {
+          std::lock_guard lock(mu_);
+          zero_seen_[isvc].push_back(now());
+          return absl::OkStatus();
+        }
+        if (step.wait_for == WaitFor::kReplicas && ready == step.replicas) return absl::OkStatus();
+        last_state = common::strCat(ready, " ready of ", total, " pods", rev.empty() ? "" : " of " + rev);
+      } else {
+        last_state = msg(pods.ok() ? obj.status() : pods.status());
+      }
+    }
+    if (now() > deadline) {
+      const char* what = step.wait_for == WaitFor::kReady      ? "Ready"
+                         : step.wait_for == WaitFor::kZero     ? "zero pods"
+                         : step.wait_for == WaitFor::kReplicas ? "the replica count"
+                                                               : "the event";
+      std::string want = step.wait_for == WaitFor::kReplicas ? common::strCat(" (", step.replicas, " ready)") : "";
+      return absl::DeadlineExceededError(common::strCat("waited ", fmtNum(step.timeout_s), "s for ", what, want,
+                                                        " of ", isvc, "; last seen: ", last_state));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+absl::Status Runner::loadStep(const Step& step) {
+  auto outcome = std::make_unique<LoadOutcome>();
+  LoadOutcome& l = *outcome;
+  l.name = step.name;
+  l.isvc = isvcOf(step);
+  l.host = step.host;
+  l.engine = step.per_request ? "per-request" : "loadgen";
+  absl::StatusOr<Endpoint> ep;
+  {
+    std::lock_guard lock(target_mu_);
+    ep = target_.endpoint(s_.ns, l.isvc, step.host);
+    if (target_.lacks("control-plane").empty()) {
+      auto obj = target_.get(s_.ns, l.isvc);
+      if (obj.ok()) l.isvc_at_start = *obj;
+    }
+  }
+  if (!ep.ok()) return ep.status();
+  std::string model = l.isvc;
+  if (!target_.lacks("control-plane").empty()) {
+    model = !options_.model.empty() ? options_.model : (!s_.model.empty() ? s_.model : l.isvc);
+  }
+  {
+    std::lock_guard lock(mu_);
+    load_order_.push_back(l.name);
+    loads_[l.name] = std::move(outcome);
+  }
+  if (step.concurrent) {
+    l.thread = std::thread([this, &l, &step, e = *ep, model] { runLoad(l, step, e, model); });
+    log(common::strCat("load ", l.name, " started in the background"));
+    return absl::OkStatus();
+  }
+  runLoad(l, step, *ep, model);
+  if (!l.error.empty()) return absl::UnavailableError(common::strCat("load ", l.name, ": ", l.error));
+  return absl::OkStatus();
+}
+
+void Runner::runLoad(LoadOutcome& l, const Step& step, Endpoint ep, std::string model) {
+  const json& o = step.load_options;
+  l.start_t = now();
+  auto finish = [&] {
+    l.end_t = now();
+    std::lock_guard lock(mu_);
+    l.done = true;
+  };
+  auto protocol = loadgen::parseWireProtocol(o.value("protocol", step.per_request ? "v1" : "v2"));
+  if (!protocol.ok()) {
+    l.error = msg(protocol.status());
+    return finish();
+  }
+  bool grpc = *protocol == loadgen::WireProtocol::kGrpc;
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& h : o.value("headers", json::array())) {
+    std::string text = h;
+    auto colon = text.find(':');
+    std::string value = text.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    headers.emplace_back(text.substr(0, colon), value);
+  }
+  if (!ep.authority.empty()) headers.emplace_back("Host", ep.authority);
+  std::string grpc_target = common::strCat(ep.host, ":", ep.grpc_port);
+  if (grpc && ep.grpc_port == 0) {
+    l.error = "the target has no gRPC endpoint";
+    return finish();
+  }
+  int batch = static_cast<int>(o.value("batch", 1.0));
+  uint64_t seed = static_cast<uint64_t>(o.value("seed", 1.0));
+  absl::StatusOr<loadgen::Payload> payload = absl::UnknownError("");
+  if (o.contains("input")) {
+    payload = loadgen::payloadFromFile((s_.dir / o["input"].get<std::string>()).string(), *protocol, model);
+  } else {
+    auto meta = loadgen::fetchMetadata(ep.host, ep.http_port, grpc ? grpc_target : "", model, headers);
+    if (!meta.ok()) {
+      l.error = common::strCat("cannot read the model's metadata: ", msg(meta.status()));
+      return finish();
+    }
+    payload = loadgen::encodePayload(loadgen::generateRequest(*meta, batch, seed), *protocol, model,
+                                     common::strCat("generated from metadata (batch ", batch, ", seed ", seed, ")"));
+  }
+  if (!payload.ok()) {
+    l.error = msg(payload.status());
+    return finish();
+  }
+  for (auto& h : headers) payload->http.headers.push_back(h);
+  payload->grpc.authority = ep.authority;
+  payload->grpc.target = grpc_target;
+  const double duration_s = o.value("duration", 0.0);
+  const int64_t requests = static_cast<int64_t>(o.value("requests", 0.0));
+  const double timeout_s = o.value("timeout", 10.0);
+
+  if (step.per_request) {
+    // Per-request engine: every request's revision (Kh-Revision), status and latency.
+    const double rate = o.value("rate", 0.0);
+    const int workers = rate > 0 ? static_cast<int>(o.value("connections", 4.0))
+                                 : std::max(1, static_cast<int>(o.value("concurrency", 1.0)));
+    std::atomic<int64_t> next{0};
+    std::mutex rec_mu;
+    const auto begin = Clock::now();
+    const double begin_t = now();
+    auto worker = [&] {
+      http::Client client(ep.host, ep.http_port, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+      std::vector<Record> mine;
+      while (true) {
+        int64_t i = next.fetch_add(1);
+        if (requests > 0 && i >= requests) break;
+        Clock::time_point intended = Clock::now();
+        if (rate > 0) {
+          intended = begin + std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(i) / rate * 1e9));
+          if (duration_s > 0 && std::chrono::duration<double>(intended - begin).count() >= duration_s) break;
+          std::this_thread::sleep_until(intended);
+        } else if (duration_s > 0 && std::chrono::duration<double>(Clock::now() - begin).count() >= duration_s) {
+          break;
+        }
+        http::Request req;
+        req.method_string(payload->http.method);
+        req.target(payload->http.path);
+        req.version(11);
+        req.keep_alive(true);
+        req.set(boost::beast::http::field::content_type, payload->http.content_type);
+        for (const auto& [k, v] : payload->http.headers) req.set(k, v);
+        req.body() = payload->http.body;
+        Record r;
+        r.t = begin_t + std::chrono::duration<double>(intended - begin).count();
+        auto res = client.send(std::move(req));
+        r.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - intended).count();
+        if (res.ok()) {
+          r.status = static_cast<int>(res->result_int());
+          auto rev = (*res)["Kh-Revision"];
+          r.revision = std::string(rev.data(), rev.size());
+          if (r.status != 200) r.error = common::strCat("status ", r.status);
+        } else {
+          r.error = res.status().code() == absl::StatusCode::kDeadlineExceeded ? "timeout" : "connect";
+          client.disconnect();
+        }
+        mine.push_back(std::move(r));
+      }
+      std::lock_guard lock(rec_mu);
+      l.records.insert(l.records.end(), mine.begin(), mine.end());
+    };
+    std::vector<std::thread> threads;
+    for (int w = 0; w < workers; ++w) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    std::sort(l.records.begin(), l.records.end(), [](const Record& a, const Record& b) { return a.t < b.t; });
+    for (const auto& r : l.records) {
+      if (r.error.empty()) {
+        ++l.succeeded;
+      } else {
+        ++l.failed;
+        ++l.failures[r.error];
+      }
+    }
+    log(common::strCat("load ", l.name, ": ", l.records.size(), " requests, ", l.failed, " failed"));
+    return finish();
+  }
+
+  // kh::loadgen, as `harness load`.
+  loadgen::LoadOptions lo;
+  loadgen::RunConfig config;
+  config.mode = "closed";
+  const double rate = o.value("rate", 0.0);
+  const std::string arrival = o.value("arrival", "constant");
+  auto nanos = [](double s) { return loadgen::Nanos(static_cast<int64_t>(s * 1e9)); };
+  lo.duration = nanos(duration_s > 0 ? duration_s : 3600);
+  if (o.contains("profile")) {
+    auto stages = loadgen::parseProfile(o["profile"]);
+    if (!stages.ok()) {
+      l.error = msg(stages.status());
+      return finish();
+    }
+    loadgen::Nanos total{0};
+    for (const auto& st : *stages) total += st.duration;
+    lo.schedule = loadgen::makeProfileSchedule(*stages, arrival == "poisson" ? std::optional<uint64_t>(seed) : std::nullopt);
+    lo.duration = total;
+    config.mode = "profile";
+  } else if (o.contains("trace")) {
+    auto trace = loadgen::makeTraceSchedule((s_.dir / o["trace"].get<std::string>()).string());
+    if (!trace.ok()) {
+      l.error = msg(trace.status());
+      return finish();
+    }
+    lo.schedule = std::move(*trace);
+    config.mode = "trace";
+  } else if (rate > 0) {
+    lo.schedule = arrival == "poisson" ? loadgen::makePoissonSchedule(rate, lo.duration, seed)
+                                       : loadgen::makeConstantSchedule(rate, lo.duration);
+    config.mode = arrival;
+  } else {
+    lo.concurrency = std::max(1, static_cast<int>(o.value("concurrency", 1.0)));
+  }
+  lo.threads = std::max(1, static_cast<int>(o.value("threads", 1.0)));
+  lo.connections = std::max(1, static_cast<int>(o.value("connections", 16.0)));
+  lo.max_requests = requests;
+  lo.warmup = nanos(o.value("warmup", 0.0));
+  lo.window = std::max(nanos(o.value("window", 1.0)), loadgen::Nanos(std::chrono::milliseconds(100)));
+  lo.request_timeout = nanos(timeout_s);
+  config.target = grpc ? "grpc://" + grpc_target : common::strCat("http://", ep.host, ":", ep.http_port);
+  config.model = model;
+  config.protocol = loadgen::wireProtocolName(*protocol);
+  config.payload = payload->source;
+  config.concurrency = lo.concurrency;
+  config.rate = rate;
+  config.seed = seed;
+  config.threads = lo.threads;
+  config.connections = lo.schedule ? lo.connections : lo.concurrency;
+  config.duration_s = static_cast<double>(lo.duration.count()) / 1e9;
+  config.warmup_s = static_cast<double>(lo.warmup.count()) / 1e9;
+  config.window_s = static_cast<double>(lo.window.count()) / 1e9;
+  config.label = o.value("label", l.name);
+  if (o.contains("slo")) {
+    std::string slo = o["slo"];
+    auto eq = slo.find('=');
+    config.slo_percentile = std::strtod(slo.substr(1, eq - 1).c_str(), nullptr);
+    config.slo_ms = parseSeconds(slo.substr(eq + 1)).value_or(0) * 1000;
+    config.slo_confidence = o.value("slo_confidence", 0.99);
+  }
+  absl::StatusOr<loadgen::RunResult> result =
+      grpc ? loadgen::runGrpcLoad(payload->grpc, std::move(lo), time_)
+           : loadgen::runHttpLoad(ep.host, ep.http_port, payload->http, std::move(lo), time_);
+  if (!result.ok()) {
+    l.error = msg(result.status());
+    return finish();
+  }
+  l.run_json = loadgen::runToJson(*result, config);
+  l.succeeded = result->succeeded;
+  l.failed = result->completed - result->succeeded;
+  for (const auto& [kind, n] : result->errors) {
+    if (n > 0) l.failures[kind] += n;
+  }
+  for (const auto& [code, n] : result->status_codes) {
+    if (code != 200 && code != 0 && n > 0 && !grpc) l.failures[common::strCat("HTTP ", code)] = n;
+  }
+  l.run = std::move(*result);
+  log(common::strCat("load ", l.name, ": ", l.run->completed, " requests, ", fmtNum(l.run->throughput, 0),
+                     " req/s, p99 ", fmtNum(l.run_json["latency"].value("p99_ms", 0.0)), " ms, ", l.failed, " failed"));
+  finish();
+}
+
+void Runner::joinLoads(const std::vector<std::string>& names) {
+  for (auto& [name, l] : loads_) {
+    if (!names.empty() && std::find(names.begin(), names.end(), name) == names.end()) continue;
+    if (l->thread.joinable()) l->thread.join();
+  }
+}
+
+absl::Status Runner::conformStep(const Step& step) {
+  const std::string isvc = isvcOf(step);
+  absl::StatusOr<Endpoint> ep;
+  {
+    std::lock_guard lock(target_mu_);
+    ep = target_.endpoint(s_.ns, isvc, "");
+  }
+  if (!ep.ok()) return ep.status();
+  std::string dir = options_.conformance_dir.empty() ? conformance::defaultCaseDir() : options_.conformance_dir;
+  auto cases = conformance::loadCases(dir);
+  if (!cases.ok()) return cases.status();
+  conformance::RunOptions ro;
+  ro.http_host = ep->host;
+  ro.http_port = ep->http_port;
+  if (ep->grpc_port != 0) ro.grpc_target = common::strCat(ep->host, ":", ep->grpc_port);
+  ro.model = !step.model.empty() ? step.model
+             : !target_.lacks("control-plane").empty() && !options_.model.empty() ? options_.model
+             : !target_.lacks("control-plane").empty() && !s_.model.empty()      ? s_.model
+                                                                                  : isvc;
+  ro.protocols = step.protocols;
+  ro.filter = step.filter;
+  ro.authority = ep->authority;
+  auto summary = conformance::runCases(*cases, ro, {});
+  AssertionResult a;
+  a.name = common::strCat("conformance ", step.protocols, " (", ro.model, ")");
+  if (!summary.ok()) {
+    a.verdict = Verdict::kFail;
+    a.expected = "every MUST case passes";
+    a.measured = msg(summary.status());
+    a.why = "the target did not answer";
+    assertions_.push_back(a);
+    return absl::OkStatus();
+  }
+  json results = conformance::resultsJson(*summary, ro);
+  std::string failed_ids;
+  int shown = 0;
+  for (const auto& r : summary->results) {
+    if (r.outcome == conformance::Outcome::kFail && r.test && r.test->level == "MUST" && shown++ < 5) {
+      failed_ids += common::strCat(failed_ids.empty() ? "" : "; ", r.test->id, ": ", r.detail.substr(0, 160));
+    }
+  }
+  a.verdict = summary->must_failed == 0 ? Verdict::kPass : Verdict::kFail;
+  a.expected = "every MUST case passes";
+  a.measured = common::strCat(summary->passed, " passed, ", summary->failed, " failed (", summary->must_failed,
+                              " MUST), ", summary->skipped, " skipped");
+  a.why = a.verdict == Verdict::kPass ? "no MUST case failed" : common::strCat("MUST cases failed: ", failed_ids);
+  a.data = {{"kind", "conformance"}, {"passed", summary->passed}, {"failed", summary->failed},
+            {"skipped", summary->skipped}, {"must_failed", summary->must_failed}};
+  assertions_.push_back(a);
+  conformance_.push_back({{"protocols", step.protocols}, {"model", ro.model}, {"results", results}});
+  if (!options_.out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.out_dir, ec);
+    std::string stem = step.protocols;
+    std::replace(stem.begin(), stem.end(), ',', '-');
+    std::ofstream(options_.out_dir / common::strCat("conformance-", stem, ".junit.xml")) << conformance::junitXml(*summary, ro);
+  }
+  log(common::strCat("conform ", step.protocols, ": ", a.measured));
+  return absl::OkStatus();
+}
+
+absl::Status Runner::runStep(const Step& step, json& step_log) {
+  const std::string cp = target_.lacks("control-plane");
+  bool needs_cp = step.kind == StepKind::kApply || step.kind == StepKind::kDelete ||
+                  step.kind == StepKind::kPatch || step.kind == StepKind::kWait;
+  if (needs_cp && !cp.empty()) {
+    step_log["status"] = "skipped";
+    step_log["detail"] = cp;
+    return absl::OkStatus();
+  }
+  switch (step.kind) {
+    case StepKind::kApply: {
+      std::string text = step.inline_yaml;
+      std::string source = "inline";
+      if (!step.file.empty()) {
+        std::ifstream in(step.file);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        text = ss.str();
+        source = step.file.filename().string();
+      }
+      step_log["detail"] = source;
+      return applyText(text, source);
+    }
+    case StepKind::kDelete: {
+      std::lock_guard lock(target_mu_);
+      step_log["detail"] = isvcOf(step);
+      return target_.remove(s_.ns, isvcOf(step));
+    }
+    case StepKind::kPatch: {
+      absl::StatusOr<json> obj;
+      {
+        std::lock_guard lock(target_mu_);
+        obj = target_.get(s_.ns, isvcOf(step));
+      }
+      if (!obj.ok()) return obj.status();
+      json doc = *obj;
+      doc.erase("status");
+      doc.merge_patch(step.merge_patch);
+      step_log["detail"] = step.merge_patch.dump();
+      return applyText(doc.dump(), common::strCat("patch of ", isvcOf(step)));
+    }
+    case StepKind::kWait:
+      return waitStep(step);
+    case StepKind::kLoad:
+      return loadStep(step);
+    case StepKind::kIdle:
+      std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(step.idle_s * 1000)));
+      return absl::OkStatus();
+    case StepKind::kConform:
+      return conformStep(step);
+    case StepKind::kJoin:
+      joinLoads(step.join);
+      return absl::OkStatus();
+    case StepKind::kAssert: {
+      AssertionResult a = evaluate(step);
+      log(common::strCat("assert ", a.name, ": ", verdictName(a.verdict), " (", a.measured, ")"));
+      step_log["detail"] = verdictName(a.verdict);
+      assertions_.push_back(std::move(a));
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+ScenarioResult Runner::run() {
+  ScenarioResult result;
+  result.name = s_.name;
+  result.description = s_.description;
+  result.file = s_.file.string();
+  const auto started = Clock::now();
+  start_unix_ = std::chrono::duration<double>(time_.systemTime().time_since_epoch()).count();
+  result.observations["start_unix"] = start_unix_;
+  auto finishResult = [&] {
+    result.duration_s = std::chrono::duration<double>(Clock::now() - started).count();
+    result.target = target_.describe();
+    result.assertions = assertions_;
+    json loads = json::array();
+    for (const auto& n : load_order_) loads.push_back(loadJson(*loads_.at(n)));
+    result.observations["loads"] = loads;
+    result.observations["samples"] = samples_;
+    result.observations["events"] = events_;
+    result.observations["conformance"] = conformance_;
+    if (result.verdict != Verdict::kSkip || !result.skip_reason.empty()) {
+      // Already decided (skipped or an error).
+    }
+    if (result.skip_reason.empty()) {
+      bool failed = !result.error.empty();
+      bool any_pass = false;
+      for (const auto& a : result.assertions) {
+        failed = failed || a.verdict == Verdict::kFail;
+        any_pass = any_pass || a.verdict == Verdict::kPass;
+      }
+      result.verdict = failed ? Verdict::kFail : any_pass ? Verdict::kPass : Verdict::kSkip;
+      if (result.verdict == Verdict::kSkip) result.skip_reason = "every assertion was skipped";
+    }
+    return result;
+  };
+
+  // Requirements the target cannot meet skip the whole scenario, with the target's reason.
+  TargetSettings settings;
+  settings.autoscaler = s_.autoscaler;
+  settings.autoscaler_tick_s = s_.autoscaler_tick_s;
+  // Relative storageUri paths resolve against the directory above the scenario's (the
+  // repository root for scenarios/), as reference-impl/manifests do against the root.
+  settings.base_dir = std::filesystem::weakly_canonical(std::filesystem::absolute(s_.dir.empty() ? "." : s_.dir) / "..");
+  auto st = target_.begin(settings);
+  if (!st.ok()) {
+    result.error = common::strCat("the target did not start: ", msg(st));
+    return finishResult();
+  }
+  for (const auto& r : s_.requires_) {
+    std::string why = target_.lacks(r);
+    if (!why.empty()) {
+      result.verdict = Verdict::kSkip;
+      result.skip_reason = common::strCat("needs ", r, ": ", why);
+      log(common::strCat("skipped: ", result.skip_reason));
+      target_.end();
+      return finishResult();
+    }
+  }
+  if (s_.isvc.empty()) {
+    // Default InferenceService: the first one the manifests name.
+  }
+  std::thread observer([this] { observe(); });
+  json steps = json::array();
+  auto fail = [&](const std::string& what) {
+    result.error = what;
+    log(common::strCat("error: ", what));
+  };
+  // Manifests first.
+  for (const auto& m : s_.manifests) {
+    json step_log = {{"kind", "apply"}, {"detail", m.filename().string()}, {"start_t", now()}};
+    if (!target_.lacks("control-plane").empty()) {
+      step_log["status"] = "skipped";
+      step_log["detail"] = common::strCat(m.filename().string(), ": ", target_.lacks("control-plane"));
+    } else {
+      std::ifstream in(m);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      auto applied = applyText(ss.str(), m.filename().string());
+      step_log["status"] = applied.ok() ? "ok" : "failed";
+      if (!applied.ok()) {
+        fail(common::strCat("apply ", m.filename().string(), ": ", msg(applied)));
+        step_log["detail"] = result.error;
+      }
+    }
+    step_log["end_t"] = now();
+    steps.push_back(step_log);
+    if (!result.error.empty()) break;
+  }
+  for (size_t i = 0; i < s_.steps.size() && result.error.empty(); ++i) {
+    const Step& step = s_.steps[i];
+    json step_log = {{"index", i + 1}, {"kind", stepKindName(step.kind)}, {"line", step.where.line},
+                     {"name", step.name}, {"start_t", now()}, {"status", "ok"}};
+    if (step.kind == StepKind::kLoad) step_log["detail"] = step.load_options.dump();
+    if (step.kind == StepKind::kWait) step_log["detail"] = isvcOf(step);
+    if (step.kind == StepKind::kIdle) step_log["detail"] = common::strCat(fmtNum(step.idle_s), "s");
+    auto status = runStep(step, step_log);
+    step_log["end_t"] = now();
+    if (!status.ok()) {
+      step_log["status"] = "failed";
+      step_log["detail"] = msg(status);
+      fail(common::strCat("step ", i + 1, " (", stepKindName(step.kind), ", line ", step.where.line, "): ", msg(status)));
+    }
+    steps.push_back(step_log);
+  }
+  joinLoads({});
+  stop_observer_ = true;
+  observer.join();
+  result.observations["steps"] = steps;
+  // A background load that failed to run is an error too.
+  for (const auto& n : load_order_) {
+    const auto& l = *loads_.at(n);
+    if (!l.error.empty() && result.error.empty()) fail(common::strCat("load ", n, ": ", l.error));
+  }
+  target_.end();
+  return finishResult();
+}
+
+json Runner::loadJson(const LoadOutcome& l) const {
+  json out = {{"name", l.name}, {"isvc", l.isvc}, {"host", l.host}, {"engine", l.engine},
+              {"start_t", l.start_t}, {"end_t", l.end_t}, {"succeeded", l.succeeded},
+              {"failed", l.failed}, {"failures", l.failures}, {"error", l.error}};
+  json rate = json::array();
+  json curve = json::array();
+  if (l.run) {
+    out["run"] = l.run_json;
+    double offset = l.start_t + l.run_json["config"].value("warmup_s", 0.0);
+    for (const auto& w : l.run_json["windows"]) rate.push_back({offset + w.value("start_s", 0.0), w.value("throughput", 0.0)});
+    curve = l.run_json["percentile_curve"];
+    out["latency"] = l.run_json["latency"];
+  } else if (!l.records.empty()) {
+    std::map<int64_t, int64_t> per_second;
+    std::map<std::string, int64_t> revisions;
+    std::vector<double> lat;
+    for (const auto& r : l.records) {
+      ++per_second[static_cast<int64_t>(std::floor(r.t))];
+      if (!r.revision.empty()) ++revisions[r.revision];
+      lat.push_back(r.latency_ms);
+    }
+    for (const auto& [sec, n] : per_second) rate.push_back({static_cast<double>(sec) + 0.5, static_cast<double>(n)});
+    std::sort(lat.begin(), lat.end());
+    for (int k = 0; k <= 60; ++k) {
+      double p = 100.0 * (1.0 - std::pow(10.0, -k / 10.0));
+      double last = 100.0 - 100.0 / static_cast<double>(lat.size());
+      if (p > last && k > 0) {
+        curve.push_back({last, lat.back()});
+        break;
+      }
+      curve.push_back({p, percentile(lat, p)});
+    }
+    out["revisions"] = revisions;
+    out["latency"] = {{"count", lat.size()}, {"p50_ms", percentile(lat, 50)}, {"p90_ms", percentile(lat, 90)},
+                      {"p99_ms", percentile(lat, 99)}, {"max_ms", lat.back()}};
+  }
+  out["rate_series"] = rate;
+  out["percentile_curve"] = curve;
+  return out;
+}
+
+// ------------------------------------------------------------------ assertions
+
+AssertionResult Runner::evaluate(const Step& step) {
+  const json& p = step.params;
+  auto loadNamed = [&](const std::string& name) -> LoadOutcome* {
+    auto it = loads_.find(name);
+    if (it == loads_.end()) return nullptr;
+    if (it->second->thread.joinable()) it->second->thread.join();  // its figures must be final
+    return it->second.get();
+  };
+  auto skip = [&](const std::string& name, const std::string& why) {
+    AssertionResult a;
+    a.name = name;
+    a.verdict = Verdict::kSkip;
+    a.why = why;
+    return a;
+  };
+  const std::string& kind = step.assertion;
+  if (kind == "canary_split" || kind == "tag_routing" || kind == "latency_slo") {
+    LoadOutcome* l = loadNamed(p["load"]);
+    std::string name = common::strCat(kind, " (load ", p["load"].get<std::string>(), ")");
+    if (l == nullptr) return skip(name, "no such load");
+    if (!l->error.empty()) {
+      AssertionResult a = skip(name, "");
+      a.verdict = Verdict::kFail;
+      a.measured = "the load did not run";
+      a.why = l->error;
+      return a;
+    }
+    if (kind == "canary_split") return canarySplit(step, *l);
+    if (kind == "tag_routing") return tagRouting(step, *l);
+    return latencySlo(step, *l);
+  }
+  if (kind == "no_errors") {
+    for (const auto& n : p.value("loads", std::vector<std::string>{})) loadNamed(n);
+    if (!p.contains("loads")) joinLoads({});
+    return noErrors(step);
+  }
+  if (kind == "compare") return compare(step);
+  // The rest read observations of the control plane.
+  std::string name = common::strCat(kind, " (", isvcOf(step), ")");
+  if (std::string why = target_.lacks("events"); !why.empty()) return skip(name, why);
+  if (kind == "cold_start") {
+    if (std::string why = target_.lacks("coldstart-events"); !why.empty()) return skip(name, why);
+    return coldStart(step);
+  }
+  if (kind == "scale_to_zero") return scaleToZero(step);
+  return scaledUp(step);
+}
+
+AssertionResult Runner::canarySplit(const Step& step, const LoadOutcome& l) {
+  const json& p = step.params;
+  AssertionResult a;
+  a.name = common::strCat("canary_split (load ", l.name, ")");
+  std::string which = p.value("revision", "latest");
+  std::string rev = resolveRevision(which, l.isvc_at_start);
+  double percent = p.contains("percent") ? p["percent"].get<double>()
+                                         : l.isvc_at_start.value("spec", json::object())
+                                               .value("predictor", json::object())
+                                               .value("canaryTrafficPercent", -1.0);
+  double confidence = p.value("confidence", 0.999);
+  if (percent < 0) {
+    a.verdict = Verdict::kFail;
+    a.why = "no percent given and the InferenceService had no canaryTrafficPercent when the load began";
+    return a;
+  }
+  if (which == "prev" && !p.contains("percent")) percent = 100 - percent;
+  int64_t n = 0, k = 0;
+  for (const auto& r : l.records) {
+    if (!r.error.empty()) continue;
+    ++n;
+    k += r.revision == rev ? 1 : 0;
+  }
+  a.expected = common::strCat(fmtNum(percent), "% of requests to ", rev, " (", which == "latest" ? "canaryTrafficPercent" : which,
+                              "), exact two-sided binomial test at ", fmtNum(confidence * 100, 2), "% confidence");
+  if (n == 0) {
+    a.verdict = Verdict::kFail;
+    a.measured = "no successful request";
+    a.why = "nothing to test (was the load per_request?)";
+    return a;
+  }
+  double pval = binomialTwoSidedPValue(k, n, percent / 100);
+  Interval ci = clopperPearson(k, n, confidence);
+  double share = 100.0 * static_cast<double>(k) / static_cast<double>(n);
+  a.measured = common::strCat(k, " of ", n, " = ", fmtNum(share, 2), "% (", fmtNum(confidence * 100, 2), "% Clopper-Pearson interval [",
+                              fmtNum(ci.low * 100, 2), "%, ", fmtNum(ci.high * 100, 2), "%]), p = ", fmtNum(pval, 4));
+  bool pass = pval >= 1 - confidence;
+  a.verdict = pass ? Verdict::kPass : Verdict::kFail;
+  a.why = pass ? common::strCat("p = ", fmtNum(pval, 4), " >= ", fmtNum(1 - confidence, 6),
+                                ": consistent with ", fmtNum(percent), "%")
+               : common::strCat("p = ", pval, " < ", fmtNum(1 - confidence, 6), ": a split of ", fmtNum(share, 2),
+                                "% over ", n, " requests is not ", fmtNum(percent), "% at this confidence");
+  a.data = {{"kind", "canary"}, {"revision", l.records.empty() ? "" : rev}, {"k", k}, {"n", n},
+            {"expected_percent", percent}, {"ci_low", ci.low * 100}, {"ci_high", ci.high * 100},
+            {"p_value", pval}, {"confidence", confidence}};
+  return a;
+}
+
+AssertionResult Runner::tagRouting(const Step& step, const LoadOutcome& l) {
+  AssertionResult a;
+  std::string which = step.params.value("revision", "latest");
+  std::string rev = resolveRevision(which, l.isvc_at_start);
+  a.name = common::strCat("tag_routing (load ", l.name, l.host.empty() ? "" : ", host " + l.host, ")");
+  a.expected = common::strCat("100% of responses from ", rev, which != rev ? " (" + which + ")" : "");
+  std::map<std::string, int64_t> by_rev;
+  int64_t n = 0;
+  for (const auto& r : l.records) {
+    if (!r.error.empty()) continue;
+    ++n;
+    ++by_rev[r.revision.empty() ? "(no Kh-Revision)" : r.revision];
+  }
+  int64_t hit = by_rev.count(rev) ? by_rev[rev] : 0;
+  std::string spread;
+  for (const auto& [r, c] : by_rev) spread += common::strCat(spread.empty() ? "" : ", ", r, ": ", c);
+  a.measured = common::strCat(hit, " of ", n, " successful responses (", spread.empty() ? "none" : spread, ")",
+                              l.failed ? common::strCat(", ", l.failed, " failed") : std::string());
+  bool pass = n > 0 && hit == n && l.failed == 0;
+  a.verdict = pass ? Verdict::kPass : Verdict::kFail;
+  a.why = pass ? "every response came from that revision"
+          : n == 0 ? "no successful response"
+          : l.failed ? "requests failed"
+                     : "responses came from other revisions";
+  return a;
+}
+
+AssertionResult Runner::noErrors(const Step& step) {
+  AssertionResult a;
+  std::vector<std::string> names = step.params.value("loads", load_order_);
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  a.name = common::strCat("no_errors (", list, ")");
+  a.expected = "0 failed requests";
+  int64_t total = 0, failed = 0;
+  std::map<std::string, int64_t> kinds;
+  std::string first_error;
+  for (const auto& n : names) {
+    auto it = loads_.find(n);
+    if (it == loads_.end()) continue;
+    const auto& l = *it->second;
+    total += l.succeeded + l.failed;
+    failed += l.failed;
+    for (const auto& [k, c] : l.failures) kinds[k] += c;
+    if (l.run && first_error.empty()) first_error = l.run->first_error;
+  }
+  std::string spread;
+  for (const auto& [k, c] : kinds) {
+    if (c > 0) spread += common::strCat(spread.empty() ? "" : ", ", k, ": ", c);
+  }
+  a.measured = common::strCat(failed, " of ", total, " failed", spread.empty() ? "" : " (" + spread + ")");
+  bool pass = failed == 0 && total > 0;
+  a.verdict = pass ? Verdict::kPass : Verdict::kFail;
+  a.why = pass ? "every request succeeded"
+          : total == 0 ? "no request was sent"
+                       : common::strCat("requests failed", first_error.empty() ? "" : "; e.g. " + first_error);
+  return a;
+}
+
+AssertionResult Runner::latencySlo(const Step& step, const LoadOutcome& l) {
+  const json& p = step.params;
+  AssertionResult a;
+  double pct = p.value("percentile", 99.0);
+  double max_ms = p["max"].get<double>() * 1000;
+  double confidence = p.value("confidence", 0.99);
+  a.name = common::strCat("latency_slo (load ", l.name, ")");
+  int64_t queries = 0, over = 0;
+  if (l.run) {
+    queries = l.run->completed;
+    over = queries - l.run->corrected.countAtOrBelow(static_cast<int64_t>(max_ms * 1e6));
+  } else {
+    for (const auto& r : l.records) {
+      ++queries;
+      over += (r.latency_ms > max_ms || !r.error.empty()) ? 1 : 0;
+    }
+  }
+  auto v = loadgen::earlyStopping(queries, over, pct / 100, confidence, max_ms);
+  a.expected = common::strCat("p", fmtNum(pct), " <= ", fmtNum(max_ms), " ms at ", fmtNum(confidence * 100), "% confidence (LoadGen early stopping)");
+  a.measured = common::strCat(queries, " queries, ", over, " over ", fmtNum(max_ms), " ms (", v.min_queries, " needed for that many); p",
+                              fmtNum(pct), " ", fmtNum(l.run ? static_cast<double>(l.run->corrected.valueAtPercentile(pct)) / 1e6 : 0), " ms");
+  a.verdict = v.passed ? Verdict::kPass : Verdict::kFail;
+  a.why = v.passed ? v.describe()
+                   : common::strCat(v.describe(), ": ", queries < v.min_queries ? "too few queries for the overruns seen" : "");
+  return a;
+}
+
+AssertionResult Runner::coldStart(const Step& step) {
+  const json& p = step.params;
+  AssertionResult a;
+  std::string isvc = isvcOf(step);
+  double pct = p.value("percentile", 95.0);
+  double max_ms = p["max"].get<double>() * 1000;
+  int min_samples = p.value("min_samples", 1);
+  a.name = common::strCat("cold_start p", fmtNum(pct), " (", isvc, ")");
+  std::vector<double> totals;
+  json breakdowns = json::array();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& e : events_) {
+      if (e.value("type", "") != "coldstart" || !eventIsFor(e, isvc)) continue;
+      totals.push_back(e.value("total_ms", 0.0));
+      breakdowns.push_back({{"t", e.value("t", 0.0)}, {"total_ms", e.value("total_ms", 0.0)},
+                            {"revision", e.value("revision", "")}, {"breakdown", e.value("breakdown", json::object())}});
+    }
+  }
+  a.expected = common::strCat("p", fmtNum(pct), " of cold starts <= ", fmtNum(max_ms), " ms over at least ", min_samples, " cold start(s)");
+  a.data = {{"kind", "coldstart"}, {"samples", breakdowns}};
+  if (static_cast<int>(totals.size()) < min_samples) {
+    a.verdict = Verdict::kFail;
+    a.measured = common::strCat(totals.size(), " cold start(s) observed");
+    a.why = "too few cold starts (was the revision at zero when the requests came?)";
+    return a;
+  }
+  double value = percentile(totals, pct);
+  a.measured = common::strCat("p", fmtNum(pct), " ", fmtNum(value, 1), " ms over ", totals.size(), " cold start(s) (p50 ",
+                              fmtNum(percentile(totals, 50), 1), " ms, max ", fmtNum(percentile(totals, 100), 1), " ms)");
+  a.verdict = value <= max_ms ? Verdict::kPass : Verdict::kFail;
+  a.why = a.verdict == Verdict::kPass ? "within the bound" : common::strCat("p", fmtNum(pct), " exceeds ", fmtNum(max_ms), " ms");
+  return a;
+}
+
+AssertionResult Runner::scaleToZero(const Step& step) {
+  const json& p = step.params;
+  AssertionResult a;
+  std::string isvc = isvcOf(step);
+  a.name = common::strCat("scale_to_zero (", isvc, ")");
+  // The last request: the end of the named load, else of the last load on this service.
+  const LoadOutcome* last = nullptr;
+  for (const auto& n : load_order_) {
+    const auto& l = *loads_.at(n);
+    if (p.contains("load") ? n == p["load"].get<std::string>() : l.isvc == isvc) last = &l;
+  }
+  if (last == nullptr) {
+    a.verdict = Verdict::kFail;
+    a.why = "no load on this InferenceService came before (nothing to time from)";
+    return a;
+  }
+  double last_request = last->end_t;
+  if (!last->records.empty()) {
+    last_request = 0;
+    for (const auto& r : last->records) last_request = std::max(last_request, r.t + r.latency_ms / 1000);
+  }
+  json obj;
+  {
+    std::lock_guard lock(target_mu_);
+    auto got = target_.get(s_.ns, isvc);
+    if (got.ok()) obj = *got;
+  }
+  std::map<std::string, std::string> annotations;
+  for (const auto& [k, v] : obj.value("metadata", json::object()).value("annotations", json::object()).items()) {
+    if (v.is_string()) annotations[k] = v.get<std::string>();
+  }
+  double tick = s_.autoscaler_tick_s > 0 ? s_.autoscaler_tick_s : 2.0;
+  auto e = expectedScaleToZero(s_.autoscaler, annotations, tick);
+  if (!e.ok()) {
+    a.verdict = Verdict::kFail;
+    a.why = msg(e.status());
+    return a;
+  }
+  // Knative's buckets are whole seconds: the last request's bucket leaves the window up to 1 s
+  // early; decisions come on ticks and the pod takes its drain to go.
+  double low = e->expected_s - 1.0;
+  double tolerance = p.value("tolerance", 2 * tick + 4.0);
+  double high = e->expected_s + tolerance;
+  double zero_at = -1;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& sample : samples_) {
+      if (sample.value("isvc", "") != isvc || sample.value("t", 0.0) < last_request) continue;
+      if (sample.value("total", 1) == 0) {
+        zero_at = sample["t"];
+        break;
+      }
+    }
+    // A wait step polls more often than the observer samples.
+    for (double t : zero_seen_[isvc]) {
+      if (t >= last_request && (zero_at < 0 || t < zero_at)) zero_at = t;
+    }
+  }
+  a.expected = common::strCat("0 pods within [", fmtNum(low, 1), "s, ", fmtNum(high, 1), "s] of the last request: ", e->explanation,
+                              "; -1s for Knative's 1s buckets, +", fmtNum(tolerance, 1), "s tolerance (ticks of ", fmtNum(tick, 1), "s, drain)");
+  a.data = {{"kind", "scale_to_zero"}, {"last_request_t", last_request}, {"zero_t", zero_at},
+            {"expected_s", e->expected_s}, {"low_s", low}, {"high_s", high}};
+  if (zero_at < 0) {
+    a.verdict = Verdict::kFail;
+    a.measured = "the pods never reached 0 while observed";
+    a.why = "no scale to zero (add a wait for: zero step, or check enable-scale-to-zero and minReplicas)";
+    return a;
+  }
+  double measured = zero_at - last_request;
+  a.data["measured_s"] = measured;
+  a.measured = common::strCat(fmtNum(measured, 2), "s from the last request (t=", fmtNum(last_request, 2), "s) to 0 pods (t=", fmtNum(zero_at, 2), "s)");
+  bool pass = measured >= low && measured <= high;
+  a.verdict = pass ? Verdict::kPass : Verdict::kFail;
+  a.why = pass ? "within the window" : measured < low ? "scaled to zero before the stable window could have drained"
+                                                      : "scaled to zero later than the autoscaler settings allow";
+  return a;
+}
+
+AssertionResult Runner::scaledUp(const Step& step) {
+  const json& p = step.params;
+  AssertionResult a;
+  std::string isvc = isvcOf(step);
+  int min_pods = p.value("min_pods", 2);
+  bool want_panic = p.value("panic", false);
+  a.name = common::strCat("scaled_up (", isvc, ")");
+  int max_ready = 0;
+  double max_at = 0;
+  bool panic = false;
+  double panic_at = -1;
+  int max_desired = 0;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : samples_) {
+      if (s.value("isvc", "") == isvc && s.value("ready", 0) > max_ready) {
+        max_ready = s["ready"];
+        max_at = s["t"];
+      }
+    }
+    for (const auto& e : events_) {
+      if (e.value("type", "") != "scale" || !eventIsFor(e, isvc)) continue;
+      max_desired = std::max(max_desired, e.value("desired", 0));
+      if (e.value("panic", false) && !panic) {
+        panic = true;
+        panic_at = e.value("t", 0.0);
+      }
+    }
+  }
+  a.expected = common::strCat(">= ", min_pods, " ready pods", want_panic ? ", and the autoscaler in panic mode" : "");
+  a.measured = common::strCat("at most ", max_ready, " ready pods (t=", fmtNum(max_at, 1), "s), highest desired ", max_desired,
+                              panic ? common::strCat(", panic from t=", fmtNum(panic_at, 1), "s") : ", no panic");
+  bool pass = max_ready >= min_pods && (!want_panic || panic);
+  a.verdict = pass ? Verdict::kPass : Verdict::kFail;
+  a.why = pass ? "scaled up as asked"
+          : max_ready < min_pods ? "too few pods became ready"
+                                 : "no scale decision was taken in panic mode";
+  return a;
+}
+
+AssertionResult Runner::compare(const Step& step) {
+  const json& p = step.params;
+  AssertionResult a;
+  std::vector<std::string> names = p.value("loads", std::vector<std::string>{});
+  std::string metric = p.value("metric", "p50");
+  a.name = common::strCat("compare ", metric, " (", names.size() > 0 ? names[0] : "", " vs ", names.size() > 1 ? names[1] : "", ")");
+  if (names.size() != 2) {
+    a.verdict = Verdict::kFail;
+    a.why = "compare takes two loads";
+    return a;
+  }
+  double v[2];
+  json rows = json::array();
+  for (int i = 0; i < 2; ++i) {
+    auto it = loads_.find(names[i]);
+    if (it != loads_.end() && it->second->thread.joinable()) it->second->thread.join();
+    if (it == loads_.end() || !it->second->run) {
+      a.verdict = Verdict::kFail;
+      a.why = common::strCat("load ", names[i], " has no loadgen result");
+      return a;
+    }
+    const json& r = it->second->run_json;
+    v[i] = metric == "throughput" ? r["summary"].value("throughput", 0.0)
+           : metric == "mean"     ? r["latency"].value("mean_ms", 0.0)
+                                  : r["latency"].value(metric + "_ms", 0.0);
+    rows.push_back({{"load", names[i]}, {"throughput", r["summary"].value("throughput", 0.0)},
+                    {"p50_ms", r["latency"].value("p50_ms", 0.0)}, {"p99_ms", r["latency"].value("p99_ms", 0.0)},
+                    {"errors", r["summary"].value("errors", 0)}});
+  }
+  double ratio = v[0] > 0 ? v[1] / v[0] : std::nan("");
+  std::string unit = metric == "throughput" ? " req/s" : " ms";
+  a.measured = common::strCat(names[0], " ", fmtNum(v[0]), unit, ", ", names[1], " ", fmtNum(v[1]), unit, " (ratio ", fmtNum(ratio), ")");
+  a.data = {{"kind", "compare"}, {"rows", rows}, {"metric", metric}, {"ratio", ratio}};
+  if (p.contains("max_ratio")) {
+    double max_ratio = p["max_ratio"];
+    a.expected = common::strCat(names[1], "/", names[0], " ", metric, " <= ", fmtNum(max_ratio));
+    a.verdict = ratio <= max_ratio ? Verdict::kPass : Verdict::kFail;
+    a.why = a.verdict == Verdict::kPass ? "within the ratio" : "the second is beyond the allowed ratio";
+  } else {
+    a.expected = "both loads measured (no bound set)";
+    a.verdict = Verdict::kPass;
+    a.why = "recorded for the report";
+  }
+  return a;
+}
+
+}  // namespace
+
+ScenarioResult runScenario(const Scenario& scenario, Target& target, const RunOptions& options,
+                           const common::TimeSource& time) {
+  Runner runner(scenario, target, options, time);
+  return runner.run();
+}
+
+json resultToJson(const ScenarioResult& r) {
+  json assertions = json::array();
+  for (const auto& a : r.assertions) {
+    assertions.push_back({{"name", a.name}, {"verdict", verdictName(a.verdict)}, {"expected", a.expected},
+                          {"measured", a.measured}, {"why", a.why}, {"data", a.data}});
+  }
+  return {{"name", r.name}, {"description", r.description}, {"file", r.file}, {"target", r.target},
+          {"verdict", verdictName(r.verdict)}, {"skip_reason", r.skip_reason}, {"error", r.error},
+          {"duration_s", r.duration_s}, {"assertions", assertions}, {"observations", r.observations}};
+}
+
+}  // namespace kh::scenario

@@ -1,0 +1,115 @@
+// The scenario parser: every shipped scenario parses; bad files are refused with line:column.
+
+#include "kh/scenario/scenario.h"
+
+#include "gtest/gtest.h"
+#include "kh/common/strings.h"
+
+namespace kh::scenario {
+namespace {
+
+const std::filesystem::path kScenarios = std::filesystem::path(KH_TEST_SOURCE_DIR) / "scenarios";
+
+std::string error(const std::string& text) {
+  auto s = parseScenario(text, "bad.yaml", kScenarios);
+  if (s.ok()) return "parsed";
+  return std::string(common::toStd(s.status().message()));
+}
+
+TEST(ScenarioParser, EveryShippedScenarioParses) {
+  auto suite = loadSuite(kScenarios);
+  ASSERT_TRUE(suite.ok()) << suite.status();
+  EXPECT_GE(suite->size(), 7u);
+  std::set<std::string> names;
+  for (const auto& s : *suite) {
+    EXPECT_FALSE(s.description.empty()) << s.name;
+    EXPECT_FALSE(s.steps.empty()) << s.name;
+    EXPECT_TRUE(names.insert(s.name).second) << "duplicate name " << s.name;
+  }
+  for (const char* want : {"conformance", "cold-start", "scale-to-zero", "burst-panic", "concurrency-backpressure",
+                           "canary-rollout", "runtime-comparison"}) {
+    EXPECT_TRUE(names.count(want)) << want;
+  }
+}
+
+TEST(ScenarioParser, ReadsEveryStepKind) {
+  auto s = parseScenario(R"(name: all
+description: every step
+target: {isvc: svc, autoscaler_tick: 500ms}
+requires: [control-plane]
+autoscaler: {stable-window: 6s, scale-to-zero-grace-period: 1s}
+manifests: [manifests/xgboost-iris.yaml]
+steps:
+  - apply: manifests/dense-iris.yaml
+  - apply: {yaml: "kind: InferenceService"}
+  - patch: {merge: {spec: {predictor: {canaryTrafficPercent: 20}}}}
+  - wait: {for: replicas, replicas: 2, revision: latest, timeout: 1m}
+  - load: {name: a, rate: 100, arrival: poisson, duration: 2s, concurrent: true, per_request: true, host: latest}
+  - idle: 500ms
+  - join: a
+  - conform: {protocols: [v1, grpc]}
+  - assert: {canary_split: {load: a, confidence: 0.99}}
+  - delete: svc
+)",
+                         "all.yaml", kScenarios);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->autoscaler.at("stable-window"), "6s");
+  EXPECT_DOUBLE_EQ(s->autoscaler_tick_s, 0.5);
+  ASSERT_EQ(s->steps.size(), 10u);
+  EXPECT_EQ(s->steps[0].kind, StepKind::kApply);
+  EXPECT_EQ(s->steps[0].where.line, 8);
+  EXPECT_EQ(s->steps[0].where.column, 5);
+  EXPECT_EQ(s->steps[2].merge_patch["spec"]["predictor"]["canaryTrafficPercent"], 20);
+  EXPECT_EQ(s->steps[3].wait_for, WaitFor::kReplicas);
+  EXPECT_EQ(s->steps[3].replicas, 2);
+  EXPECT_DOUBLE_EQ(s->steps[3].timeout_s, 60);
+  EXPECT_EQ(s->steps[3].isvc, "svc");
+  EXPECT_TRUE(s->steps[4].concurrent);
+  EXPECT_TRUE(s->steps[4].per_request);
+  EXPECT_DOUBLE_EQ(s->steps[4].load_options["rate"], 100);
+  EXPECT_DOUBLE_EQ(s->steps[4].load_options["duration"], 2);
+  EXPECT_DOUBLE_EQ(s->steps[5].idle_s, 0.5);
+  EXPECT_EQ(s->steps[7].protocols, "v1,grpc");
+  EXPECT_EQ(s->steps[8].assertion, "canary_split");
+  EXPECT_DOUBLE_EQ(s->steps[8].params["confidence"], 0.99);
+  EXPECT_EQ(s->steps[9].isvc, "svc");
+}
+
+TEST(ScenarioParser, RejectsWithLineAndColumn) {
+  EXPECT_EQ(error("name: x\nsteps:\n  - idle: 1s\ncolour: blue\n"),
+            "bad.yaml:4:1: unknown key \"colour\" in the scenario (allowed: autoscaler, description, manifests, name, "
+            "requires, steps, target, timeout)");
+  EXPECT_EQ(error("name: x\nsteps:\n  - idle: 1s\n  - jump: 3\n"),
+            "bad.yaml:4:5: unknown step \"jump\" (apply, delete, patch, wait, load, idle, conform, assert, join)");
+  EXPECT_EQ(error("name: x\nsteps:\n  - idle: soon\n"),
+            "bad.yaml:3:11: idle: not a duration: \"soon\" (e.g. 30s, 500ms)");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: 10, duraton: 1s}\n"),
+            "bad.yaml:3:22: unknown key \"duraton\" in load (allowed: arrival, batch, concurrency, concurrent, "
+            "connections, duration, headers, host, input, isvc, label, name, per_request, profile, protocol, "
+            "rate, requests, seed, slo, slo_confidence, threads, timeout, trace, warmup, window)");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: fast, duration: 1s}\n"),
+            "bad.yaml:3:18: load.rate must be a number, not \"fast\"");
+  EXPECT_EQ(error("name: x\nsteps:\n  - wait: {for: lunch}\n"),
+            "bad.yaml:3:17: wait.for must be ready, replicas, zero or event, not \"lunch\"");
+  EXPECT_EQ(error("name: x\nsteps:\n  - assert: {canary_split: {load: nope}}\n"),
+            "bad.yaml:3:5: no earlier load named \"nope\"");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {name: a, rate: 1, duration: 1s}\n  - assert: {canary_split: {load: a, confidence: 2}}\n"),
+            "bad.yaml:4:50: assert.canary_split.confidence must be within [0.5, 0.999999], not 2");
+  EXPECT_EQ(error("name: x\nautoscaler: {stable-windw: 6s}\nsteps: []\n"),
+            error("name: x\nautoscaler: {stable-windw: 6s}\nsteps: []\n"));
+  EXPECT_NE(error("name: x\nautoscaler: {stable-windw: 6s}\nsteps: []\n").find("bad.yaml:2:14: unknown key \"stable-windw\" in autoscaler"),
+            std::string::npos);
+  EXPECT_EQ(error("name: x\nmanifests: [manifests/missing.yaml]\nsteps: []\n"),
+            "bad.yaml:2:13: manifest " + (kScenarios / "manifests/missing.yaml").string() + " does not exist");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {name: a, rate: 1, duration: 1s}\n  - assert: {latency_slo: {load: a}}\n"),
+            "bad.yaml:4:27: assert.latency_slo needs max (a duration)");
+  EXPECT_EQ(error("name: x\nsteps: [\n"), "bad.yaml:3:1: end of sequence flow not found");
+  EXPECT_EQ(error("steps: []\n"), "bad.yaml:1:1: a scenario needs a name");
+  EXPECT_EQ(error("name: x\nrequires: [gpu]\nsteps: []\n"),
+            "bad.yaml:2:11: requires: \"gpu\" is not control-plane or serverless");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: 1, concurrency: 2, duration: 1s}\n"),
+            "bad.yaml:3:11: load: give rate (open loop) or concurrency (closed loop), not both");
+}
+
+}  // namespace
+}  // namespace kh::scenario
