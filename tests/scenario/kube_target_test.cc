@@ -15,7 +15,9 @@ namespace {
 class KubeTargetTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    log_ = std::string(::testing::TempDir()) + "/fake-kubectl.log";
+    // Per test: ctest runs the tests of this suite in parallel processes.
+    log_ = std::string(::testing::TempDir()) + "/fake-kubectl-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".log";
     std::filesystem::remove(log_);
     setenv("FAKE_KUBECTL_LOG", log_.c_str(), 1);
     setenv("FAKE_KUBECTL_FIXTURES", KH_TEST_DIR "/fixtures", 1);

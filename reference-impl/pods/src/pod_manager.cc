@@ -212,7 +212,7 @@ struct PodManager::Impl {
           continue;
         }
         if (now >= p.next_probe) {
-          p.next_probe = now + p.spec.probe_period;
+          p.next_probe = now + (p.status.phase == PodPhase::kReady ? p.spec.ready_probe_period : p.spec.probe_period);
           to_probe.push_back(&p);
         }
       }
@@ -244,7 +244,9 @@ struct PodManager::Impl {
       lock.lock();
       // The probe period of the fastest pod bounds the wait.
       auto wait = std::chrono::milliseconds(50);
-      for (const auto& [n, p] : pods) wait = std::min(wait, p->spec.probe_period);
+      for (const auto& [n, p] : pods) {
+        if (p->status.phase == PodPhase::kStarting) wait = std::min(wait, p->spec.probe_period);
+      }
       cv.wait_for(lock, wait, [&] { return stopping; });
     }
   }

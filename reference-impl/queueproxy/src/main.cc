@@ -55,6 +55,12 @@ int main(int argc, char** argv) {
   app.add_option("--user_readiness_path", opts.user_readiness_path,
                  "The user container's readiness path")
       ->default_val("/v2/health/ready");
+  int64_t readiness_retry_ms = 50;
+  app.add_option("--readiness_retry_ms", readiness_retry_ms,
+                 "Retry interval of the aggressive user-container probe until it is first ready "
+                 "(Knative: 50)")
+      ->default_val(50)
+      ->check(CLI::PositiveNumber);
   app.add_option("--reporting_period_ms", reporting_period_ms, "Stats reporting period")
       ->default_val(1'000)
       ->check(CLI::PositiveNumber);
@@ -66,6 +72,7 @@ int main(int argc, char** argv) {
   app.add_option("--port_file", port_file,
                  "Write {\"http_port\": N, \"admin_port\": N} here once listening (for port 0)");
   CLI11_PARSE(app, argc, argv);
+  opts.readiness_retry_interval = std::chrono::milliseconds(readiness_retry_ms);
 
   opts.revision_timeout = std::chrono::milliseconds(revision_timeout_ms);
   opts.drain_quiet_period = std::chrono::milliseconds(drain_quiet_period_ms);

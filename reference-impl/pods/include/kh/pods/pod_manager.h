@@ -43,7 +43,10 @@ struct PodSpec {
   std::string proxy_readiness_path = "/ready";
   /** HTTP path answering 200 once the pod can take traffic. */
   std::string readiness_path = "/v2/health/ready";
+  /** Readiness probing while the pod starts (fast: it bounds cold start) ... */
   std::chrono::milliseconds probe_period{50};
+  /** ... and once it is ready (losing readiness is noticed this late). */
+  std::chrono::milliseconds ready_probe_period{500};
   std::chrono::milliseconds grace_period{30'000};
   std::chrono::milliseconds initial_backoff{100};
   std::chrono::milliseconds max_backoff{10'000};
