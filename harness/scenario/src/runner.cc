@@ -681,6 +681,9 @@ absl::Status Runner::runStep(const Step& step, json& step_log) {
       joinLoads(step.join);
       return absl::OkStatus();
     case StepKind::kAssert: {
+      // Events the stack emitted since the observer's last poll (a cold start answered a moment
+      // ago) count too.
+      observeOnce();
       AssertionResult a = evaluate(step);
       log(common::strCat("assert ", a.name, ": ", verdictName(a.verdict), " (", a.measured, ")"));
       step_log["detail"] = verdictName(a.verdict);
