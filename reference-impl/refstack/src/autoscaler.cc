@@ -61,7 +61,7 @@ void StackImpl::poke(const std::string& revision) {
       if (s.cold && !s.cold->poked) s.cold->poked = time.monotonicTime();
     }
     if (s.desired > 0) return;
-    s.desired = std::max(1, s.settings.activation_scale);
+    s.desired = std::max<int>(1, s.settings.activation_scale);
     s.inactive_since.reset();
     s.active_since = time.monotonicTime();
     s.poked = true;
@@ -108,7 +108,7 @@ void StackImpl::scalerLoop() {
     if (now < next_scrape) continue;
     next_scrape = now + scrape_period;
     // Scrape outside the lock (blocking, short timeouts).
-    std::vector<double> observed(targets.size(), 0);
+    std::vector<double> observed(targets.size(), 0), rps(targets.size(), 0);
     for (size_t i = 0; i < targets.size(); ++i) {
       for (uint16_t port : targets[i].admin_ports) {
         http::Client client("127.0.0.1", port, std::chrono::milliseconds(500));
@@ -116,11 +116,8 @@ void StackImpl::scalerLoop() {
         if (!res.ok() || res->result_int() != 200) continue;
         auto stat = json::parse(res->body(), nullptr, false);
         if (!stat.is_object()) continue;
-        if (targets[i].scaling->settings.metric == "rps") {
-          observed[i] += stat.value("request_count", 0.0);
-        } else {
-          observed[i] += stat.value("average_concurrent_requests", 0.0);
-        }
+        observed[i] += stat.value("average_concurrent_requests", 0.0);
+        rps[i] += stat.value("request_count", 0.0);
       }
     }
     std::set<std::string> to_reconcile;
@@ -133,13 +130,14 @@ void StackImpl::scalerLoop() {
         double held = s.held_samples > 0 ? s.held_sum / s.held_samples : 0;
         s.held_sum = 0;
         s.held_samples = 0;
-        s.decider->record(now, observed[i] + held);
+        s.decider->record(now, observed[i] + held, rps[i]);
         int ready = static_cast<int>(targets[i].admin_ports.size());
         s.ready = ready;
         if (now < s.next_decision && !s.poked) continue;
         s.next_decision = now + config.autoscaler_tick;
         s.poked = false;
         ScaleDecision d = s.decider->decide(now, ready);
+        if (!d.valid) continue;  // no data for the window yet: keep the last decision
         s.panicking = d.panicking;
         s.stable = d.stable;
         s.excess_burst_capacity = d.excess_burst_capacity;
@@ -170,9 +168,9 @@ void StackImpl::scalerLoop() {
             // held above: fall through to the change check
           } else {
             auto inactive = now - *s.inactive_since;
-            bool proxied_long = s.proxy_since && now - *s.proxy_since >= s.settings.scale_to_zero_grace;
-            bool grace_over = inactive >= s.settings.scale_to_zero_grace;
-            bool retained = inactive < s.settings.pod_retention;
+            bool proxied_long = s.proxy_since && now - *s.proxy_since >= s.settings.scale_to_zero_grace_period;
+            bool grace_over = inactive >= s.settings.scale_to_zero_grace_period;
+            bool retained = inactive < s.settings.scale_to_zero_pod_retention_period;
             if (want == 0 && (retained || !(grace_over || proxied_long))) {
               want = std::max(1, s.desired);  // not yet: hold the current pods
               if (!s.activator_in_path) {
