@@ -3,6 +3,8 @@
 // zero with its breakdown, containerConcurrency back-pressure through the queue-proxy, and a
 // burst that enters panic mode and scales up.
 
+#include <signal.h>
+
 #include <atomic>
 #include <filesystem>
 #include <thread>
@@ -196,9 +198,69 @@ TEST_F(RefstackServerless, ABurstEntersPanicAndScalesUpWithinTwoTicksWithoutFail
   // a scrape period) of the burst.
   EXPECT_LE((*panic)["time"].get<double>() - burst_start, 2 * 1.0 + 0.5 + 0.5) << panic->dump();
   EXPECT_TRUE(waitRoutable("iris-burst-predictor-00001", 3, 30s)) << json(stack_->events(seq)).dump(1);
+  // Scale-down under load: most clients stop, one goes on; pods drain away without a failure.
+  int64_t before_down = stack_->events(0).back()["seq"];
+  stop = true;
+  for (auto& t : clients) t.join();
+  clients.clear();
+  stop = false;
+  clients.emplace_back([&] {
+    while (!stop) {
+      auto r = predict("iris-burst", 30s);
+      if (r.result_int() != 200) ++failures;
+      ++done;
+    }
+  });
+  auto stopped = stack_->waitForEvent(before_down, [](const json& e) {
+    return e["type"] == "pod" && e["phase"] == "Stopped" && e["revision"] == "iris-burst-predictor-00001";
+  }, 30s);
+  EXPECT_TRUE(stopped.has_value()) << json(stack_->events(before_down)).dump(1);
   stop = true;
   for (auto& t : clients) t.join();
   EXPECT_EQ(failures.load(), 0) << "of " << done.load();
+}
+
+TEST_F(RefstackServerless, AKilledPodUnderLoadIsReplacedAndEveryRequestIsAnswered) {
+  ASSERT_TRUE(stack_->apply(zeroManifest("iris-kill", "", "    minReplicas: 1\n    maxReplicas: 1\n"), "kill").ok());
+  ASSERT_TRUE(waitRoutable("iris-kill-predictor-00001", 1));
+  int pid = 0;
+  for (const auto& e : stack_->events(0)) {
+    std::string m = e.value("message", "");
+    if (e["type"] == "pod" && m.rfind("started pid ", 0) == 0) pid = std::stoi(m.substr(12));
+  }
+  ASSERT_GT(pid, 0);
+  int64_t seq = stack_->events(0).back()["seq"];
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, explicit_errors{0}, unanswered{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&] {
+      while (!stop) {
+        http::Client c("127.0.0.1", stack_->ingressPort(), 30s);
+        http::Request req{bhttp::verb::post, "/v1/models/iris-kill:predict", 11};
+        req.set(bhttp::field::host, "iris-kill-default.example.com");
+        req.body() = R"({"instances":[[6.8,2.8,4.8,1.4]]})";
+        auto r = c.send(std::move(req));
+        if (!r.ok()) ++unanswered;
+        else if (r->result_int() == 200) ++ok;
+        else ++explicit_errors;  // 502/503 with a JSON error: answered, not lost
+      }
+    });
+  }
+  while (ok.load() < 50) std::this_thread::yield();
+  ::kill(pid, SIGKILL);
+  // The pod restarts whole (queue-proxy and model server) and serves again.
+  auto ready = stack_->waitForEvent(seq, [](const json& e) {
+    return e["type"] == "pod" && e["phase"] == "Ready" && e["restarts"].get<int>() >= 1;
+  }, 30s);
+  EXPECT_TRUE(ready.has_value()) << json(stack_->events(seq)).dump(1);
+  int ok_before = ok.load();
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (ok.load() < ok_before + 50 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(unanswered.load(), 0);
+  EXPECT_GE(ok.load(), ok_before + 50) << "served again after the restart";
 }
 
 }  // namespace
