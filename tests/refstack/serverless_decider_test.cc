@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "serverless.h"
+#include "stack_impl.h"
 
 namespace kh::refstack {
 namespace {
@@ -67,6 +68,25 @@ TEST(RevisionDecider, RevisionWideStatsDriveTheDecision) {
   auto idle = decider.decide(t0 + 19s, 1);  // (with 2 ready, max-scale-down-rate 2 allows 1)
   ASSERT_TRUE(idle.valid);
   EXPECT_EQ(idle.desired, 0);  // the window holds only zeros
+}
+
+TEST(ActivatorBalancing, PolicyFollowsContainerConcurrency) {
+  std::vector<Endpoint> eps(3);
+  for (size_t i = 0; i < eps.size(); ++i) eps[i].pod = "pod-" + std::to_string(i);
+  eps[0].in_flight->store(1);
+  eps[1].in_flight->store(0);
+  eps[2].in_flight->store(5);
+  // CC 1-3: the first pod with a free slot.
+  EXPECT_EQ(chooseEndpoint(eps, 1)->pod, "pod-1");
+  EXPECT_EQ(chooseEndpoint(eps, 2)->pod, "pod-0");
+  eps[1].in_flight->store(1);
+  EXPECT_EQ(chooseEndpoint(eps, 1)->pod, "pod-0");  // all full: the least loaded
+  // CC 0: the less loaded of two random pods, never the busiest of three.
+  for (int i = 0; i < 50; ++i) EXPECT_NE(chooseEndpoint(eps, 0)->pod, "pod-2");
+  // CC > 3: round robin that skips full pods.
+  eps[2].in_flight->store(10);
+  for (int i = 0; i < 20; ++i) EXPECT_NE(chooseEndpoint(eps, 10)->pod, "pod-2");
+  EXPECT_EQ(chooseEndpoint({}, 1), nullptr);
 }
 
 }  // namespace

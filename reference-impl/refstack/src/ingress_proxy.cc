@@ -4,6 +4,7 @@
 // headers an ingress and Knative set (X-Forwarded-*, X-Request-Id, Knative-Serving-*), keeps
 // the original Host, and names the revision that served in the Kh-Revision response header.
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -15,6 +16,32 @@
 namespace kh::refstack {
 
 namespace net = boost::asio;
+
+const Endpoint* chooseEndpoint(const std::vector<Endpoint>& endpoints, int cc) {
+  if (endpoints.empty()) return nullptr;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  thread_local size_t round_robin = 0;
+  auto load = [](const Endpoint& e) { return e.in_flight->load(std::memory_order_relaxed); };
+  if (cc <= 0) {
+    if (endpoints.size() == 1) return &endpoints[0];
+    size_t a = rng() % endpoints.size();
+    size_t b = rng() % (endpoints.size() - 1);
+    if (b >= a) ++b;
+    return load(endpoints[a]) <= load(endpoints[b]) ? &endpoints[a] : &endpoints[b];
+  }
+  if (cc <= 3) {
+    for (const auto& e : endpoints) {
+      if (load(e) < cc) return &e;
+    }
+    return &*std::min_element(endpoints.begin(), endpoints.end(),
+                              [&](const Endpoint& x, const Endpoint& y) { return load(x) < load(y); });
+  }
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    const Endpoint& e = endpoints[round_robin++ % endpoints.size()];
+    if (load(e) < cc) return &e;
+  }
+  return &endpoints[round_robin++ % endpoints.size()];
+}
 
 Destination pickDestination(const RoutingSnapshot& snapshot, std::string_view host,
                             std::string_view path) {
@@ -56,8 +83,13 @@ Destination pickDestination(const RoutingSnapshot& snapshot, std::string_view ho
     d.error = common::strCat("revision ", w->revision, " has no ready pod");
     return d;
   }
-  thread_local size_t round_robin = 0;
-  d.endpoint = &eps->second[round_robin++ % eps->second.size()];
+  auto sc = snapshot.scaling.find(w->revision);
+  if (sc != snapshot.scaling.end() && sc->second->activator_in_path) {
+    d.endpoint = chooseEndpoint(eps->second, sc->second->settings.container_concurrency);
+  } else {
+    thread_local size_t round_robin = 0;
+    d.endpoint = &eps->second[round_robin++ % eps->second.size()];
+  }
   return d;
 }
 
@@ -123,10 +155,12 @@ struct IngressProxy::Impl {
     // Kept for a retry only when one could happen; the pool consumes the request it sends.
     std::optional<http::Request> copy;
     if (attempt == 0) copy = req;
+    d.endpoint->in_flight->fetch_add(1, std::memory_order_relaxed);
     pool->send(std::move(req), start + stack.config.revision_timeout,
                [this, worker, copy = std::move(copy), snapshot = std::move(snapshot), d,
                 responder = std::move(responder), start, attempt,
                 cold = std::move(cold)](http::UpstreamResult&& result, bool sent) mutable {
+                 d.endpoint->in_flight->fetch_sub(1, std::memory_order_relaxed);
                  if (cold) recordColdStart(*cold);
                  if (!result.ok() && !sent && copy && attempt == 0) {
                    Destination again = pickDestination(*snapshot, sv((*copy)[boost::beast::http::field::host]),
@@ -179,8 +213,7 @@ struct IngressProxy::Impl {
     }
     d.revision = revision;
     d.error_status = 0;
-    thread_local size_t round_robin = 0;
-    d.endpoint = &eps->second[round_robin++ % eps->second.size()];
+    d.endpoint = chooseEndpoint(eps->second, h.scaling->settings.container_concurrency);
     h.request.set("K-Proxy-Request", "activator");
     if (h.cold_tracked) {
       std::lock_guard cold(h.scaling->cold_mu);

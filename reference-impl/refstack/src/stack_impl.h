@@ -62,7 +62,17 @@ struct Endpoint {
   uint16_t port = 0;
   uint16_t grpc_port = 0;
   uint16_t admin_port = 0;  // the queue-proxy's stats and probes (0 without one)
+  /** Requests the ingress has in flight to this pod (shared by every snapshot naming it). */
+  std::shared_ptr<std::atomic<int>> in_flight = std::make_shared<std::atomic<int>>(0);
 };
+
+/**
+ * The activator's choice among a revision's ready pods, by containerConcurrency as Knative's
+ * lb_policy.go: CC 0 -> the less loaded of two random pods; CC 1-3 -> the first pod with a free
+ * slot; more -> round robin skipping full pods (any pod when all are full: the queue-proxy
+ * queues).
+ */
+const Endpoint* chooseEndpoint(const std::vector<Endpoint>& endpoints, int container_concurrency);
 
 /** When the first request that found a revision at zero pods went through each step. */
 struct ColdStart {
