@@ -10,7 +10,7 @@ KH_PACKAGES=(
   libboost-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libxgboost-dev xgboost libopenblas-dev
+  libxgboost-dev xgboost libopenblas-dev libssl-dev openssl
   chromium
 )
 

@@ -7,6 +7,16 @@
 #include "gtest/gtest.h"
 #include "kh/http/server.h"
 
+#include <atomic>
+#include <thread>
+
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/ssl.hpp"
+#include "boost/beast/core/flat_buffer.hpp"
+#include "boost/beast/http/read.hpp"
+#include "boost/beast/http/write.hpp"
+#include "boost/beast/ssl/ssl_stream.hpp"
+
 namespace kh::controller {
 namespace {
 
@@ -91,7 +101,88 @@ TEST_F(StorageTest, OtherSchemesAreRefusedClearly) {
   auto s3 = resolveStorageUri("s3://bucket/model", config_);
   EXPECT_EQ(s3.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(std::string(s3.status().message()).find("s3://"), std::string::npos);
-  EXPECT_EQ(resolveStorageUri("https://host/m.json", config_).status().code(), absl::StatusCode::kUnimplemented);
+}
+
+// A one-request-at-a-time TLS server on loopback with a certificate made for 127.0.0.1.
+class TlsFileServer {
+ public:
+  explicit TlsFileServer(const fs::path& dir) : ctx_(boost::asio::ssl::context::tls_server) {
+    cert_ = dir / "cert.pem";
+    key_ = dir / "key.pem";
+    std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                      "-addext subjectAltName=IP:127.0.0.1 -keyout " + key_.string() + " -out " +
+                      cert_.string() + " >/dev/null 2>&1";
+    ok_ = std::system(cmd.c_str()) == 0;
+    if (!ok_) return;
+    ctx_.use_certificate_chain_file(cert_.string());
+    ctx_.use_private_key_file(key_.string(), boost::asio::ssl::context::pem);
+    acceptor_.open(boost::asio::ip::tcp::v4());
+    acceptor_.bind({boost::asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~TlsFileServer() {
+    stopping_ = true;
+    if (thread_.joinable()) {
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket poke(ioc_);
+      poke.connect(acceptor_.local_endpoint(), ec);  // wakes accept()
+      thread_.join();
+    }
+  }
+  bool ok() const { return ok_; }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  const fs::path& cert() const { return cert_; }
+  std::atomic<int> served{0};
+
+ private:
+  void serve() {
+    while (!stopping_) {
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket socket(ioc_);
+      acceptor_.accept(socket, ec);
+      if (ec || stopping_) return;
+      boost::beast::ssl_stream<boost::asio::ip::tcp::socket> stream(std::move(socket), ctx_);
+      stream.handshake(boost::asio::ssl::stream_base::server, ec);
+      if (ec) continue;  // e.g. a client that refused our certificate
+      boost::beast::flat_buffer buffer;
+      http::Request req;
+      boost::beast::http::read(stream, buffer, req, ec);
+      if (ec) continue;
+      http::Response res{boost::beast::http::status::ok, 11};
+      res.body() = "model bytes over tls";
+      res.prepare_payload();
+      boost::beast::http::write(stream, res, ec);
+      ++served;
+      stream.shutdown(ec);
+    }
+  }
+  boost::asio::io_context ioc_;
+  boost::asio::ssl::context ctx_;
+  boost::asio::ip::tcp::acceptor acceptor_{ioc_};
+  fs::path cert_, key_;
+  bool ok_ = false;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+TEST_F(StorageTest, HttpsDownloadsVerifyTheServer) {
+  TlsFileServer server(root_);
+  ASSERT_TRUE(server.ok()) << "openssl could not make a test certificate";
+  std::string uri = "https://127.0.0.1:" + std::to_string(server.port()) + "/models/model.bst";
+  // Not trusted: the download is refused with the reason, nothing is cached.
+  auto untrusted = resolveStorageUri(uri, config_);
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_NE(std::string(untrusted.status().message()).find("certificate verify failed"), std::string::npos)
+      << untrusted.status();
+  // Trusted through the configured CA file.
+  config_.ca_file = server.cert();
+  auto dir = resolveStorageUri(uri, config_);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  std::ifstream in(*dir / "model.bst");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(text, "model bytes over tls");
+  EXPECT_EQ(server.served.load(), 1);
 }
 
 }  // namespace

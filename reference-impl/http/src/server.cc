@@ -39,9 +39,11 @@ class Session;
 struct Worker {
   explicit Worker(int i) : index(i) {}
   const int index;
+  // Declared before the io_context: destroying the context destroys handlers that own
+  // sessions, whose destructors still remove themselves from this set.
+  std::unordered_set<Session*> sessions;
   net::io_context ioc{1};
   std::optional<tcp::acceptor> acceptor;
-  std::unordered_set<Session*> sessions;
   bool draining = false;
 };
 
@@ -56,13 +58,14 @@ class Session;
 // The writer half of a streamed response; shares the session's lifetime.
 class SessionStream : public StreamWriter {
  public:
-  SessionStream(std::shared_ptr<Session> session, size_t max_pending)
+  SessionStream(std::weak_ptr<Session> session, size_t max_pending)
       : session_(std::move(session)), max_pending_(max_pending) {}
   bool write(std::string chunk) override;
   void finish() override;
   bool closed() const override { return closed_.load(std::memory_order_acquire); }
 
-  std::shared_ptr<Session> session_;
+  // Weak: a writer kept by its owner must not keep a session (and its worker) alive.
+  std::weak_ptr<Session> session_;
   const size_t max_pending_;
   std::atomic<size_t> pending_bytes_{0};
   std::atomic<bool> closed_{false};
@@ -85,6 +88,9 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
 
   int workerIndex() const override { return worker_.index; }
 
+  // After the workers stopped (server destruction): no handler will run again.
+  void shutdownNow() { close(); }
+
   // Called on the worker's thread when the server drains.
   void onDrain() {
     // A stream being set up counts too: deliverStream's post may run after this one.
@@ -103,6 +109,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
         return;
       }
       self->stream_ = stream;
+      self->self_hold_ = self;  // no read or write may be pending while the stream idles
       head.version(self->version_);
       head.keep_alive(false);
       head.set(bhttp::field::server, self->shared_.options.server_name);
@@ -362,9 +369,10 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
 
   void close() {
     closed_ = true;
+    auto hold = std::move(self_hold_);  // released when this returns
     if (stream_) {
       stream_->closed_ = true;
-      stream_.reset();  // breaks the session <-> stream cycle
+      stream_.reset();
       if (counted_) {
         shared_.active_requests.fetch_sub(1, std::memory_order_relaxed);
         counted_ = false;
@@ -396,6 +404,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   size_t discarded_ = 0;
   std::array<char, 16384> scratch_;
   std::shared_ptr<SessionStream> stream_;
+  std::shared_ptr<Session> self_hold_;  // set while a stream is open
   std::atomic<bool> stream_requested_{false};
   std::deque<std::string> stream_out_;
   bool stream_writing_ = false;
@@ -410,17 +419,18 @@ bool SessionStream::write(std::string chunk) {
   if (pending > max_pending_) {
     // A reader that does not keep up is cut off rather than buffered without bound.
     closed_ = true;
-    net::post(session_->worker_.ioc, [s = session_] { s->close(); });
+    if (auto s = session_.lock()) net::post(s->worker_.ioc, [s] { s->close(); });
     return false;
   }
-  net::post(session_->worker_.ioc,
-            [s = session_, c = std::move(chunk)]() mutable { s->onStreamChunk(std::move(c), false); });
+  auto s = session_.lock();
+  if (!s) return false;
+  net::post(s->worker_.ioc, [s, c = std::move(chunk)]() mutable { s->onStreamChunk(std::move(c), false); });
   return true;
 }
 
 void SessionStream::finish() {
   if (closed()) return;
-  net::post(session_->worker_.ioc, [s = session_] { s->onStreamChunk({}, true); });
+  if (auto s = session_.lock()) net::post(s->worker_.ioc, [s] { s->onStreamChunk({}, true); });
 }
 
 void doAccept(Worker& worker, Shared& shared) {
@@ -529,6 +539,14 @@ HttpServer::~HttpServer() {
   if (!impl_->threads.empty() && !impl_->drained) drain(std::chrono::milliseconds(0));
   for (auto& t : impl_->threads) {
     if (t.joinable()) t.join();
+  }
+  // The workers have stopped: close what is left (open streams hold their own sessions) before
+  // the workers and their io_contexts go.
+  for (auto& w : impl_->workers) {
+    std::vector<Session*> open(w->sessions.begin(), w->sessions.end());
+    for (Session* session : open) {
+      if (w->sessions.count(session)) session->shutdownNow();
+    }
   }
 }
 

@@ -271,6 +271,7 @@ void StackImpl::reconcile(const std::string& k) {
       storage.base_dir = config.base_dir;
       storage.pvc_root = config.pvc_root.empty() ? config.state_dir / "pvc" : config.pvc_root;
       storage.cache_dir = config.state_dir / "cache";
+      storage.ca_file = config.storage_ca_file;
       std::string model_dir;
       if (isvc.predictor.storage_uri) {
         auto resolved = ctl::resolveStorageUri(*isvc.predictor.storage_uri, storage);

@@ -137,7 +137,7 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
   };
   for (const auto& [key, value] : c.items()) {
     if (key == "stateDir" || key == "address" || key == "domain" || key == "adminToken" ||
-        key == "runtimesDir" || key == "pvcRoot" || key == "baseDir") {
+        key == "runtimesDir" || key == "pvcRoot" || key == "baseDir" || key == "storageCaFile") {
       if (!value.is_string()) return bad(key, "a string");
       std::string v = value;
       if (key == "stateDir") config.state_dir = v;
@@ -147,6 +147,7 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
       if (key == "runtimesDir") config.runtimes_dir = v;
       if (key == "pvcRoot") config.pvc_root = v;
       if (key == "baseDir") config.base_dir = v;
+      if (key == "storageCaFile") config.storage_ca_file = v;
     } else if (key == "adminPort" || key == "ingressPort" || key == "grpcIngressPort") {
       if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 65535) {
         return bad(key, "a port number (0 picks a free port)");
@@ -205,7 +206,7 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
       return absl::InvalidArgumentError(common::strCat(
           path.string(), ": unknown key '", key,
           "' (known: stateDir, address, adminPort, ingressPort, grpcIngressPort, adminToken, domain, "
-          "images, runtimesDir, pvcRoot, baseDir, ingressWorkers, revisionTimeoutSeconds, "
+          "images, runtimesDir, pvcRoot, baseDir, storageCaFile, ingressWorkers, revisionTimeoutSeconds, "
           "podGracePeriodSeconds, drainQuietPeriodSeconds, autoscalerTickSeconds, activatorQueueLimit, queueProxy, "
           "autoscaler)"));
     }

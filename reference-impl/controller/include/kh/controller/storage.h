@@ -20,6 +20,11 @@ struct StorageConfig {
   std::filesystem::path pvc_root;
   /** Downloads are kept here, one directory per URI. */
   std::filesystem::path cache_dir;
+  /**
+   * https:// servers are verified against the system's CA store and, when set, this PEM file
+   * (a private CA). Verification cannot be turned off.
+   */
+  std::filesystem::path ca_file;
 };
 
 /**

@@ -38,6 +38,8 @@ struct Config {
   std::filesystem::path base_dir = std::filesystem::current_path();
   /** pvc://NAME/PATH maps to pvc_root/NAME/PATH (default <state_dir>/pvc). */
   std::filesystem::path pvc_root;
+  /** Extra CA (PEM) trusted for https:// storage URIs, beside the system's. */
+  std::filesystem::path storage_ca_file;
   /** Ingress worker threads (each with its own io_context and keep-alive pools to pods). */
   int ingress_workers = 2;
   std::chrono::milliseconds revision_timeout{300'000};
