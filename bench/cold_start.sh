@@ -25,7 +25,7 @@ autoscaler:
 autoscalerTickSeconds: 1
 drainQuietPeriodSeconds: 0.1
 YAML
-(cd "$KH_ROOT" && "$KH_BUILD_DIR/bin/refstack" up --config "$work/config.yaml" --state-dir "$work/state" \
+(cd "$KH_ROOT" && exec "$KH_BUILD_DIR/bin/refstack" up --config "$work/config.yaml" --state-dir "$work/state" \
   --admin-port "$admin" --ingress-port "$ingress" --grpc-port "$grpc" >"$work/refstack.log" 2>&1) &
 pid=$!
 rs=("$KH_BUILD_DIR/bin/refstack" --admin "127.0.0.1:$admin")
