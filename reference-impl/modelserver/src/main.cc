@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "CLI/CLI.hpp"
+#include "kh/common/files.h"
 #include "kh/common/strings.h"
 #include "kh/modelserver/model_server.h"
 #include "kh/runtimes/model.h"
@@ -103,14 +104,11 @@ int main(int argc, char** argv) {
   }
   (*server)->start();
   if (!port_file.empty()) {
-    // Written whole under a temporary name, then renamed, so readers never see half a file.
-    std::string tmp = port_file + ".tmp";
-    if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-      std::fprintf(f, "{\"http_port\": %u, \"grpc_port\": %u}\n", (*server)->httpPort(),
-                   (*server)->grpcPort());
-      std::fclose(f);
-      std::rename(tmp.c_str(), port_file.c_str());
-    }
+    // Readers (tests, refstack) must never see half a file.
+    auto written = kh::common::writeFileAtomically(
+        port_file, kh::common::strCat("{\"http_port\": ",
+                                      (*server)->httpPort(), ", \"grpc_port\": ", (*server)->grpcPort(), "}\n"));
+    if (!written.ok()) spdlog::warn("port file: {}", kh::common::toStd(written.message()));
   }
   spdlog::info("modelserver listening: http={}:{} grpc={}:{} model={} dir={}", opts.host,
                (*server)->httpPort(), opts.host, (*server)->grpcPort(), opts.model_name,

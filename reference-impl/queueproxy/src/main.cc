@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "CLI/CLI.hpp"
+#include "kh/common/files.h"
 #include "kh/common/strings.h"
 #include "kh/queueproxy/queue_proxy.h"
 #include "spdlog/spdlog.h"
@@ -98,14 +99,11 @@ int main(int argc, char** argv) {
   }
   (*proxy)->start();
   if (!port_file.empty()) {
-    // Written whole under a temporary name, then renamed, so readers never see half a file.
-    std::string tmp = port_file + ".tmp";
-    if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-      std::fprintf(f, "{\"http_port\": %u, \"admin_port\": %u}\n", (*proxy)->httpPort(),
-                   (*proxy)->adminPort());
-      std::fclose(f);
-      std::rename(tmp.c_str(), port_file.c_str());
-    }
+    // Readers (tests, refstack) must never see half a file.
+    auto written = kh::common::writeFileAtomically(
+        port_file, kh::common::strCat("{\"http_port\": ",
+                                      (*proxy)->httpPort(), ", \"admin_port\": ", (*proxy)->adminPort(), "}\n"));
+    if (!written.ok()) spdlog::warn("port file: {}", kh::common::toStd(written.message()));
   }
   spdlog::info("queue-proxy listening: http={}:{} admin={}:{} user=127.0.0.1:{} cc={}",
                opts.host, (*proxy)->httpPort(), opts.host, (*proxy)->adminPort(),

@@ -3,44 +3,15 @@
 // keeps revision names and traffic and starts the pods those revisions need. Written whole,
 // atomically (temporary file, fsync, rename, fsync of the directory), whenever it changes.
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
 
+#include "kh/common/files.h"
 #include "kh/common/strings.h"
 #include "stack_impl.h"
 
 namespace kh::refstack {
 namespace {
-
-absl::Status writeFileAtomically(const std::filesystem::path& path, const std::string& content) {
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::UnavailableError(common::strCat("cannot write ", tmp.string()));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n <= 0) {
-      ::close(fd);
-      return absl::UnavailableError(common::strCat("cannot write ", tmp.string()));
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(common::strCat("cannot rename ", tmp.string(), " to ", path.string()));
-  }
-  int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return absl::OkStatus();
-}
 
 json componentJson(const ctl::ComponentState& cs) {
   json revisions = json::array();
@@ -95,7 +66,7 @@ json StackImpl::stateJsonLocked() const {
 void StackImpl::persistLocked() {
   std::string text = stateJsonLocked().dump(1);
   if (text == last_persisted) return;
-  auto st = writeFileAtomically(config.state_dir / "state.json", text);
+  auto st = common::writeFileAtomically(config.state_dir / "state.json", text);
   if (st.ok()) {
     last_persisted = std::move(text);
   } else {

@@ -1,0 +1,38 @@
+#include "kh/common/files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "kh/common/strings.h"
+
+namespace kh::common {
+
+absl::Status writeFileAtomically(const std::filesystem::path& path, std::string_view content) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::UnavailableError(strCat("cannot write ", tmp.string()));
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n <= 0) {
+      ::close(fd);
+      return absl::UnavailableError(strCat("cannot write ", tmp.string()));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::UnavailableError(strCat("cannot rename ", tmp.string(), " to ", path.string()));
+  }
+  auto dir_path = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  int dir = ::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kh::common
