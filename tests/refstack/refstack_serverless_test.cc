@@ -247,7 +247,13 @@ TEST_F(RefstackServerless, AKilledPodUnderLoadIsReplacedAndEveryRequestIsAnswere
       }
     });
   }
-  while (ok.load() < 50) std::this_thread::yield();
+  auto warm = std::chrono::steady_clock::now() + 30s;  // bounded: a broken pod must not hang the test
+  while (ok.load() < 50 && std::chrono::steady_clock::now() < warm) std::this_thread::yield();
+  if (ok.load() < 50) {
+    stop = true;
+    for (auto& t : clients) t.join();
+    FAIL() << "only " << ok.load() << " requests served before the kill";
+  }
   ::kill(pid, SIGKILL);
   // The pod restarts whole (queue-proxy and model server) and serves again.
   auto ready = stack_->waitForEvent(seq, [](const json& e) {
