@@ -10,8 +10,11 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "gtest/gtest.h"
 #include "kh/http/client.h"
+#include "kh/protocols/grpc_predict_v2.grpc.pb.h"
 #include "queueproxy/fake_upstream.h"
 #include "queueproxy/queue_proxy_process.h"
 #include "support/modelserver_process.h"
@@ -372,6 +375,114 @@ TEST(QueueProxy, KilledUserContainerGivesExplicitErrorsNotHangs) {
   auto p = client.send(probe());
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->result_int(), 503u);
+}
+
+// ---- gRPC through the queue-proxy ----
+
+::inference::ModelInferRequest irisGrpcRequest() {
+  ::inference::ModelInferRequest request;
+  request.set_model_name("iris");
+  auto* input = request.add_inputs();
+  input->set_name("input-0");
+  input->set_datatype("FP32");
+  input->add_shape(2);
+  input->add_shape(4);
+  for (float v : {6.8f, 2.8f, 4.8f, 1.4f, 6.0f, 3.4f, 4.5f, 1.6f}) input->mutable_contents()->add_fp32_contents(v);
+  return request;
+}
+
+std::unique_ptr<::inference::GRPCInferenceService::Stub> grpcStub(uint16_t port) {
+  return ::inference::GRPCInferenceService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+}
+
+TEST(QueueProxy, ProxiesGrpcToTheModelServerAndCountsItInTheStats) {
+  auto ms = kh::testing::startModelServer("iris", kh::testing::modelDir("xgboost-iris"));
+  ASSERT_TRUE(ms.ok()) << ms.status();
+  auto qp = startQueueProxy(ms->http_port, {"--user_grpc_port", std::to_string(ms->grpc_port)});
+  ASSERT_TRUE(qp.ok()) << qp.status();
+  ASSERT_NE(qp->grpc_port, 0) << qp->log;
+  auto stub = grpcStub(qp->grpc_port);
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    ctx.AddMetadata("k-proxy-request", "activator");  // counted as proxied
+    ::inference::ModelInferResponse response;
+    auto status = stub->ModelInfer(&ctx, irisGrpcRequest(), &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.outputs_size(), 1);
+    ASSERT_GE(response.outputs(0).shape_size(), 1);
+    EXPECT_EQ(response.outputs(0).shape(0), 2);  // one class per row of the batch
+  }
+  // The model server's own errors pass through with their code.
+  grpc::ClientContext ctx;
+  ::inference::ModelInferRequest unknown = irisGrpcRequest();
+  unknown.set_model_name("nope");
+  ::inference::ModelInferResponse response;
+  auto missing = stub->ModelInfer(&ctx, unknown, &response);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND) << missing.error_message();
+
+  std::string last;
+  EXPECT_TRUE(waitForStats(
+      qp->admin_port,
+      // The calls may straddle two reporting periods: any period that saw proxied gRPC calls.
+      [](const std::string& s) { return s.find("\"proxied_request_count\":0,") == std::string::npos; },
+      &last))
+      << last;
+}
+
+TEST(QueueProxy, GrpcCallsShareTheBreakerAndTheExcessIsRefusedAtOnce) {
+  // Each prediction holds the model server for 400 ms: with CC=1, 1 call runs, 10 queue and
+  // the rest are refused while the first is still in flight.
+  auto ms = kh::testing::startModelServer("iris", kh::testing::modelDir("xgboost-iris"), {"--infer_delay_ms", "400"});
+  ASSERT_TRUE(ms.ok()) << ms.status();
+  auto qp = startQueueProxy(ms->http_port,
+                            {"--user_grpc_port", std::to_string(ms->grpc_port), "--container_concurrency", "1"});
+  ASSERT_TRUE(qp.ok()) << qp.status();
+  auto stub = grpcStub(qp->grpc_port);
+  const int kCalls = 14;
+  struct Outcome {
+    grpc::ClientContext ctx;
+    ::inference::ModelInferResponse response;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Outcome>> calls;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  ::inference::ModelInferRequest request = irisGrpcRequest();
+  for (int i = 0; i < kCalls; ++i) {
+    calls.push_back(std::make_unique<Outcome>());
+    Outcome* o = calls.back().get();
+    o->ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+    stub->async()->ModelInfer(&o->ctx, &request, &o->response, [&, o](grpc::Status status) {
+      std::lock_guard lock(mu);
+      o->status = std::move(status);
+      ++done;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return done == kCalls; })) << "gRPC calls hung";
+  }
+  int ok = 0, refused = 0;
+  for (const auto& o : calls) {
+    if (o->status.ok()) ++ok;
+    if (o->status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        o->status.error_message() == "pending request queue full") {
+      ++refused;
+    }
+  }
+  EXPECT_EQ(ok, 11);
+  EXPECT_EQ(refused, kCalls - 11);
+}
+
+TEST(QueueProxy, WithoutAUserGrpcPortThereIsNoGrpcListener) {
+  FakeUpstream upstream;
+  auto qp = startQueueProxy(upstream.port());
+  ASSERT_TRUE(qp.ok()) << qp.status();
+  EXPECT_EQ(qp->grpc_port, 0) << qp->log;
 }
 
 }  // namespace

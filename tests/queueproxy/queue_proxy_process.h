@@ -17,6 +17,7 @@ struct QueueProxyProcess {
   std::unique_ptr<process::Subprocess> child;
   uint16_t http_port = 0;
   uint16_t admin_port = 0;
+  uint16_t grpc_port = 0;  // 0 unless started with --user_grpc_port
   std::string log;  // output read so far
 
   /** Reads output until a line contains `needle`. */
@@ -51,6 +52,7 @@ inline absl::StatusOr<QueueProxyProcess> startQueueProxy(uint16_t user_port,
   };
   p.http_port = port_after("http=");
   p.admin_port = port_after("admin=");
+  p.grpc_port = port_after(" grpc=");
   // The prober may have succeeded (and logged) before the "listening" line.
   if (wait_ready && p.log.find("user container ready") == std::string::npos &&
       !p.waitForLog("user container ready")) {

@@ -9,8 +9,11 @@
 #include <filesystem>
 #include <thread>
 
+#include <grpcpp/grpcpp.h>
+
 #include "gtest/gtest.h"
 #include "kh/http/client.h"
+#include "kh/protocols/grpc_predict_v2.grpc.pb.h"
 #include "kh/refstack/refstack.h"
 #include "support/modelserver_process.h"
 
@@ -125,6 +128,69 @@ TEST_F(RefstackServerless, ScalesToZeroOnTheActivatorFastPathThenColdStartsAndRe
   EXPECT_LE(b["pod_spawned_ms"].get<double>(), b["ready_ms"].get<double>());
   EXPECT_LE(b["ready_ms"].get<double>(), b["forwarded_ms"].get<double>());
   EXPECT_LE(b["forwarded_ms"].get<double>(), b["first_byte_ms"].get<double>());
+  // The model server's own start-up times (KH_STARTUP_FILE) split spawn -> ready.
+  ASSERT_TRUE(b["process_started_ms"].is_number()) << b.dump();
+  ASSERT_TRUE(b["model_loaded_ms"].is_number()) << b.dump();
+  EXPECT_LE(b["pod_spawned_ms"].get<double>(), b["process_started_ms"].get<double>()) << b.dump();
+  EXPECT_LT(b["process_started_ms"].get<double>(), b["model_loaded_ms"].get<double>()) << b.dump();
+  EXPECT_LE(b["model_loaded_ms"].get<double>(), b["ready_ms"].get<double>()) << b.dump();
+  EXPECT_EQ((*event)["pod"].get<std::string>().rfind("iris-zero-predictor-00001-pod-", 0), 0u) << event->dump();
+}
+
+TEST_F(RefstackServerless, AGrpcCallAtZeroPodsIsHeldByTheActivatorColdStartsAndShowsInItsStats) {
+  ASSERT_TRUE(stack_->apply(zeroManifest("iris-grpc", "", "    minReplicas: 0\n"), "zero").ok());
+  ASSERT_TRUE(waitRoutable("iris-grpc-predictor-00001", 1));
+  double since = now();
+  ASSERT_GT(secondsUntilZero("iris-grpc-predictor-00001", since), 0);
+  int64_t seq = stack_->events(0).back()["seq"];
+
+  grpc::ChannelArguments args;
+  args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "iris-grpc-default.example.com");
+  auto stub = ::inference::GRPCInferenceService::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(stack_->grpcIngressPort()), grpc::InsecureChannelCredentials(), args));
+  ::inference::ModelInferRequest request;
+  request.set_model_name("iris-grpc");
+  auto* input = request.add_inputs();
+  input->set_name("input-0");
+  input->set_datatype("FP32");
+  input->add_shape(1);
+  input->add_shape(4);
+  for (float v : {6.8f, 2.8f, 4.8f, 1.4f}) input->mutable_contents()->add_fp32_contents(v);
+  ::inference::ModelInferResponse response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+  auto status = stub->ModelInfer(&ctx, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto revision = ctx.GetServerInitialMetadata().find("kh-revision");
+  ASSERT_NE(revision, ctx.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(revision->second.data(), revision->second.size()), "iris-grpc-predictor-00001");
+
+  auto activation = stack_->waitForEvent(seq, [](const json& e) {
+    return e["type"] == "scale" && e["reason"].get<std::string>().find("activation") != std::string::npos;
+  }, 1s);
+  EXPECT_TRUE(activation.has_value()) << json(stack_->events(seq)).dump(1);
+  auto cold = stack_->waitForEvent(seq, [](const json& e) { return e["type"] == "coldstart"; }, 10s);
+  ASSERT_TRUE(cold.has_value()) << json(stack_->events(seq)).dump(1);
+  EXPECT_EQ((*cold)["revision"], "iris-grpc-predictor-00001");
+
+  // The activator reports the call it held in its own stats (one report per second).
+  http::Client admin("127.0.0.1", stack_->adminPort(), 5s);
+  json revisions;
+  bool seen = false;
+  for (auto until = std::chrono::steady_clock::now() + 5s; !seen && std::chrono::steady_clock::now() < until;) {
+    auto res = admin.request("GET", "/activator/stats");
+    ASSERT_TRUE(res.ok()) << res.status();
+    ASSERT_EQ(res->result_int(), 200u) << res->body();
+    revisions = json::parse(res->body())["revisions"];
+    for (const auto& r : revisions) {
+      if (r["revision"] == "iris-grpc-predictor-00001" && r["request_count"].get<double>() >= 1 &&
+          r["average_concurrent_requests"].get<double>() > 0) {
+        seen = true;
+      }
+    }
+    if (!seen) std::this_thread::sleep_for(50ms);  // polling pace, not synchronisation
+  }
+  EXPECT_TRUE(seen) << revisions.dump(1);
 }
 
 TEST_F(RefstackServerless, ScalesToZeroAfterTheGracePeriodWhenTheActivatorIsOutOfThePath) {

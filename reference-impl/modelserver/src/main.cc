@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <thread>
@@ -26,9 +27,18 @@ void onSignal(int sig) {
   char byte = static_cast<char>(sig);
   (void)!write(g_wake_pipe[1], &byte, 1);
 }
+
+int64_t monotonicNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Start-up times for a cold-start breakdown (refstack sets KH_STARTUP_FILE): CLOCK_MONOTONIC is
+  // one clock for every process on the machine, so the reader can place them on its own timeline.
+  const int64_t process_started_ns = monotonicNanos();
   kh::modelserver::ModelServerOptions opts;
   int64_t max_body_mb = 32;
   int64_t header_timeout_ms = 10'000, idle_timeout_ms = 60'000, load_delay_ms = 0, infer_delay_ms = 0;
@@ -125,7 +135,14 @@ int main(int argc, char** argv) {
       char zero = 0;
       (void)!write(g_wake_pipe[1], &zero, 1);
     } else {
+      int64_t loaded_ns = monotonicNanos();
       spdlog::info("model '{}' loaded and ready", opts.model_name);
+      if (const char* startup_file = std::getenv("KH_STARTUP_FILE"); startup_file && *startup_file) {
+        auto written = kh::common::writeFileAtomically(
+            startup_file, kh::common::strCat("{\"process_started_monotonic_ns\": ", process_started_ns,
+                                             ", \"model_loaded_monotonic_ns\": ", loaded_ns, "}\n"));
+        if (!written.ok()) spdlog::warn("startup file: {}", kh::common::toStd(written.message()));
+      }
     }
   });
   char wake = 0;

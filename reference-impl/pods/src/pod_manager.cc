@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "kh/pods/pod_manager.h"
 
 #include <netinet/in.h>
@@ -129,18 +130,22 @@ struct PodManager::Impl {
     }
   }
 
-  std::string expand(const std::string& a, uint16_t port, const Pod& pod) const {
-    return substitute(substitute(substitute(substitute(a, "{{.Port}}", port), "{{.GrpcPort}}", pod.status.grpc_port),
-                                 "{{.UserPort}}", pod.status.user_port),
-                      "{{.AdminPort}}", pod.status.admin_port);
+  std::string expand(const std::string& a, uint16_t port, uint16_t grpc_port, const Pod& pod) const {
+    return substitute(
+        substitute(substitute(substitute(substitute(a, "{{.Port}}", port), "{{.GrpcPort}}", grpc_port),
+                              "{{.UserGrpcPort}}", pod.status.user_grpc_port),
+                   "{{.UserPort}}", pod.status.user_port),
+        "{{.AdminPort}}", pod.status.admin_port);
   }
 
   absl::Status launch(Pod& pod) {
     process::SpawnOptions opts;
-    for (const auto& a : pod.spec.argv) opts.argv.push_back(expand(a, pod.status.user_port, pod));
+    for (const auto& a : pod.spec.argv) {
+      opts.argv.push_back(expand(a, pod.status.user_port, pod.status.user_grpc_port, pod));
+    }
     opts.env = pod.spec.env;
     opts.env["PORT"] = std::to_string(pod.status.user_port);
-    if (pod.status.grpc_port != 0) opts.env["GRPC_PORT"] = std::to_string(pod.status.grpc_port);
+    if (pod.status.user_grpc_port != 0) opts.env["GRPC_PORT"] = std::to_string(pod.status.user_grpc_port);
     opts.capture_output = false;
     opts.log_file = pod.spec.log_file;
     auto child = process::Subprocess::spawn(opts);
@@ -149,7 +154,9 @@ struct PodManager::Impl {
     pod.status.pid = pod.child->pid();
     if (!pod.spec.proxy_argv.empty()) {
       process::SpawnOptions proxy;
-      for (const auto& a : pod.spec.proxy_argv) proxy.argv.push_back(expand(a, pod.status.port, pod));
+      for (const auto& a : pod.spec.proxy_argv) {
+        proxy.argv.push_back(expand(a, pod.status.port, pod.status.grpc_port, pod));
+      }
       proxy.capture_output = false;
       proxy.log_file = pod.spec.log_file;
       auto started = process::Subprocess::spawn(proxy);
@@ -311,21 +318,36 @@ absl::StatusOr<PodStatus> PodManager::start(PodSpec spec) {
     pod->status.user_port = *user;
     pod->status.admin_port = *admin;
   }
-  for (const auto& a : spec.argv) {
-    if (a.find("{{.GrpcPort}}") == std::string::npos) continue;
+  auto release_ports = [&] {
+    for (uint16_t p : {pod->status.port, pod->status.grpc_port, pod->status.user_grpc_port, pod->status.user_port,
+                       pod->status.admin_port}) {
+      if (p != 0) impl_->reserved_ports.erase(p);
+    }
+  };
+  auto uses = [](const std::vector<std::string>& argv, const char* key) {
+    return std::any_of(argv.begin(), argv.end(), [&](const std::string& a) { return a.find(key) != std::string::npos; });
+  };
+  if (uses(spec.argv, "{{.GrpcPort}}")) {
     auto grpc_port = impl_->reservePort();
     if (!grpc_port.ok()) {
-      impl_->reserved_ports.erase(*port);
+      release_ports();
       return grpc_port.status();
     }
     pod->status.grpc_port = *grpc_port;
-    break;
+    pod->status.user_grpc_port = *grpc_port;
+    // A proxy that takes gRPC too listens on the pod's gRPC port, the container on its own.
+    if (!spec.proxy_argv.empty() && uses(spec.proxy_argv, "{{.UserGrpcPort}}")) {
+      auto user_grpc = impl_->reservePort();
+      if (!user_grpc.ok()) {
+        release_ports();
+        return user_grpc.status();
+      }
+      pod->status.user_grpc_port = *user_grpc;
+    }
   }
   pod->spec = std::move(spec);
   if (auto st = impl_->launch(*pod); !st.ok()) {
-    for (uint16_t p : {pod->status.port, pod->status.grpc_port, pod->status.user_port, pod->status.admin_port}) {
-      impl_->reserved_ports.erase(p);
-    }
+    release_ports();
     return st;
   }
   impl_->emit(*pod, common::strCat("started pid ", pod->status.pid, " on port ", pod->status.port));
@@ -373,8 +395,8 @@ absl::Status PodManager::stop(const std::string& name) {
     it->second->status.pid = 0;
     it->second->status.proxy_pid = 0;
     removePidFile(it->second->spec.pid_file);
-    for (uint16_t p : {it->second->status.port, it->second->status.grpc_port, it->second->status.user_port,
-                       it->second->status.admin_port}) {
+    for (uint16_t p : {it->second->status.port, it->second->status.grpc_port, it->second->status.user_grpc_port,
+                       it->second->status.user_port, it->second->status.admin_port}) {
       impl_->reserved_ports.erase(p);
     }
     impl_->emit(*it->second, common::strCat("stopped (", how, proxy_how.empty() ? "" : "; proxy ", proxy_how, ")"));

@@ -41,6 +41,12 @@ int main(int argc, char** argv) {
       ->default_val(8022);
   app.add_option("--user_port", opts.user_port, "The user container's HTTP port on 127.0.0.1")
       ->required();
+  app.add_option("--user_grpc_port", opts.user_grpc_port,
+                 "The user container's gRPC port on 127.0.0.1 (0 = no gRPC proxying)")
+      ->default_val(0);
+  app.add_option("--grpc_port", opts.grpc_port,
+                 "gRPC traffic port, used with --user_grpc_port (0 = any free port)")
+      ->default_val(0);
   app.add_option("--container_concurrency", opts.container_concurrency,
                  "Requests in flight to the user container at once (0 = unlimited, no breaker)")
       ->default_val(0)
@@ -101,13 +107,13 @@ int main(int argc, char** argv) {
   if (!port_file.empty()) {
     // Readers (tests, refstack) must never see half a file.
     auto written = kh::common::writeFileAtomically(
-        port_file, kh::common::strCat("{\"http_port\": ",
-                                      (*proxy)->httpPort(), ", \"admin_port\": ", (*proxy)->adminPort(), "}\n"));
+        port_file, kh::common::strCat("{\"http_port\": ", (*proxy)->httpPort(), ", \"admin_port\": ",
+                                      (*proxy)->adminPort(), ", \"grpc_port\": ", (*proxy)->grpcPort(), "}\n"));
     if (!written.ok()) spdlog::warn("port file: {}", kh::common::toStd(written.message()));
   }
-  spdlog::info("queue-proxy listening: http={}:{} admin={}:{} user=127.0.0.1:{} cc={}",
-               opts.host, (*proxy)->httpPort(), opts.host, (*proxy)->adminPort(),
-               opts.user_port, opts.container_concurrency);
+  spdlog::info("queue-proxy listening: http={}:{} admin={}:{} grpc={}:{} user=127.0.0.1:{} user_grpc={} cc={}",
+               opts.host, (*proxy)->httpPort(), opts.host, (*proxy)->adminPort(), opts.host, (*proxy)->grpcPort(),
+               opts.user_port, opts.user_grpc_port, opts.container_concurrency);
 
   char wake = 0;
   while (read(g_wake_pipe[0], &wake, 1) < 0 && errno == EINTR) {

@@ -8,8 +8,11 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "boost/asio/executor_work_guard.hpp"
+#include "boost/asio/io_context.hpp"
 #include "boost/asio/post.hpp"
 #include "boost/asio/steady_timer.hpp"
+#include "kh/grpcproxy/unary_proxy.h"
 #include "kh/common/strings.h"
 #include "kh/http/server.h"
 #include "kh/http/upstream_pool.h"
@@ -197,6 +200,133 @@ struct QueueProxy::Impl {
     pending->responder.send(std::move(response));
   }
 
+  // ---- gRPC traffic ----
+
+  // One unary gRPC call: the same breaker, timeout and stats as an HTTP request.
+  class GrpcCall final : public grpcproxy::UnaryProxyCall {
+   public:
+    GrpcCall(Impl& impl, grpc::GenericCallbackServerContext* ctx) : UnaryProxyCall(ctx), impl_(impl) {}
+    void onRequest() override { impl_.onGrpcCall(this); }
+    void onUpstreamDone(const grpc::Status&) override {
+      if (holds_slot) impl_.breaker->release();
+      holds_slot = false;
+    }
+    void onComplete(const grpc::Status&) override {
+      impl_.stats.requestOut(impl_.time.monotonicTime(), proxied);
+    }
+    using UnaryProxyCall::clientMetadata;
+    using UnaryProxyCall::finish;
+    using UnaryProxyCall::forward;
+
+    bool proxied = false;
+    bool holds_slot = false;
+    Clock::time_point deadline;
+
+   private:
+    Impl& impl_;
+  };
+
+  class GrpcTraffic final : public grpc::CallbackGenericService {
+   public:
+    explicit GrpcTraffic(Impl& impl) : impl_(impl) {}
+    grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+      return new GrpcCall(impl_, ctx);
+    }
+
+   private:
+    Impl& impl_;
+  };
+
+  // A call waiting for a breaker slot; touched only on the gRPC timer thread.
+  struct GrpcWait {
+    uint64_t ticket = 0;
+    bool granted = false;
+    std::optional<net::steady_timer> timer;
+  };
+
+  void onGrpcCall(GrpcCall* call) {
+    common::MonotonicTime now = time.monotonicTime();
+    last_arrival_ns.store(toNanos(now), std::memory_order_relaxed);
+    call->proxied = call->clientMetadata("k-proxy-request") == "activator";
+    call->deadline = Clock::now() + options.revision_timeout;
+    stats.requestIn(now, call->proxied);
+    if (!breaker) return forwardGrpc(call);
+    auto wait = std::make_shared<GrpcWait>();
+    auto executor = grpc_io.get_executor();
+    auto admission = breaker->enter(
+        [this, call, wait, executor] { net::post(executor, [this, call, wait] { onGrpcGranted(call, wait); }); },
+        &wait->ticket);
+    switch (admission) {
+      case Breaker::Admission::kAcquired:
+        call->holds_slot = true;
+        return forwardGrpc(call);
+      case Breaker::Admission::kRejected:
+        return call->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "pending request queue full"));
+      case Breaker::Admission::kQueued:
+        // The timer lives on the gRPC timer thread, like the grant, so the two never race.
+        net::post(executor, [this, call, wait] {
+          if (wait->granted) return;
+          wait->timer.emplace(grpc_io);
+          wait->timer->expires_at(call->deadline);
+          wait->timer->async_wait([this, call, wait](boost::system::error_code ec) {
+            if (ec || wait->granted) return;
+            if (breaker->cancel(wait->ticket)) {
+              call->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "request timeout"));
+            }
+          });
+        });
+        return;
+    }
+  }
+
+  void onGrpcGranted(GrpcCall* call, const std::shared_ptr<GrpcWait>& wait) {
+    wait->granted = true;
+    if (wait->timer) wait->timer->cancel();
+    call->holds_slot = true;
+    if (Clock::now() >= call->deadline) {
+      call->holds_slot = false;
+      breaker->release();
+      return call->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "request timeout"));
+    }
+    forwardGrpc(call);
+  }
+
+  void forwardGrpc(GrpcCall* call) {
+    auto remaining = call->deadline - Clock::now();
+    call->forward(grpc_channels.get(options.user_host, options.user_grpc_port),
+                  std::chrono::system_clock::now() +
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(remaining),
+                  {}, {"k-proxy-request", "knative-serving-revision", "knative-serving-namespace"});
+  }
+
+  absl::Status startGrpc() {
+    grpc_traffic = std::make_unique<GrpcTraffic>(*this);
+    grpc::ServerBuilder builder;
+    // As the model server: a port already taken must fail, not be shared.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.AddListeningPort(common::strCat(options.host, ":", options.grpc_port), grpc::InsecureServerCredentials(),
+                             &grpc_port);
+    builder.SetMaxReceiveMessageSize(-1);  // the user container enforces its own limit
+    builder.SetMaxSendMessageSize(-1);
+    builder.RegisterCallbackGenericService(grpc_traffic.get());
+    grpc_server = builder.BuildAndStart();
+    if (!grpc_server || grpc_port == 0) {
+      return absl::UnavailableError(common::strCat("cannot listen for gRPC on ", options.host, ":", options.grpc_port));
+    }
+    grpc_io_thread = std::thread([this] { grpc_io.run(); });
+    return absl::OkStatus();
+  }
+
+  // Calls in flight finish (their upstream deadline bounds them) or are cancelled at `deadline`.
+  void stopGrpc(std::chrono::system_clock::time_point deadline) {
+    if (grpc_server) {
+      grpc_server->Shutdown(deadline);
+      grpc_server->Wait();
+    }
+    grpc_work.reset();
+    if (grpc_io_thread.joinable()) grpc_io_thread.join();
+  }
+
   // ---- probes ----
 
   // The activator's probe (K-Network-Probe: queue): 200 "queue" only while the user container
@@ -342,7 +472,10 @@ struct QueueProxy::Impl {
     spdlog::info("quiet period over: finishing {} in-flight requests", stats.concurrency());
     stopProber();
     // Requests in flight end by the revision timeout at the latest; the margin covers writing.
+    std::thread grpc_drain(
+        [this] { stopGrpc(std::chrono::system_clock::now() + options.revision_timeout + std::chrono::seconds(1)); });
     http_server->drain(options.revision_timeout + std::chrono::seconds(1));
+    grpc_drain.join();
     pools.clear();  // the workers have stopped: nothing runs on the pools' executors
     probe_timer.reset();
     admin_server->drain(std::chrono::seconds(1));
@@ -351,6 +484,7 @@ struct QueueProxy::Impl {
 
   void stopNow() {
     draining = true;
+    stopGrpc(std::chrono::system_clock::now());
     if (http_server) http_server->drain(std::chrono::milliseconds(0));
     pools.clear();
     probe_timer.reset();
@@ -378,6 +512,15 @@ struct QueueProxy::Impl {
   std::optional<net::steady_timer> probe_timer;
   bool prober_running = false;
   bool prober_stopped = false;
+  // gRPC (only with a user gRPC port): the server, its channel to the user container, and one
+  // thread for breaker grants and queue timeouts, which outlives the server.
+  grpcproxy::ChannelCache grpc_channels;
+  std::unique_ptr<GrpcTraffic> grpc_traffic;
+  std::unique_ptr<grpc::Server> grpc_server;
+  int grpc_port = 0;
+  net::io_context grpc_io{1};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> grpc_work{grpc_io.get_executor()};
+  std::thread grpc_io_thread;
   absl::Mutex drain_mu;
   bool quiet_period_over ABSL_GUARDED_BY(drain_mu) = false;
   std::vector<http::Responder> drain_waiters ABSL_GUARDED_BY(drain_mu);
@@ -422,6 +565,9 @@ absl::StatusOr<std::unique_ptr<QueueProxy>> QueueProxy::create(const QueueProxyO
     impl->pools.push_back(std::move(*pool));
   }
   impl->probe_timer.emplace(impl->http_server->workerExecutor(0));
+  if (options.user_grpc_port != 0) {
+    if (auto st = impl->startGrpc(); !st.ok()) return st;
+  }
   return std::unique_ptr<QueueProxy>(new QueueProxy(std::move(impl)));
 }
 
@@ -439,6 +585,7 @@ void QueueProxy::start() {
 
 uint16_t QueueProxy::httpPort() const { return impl_->http_server->port(); }
 uint16_t QueueProxy::adminPort() const { return impl_->admin_server->port(); }
+uint16_t QueueProxy::grpcPort() const { return static_cast<uint16_t>(impl_->grpc_port); }
 bool QueueProxy::userReady() const { return impl_->user_ready.load(); }
 StatsReport QueueProxy::lastStats() const {
   return impl_->stats.lastReport(impl_->time.monotonicTime());

@@ -98,6 +98,7 @@ void StackImpl::handle(http::Request& req, http::Response& res) {
   auto method = req.method();
   using boost::beast::http::verb;
   if (path == "/healthz") return jsonResponse(res, 200, {{"status", "ok"}});
+  if (path == "/activator/stats" && method == verb::get) return jsonResponse(res, 200, activatorStatsJson());
   if (path == "/metrics" && method == verb::get) {
     res.result(200);
     res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");

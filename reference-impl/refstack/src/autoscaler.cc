@@ -5,6 +5,8 @@
 // hands changes to the reconciler, which starts or stops pods.
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
 
 #include "kh/common/strings.h"
 #include "kh/http/client.h"
@@ -31,7 +33,96 @@ std::shared_ptr<RevisionScaling> StackImpl::scalingForLocked(
   entry->next_decision = now + config.autoscaler_tick;
   entry->proxy_since = now;
   entry->active_since = now;
+  entry->activator_stats = std::make_unique<queueproxy::RequestStats>(now, std::chrono::seconds(1));
   return entry;
+}
+
+ActivatorVisit::ActivatorVisit(std::shared_ptr<RevisionScaling> scaling, const common::TimeSource& time)
+    : scaling_(std::move(scaling)), time_(&time) {
+  scaling_->activator_stats->requestIn(time_->monotonicTime(), false);
+}
+
+ActivatorVisit& ActivatorVisit::operator=(ActivatorVisit&& other) noexcept {
+  if (this != &other) {
+    end();
+    scaling_ = std::move(other.scaling_);
+    time_ = other.time_;
+  }
+  return *this;
+}
+
+void ActivatorVisit::end() {
+  if (!scaling_) return;
+  scaling_->activator_stats->requestOut(time_->monotonicTime(), false);
+  scaling_.reset();
+}
+
+json StackImpl::activatorStatsJson() const {
+  std::vector<std::shared_ptr<RevisionScaling>> revisions;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& [rev, s] : scaling) revisions.push_back(s);
+  }
+  auto now = time.monotonicTime();
+  json out = json::array();
+  for (const auto& s : revisions) {
+    queueproxy::StatsReport r = s->activator_stats->lastReport(now);
+    out.push_back({{"isvc", s->service},
+                   {"revision", s->revision},
+                   {"average_concurrent_requests", r.average_concurrency},
+                   {"request_count", r.request_count},
+                   {"concurrency", s->activator_stats->concurrency()},
+                   {"held", s->activator_held.load(std::memory_order_relaxed)},
+                   {"activator_in_path", s->activator_in_path}});
+  }
+  return {{"reporting_period_seconds", 1}, {"revisions", out}};
+}
+
+namespace {
+// The start-up times a pod's model server wrote (KH_STARTUP_FILE): monotonic nanoseconds,
+// comparable with refstack's clock on the same machine.
+std::optional<common::MonotonicTime> startupTime(const json& doc, const char* key) {
+  if (!doc.is_object() || !doc.contains(key) || !doc[key].is_number_integer()) return std::nullopt;
+  return common::MonotonicTime(std::chrono::nanoseconds(doc[key].get<int64_t>()));
+}
+}  // namespace
+
+void StackImpl::recordColdStart(RevisionScaling& s) {
+  std::optional<ColdStart> c;
+  {
+    std::lock_guard lock(s.cold_mu);
+    if (!s.cold) return;
+    s.cold->first_byte = time.monotonicTime();
+    c = s.cold;
+    s.cold.reset();
+  }
+  json startup;
+  if (!c->startup_file.empty()) {
+    std::ifstream in(c->startup_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    startup = json::parse(text.str(), nullptr, false);
+  }
+  auto offset = [&](const std::optional<common::MonotonicTime>& t) -> json {
+    if (!t) return nullptr;
+    return std::chrono::duration<double, std::milli>(*t - c->arrival).count();
+  };
+  // A model server that does not write start-up times leaves both at the pod's readiness.
+  auto process_started = startupTime(startup, "process_started_monotonic_ns");
+  auto model_loaded = startupTime(startup, "model_loaded_monotonic_ns");
+  json breakdown = {{"buffered_ms", offset(c->poked)},
+                    {"pod_spawned_ms", offset(c->pod_spawned)},
+                    {"process_started_ms", offset(process_started ? process_started : c->pod_spawned)},
+                    {"model_loaded_ms", offset(model_loaded ? model_loaded : c->ready)},
+                    {"ready_ms", offset(c->ready)},
+                    {"forwarded_ms", offset(c->forwarded)},
+                    {"first_byte_ms", offset(c->first_byte)}};
+  double total = std::chrono::duration<double, std::milli>(*c->first_byte - c->arrival).count();
+  event({{"type", "coldstart"}, {"isvc", s.service}, {"revision", s.revision}, {"pod", c->pod},
+         {"total_ms", total}, {"breakdown", breakdown}});
+  metrics.cold_start_seconds
+      .Add({{"revision", s.revision}}, std::vector<double>{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})
+      .Observe(total / 1000);
 }
 
 void StackImpl::scaleEventLocked(RevisionScaling& s, int actual, const std::string& reason) {
@@ -83,6 +174,7 @@ void StackImpl::scalerLoop() {
     }
     auto now = time.monotonicTime();
     if (proxy) proxy->expireHeld(now);
+    grpcIngressExpireHeld(*this, now);
     // Which revisions, and where their stats are.
     struct Target {
       std::shared_ptr<RevisionScaling> scaling;
@@ -92,8 +184,6 @@ void StackImpl::scalerLoop() {
     {
       std::lock_guard lock(mu);
       for (auto& [rev, s] : scaling) {
-        s->held_sum += s->activator_held.load(std::memory_order_relaxed);
-        s->held_samples += 1;
         Target t{s, {}};
         auto svc = services.find(s->service);
         if (svc != services.end()) {
@@ -116,8 +206,10 @@ void StackImpl::scalerLoop() {
         if (!res.ok() || res->result_int() != 200) continue;
         auto stat = json::parse(res->body(), nullptr, false);
         if (!stat.is_object()) continue;
-        observed[i] += stat.value("average_concurrent_requests", 0.0);
-        rps[i] += stat.value("request_count", 0.0);
+        // Knative's collector: what the activator proxied it reports itself (below).
+        observed[i] += stat.value("average_concurrent_requests", 0.0) -
+                       stat.value("average_proxied_concurrent_requests", 0.0);
+        rps[i] += stat.value("request_count", 0.0) - stat.value("proxied_request_count", 0.0);
       }
     }
     std::set<std::string> to_reconcile;
@@ -126,11 +218,11 @@ void StackImpl::scalerLoop() {
       for (size_t i = 0; i < targets.size(); ++i) {
         RevisionScaling& s = *targets[i].scaling;
         if (!scaling.count(s.revision)) continue;  // gone meanwhile
-        // Requests the activator held count as concurrency (they are demand the pods lack).
-        double held = s.held_samples > 0 ? s.held_sum / s.held_samples : 0;
-        s.held_sum = 0;
-        s.held_samples = 0;
-        s.decider->record(now, observed[i] + held, rps[i]);
+        // The activator's stat for the revision (held and proxied requests) is summed with the
+        // pods' in the same bucket, as Knative sums the scraper's stat and each activator's.
+        queueproxy::StatsReport activator = s.activator_stats->lastReport(now);
+        s.decider->record(now, observed[i] + activator.average_concurrency,
+                          rps[i] + activator.request_count);
         int ready = static_cast<int>(targets[i].admin_ports.size());
         s.ready = ready;
         if (now < s.next_decision && !s.poked) continue;

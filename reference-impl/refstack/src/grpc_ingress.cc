@@ -1,15 +1,16 @@
 // The gRPC ingress: any unary method, routed by :authority exactly as the HTTP ingress routes by
-// Host, forwarded as raw bytes (no proto knowledge) to the chosen pod's gRPC port with the
+// Host, forwarded as raw bytes (kh::grpcproxy, no proto knowledge) to the chosen pod's gRPC port
+// (its queue-proxy's, which applies the breaker and counts the call for the autoscaler) with the
 // caller's metadata and a deadline of the revision timeout. The initial metadata names the
-// revision that served (kh-revision). Streaming methods are not proxied.
+// revision that served (kh-revision). A call for a revision at zero pods is held by the
+// activator, as HTTP requests are: bounded, poking the autoscaler, released when a pod is ready,
+// DEADLINE_EXCEEDED after the revision timeout. Streaming methods are not proxied.
 
-#include <grpcpp/generic/async_generic_service.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-
-#include <shared_mutex>
+#include <deque>
+#include <mutex>
 
 #include "kh/common/strings.h"
+#include "kh/grpcproxy/unary_proxy.h"
 #include "stack_impl.h"
 
 namespace kh::refstack {
@@ -22,90 +23,192 @@ class GrpcIngressService : public grpc::CallbackGenericService {
     return new Call(*this, ctx);
   }
 
-  std::shared_ptr<grpc::Channel> channel(uint16_t port) {
-    {
-      std::shared_lock lock(mu_);
-      auto it = channels_.find(port);
-      if (it != channels_.end()) return it->second;
-    }
-    std::unique_lock lock(mu_);
-    auto& c = channels_[port];
-    if (!c) {
-      grpc::ChannelArguments args;
-      args.SetMaxReceiveMessageSize(-1);
-      args.SetMaxSendMessageSize(-1);
-      c = grpc::CreateCustomChannel(common::strCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(), args);
-    }
-    return c;
-  }
+  void onRoutes(const std::shared_ptr<const RoutingSnapshot>& snapshot);
+  void expireHeld(common::MonotonicTime now);
 
  private:
-  class Call : public grpc::ServerGenericBidiReactor {
+  class Call;
+  struct Held {
+    Call* call;
+    common::MonotonicTime arrival;
+    std::shared_ptr<RevisionScaling> scaling;
+    ActivatorVisit visit;
+    bool cold_tracked;
+  };
+
+  class Call : public grpcproxy::UnaryProxyCall {
    public:
     Call(GrpcIngressService& service, grpc::GenericCallbackServerContext* ctx)
-        : service_(service), ctx_(ctx), start_(std::chrono::steady_clock::now()) {
-      StartRead(&request_);
+        : UnaryProxyCall(ctx), service_(service), start_(std::chrono::steady_clock::now()) {}
+
+    void onRequest() override {
+      auto snapshot = service_.stack_.routing.load();
+      Destination d = pickDestination(*snapshot, authority(), method());
+      if (d.error_status == 503 && !d.revision.empty()) {
+        auto sc = snapshot->scaling.find(d.revision);
+        if (sc != snapshot->scaling.end()) {
+          destination_ = d;  // route and revision, for the metrics
+          return service_.park(this, sc->second);
+        }
+      }
+      go(std::move(snapshot), std::move(d), {}, nullptr);
     }
 
-    void OnReadDone(bool ok) override {
-      if (!ok) return Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
-      snapshot_ = service_.stack_.routing.load();
-      destination_ = pickDestination(*snapshot_, ctx_->host(), ctx_->method());
+    // Forwards to the destination's pod, or answers why it cannot.
+    void go(std::shared_ptr<const RoutingSnapshot> snapshot, Destination d, ActivatorVisit visit,
+            std::shared_ptr<RevisionScaling> cold) {
+      snapshot_ = std::move(snapshot);
+      destination_ = std::move(d);
       if (destination_.error_status != 0 || destination_.endpoint->grpc_port == 0) {
         bool unknown = destination_.error_status == 404;
         std::string why = destination_.error_status != 0
                               ? destination_.error
                               : common::strCat("revision ", destination_.revision, " serves no gRPC");
-        count(unknown ? grpc::StatusCode::UNIMPLEMENTED : grpc::StatusCode::UNAVAILABLE);
-        return Finish(grpc::Status(unknown ? grpc::StatusCode::UNIMPLEMENTED : grpc::StatusCode::UNAVAILABLE, why));
+        return finish(grpc::Status(unknown ? grpc::StatusCode::UNIMPLEMENTED : grpc::StatusCode::UNAVAILABLE, why));
       }
-      ctx_->AddInitialMetadata("kh-revision", destination_.revision);
-      for (const auto& [k, v] : ctx_->client_metadata()) {
-        std::string key(k.data(), k.size());
-        if (key.empty() || key[0] == ':' || key.rfind("grpc-", 0) == 0 || key == "user-agent") continue;
-        upstream_.AddMetadata(key, std::string(v.data(), v.size()));
+      auto& stack = service_.stack_;
+      grpcproxy::Metadata extra = {{"knative-serving-revision", destination_.revision},
+                                   {"knative-serving-namespace", destination_.route->namespace_name}};
+      if (auto sc = snapshot_->scaling.find(destination_.revision); sc != snapshot_->scaling.end()) {
+        if (!visit && sc->second->activator_in_path) visit = ActivatorVisit(sc->second, stack.time);
       }
-      upstream_.AddMetadata("knative-serving-revision", destination_.revision);
-      upstream_.set_deadline(std::chrono::system_clock::now() + service_.stack_.config.revision_timeout);
-      // The stub lives as long as the call: the call refers to its channel.
-      stub_ = std::make_unique<grpc::GenericStub>(service_.channel(destination_.endpoint->grpc_port));
-      stub_->UnaryCall(&upstream_, ctx_->method(), grpc::StubOptions(), &request_, &response_,
-                       [this](grpc::Status status) {
-                         // Count first: once finished, the reactor may be deleted at any time.
-                         count(status.error_code());
-                         if (!status.ok()) return Finish(status);
-                         StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
-                       });
+      if (visit) extra.emplace_back("k-proxy-request", "activator");  // queue-proxy counts it as proxied
+      visit_ = std::move(visit);
+      cold_ = std::move(cold);
+      context().AddInitialMetadata("kh-revision", destination_.revision);
+      destination_.endpoint->in_flight->fetch_add(1, std::memory_order_relaxed);
+      in_flight_ = true;
+      forward(service_.channels_.get("127.0.0.1", destination_.endpoint->grpc_port),
+              std::chrono::system_clock::now() + stack.config.revision_timeout, extra,
+              {"knative-serving-revision", "knative-serving-namespace", "k-proxy-request"});
     }
 
-    void OnDone() override { delete this; }
+    void onUpstreamDone(const grpc::Status&) override {
+      if (in_flight_) destination_.endpoint->in_flight->fetch_sub(1, std::memory_order_relaxed);
+      in_flight_ = false;
+      if (cold_) service_.stack_.recordColdStart(*cold_);
+      cold_.reset();
+    }
 
-   private:
-    void count(grpc::StatusCode code) {
+    void onComplete(const grpc::Status& status) override {
+      visit_.end();
       if (destination_.route == nullptr) return;
       auto& m = service_.stack_.metrics;
-      m.requestCounter(destination_.route->isvc, destination_.route->namespace_name,
-                       destination_.revision, static_cast<int>(code), "grpc")
+      m.requestCounter(destination_.route->isvc, destination_.route->namespace_name, destination_.revision,
+                       static_cast<int>(status.error_code()), "grpc")
           .Increment();
       m.latencyHistogram(destination_.route->isvc, destination_.route->namespace_name, "grpc")
           .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
 
+    using UnaryProxyCall::finish;
+    using UnaryProxyCall::method;
+    using UnaryProxyCall::authority;
+
+   private:
     GrpcIngressService& service_;
-    grpc::GenericCallbackServerContext* ctx_;
     std::chrono::steady_clock::time_point start_;
-    grpc::ByteBuffer request_;
-    grpc::ByteBuffer response_;
-    grpc::ClientContext upstream_;
     std::shared_ptr<const RoutingSnapshot> snapshot_;
     Destination destination_;
-    std::unique_ptr<grpc::GenericStub> stub_;
+    ActivatorVisit visit_;
+    std::shared_ptr<RevisionScaling> cold_;
+    bool in_flight_ = false;
   };
 
+  // The activator's gRPC side: holds the call until a pod of the revision is ready.
+  void park(Call* call, const std::shared_ptr<RevisionScaling>& scaling) {
+    auto now = stack_.time.monotonicTime();
+    bool cold_tracked = false;
+    {
+      std::lock_guard lock(mu_);
+      if (static_cast<size_t>(scaling->activator_held.load(std::memory_order_relaxed)) >=
+          stack_.config.activator_queue_limit) {
+        return call->finish(grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            common::strCat("activator queue for revision ", scaling->revision, " is full (",
+                           stack_.config.activator_queue_limit, " requests wait for pods)")));
+      }
+      {
+        std::lock_guard cold(scaling->cold_mu);
+        if (!scaling->cold) {
+          scaling->cold = ColdStart{now, {}, {}, {}, {}, {}, {}, {}};
+          cold_tracked = true;
+        }
+      }
+      scaling->activator_held.fetch_add(1, std::memory_order_relaxed);
+      held_[scaling->revision].push_back({call, now, scaling, ActivatorVisit(scaling, stack_.time), cold_tracked});
+    }
+    stack_.poke(scaling->revision);
+    // A pod may have become ready between the routing decision and the parking.
+    onRoutes(stack_.routing.load());
+  }
+
+  void release(const std::shared_ptr<const RoutingSnapshot>& snapshot, Held&& h) {
+    h.scaling->activator_held.fetch_sub(1, std::memory_order_relaxed);
+    const std::string& revision = h.scaling->revision;
+    Destination d = pickDestination(*snapshot, h.call->authority(), h.call->method());
+    auto eps = snapshot->endpoints.find(revision);
+    if (d.route == nullptr || eps == snapshot->endpoints.end() || eps->second.empty()) {
+      return h.call->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                         common::strCat("revision ", revision, " went away while the call waited")));
+    }
+    d.revision = revision;
+    d.error_status = 0;
+    d.endpoint = chooseEndpoint(eps->second, h.scaling->settings.container_concurrency);
+    if (h.cold_tracked) {
+      std::lock_guard cold(h.scaling->cold_mu);
+      if (h.scaling->cold) h.scaling->cold->forwarded = stack_.time.monotonicTime();
+    }
+    h.call->go(snapshot, std::move(d), std::move(h.visit), h.cold_tracked ? h.scaling : nullptr);
+  }
+
   StackImpl& stack_;
-  std::shared_mutex mu_;
-  std::map<uint16_t, std::shared_ptr<grpc::Channel>> channels_;
+  grpcproxy::ChannelCache channels_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::deque<Held>> held_;  // revision -> waiting calls
 };
+
+void GrpcIngressService::onRoutes(const std::shared_ptr<const RoutingSnapshot>& snapshot) {
+  std::vector<Held> out;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = held_.begin(); it != held_.end();) {
+      auto eps = snapshot->endpoints.find(it->first);
+      if (eps != snapshot->endpoints.end() && !eps->second.empty()) {
+        for (auto& h : it->second) out.push_back(std::move(h));
+        it = held_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& h : out) release(snapshot, std::move(h));
+}
+
+void GrpcIngressService::expireHeld(common::MonotonicTime now) {
+  std::vector<Held> expired;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [rev, queue] : held_) {
+      while (!queue.empty() && now - queue.front().arrival >= stack_.config.revision_timeout) {
+        expired.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+    }
+  }
+  for (auto& h : expired) {
+    h.scaling->activator_held.fetch_sub(1, std::memory_order_relaxed);
+    h.call->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "activator request timeout"));
+  }
+}
+
+void grpcIngressOnRoutes(StackImpl& stack, const std::shared_ptr<const RoutingSnapshot>& snapshot) {
+  if (stack.grpc_ingress_service) static_cast<GrpcIngressService&>(*stack.grpc_ingress_service).onRoutes(snapshot);
+}
+
+void grpcIngressExpireHeld(StackImpl& stack, common::MonotonicTime now) {
+  if (stack.grpc_ingress_service) static_cast<GrpcIngressService&>(*stack.grpc_ingress_service).expireHeld(now);
+}
 
 absl::Status startGrpcIngress(StackImpl& stack) {
   stack.grpc_ingress_service = std::make_unique<GrpcIngressService>(stack);
@@ -127,6 +230,8 @@ absl::Status startGrpcIngress(StackImpl& stack) {
 
 void stopGrpcIngress(StackImpl& stack) {
   if (stack.grpc_ingress) {
+    // Held calls cannot wait for pods any more: answer them before the server waits for them.
+    grpcIngressExpireHeld(stack, common::MonotonicTime::max());
     stack.grpc_ingress->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     stack.grpc_ingress->Wait();
   }

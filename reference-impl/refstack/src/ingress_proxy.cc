@@ -113,39 +113,13 @@ struct IngressProxy::Impl {
     return pool.get();
   }
 
-  // The first request that found zero pods has been answered: its breakdown becomes an event.
-  void recordColdStart(RevisionScaling& s) {
-    std::optional<ColdStart> c;
-    {
-      std::lock_guard lock(s.cold_mu);
-      if (!s.cold) return;
-      s.cold->first_byte = stack.time.monotonicTime();
-      c = s.cold;
-      s.cold.reset();
-    }
-    auto offset = [&](const std::optional<common::MonotonicTime>& t) -> json {
-      if (!t) return nullptr;
-      return std::chrono::duration<double, std::milli>(*t - c->arrival).count();
-    };
-    json breakdown = {{"buffered_ms", offset(c->poked)},
-                      {"pod_spawned_ms", offset(c->pod_spawned)},
-                      {"process_started_ms", offset(c->pod_spawned)},
-                      {"model_loaded_ms", offset(c->ready)},
-                      {"ready_ms", offset(c->ready)},
-                      {"forwarded_ms", offset(c->forwarded)},
-                      {"first_byte_ms", offset(c->first_byte)}};
-    double total = std::chrono::duration<double, std::milli>(*c->first_byte - c->arrival).count();
-    stack.event({{"type", "coldstart"}, {"isvc", s.service}, {"revision", s.revision}, {"total_ms", total},
-                 {"breakdown", breakdown}});
-    stack.metrics.cold_start_seconds.Add({{"revision", s.revision}}, std::vector<double>{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})
-        .Observe(total / 1000);
-  }
+  void recordColdStart(RevisionScaling& s) { stack.recordColdStart(s); }
 
   // Sends on the worker's pool for the chosen pod. A request that never left (the pod went away
   // between the routing snapshot and the connect) is tried once more on another ready pod.
   void forward(int worker, http::Request&& req, std::shared_ptr<const RoutingSnapshot> snapshot,
                Destination d, http::Responder responder, std::chrono::steady_clock::time_point start,
-               int attempt, std::shared_ptr<RevisionScaling> cold = nullptr) {
+               int attempt, std::shared_ptr<RevisionScaling> cold = nullptr, ActivatorVisit visit = {}) {
     http::UpstreamPool* pool = poolFor(worker, d.endpoint->port);
     if (pool == nullptr) {
       http::Response res;
@@ -158,8 +132,8 @@ struct IngressProxy::Impl {
     d.endpoint->in_flight->fetch_add(1, std::memory_order_relaxed);
     pool->send(std::move(req), start + stack.config.revision_timeout,
                [this, worker, copy = std::move(copy), snapshot = std::move(snapshot), d,
-                responder = std::move(responder), start, attempt,
-                cold = std::move(cold)](http::UpstreamResult&& result, bool sent) mutable {
+                responder = std::move(responder), start, attempt, cold = std::move(cold),
+                visit = std::move(visit)](http::UpstreamResult&& result, bool sent) mutable {
                  d.endpoint->in_flight->fetch_sub(1, std::memory_order_relaxed);
                  if (cold) recordColdStart(*cold);
                  if (!result.ok() && !sent && copy && attempt == 0) {
@@ -167,7 +141,7 @@ struct IngressProxy::Impl {
                                                        sv(copy->target()));
                    if (again.error_status == 0 && again.endpoint->port != d.endpoint->port) {
                      return forward(worker, std::move(*copy), std::move(snapshot), std::move(again),
-                                    std::move(responder), start, attempt + 1);
+                                    std::move(responder), start, attempt + 1, nullptr, std::move(visit));
                    }
                  }
                  http::Response out;
@@ -186,6 +160,7 @@ struct IngressProxy::Impl {
                  stack.metrics.latencyHistogram(route.isvc, route.namespace_name, "http")
                      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
                  responder.send(std::move(out));
+                 visit.end();
                });
   }
 
@@ -199,6 +174,7 @@ struct IngressProxy::Impl {
     common::MonotonicTime arrival;
     std::shared_ptr<RevisionScaling> scaling;
     bool cold_tracked;
+    ActivatorVisit visit;  // counted in the activator's stats until answered
   };
 
   void release(const std::shared_ptr<const RoutingSnapshot>& snapshot, Held&& h) {
@@ -222,7 +198,7 @@ struct IngressProxy::Impl {
     net::post(server->workerExecutor(h.worker),
               [this, h = std::make_shared<Held>(std::move(h)), snapshot, d]() mutable {
                 forward(h->worker, std::move(h->request), snapshot, d, std::move(h->responder), h->start, 1,
-                        h->cold_tracked ? h->scaling : nullptr);
+                        h->cold_tracked ? h->scaling : nullptr, std::move(h->visit));
               });
   }
 
@@ -260,12 +236,14 @@ void IngressProxy::park(http::Request&& req, http::Responder responder, std::sha
     {
       std::lock_guard cold(scaling->cold_mu);
       if (!scaling->cold) {
-        scaling->cold = ColdStart{now, {}, {}, {}, {}, {}};
+        scaling->cold = ColdStart{now, {}, {}, {}, {}, {}, {}, {}};
         cold_tracked = true;
       }
     }
     scaling->activator_held.fetch_add(1, std::memory_order_relaxed);
-    queue.push_back({responder.workerIndex(), std::move(req), std::move(responder), start, now, scaling, cold_tracked});
+    ActivatorVisit visit(scaling, impl_->stack.time);
+    queue.push_back({responder.workerIndex(), std::move(req), std::move(responder), start, now, scaling, cold_tracked,
+                     std::move(visit)});
   }
   impl_->stack.poke(scaling->revision);
   // A pod may have become ready between the routing decision and the parking.
@@ -348,11 +326,14 @@ void IngressProxy::handleAsync(http::Request&& req, http::Responder responder) {
   }
   req.set("Knative-Serving-Revision", d.revision);
   req.set("Knative-Serving-Namespace", d.route->namespace_name);
+  ActivatorVisit visit;
   if (auto sc = snapshot->scaling.find(d.revision); sc != snapshot->scaling.end() && sc->second->activator_in_path) {
     req.set("K-Proxy-Request", "activator");  // queue-proxy counts it as proxied
+    visit = ActivatorVisit(sc->second, impl_->stack.time);
   }
   int worker = responder.workerIndex();
-  impl_->forward(worker, std::move(req), std::move(snapshot), std::move(d), std::move(responder), start, 0);
+  impl_->forward(worker, std::move(req), std::move(snapshot), std::move(d), std::move(responder), start, 0, nullptr,
+                 std::move(visit));
 }
 
 }  // namespace kh::refstack

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include <filesystem>
+
 #include "kh/common/strings.h"
 #include "kh/controller/storage.h"
 #include "stack_impl.h"
@@ -79,7 +81,11 @@ void StackImpl::onPodEvent(const pods::PodEvent& e) {
       ready_pods[e.pod] = Endpoint{e.pod, e.port, e.grpc_port, e.admin_port};
       if (auto s = scaling.find(rev->second); s != scaling.end()) {
         std::lock_guard cold(s->second->cold_mu);
-        if (s->second->cold && !s->second->cold->ready) s->second->cold->ready = time.monotonicTime();
+        if (s->second->cold && !s->second->cold->ready) {
+          s->second->cold->ready = time.monotonicTime();
+          s->second->cold->pod = e.pod;
+          s->second->cold->startup_file = startupFileOf(e.pod);
+        }
       }
     } else {
       ready_pods.erase(e.pod);
@@ -107,6 +113,10 @@ absl::StatusOr<std::vector<std::string>> StackImpl::commandFor(const std::string
   return it->second;
 }
 
+std::string StackImpl::startupFileOf(const std::string& pod) const {
+  return (config.state_dir / "pods" / (pod + ".startup.json")).string();
+}
+
 void StackImpl::startPod(const std::string& service, const std::string& revision) {
   pods::PodSpec spec;
   {
@@ -124,6 +134,9 @@ void StackImpl::startPod(const std::string& service, const std::string& revision
     spec.env["KH_INGRESS_ADDRESS"] =
         common::strCat(config.address, ":", ingress_server ? ingress_server->port() : 0);
     spec.readiness_path = launch->second.readiness_path;
+    // The model server writes when its process started and its model loaded (cold-start
+    // breakdown); other containers ignore it.
+    spec.env["KH_STARTUP_FILE"] = startupFileOf(spec.name);
     revision_of_pod[spec.name] = revision;
     service_of_revision[revision] = service;
     e.pods_of_revision[revision].push_back(spec.name);
@@ -151,6 +164,9 @@ void StackImpl::startPod(const std::string& service, const std::string& revision
     spec.proxy_argv = config.queue_proxy;
     for (const std::string& a : {std::string("--http_port={{.Port}}"), std::string("--admin_port={{.AdminPort}}"),
                                  std::string("--user_port={{.UserPort}}"),
+                                 // gRPC through the queue-proxy too (0: the pod serves no gRPC).
+                                 std::string("--grpc_port={{.GrpcPort}}"),
+                                 std::string("--user_grpc_port={{.UserGrpcPort}}"),
                                  common::strCat("--container_concurrency=", cc),
                                  common::strCat("--revision_timeout_ms=", timeout_ms),
                                  common::strCat("--drain_quiet_period_ms=", config.drain_quiet_period.count()),
@@ -165,6 +181,8 @@ void StackImpl::startPod(const std::string& service, const std::string& revision
   spec.probe_period = std::chrono::milliseconds(5);
   spec.log_file = (config.state_dir / "logs" / (spec.name + ".log")).string();
   spec.pid_file = (config.state_dir / "pods" / (spec.name + ".pid")).string();
+  std::error_code stale;
+  std::filesystem::remove(startupFileOf(spec.name), stale);
   auto st = pods->start(spec);
   if (!st.ok()) {
     std::lock_guard lock(mu);
@@ -179,6 +197,8 @@ void StackImpl::startPod(const std::string& service, const std::string& revision
 void StackImpl::stopPods(const std::vector<std::string>& names) {
   for (const auto& n : names) {
     (void)pods->stop(n);
+    std::error_code ignored;
+    std::filesystem::remove(startupFileOf(n), ignored);
     std::lock_guard lock(mu);
     ready_pods.erase(n);
     revision_of_pod.erase(n);
@@ -464,6 +484,7 @@ void StackImpl::publishRoutes() {
   for (const auto& [rev, sc] : scaling) snapshot->scaling[rev] = sc;
   routing.store(snapshot);
   if (proxy) proxy->onRoutes(snapshot);
+  grpcIngressOnRoutes(*this, snapshot);
   if (reachable != last_reachable) {
     last_reachable = reachable;
     eventLocked({{"type", "routes"}, {"readyPods", reachable}});

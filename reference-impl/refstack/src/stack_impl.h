@@ -25,6 +25,7 @@
 #include "kh/http/server.h"
 #include "kh/ingress/routing.h"
 #include "kh/pods/pod_manager.h"
+#include "kh/queueproxy/request_stats.h"
 #include "kh/refstack/refstack.h"
 #include "nlohmann/json.hpp"
 #include "serverless.h"
@@ -78,6 +79,9 @@ const Endpoint* chooseEndpoint(const std::vector<Endpoint>& endpoints, int conta
 struct ColdStart {
   common::MonotonicTime arrival;
   std::optional<common::MonotonicTime> poked, pod_spawned, ready, forwarded, first_byte;
+  /** The pod that became ready first, and where it wrote its own start-up times. */
+  std::string pod;
+  std::string startup_file;
 };
 
 /**
@@ -101,11 +105,37 @@ struct RevisionScaling {
   common::MonotonicTime active_since;  // scaled from zero (or created) at
   common::MonotonicTime next_decision;
   bool poked = false;
-  double held_sum = 0;  // activator-held requests, sampled every 100 ms, summed over the second
-  int held_samples = 0;
-  std::atomic<int> activator_held{0};
+  std::atomic<int> activator_held{0};  // requests the activator holds now (HTTP and gRPC)
+  /**
+   * The activator's own stats for this revision (Knative's ConcurrencyReporter): requests it
+   * holds or proxies, time-weighted per 1 s period; the autoscaler adds them to the pods'
+   * non-proxied stats.
+   */
+  std::unique_ptr<queueproxy::RequestStats> activator_stats;
   std::mutex cold_mu;
   std::optional<ColdStart> cold;
+};
+
+/**
+ * One request passing through the activator (held, or proxied while it is in the path): counted
+ * in the revision's activator stats from construction until destruction, which is when the
+ * request has been answered. Move-only.
+ */
+class ActivatorVisit {
+ public:
+  ActivatorVisit() = default;
+  ActivatorVisit(std::shared_ptr<RevisionScaling> scaling, const common::TimeSource& time);
+  ActivatorVisit(ActivatorVisit&& other) noexcept
+      : scaling_(std::move(other.scaling_)), time_(other.time_) {}
+  ActivatorVisit& operator=(ActivatorVisit&& other) noexcept;
+  ~ActivatorVisit() { end(); }
+  explicit operator bool() const { return scaling_ != nullptr; }
+  /** The request was answered (idempotent; the destructor calls it too). */
+  void end();
+
+ private:
+  std::shared_ptr<RevisionScaling> scaling_;
+  const common::TimeSource* time_ = nullptr;
 };
 
 /** What the ingress reads per request: routes and each revision's ready pods. */
@@ -188,7 +218,7 @@ struct StackImpl : http::Handler {
   std::unique_ptr<http::HttpServer> admin_server;
   std::unique_ptr<http::HttpServer> ingress_server;
   std::unique_ptr<grpc::Server> grpc_ingress;
-  std::unique_ptr<grpc::CallbackGenericService> grpc_ingress_service;
+  std::unique_ptr<grpc::CallbackGenericService> grpc_ingress_service;  // a GrpcIngressService
   uint16_t grpc_ingress_port = 0;
   std::unique_ptr<class IngressProxy> proxy;
 
@@ -209,6 +239,8 @@ struct StackImpl : http::Handler {
   void publishRoutes();
   absl::StatusOr<std::vector<std::string>> commandFor(const std::string& image) const;
   void startPod(const std::string& service, const std::string& revision);
+  /** Where a pod's model server writes its start-up times (KH_STARTUP_FILE). */
+  std::string startupFileOf(const std::string& pod) const;
   void stopPods(const std::vector<std::string>& names);
   void stopPodsLater(std::vector<std::string> names);
 
@@ -217,6 +249,13 @@ struct StackImpl : http::Handler {
   /** The activator asks for pods for a revision at zero (Knative's poke). */
   void poke(const std::string& revision);
   void scaleEventLocked(RevisionScaling& s, int actual, const std::string& reason);
+  /**
+   * The first request that found `s` at zero pods has its first response byte: its cold-start
+   * breakdown becomes an event and a metric (once; later calls do nothing).
+   */
+  void recordColdStart(RevisionScaling& s);
+  /** The activator's stats of every autoscaled revision, as GET /activator/stats answers. */
+  json activatorStatsJson() const;
   std::shared_ptr<RevisionScaling> scalingForLocked(const std::string& service, const std::string& revision,
                                                     const ctl::ComponentExtension& component,
                                                     const std::map<std::string, std::string>& annotations);
@@ -266,6 +305,10 @@ class IngressProxy : public http::Handler {
 /** Starts the gRPC ingress (grpc_ingress.cc). */
 absl::Status startGrpcIngress(StackImpl& stack);
 void stopGrpcIngress(StackImpl& stack);
+/** New routes: gRPC calls the activator holds for revisions that now have pods go out. */
+void grpcIngressOnRoutes(StackImpl& stack, const std::shared_ptr<const RoutingSnapshot>& snapshot);
+/** Ends held gRPC calls older than the revision timeout with DEADLINE_EXCEEDED. */
+void grpcIngressExpireHeld(StackImpl& stack, common::MonotonicTime now);
 
 /** Picks the destination of a request: revision and pod. Lock-free (ingress_proxy.cc). */
 struct Destination {

@@ -36,7 +36,10 @@ struct PodSpec {
    * main container, stopped before it (so it can drain), and the pod's traffic port and
    * readiness are its. In its argv "{{.Port}}" is the pod's traffic port, "{{.UserPort}}" the
    * main container's port and "{{.AdminPort}}" a third port (stats, probes); in the main
-   * container's argv "{{.Port}}" is then the user port. Either process ending restarts the pod.
+   * container's argv "{{.Port}}" is then the user port. When the proxy's argv names
+   * "{{.UserGrpcPort}}", it proxies gRPC too: its "{{.GrpcPort}}" is the pod's gRPC port and
+   * "{{.UserGrpcPort}}" the main container's (its "{{.GrpcPort}}"); both are 0 when the main
+   * container asks for no gRPC port. Either process ending restarts the pod.
    */
   std::vector<std::string> proxy_argv;
   /** Readiness of a pod with a proxy: this path on the proxy's admin port. */
@@ -70,7 +73,8 @@ struct PodStatus {
   std::string name;
   PodPhase phase = PodPhase::kStarting;
   uint16_t port = 0;       // where traffic goes (the proxy's port when there is one)
-  uint16_t grpc_port = 0;  // 0 unless the argv asks for {{.GrpcPort}}
+  uint16_t grpc_port = 0;  // 0 unless the argv asks for {{.GrpcPort}}; the proxy's when it takes gRPC
+  uint16_t user_grpc_port = 0;  // the main container's gRPC port (== grpc_port unless proxied)
   uint16_t user_port = 0;  // the main container's port (== port without a proxy)
   uint16_t admin_port = 0; // the proxy's admin port (0 without a proxy)
   int pid = 0;             // the main container's process (group)

@@ -6,7 +6,9 @@
 // timeout"), measures time-weighted concurrency for the autoscaler, answers the activator's and
 // kubelet's probes once the container is ready, and drains on shutdown.
 //
-// Ports: `http` serves the traffic and the network probes; `admin` serves GET /stats (the last
+// Ports: `http` serves the traffic and the network probes; `grpc` (when the user container has a
+// gRPC port) proxies unary gRPC calls through the same breaker, timeout and stats (Knative serves
+// h2c on its traffic port; here it is a port of its own); `admin` serves GET /stats (the last
 // reporting period as JSON), GET /ready (kubelet readiness) and GET /wait-for-drain (blocks
 // until the drain's quiet period is over, for the user container's preStop hook).
 
@@ -31,6 +33,10 @@ struct QueueProxyOptions {
   /** The user container, on loopback. */
   std::string user_host = "127.0.0.1";
   uint16_t user_port = 8080;
+  /** The user container's gRPC port; 0: no gRPC proxying. */
+  uint16_t user_grpc_port = 0;
+  /** gRPC traffic port (used only with user_grpc_port); 0 picks a free one. */
+  uint16_t grpc_port = 0;
   /** containerConcurrency; 0 means no breaker. */
   int container_concurrency = 0;
   /** The revision's timeoutSeconds: from arrival, queueing included, to the response. */
@@ -69,6 +75,8 @@ class QueueProxy {
   void start();
 
   uint16_t httpPort() const;
+  /** The gRPC traffic port; 0 without gRPC. */
+  uint16_t grpcPort() const;
   uint16_t adminPort() const;
   /** Whether the last readiness check of the user container passed. */
   bool userReady() const;
