@@ -75,7 +75,7 @@ totals = [e["total_ms"] for e in events]
 print(f"cold starts recorded: {len(totals)}")
 print(f"refstack arrival->first byte: p50 {pct(totals,50):.1f} ms  p99 {pct(totals,99):.1f} ms  max {max(totals):.1f} ms")
 print(f"client (curl) total:          p50 {pct(client,50):.1f} ms  p99 {pct(client,99):.1f} ms  max {max(client):.1f} ms")
-for step in ["buffered_ms", "pod_spawned_ms", "ready_ms", "forwarded_ms", "first_byte_ms"]:
+for step in ["buffered_ms", "pod_spawned_ms", "process_started_ms", "model_loaded_ms", "ready_ms", "forwarded_ms", "first_byte_ms"]:
     vals = [e["breakdown"][step] for e in events if e["breakdown"].get(step) is not None]
     if vals: print(f"  median {step:15s} {statistics.median(vals):8.2f} ms")
 PY

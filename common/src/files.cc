@@ -7,7 +7,8 @@
 
 namespace kh::common {
 
-absl::Status writeFileAtomically(const std::filesystem::path& path, std::string_view content) {
+absl::Status writeFileAtomically(const std::filesystem::path& path, std::string_view content,
+                                 Durability durability) {
   std::filesystem::path tmp = path;
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -21,11 +22,12 @@ absl::Status writeFileAtomically(const std::filesystem::path& path, std::string_
     }
     done += static_cast<size_t>(n);
   }
-  ::fsync(fd);
+  if (durability == Durability::kSynced) ::fsync(fd);
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::UnavailableError(strCat("cannot rename ", tmp.string(), " to ", path.string()));
   }
+  if (durability != Durability::kSynced) return absl::OkStatus();
   auto dir_path = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   int dir = ::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {

@@ -57,7 +57,7 @@ const InferenceServer::Entry* InferenceServer::find(std::string_view name) const
   return it == models_.end() ? nullptr : it->second.get();
 }
 
-absl::Status InferenceServer::loadModel(const std::string& name) {
+absl::Status InferenceServer::loadModel(const std::string& name, const std::function<void()>& before_ready) {
   auto it = models_.find(name);
   if (it == models_.end()) return notFound(name);
   Entry& e = *it->second;
@@ -68,6 +68,7 @@ absl::Status InferenceServer::loadModel(const std::string& name) {
     return model.status();
   }
   e.model.store(std::shared_ptr<const runtimes::Model>(std::move(*model)));
+  if (before_ready) before_ready();
   e.state.store(ModelState::kLoaded);
   return absl::OkStatus();
 }

@@ -106,6 +106,17 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &action, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  if (const char* startup_file = std::getenv("KH_STARTUP_FILE"); startup_file && *startup_file) {
+    // Written before the model is marked ready, so a reader that saw the server ready finds it.
+    opts.on_model_loaded = [path = std::string(startup_file), process_started_ns] {
+      int64_t loaded_ns = monotonicNanos();
+      auto written = kh::common::writeFileAtomically(
+          path, kh::common::strCat("{\"process_started_monotonic_ns\": ", process_started_ns,
+                                   ", \"model_loaded_monotonic_ns\": ", loaded_ns, "}\n"),
+          kh::common::Durability::kVisibleOnly);
+      if (!written.ok()) spdlog::warn("startup file: {}", kh::common::toStd(written.message()));
+    };
+  }
   kh::common::RealTimeSource time;
   auto server = kh::modelserver::ModelServer::create(opts, time);
   if (!server.ok()) {
@@ -135,14 +146,7 @@ int main(int argc, char** argv) {
       char zero = 0;
       (void)!write(g_wake_pipe[1], &zero, 1);
     } else {
-      int64_t loaded_ns = monotonicNanos();
       spdlog::info("model '{}' loaded and ready", opts.model_name);
-      if (const char* startup_file = std::getenv("KH_STARTUP_FILE"); startup_file && *startup_file) {
-        auto written = kh::common::writeFileAtomically(
-            startup_file, kh::common::strCat("{\"process_started_monotonic_ns\": ", process_started_ns,
-                                             ", \"model_loaded_monotonic_ns\": ", loaded_ns, "}\n"));
-        if (!written.ok()) spdlog::warn("startup file: {}", kh::common::toStd(written.message()));
-      }
     }
   });
   char wake = 0;

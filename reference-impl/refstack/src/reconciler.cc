@@ -172,13 +172,14 @@ void StackImpl::startPod(const std::string& service, const std::string& revision
                                  common::strCat("--drain_quiet_period_ms=", config.drain_quiet_period.count()),
                                  common::strCat("--user_readiness_path=", spec.readiness_path),
                                  common::strCat("--pod_name=", spec.name),
-                                 // Cold start: find the model ready within a few ms, not 50.
-                                 std::string("--readiness_retry_ms=5")}) {
+                                 // Cold start: find the model ready within a millisecond, not 50.
+                                 std::string("--readiness_retry_ms=1")}) {
       spec.proxy_argv.push_back(a);
     }
   }
   spec.grace_period = config.pod_grace_period;
-  spec.probe_period = std::chrono::milliseconds(5);
+  // A starting pod is probed every millisecond: readiness noticed late is cold-start time.
+  spec.probe_period = std::chrono::milliseconds(1);
   spec.log_file = (config.state_dir / "logs" / (spec.name + ".log")).string();
   spec.pid_file = (config.state_dir / "pods" / (spec.name + ".pid")).string();
   std::error_code stale;

@@ -8,10 +8,16 @@
 
 namespace kh::common {
 
+/** Whether the write must survive a crash of the machine (fsync), or only be seen whole. */
+enum class Durability { kSynced, kVisibleOnly };
+
 /**
- * Writes `content` to `path` through a temporary file in the same directory, fsyncs it, renames
- * it over `path` and fsyncs the directory. @return Unavailable naming the step that failed.
+ * Writes `content` to `path` through a temporary file in the same directory and renames it over
+ * `path`; with kSynced it fsyncs the file before and the directory after the rename (state that
+ * must survive a crash; kVisibleOnly for files read by other processes right away, where an
+ * fsync would only add latency). @return Unavailable naming the step that failed.
  */
-absl::Status writeFileAtomically(const std::filesystem::path& path, std::string_view content);
+absl::Status writeFileAtomically(const std::filesystem::path& path, std::string_view content,
+                                 Durability durability = Durability::kSynced);
 
 }  // namespace kh::common

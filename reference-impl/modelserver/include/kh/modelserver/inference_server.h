@@ -2,6 +2,7 @@
 // The transport-neutral core of the model server. The REST (V1, V2) and gRPC (V2) frontends are
 // thin adapters over this class; they never touch a runtime directly.
 
+#include <functional>
 #include <chrono>
 #include <atomic>
 #include <map>
@@ -34,8 +35,12 @@ class InferenceServer {
    *  serving: call before the frontends start. */
   void registerModel(const std::string& name, std::string runtime, std::string model_dir);
 
-  /** Loads (or reloads) a registered model from its directory; kLoaded on success. */
-  absl::Status loadModel(const std::string& name);
+  /**
+   * Loads (or reloads) a registered model from its directory; kLoaded on success.
+   * `before_ready`, when set, runs once the model has loaded and before it is marked ready (so
+   * whatever it records is in place by the time a readiness probe can pass).
+   */
+  absl::Status loadModel(const std::string& name, const std::function<void()>& before_ready = {});
   /** Unloads a model: it stays known but is no longer ready. */
   absl::Status unloadModel(const std::string& name);
 

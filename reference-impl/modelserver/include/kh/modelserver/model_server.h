@@ -3,6 +3,7 @@
 // the gRPC frontend (V2). The `modelserver` executable is a thin main over this class, and tests
 // start it in-process or as a child process.
 
+#include <functional>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -32,16 +33,21 @@ struct ModelServerOptions {
   std::chrono::milliseconds load_delay{0};
   /** Every prediction takes at least this long (see InferenceServer::setInferDelay). */
   std::chrono::milliseconds infer_delay{0};
+  /** Runs on the loader thread once the model has loaded, before the server reports ready. */
+  std::function<void()> on_model_loaded;
 };
 
 class ModelServer {
  public:
-  /** Binds both ports and registers the model (not yet loaded). */
+  /**
+   * Registers the model and starts loading it in the background, then binds both ports (the
+   * gRPC server serves at once, HTTP after start()); the server is ready once the model loaded.
+   */
   static absl::StatusOr<std::unique_ptr<ModelServer>> create(const ModelServerOptions& options,
                                                              const common::TimeSource& time);
   ~ModelServer();
 
-  /** Starts serving and loads the model in the background (ready once it has loaded). */
+  /** Starts serving HTTP (the model may still be loading: not ready until it has). */
   void start();
   /** Blocks until the model load has finished; its result. */
   absl::Status waitForLoad();
