@@ -12,7 +12,7 @@
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/post.hpp"
 #include "boost/asio/steady_timer.hpp"
-#include "kh/grpcproxy/unary_proxy.h"
+#include "kh/grpcproxy/proxy_call.h"
 #include "kh/common/strings.h"
 #include "kh/http/server.h"
 #include "kh/http/upstream_pool.h"
@@ -202,10 +202,11 @@ struct QueueProxy::Impl {
 
   // ---- gRPC traffic ----
 
-  // One unary gRPC call: the same breaker, timeout and stats as an HTTP request.
-  class GrpcCall final : public grpcproxy::UnaryProxyCall {
+  // One gRPC call (a stream holds its slot until it ends): the same breaker, timeout and stats as
+  // an HTTP request.
+  class GrpcCall final : public grpcproxy::ProxyCall {
    public:
-    GrpcCall(Impl& impl, grpc::GenericCallbackServerContext* ctx) : UnaryProxyCall(ctx), impl_(impl) {}
+    GrpcCall(Impl& impl, grpc::GenericCallbackServerContext* ctx) : ProxyCall(ctx), impl_(impl) {}
     void onRequest() override { impl_.onGrpcCall(this); }
     void onUpstreamDone(const grpc::Status&) override {
       if (holds_slot) impl_.breaker->release();
@@ -214,9 +215,9 @@ struct QueueProxy::Impl {
     void onComplete(const grpc::Status&) override {
       impl_.stats.requestOut(impl_.time.monotonicTime(), proxied);
     }
-    using UnaryProxyCall::clientMetadata;
-    using UnaryProxyCall::finish;
-    using UnaryProxyCall::forward;
+    using ProxyCall::clientMetadata;
+    using ProxyCall::finish;
+    using ProxyCall::forward;
 
     bool proxied = false;
     bool holds_slot = false;

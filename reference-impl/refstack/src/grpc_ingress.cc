@@ -1,16 +1,16 @@
-// The gRPC ingress: any unary method, routed by :authority exactly as the HTTP ingress routes by
-// Host, forwarded as raw bytes (kh::grpcproxy, no proto knowledge) to the chosen pod's gRPC port
+// The gRPC ingress: any method (unary or streaming), routed by :authority exactly as the HTTP
+// ingress routes by Host, forwarded as raw bytes (kh::grpcproxy) to the chosen pod's gRPC port
 // (its queue-proxy's, which applies the breaker and counts the call for the autoscaler) with the
 // caller's metadata and a deadline of the revision timeout. The initial metadata names the
 // revision that served (kh-revision). A call for a revision at zero pods is held by the
 // activator, as HTTP requests are: bounded, poking the autoscaler, released when a pod is ready,
-// DEADLINE_EXCEEDED after the revision timeout. Streaming methods are not proxied.
+// DEADLINE_EXCEEDED after the revision timeout. A stream is routed when its first message arrives.
 
 #include <deque>
 #include <mutex>
 
 #include "kh/common/strings.h"
-#include "kh/grpcproxy/unary_proxy.h"
+#include "kh/grpcproxy/proxy_call.h"
 #include "stack_impl.h"
 
 namespace kh::refstack {
@@ -36,10 +36,10 @@ class GrpcIngressService : public grpc::CallbackGenericService {
     bool cold_tracked;
   };
 
-  class Call : public grpcproxy::UnaryProxyCall {
+  class Call : public grpcproxy::ProxyCall {
    public:
     Call(GrpcIngressService& service, grpc::GenericCallbackServerContext* ctx)
-        : UnaryProxyCall(ctx), service_(service), start_(std::chrono::steady_clock::now()) {}
+        : ProxyCall(ctx), service_(service), start_(std::chrono::steady_clock::now()) {}
 
     void onRequest() override {
       auto snapshot = service_.stack_.routing.load();
@@ -101,9 +101,9 @@ class GrpcIngressService : public grpc::CallbackGenericService {
           .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
 
-    using UnaryProxyCall::finish;
-    using UnaryProxyCall::method;
-    using UnaryProxyCall::authority;
+    using ProxyCall::finish;
+    using ProxyCall::method;
+    using ProxyCall::authority;
 
    private:
     GrpcIngressService& service_;

@@ -7,7 +7,7 @@
 // kubelet's probes once the container is ready, and drains on shutdown.
 //
 // Ports: `http` serves the traffic and the network probes; `grpc` (when the user container has a
-// gRPC port) proxies unary gRPC calls through the same breaker, timeout and stats (Knative serves
+// gRPC port) proxies gRPC calls (unary and streaming) through the same breaker, timeout and stats (Knative serves
 // h2c on its traffic port; here it is a port of its own); `admin` serves GET /stats (the last
 // reporting period as JSON), GET /ready (kubelet readiness) and GET /wait-for-drain (blocks
 // until the drain's quiet period is over, for the user container's preStop hook).
