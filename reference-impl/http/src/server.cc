@@ -448,11 +448,12 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void close() {
     closed_ = true;
     auto hold = std::move(self_hold_);  // released when this returns
+    bool had_stream = stream_ != nullptr;
     if (stream_) {
       stream_->closed_ = true;
       stream_.reset();
     }
-    if ((stream_ || streamed_) && counted_) {
+    if ((had_stream || streamed_) && counted_) {
       shared_.active_requests.fetch_sub(1, std::memory_order_relaxed);
       counted_ = false;
     }
