@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <list>
 #include <sstream>
 #include <mutex>
@@ -19,6 +20,7 @@
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
+#include "boost/beast/core/string.hpp"
 #include "boost/beast/http/error.hpp"
 #include "boost/beast/http/parser.hpp"
 #include "boost/beast/http/read.hpp"
@@ -45,6 +47,9 @@ struct Worker {
   net::io_context ioc{1};
   std::optional<tcp::acceptor> acceptor;
   bool draining = false;
+  // Set before the io_context stops for good: from then on nothing may be posted to it (a post
+  // made while the context destroys its handlers would deadlock on its lock).
+  std::atomic<bool> stopped{false};
 };
 
 struct Shared {
@@ -54,6 +59,7 @@ struct Shared {
 };
 
 class Session;
+class SessionStreamedRequest;
 
 // The writer half of a streamed response; shares the session's lifetime.
 class SessionStream : public StreamWriter {
@@ -192,7 +198,9 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void readHeader() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(shared_.options.max_header_bytes));
-    parser_->body_limit(shared_.options.max_body_bytes);
+    // The limit is set once the header is in: a streamed request has none. (Not boost::none:
+    // Beast 1.74 compares a Content-Length with an empty limit as if it were 0.)
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     armTimer(shared_.options.header_timeout);
     bhttp::async_read_header(socket_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -203,6 +211,13 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void onHeader(beast::error_code ec) {
     if (ec) return onReadError(ec);
     auto& header = parser_->get();
+    if (!parser_->is_done() &&
+        (parser_->chunked() ||
+         parser_->content_length().value_or(0) > shared_.options.stream_body_threshold) &&
+        shared_.handler.streamsBody(header.base())) {
+      return startStreamed();
+    }
+    parser_->body_limit(shared_.options.max_body_bytes);  // no body byte parsed yet
     if (auto length = parser_->content_length();
         length && *length > shared_.options.max_body_bytes) {
       return sendError(bhttp::status::payload_too_large,
@@ -261,6 +276,62 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
     shared_.handler.handle(request, response_);
     if (worker_.draining) response_.keep_alive(false);
     write();
+  }
+
+  // The body stays unread: the handler reads it through the StreamedRequest, without the body
+  // limit (that is the point) but under the inactivity timeout.
+  void startStreamed() {
+    streamed_ = true;
+    stream_parser_.emplace(std::move(*parser_));
+    parser_.reset();
+    stream_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    version_ = stream_parser_->get().version();
+    keep_alive_ = false;
+    shared_.active_requests.fetch_add(1, std::memory_order_relaxed);
+    counted_ = true;
+    armTimer(shared_.options.body_timeout);
+    auto& header = stream_parser_->get();
+    auto expect = header.find(bhttp::field::expect);
+    if (expect != header.end() && beast::iequals(expect->value(), "100-continue")) {
+      // The client waits for this before sending a large body; a relay would otherwise have to
+      // pass the upstream's interim answer through. Answered here, so the header goes on without it.
+      header.erase(bhttp::field::expect);
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec) return self->close();
+                         self->handOverStream();
+                       });
+      return;
+    }
+    handOverStream();
+  }
+
+  void handOverStream();
+
+  // The handler has released the exchange (on this worker).
+  void onStreamedDone(bool response_started, std::optional<Response> reply) {
+    if (closed_) return;
+    bool body_read = stream_parser_ && stream_parser_->is_done();
+    if (!response_started) {
+      if (!reply) {
+        return sendError(bhttp::status::internal_server_error,
+                         "the request was dropped without an answer");
+      }
+      disarmTimer();
+      response_ = std::move(*reply);
+      response_.version(version_);
+      response_.keep_alive(false);
+      response_.set(bhttp::field::server, shared_.options.server_name);
+      linger_ = !body_read;
+      return write();
+    }
+    if (counted_) {
+      shared_.active_requests.fetch_sub(1, std::memory_order_relaxed);
+      counted_ = false;
+    }
+    if (body_read) return close();
+    lingeringClose();
   }
 
   // ResponseSink: may run on any thread; the write happens on this session's worker.
@@ -364,19 +435,27 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
     if (std::chrono::steady_clock::now() < deadline_) return startTimerWait();
     timed_out_ = true;
     beast::error_code ignored;
+    if (streamed_ && !linger_) {
+      // The handler owns the I/O: a first expiry cancels it (the handler sees the error and
+      // should end the exchange), a second one in a row cuts the connection regardless.
+      if (++stream_expiries_ > 1) return close();
+      deadline_ = std::chrono::steady_clock::now() + shared_.options.body_timeout;
+      startTimerWait();
+    }
     socket_.cancel(ignored);
   }
 
   void close() {
     closed_ = true;
     auto hold = std::move(self_hold_);  // released when this returns
+    bool had_stream = stream_ != nullptr;
     if (stream_) {
       stream_->closed_ = true;
       stream_.reset();
-      if (counted_) {
-        shared_.active_requests.fetch_sub(1, std::memory_order_relaxed);
-        counted_ = false;
-      }
+    }
+    if ((had_stream || streamed_) && counted_) {
+      shared_.active_requests.fetch_sub(1, std::memory_order_relaxed);
+      counted_ = false;
     }
     timer_.cancel();
     beast::error_code ec;
@@ -388,6 +467,9 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   net::steady_timer timer_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<StreamParser> stream_parser_;  // a streamed request's, from its header on
+  bool streamed_ = false;
+  int stream_expiries_ = 0;  // inactivity timeouts in a row while streamed
   Response response_;
   Worker& worker_;
   Shared& shared_;
@@ -411,7 +493,49 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   bool stream_finished_ = false;
 
   friend class SessionStream;
+  friend class SessionStreamedRequest;
 };
+
+class SessionStreamedRequest final : public StreamedRequest {
+ public:
+  explicit SessionStreamedRequest(std::shared_ptr<Session> session) : s_(std::move(session)) {}
+  ~SessionStreamedRequest() override {
+    Worker& worker = s_->worker_;
+    if (worker.stopped.load(std::memory_order_acquire)) return;  // the session is closed already
+    net::post(worker.ioc, [s = std::move(s_), started = started_, reply = std::move(reply_)]() mutable {
+      s->onStreamedDone(started, std::move(reply));
+    });
+  }
+
+  // StreamedRequest
+  RequestHeader& header() override { return s_->stream_parser_->get().base(); }
+  tcp::socket& socket() override { return s_->socket_; }
+  beast::flat_buffer& buffer() override { return s_->buffer_; }
+  StreamParser& parser() override { return *s_->stream_parser_; }
+  net::any_io_executor executor() const override { return s_->worker_.ioc.get_executor(); }
+  int workerIndex() const override { return s_->worker_.index; }
+  const std::string& serverName() const override { return s_->shared_.options.server_name; }
+  void progress() override {
+    s_->stream_expiries_ = 0;
+    s_->armTimer(s_->shared_.options.body_timeout);
+  }
+  bool timedOut() const override { return s_->timed_out_; }
+  void startResponse() override { started_ = true; }
+  bool responseStarted() const override { return started_; }
+  void reply(Response&& response) override {
+    if (!started_) reply_ = std::move(response);
+  }
+
+ private:
+  std::shared_ptr<Session> s_;
+  bool started_ = false;
+  std::optional<Response> reply_;
+};
+
+void Session::handOverStream() {
+  if (closed_) return;
+  shared_.handler.handleStreamed(std::make_unique<SessionStreamedRequest>(shared_from_this()));
+}
 
 bool SessionStream::write(std::string chunk) {
   if (closed()) return false;
@@ -537,6 +661,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::create(const ServerOptio
 
 HttpServer::~HttpServer() {
   if (!impl_->threads.empty() && !impl_->drained) drain(std::chrono::milliseconds(0));
+  for (auto& w : impl_->workers) w->stopped.store(true, std::memory_order_release);
   for (auto& t : impl_->threads) {
     if (t.joinable()) t.join();
   }
@@ -617,7 +742,10 @@ void HttpServer::drain(std::chrono::milliseconds grace) {
   std::unique_lock lock(impl_->mu);
   impl_->exited_cv.wait_for(lock, grace, [&] { return impl_->running == 0; });
   lock.unlock();
-  for (auto& w : impl_->workers) w->ioc.stop();
+  for (auto& w : impl_->workers) {
+    w->stopped.store(true, std::memory_order_release);
+    w->ioc.stop();
+  }
   for (auto& t : impl_->threads) {
     if (t.joinable()) t.join();
   }

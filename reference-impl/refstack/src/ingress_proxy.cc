@@ -3,6 +3,8 @@
 // the server worker's own keep-alive pool to that pod (no locks, no extra threads). Adds the forwarding
 // headers an ingress and Knative set (X-Forwarded-*, X-Request-Id, Knative-Serving-*), keeps
 // the original Host, and names the revision that served in the Kh-Revision response header.
+// Requests with large or chunked bodies are not buffered: they are relayed piece by piece over a
+// dedicated connection to the pod (kh::http::relayStreamed), the response likewise.
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +12,7 @@
 
 #include "kh/common/strings.h"
 #include "boost/asio/post.hpp"
+#include "kh/http/stream_relay.h"
 #include "kh/http/upstream_pool.h"
 #include "stack_impl.h"
 
@@ -93,6 +96,31 @@ Destination pickDestination(const RoutingSnapshot& snapshot, std::string_view ho
   return d;
 }
 
+namespace {
+
+// Forwarding headers as an ingress (Envoy) and Knative's activator path set them.
+void setForwardingHeaders(boost::beast::http::fields& req, const std::string& host,
+                          const RoutingSnapshot& snapshot, const Destination& d) {
+  req.set("X-Forwarded-Host", host);
+  req.set("X-Forwarded-Proto", "http");
+  std::string_view xff = sv(req["X-Forwarded-For"]);
+  req.set("X-Forwarded-For", xff.empty() ? std::string("127.0.0.1") : common::strCat(xff, ", 127.0.0.1"));
+  if (req["X-Request-Id"].empty()) {
+    thread_local std::mt19937_64 ids{std::random_device{}()};
+    char id[40];
+    std::snprintf(id, sizeof id, "%016lx%016lx", static_cast<unsigned long>(ids()),
+                  static_cast<unsigned long>(ids()));
+    req.set("X-Request-Id", id);
+  }
+  req.set("Knative-Serving-Revision", d.revision);
+  req.set("Knative-Serving-Namespace", d.route->namespace_name);
+  if (auto sc = snapshot.scaling.find(d.revision); sc != snapshot.scaling.end() && sc->second->activator_in_path) {
+    req.set("K-Proxy-Request", "activator");  // queue-proxy counts it as proxied
+  }
+}
+
+}  // namespace
+
 struct IngressProxy::Impl {
   explicit Impl(StackImpl& s) : stack(s) {}
 
@@ -164,12 +192,64 @@ struct IngressProxy::Impl {
                });
   }
 
+  // A streamed request: its own connection to the pod, the body relayed as it arrives. A pod
+  // that cannot be reached before any byte left is replaced once by another ready pod.
+  void relay(http::StreamedRequestPtr req, std::shared_ptr<const RoutingSnapshot> snapshot, Destination d,
+             std::chrono::steady_clock::time_point start, int attempt, std::shared_ptr<RevisionScaling> cold,
+             ActivatorVisit visit = {}) {
+    http::StreamRelayOptions options;
+    options.port = d.endpoint->port;
+    options.deadline = start + stack.config.revision_timeout;
+    // Shared with every snapshot naming the pod, so it outlives a snapshot swap.
+    std::shared_ptr<std::atomic<int>> in_flight = d.endpoint->in_flight;
+    in_flight->fetch_add(1, std::memory_order_relaxed);
+    auto edit = [this, revision = d.revision, cold](http::ResponseHeader& header) {
+      header.set("Kh-Revision", revision);
+      if (cold) recordColdStart(*cold);
+    };
+    http::relayStreamed(
+        std::move(req), options, std::move(edit),
+        [this, snapshot = std::move(snapshot), d, start, attempt, in_flight, cold,
+         visit = std::move(visit)](http::StreamRelayResult&& result) mutable {
+          in_flight->fetch_sub(1, std::memory_order_relaxed);
+          if (result.request && !result.sent && attempt == 0 &&
+              result.status.code() == absl::StatusCode::kUnavailable) {
+            auto& header = result.request->header();
+            Destination again = pickDestination(*snapshot, sv(header[boost::beast::http::field::host]),
+                                                sv(header.target()));
+            if (again.error_status == 0 && again.endpoint->port != d.endpoint->port) {
+              header.set("Knative-Serving-Revision", again.revision);
+              return relay(std::move(result.request), std::move(snapshot), std::move(again), start,
+                           attempt + 1, std::move(cold), std::move(visit));
+            }
+          }
+          if (cold) recordColdStart(*cold);
+          if (result.request) {
+            http::Response out;
+            jsonResponse(out, result.http_status,
+                         {{"error", common::strCat("revision ", d.revision, ": ",
+                                                   common::toStd(result.status.message()))}});
+            out.set("Kh-Revision", d.revision);
+            result.request->reply(std::move(out));
+            result.request.reset();
+          }
+          const auto& route = *d.route;
+          stack.metrics.requestCounter(route.isvc, route.namespace_name, d.revision, result.http_status, "http")
+              .Increment();
+          stack.metrics.latencyHistogram(route.isvc, route.namespace_name, "http")
+              .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+          visit.end();
+        });
+  }
+
   // The activator: requests for a revision with no ready pod wait here (bounded) while it
-  // scales from zero, and go out on their own worker when the routes show a pod.
+  // scales from zero, and go out on their own worker when the routes show a pod. A streamed
+  // request waits with its body unread in the client's socket.
   struct Held {
     int worker;
     http::Request request;
     http::Responder responder;
+    http::StreamedRequestPtr streamed;  // set instead of request/responder
     std::chrono::steady_clock::time_point start;
     common::MonotonicTime arrival;
     std::shared_ptr<RevisionScaling> scaling;
@@ -180,20 +260,33 @@ struct IngressProxy::Impl {
   void release(const std::shared_ptr<const RoutingSnapshot>& snapshot, Held&& h) {
     h.scaling->activator_held.fetch_sub(1, std::memory_order_relaxed);
     const std::string& revision = h.scaling->revision;
-    Destination d = pickDestination(*snapshot, sv(h.request[boost::beast::http::field::host]), sv(h.request.target()));
+    // A held streamed request does no I/O and is owned here alone: its header may be used.
+    boost::beast::http::fields& fields = h.streamed ? static_cast<boost::beast::http::fields&>(h.streamed->header())
+                                                    : static_cast<boost::beast::http::fields&>(h.request);
+    std::string_view target = h.streamed ? sv(h.streamed->header().target()) : sv(h.request.target());
+    Destination d = pickDestination(*snapshot, sv(fields[boost::beast::http::field::host]), target);
     auto eps = snapshot->endpoints.find(revision);
     if (d.route == nullptr || eps == snapshot->endpoints.end() || eps->second.empty()) {
       http::Response res;
       jsonResponse(res, 503, {{"error", common::strCat("revision ", revision, " went away while the request waited")}});
+      if (h.streamed) return h.streamed->reply(std::move(res));
       return h.responder.send(std::move(res));
     }
     d.revision = revision;
     d.error_status = 0;
     d.endpoint = chooseEndpoint(eps->second, h.scaling->settings.container_concurrency);
-    h.request.set("K-Proxy-Request", "activator");
+    fields.set("K-Proxy-Request", "activator");
     if (h.cold_tracked) {
       std::lock_guard cold(h.scaling->cold_mu);
       if (h.scaling->cold) h.scaling->cold->forwarded = stack.time.monotonicTime();
+    }
+    if (h.streamed) {
+      auto executor = h.streamed->executor();
+      net::post(executor, [this, h = std::make_shared<Held>(std::move(h)), snapshot, d]() mutable {
+        relay(std::move(h->streamed), snapshot, d, h->start, 1, h->cold_tracked ? h->scaling : nullptr,
+              std::move(h->visit));
+      });
+      return;
     }
     net::post(server->workerExecutor(h.worker),
               [this, h = std::make_shared<Held>(std::move(h)), snapshot, d]() mutable {
@@ -209,6 +302,13 @@ struct IngressProxy::Impl {
   std::unordered_map<std::string, std::deque<Held>> held;  // revision -> waiting requests
 };
 
+// While the activator is in the revision's path, a forwarded request counts in its stats.
+ActivatorVisit IngressProxy::activatorVisitFor(const RoutingSnapshot& snapshot, const Destination& d) {
+  auto sc = snapshot.scaling.find(d.revision);
+  if (sc == snapshot.scaling.end() || !sc->second->activator_in_path) return {};
+  return ActivatorVisit(sc->second, impl_->stack.time);
+}
+
 IngressProxy::IngressProxy(StackImpl& stack) : impl_(std::make_unique<Impl>(stack)) {}
 IngressProxy::~IngressProxy() { stop(); }
 
@@ -220,8 +320,8 @@ void IngressProxy::attach(http::HttpServer& server) {
 // After the server's workers stopped: the pools may go.
 void IngressProxy::stop() { impl_->workers.clear(); }
 
-void IngressProxy::park(http::Request&& req, http::Responder responder, std::shared_ptr<RevisionScaling> scaling,
-                        std::chrono::steady_clock::time_point start) {
+void IngressProxy::park(http::Request&& req, http::Responder responder, http::StreamedRequestPtr streamed,
+                        std::shared_ptr<RevisionScaling> scaling, std::chrono::steady_clock::time_point start) {
   auto now = impl_->stack.time.monotonicTime();
   bool cold_tracked = false;
   {
@@ -231,6 +331,7 @@ void IngressProxy::park(http::Request&& req, http::Responder responder, std::sha
       http::Response res;
       jsonResponse(res, 503, {{"error", common::strCat("activator queue for revision ", scaling->revision, " is full (",
                                                        impl_->stack.config.activator_queue_limit, " requests wait for pods)")}});
+      if (streamed) return streamed->reply(std::move(res));
       return responder.send(std::move(res));
     }
     {
@@ -241,9 +342,10 @@ void IngressProxy::park(http::Request&& req, http::Responder responder, std::sha
       }
     }
     scaling->activator_held.fetch_add(1, std::memory_order_relaxed);
+    int worker = streamed ? streamed->workerIndex() : responder.workerIndex();
     ActivatorVisit visit(scaling, impl_->stack.time);
-    queue.push_back({responder.workerIndex(), std::move(req), std::move(responder), start, now, scaling, cold_tracked,
-                     std::move(visit)});
+    queue.push_back({worker, std::move(req), std::move(responder), std::move(streamed), start, now, scaling,
+                     cold_tracked, std::move(visit)});
   }
   impl_->stack.poke(scaling->revision);
   // A pod may have become ready between the routing decision and the parking.
@@ -282,7 +384,11 @@ void IngressProxy::expireHeld(common::MonotonicTime now) {
     h.scaling->activator_held.fetch_sub(1, std::memory_order_relaxed);
     http::Response res;
     jsonResponse(res, 504, {{"error", "activator request timeout"}});
-    h.responder.send(std::move(res));
+    if (h.streamed) {
+      h.streamed->reply(std::move(res));
+    } else {
+      h.responder.send(std::move(res));
+    }
   }
 }
 
@@ -301,7 +407,7 @@ void IngressProxy::handleAsync(http::Request&& req, http::Responder responder) {
   }
   if (d.error_status == 503 && !d.revision.empty()) {
     auto sc = snapshot->scaling.find(d.revision);
-    if (sc != snapshot->scaling.end()) return park(std::move(req), std::move(responder), sc->second, start);
+    if (sc != snapshot->scaling.end()) return park(std::move(req), std::move(responder), nullptr, sc->second, start);
   }
   if (d.error_status != 0) {
     jsonResponse(res, d.error_status, {{"error", d.error}});
@@ -312,28 +418,36 @@ void IngressProxy::handleAsync(http::Request&& req, http::Responder responder) {
     }
     return responder.send(std::move(res));
   }
-  // Forwarding headers as an ingress (Envoy) and Knative's activator path set them.
-  req.set("X-Forwarded-Host", host);
-  req.set("X-Forwarded-Proto", "http");
-  std::string_view xff = sv(req["X-Forwarded-For"]);
-  req.set("X-Forwarded-For", xff.empty() ? std::string("127.0.0.1") : common::strCat(xff, ", 127.0.0.1"));
-  if (req["X-Request-Id"].empty()) {
-    thread_local std::mt19937_64 ids{std::random_device{}()};
-    char id[40];
-    std::snprintf(id, sizeof id, "%016lx%016lx", static_cast<unsigned long>(ids()),
-                  static_cast<unsigned long>(ids()));
-    req.set("X-Request-Id", id);
-  }
-  req.set("Knative-Serving-Revision", d.revision);
-  req.set("Knative-Serving-Namespace", d.route->namespace_name);
-  ActivatorVisit visit;
-  if (auto sc = snapshot->scaling.find(d.revision); sc != snapshot->scaling.end() && sc->second->activator_in_path) {
-    req.set("K-Proxy-Request", "activator");  // queue-proxy counts it as proxied
-    visit = ActivatorVisit(sc->second, impl_->stack.time);
-  }
+  setForwardingHeaders(req, host, *snapshot, d);
+  ActivatorVisit visit = activatorVisitFor(*snapshot, d);
   int worker = responder.workerIndex();
   impl_->forward(worker, std::move(req), std::move(snapshot), std::move(d), std::move(responder), start, 0, nullptr,
                  std::move(visit));
+}
+
+void IngressProxy::handleStreamed(http::StreamedRequestPtr request) {
+  auto start = std::chrono::steady_clock::now();
+  auto& header = request->header();
+  std::string host(header[boost::beast::http::field::host]);
+  auto snapshot = impl_->stack.routing.load();
+  Destination d = pickDestination(*snapshot, host, sv(header.target()));
+  if (d.error_status == 503 && !d.revision.empty()) {
+    auto sc = snapshot->scaling.find(d.revision);
+    if (sc != snapshot->scaling.end()) return park({}, http::Responder(), std::move(request), sc->second, start);
+  }
+  if (d.error_status != 0) {
+    http::Response res;
+    jsonResponse(res, d.error_status, {{"error", d.error}});
+    if (d.route) {
+      impl_->stack.metrics.requestCounter(d.route->isvc, d.route->namespace_name, d.revision,
+                                          d.error_status, "http")
+          .Increment();
+    }
+    return request->reply(std::move(res));
+  }
+  setForwardingHeaders(header, host, *snapshot, d);
+  ActivatorVisit visit = activatorVisitFor(*snapshot, d);
+  impl_->relay(std::move(request), std::move(snapshot), std::move(d), start, 0, nullptr, std::move(visit));
 }
 
 }  // namespace kh::refstack

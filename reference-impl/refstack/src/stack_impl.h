@@ -278,6 +278,8 @@ struct StackImpl : http::Handler {
   absl::Status restore();
 };
 
+struct Destination;
+
 /** The HTTP ingress: routes by Host, splits traffic, proxies to pods (ingress_proxy.cc). */
 class IngressProxy : public http::Handler {
  public:
@@ -286,6 +288,9 @@ class IngressProxy : public http::Handler {
   void handle(http::Request&, http::Response&) override {}
   bool isAsync() const override { return true; }
   void handleAsync(http::Request&& req, http::Responder responder) override;
+  /** Large and chunked bodies are relayed as streams, not buffered (streaming_relay in kh::http). */
+  bool streamsBody(const http::RequestHeader&) override { return true; }
+  void handleStreamed(http::StreamedRequestPtr request) override;
   /** Binds the proxy to the server whose workers run it (before the server starts). */
   void attach(http::HttpServer& server);
   /** New routes: requests the activator holds for revisions that now have pods go out. */
@@ -296,8 +301,10 @@ class IngressProxy : public http::Handler {
   void stop();
 
  private:
-  void park(http::Request&& req, http::Responder responder, std::shared_ptr<RevisionScaling> scaling,
-            std::chrono::steady_clock::time_point start);
+  /** Holds a request (whole, or `streamed` with its body still unread) for the activator. */
+  void park(http::Request&& req, http::Responder responder, http::StreamedRequestPtr streamed,
+            std::shared_ptr<RevisionScaling> scaling, std::chrono::steady_clock::time_point start);
+  ActivatorVisit activatorVisitFor(const RoutingSnapshot& snapshot, const Destination& d);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -14,13 +14,20 @@
 
 #include "absl/status/statusor.h"
 #include "boost/asio/any_io_executor.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/beast/core/flat_buffer.hpp"
+#include "boost/beast/http/buffer_body.hpp"
 #include "boost/beast/http/message.hpp"
+#include "boost/beast/http/parser.hpp"
 #include "boost/beast/http/string_body.hpp"
 
 namespace kh::http {
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
+using RequestHeader = boost::beast::http::request_header<>;
+/** The parser of a streamed request: the header is parsed, the body is read piece by piece. */
+using StreamParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
 
 /**
  * The body of a streamed response (chunked transfer encoding), written piece by piece from any
@@ -83,6 +90,61 @@ class Responder {
 };
 
 /**
+ * A request whose body is taken as a stream (see Handler::streamsBody): the handler reads the
+ * body from the client connection itself, at its own pace, and writes the response there, so
+ * neither needs to fit in memory and ServerOptions::max_body_bytes does not apply.
+ *
+ * Threading: the I/O objects (socket(), buffer(), parser()) belong to the worker whose executor
+ * is executor(); use them only there. header() may be read or edited from another thread while
+ * the object is held by one owner and no I/O on it is in progress (a request waiting in a queue).
+ *
+ * Ownership and the end of the exchange: the handler owns this object; destroying it (from any
+ * thread) ends the exchange, and no operation of the handler on socket() may be pending by then.
+ * - If reply() was called, that response is sent (Connection: close).
+ * - Else, if no response byte was written (startResponse() was never called), a 500 JSON
+ *   {"error": ...} is sent: an accepted request never silently vanishes.
+ * - Else the connection is closed (after a streamed exchange it is not kept alive); if the
+ *   request body was not read to its end, unread input is drained briefly first so that the
+ *   client sees the response instead of a reset.
+ *
+ * Timeouts: the connection is cut when no progress() is reported for ServerOptions::body_timeout;
+ * the first expiry cancels pending operations on socket() (timedOut() is then true), a second one
+ * in a row closes the connection.
+ */
+class StreamedRequest {
+ public:
+  virtual ~StreamedRequest() = default;
+  /** The parsed request header, editable (e.g. before it is forwarded). */
+  virtual RequestHeader& header() = 0;
+  /** The client connection. */
+  virtual boost::asio::ip::tcp::socket& socket() = 0;
+  /** Bytes already read from socket() that the parser has not consumed yet. */
+  virtual boost::beast::flat_buffer& buffer() = 0;
+  /** The request's parser, header done: continue with async_read_some(socket(), buffer(), parser()). */
+  virtual StreamParser& parser() = 0;
+  /** The executor of the worker the connection lives on. */
+  virtual boost::asio::any_io_executor executor() const = 0;
+  /** The index of that worker (as Responder::workerIndex()). */
+  virtual int workerIndex() const = 0;
+  /** The value the server puts in the Server response header. */
+  virtual const std::string& serverName() const = 0;
+  /** Reports progress on socket() (a piece read or written): restarts the inactivity timeout. */
+  virtual void progress() = 0;
+  /** Whether the inactivity timeout cancelled the pending operations on socket(). */
+  virtual bool timedOut() const = 0;
+  /** Call before writing the first response byte to socket(); reply() is not allowed after. */
+  virtual void startResponse() = 0;
+  /** Whether startResponse() was called. */
+  virtual bool responseStarted() const = 0;
+  /**
+   * Sets a whole response (an error, usually) to send when this object is destroyed, instead of
+   * writing one on socket(). The server sets the version, Server and Connection: close.
+   */
+  virtual void reply(Response&& response) = 0;
+};
+using StreamedRequestPtr = std::unique_ptr<StreamedRequest>;
+
+/**
  * Answers requests synchronously. handle() runs on a worker thread, concurrently on several
  * workers, so an implementation must be thread-safe; it must not block for long (it holds up
  * its worker). The response arrives with version and keep-alive already set from the request;
@@ -103,6 +165,20 @@ class Handler {
     handle(request, response);
     responder.send(std::move(response));
   }
+  /**
+   * Called on the worker once the header of a request with a large body is parsed: chunked, or a
+   * Content-Length above ServerOptions::stream_body_threshold. Returning true hands the request
+   * to handleStreamed() with its body unread; false reads it whole (within max_body_bytes) as
+   * usual. Must not block; thread-safe like handle().
+   */
+  virtual bool streamsBody(const RequestHeader&) { return false; }
+  /**
+   * Takes a request for which streamsBody() returned true, on the connection's worker. The
+   * worker is free as soon as this returns; the exchange lives as long as `request` (see
+   * StreamedRequest for what happens when it is destroyed). Reading of the connection pauses
+   * meanwhile: no further request on it is read.
+   */
+  virtual void handleStreamed(StreamedRequestPtr) {}  // dropped: answered 500
 };
 
 struct ServerOptions {
@@ -112,9 +188,17 @@ struct ServerOptions {
   int workers = 1;
   size_t max_body_bytes = 32 * 1024 * 1024;
   size_t max_header_bytes = 16 * 1024;
+  /**
+   * Requests with a larger Content-Length, and every chunked one, are offered to the handler as
+   * streams (Handler::streamsBody); a handler that declines gets them whole as usual.
+   */
+  uint64_t stream_body_threshold = 1u << 20;
   /** From the first byte of a request to the end of its headers. */
   std::chrono::milliseconds header_timeout{10'000};
-  /** Reading the body once the headers are in. */
+  /**
+   * Reading the body once the headers are in; for a streamed request, the longest time without
+   * progress.
+   */
   std::chrono::milliseconds body_timeout{60'000};
   /** A keep-alive connection with no request in progress. */
   std::chrono::milliseconds idle_timeout{60'000};
