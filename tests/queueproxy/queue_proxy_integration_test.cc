@@ -3,6 +3,7 @@
 // and a dead user container. Waits are on events (log lines, held requests, responses), never
 // on sleeps.
 
+#include <algorithm>
 #include <csignal>
 #include <functional>
 #include <future>
@@ -476,6 +477,62 @@ TEST(QueueProxy, GrpcCallsShareTheBreakerAndTheExcessIsRefusedAtOnce) {
   }
   EXPECT_EQ(ok, 11);
   EXPECT_EQ(refused, kCalls - 11);
+}
+
+TEST(QueueProxy, QueuedGrpcCallsWhoseClientsGiveUpLeaveTheQueueAtOnce) {
+  // One call holds the only slot for 1.5 s; ten more fill the queue and give up after 200 ms.
+  auto ms = kh::testing::startModelServer("iris", kh::testing::modelDir("xgboost-iris"), {"--infer_delay_ms", "1500"});
+  ASSERT_TRUE(ms.ok()) << ms.status();
+  auto qp = startQueueProxy(ms->http_port,
+                            {"--user_grpc_port", std::to_string(ms->grpc_port), "--container_concurrency", "1"});
+  ASSERT_TRUE(qp.ok()) << qp.status();
+  auto stub = grpcStub(qp->grpc_port);
+  ::inference::ModelInferRequest request = irisGrpcRequest();
+  struct Outcome {
+    grpc::ClientContext ctx;
+    ::inference::ModelInferResponse response;
+    grpc::Status status;
+    bool done = false;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  auto start = [&](Outcome& o, std::chrono::milliseconds deadline) {
+    o.ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    stub->async()->ModelInfer(&o.ctx, &request, &o.response, [&](grpc::Status status) {
+      std::lock_guard lock(mu);
+      o.status = std::move(status);
+      o.done = true;
+      cv.notify_all();
+    });
+  };
+  auto waitAll = [&](std::vector<std::unique_ptr<Outcome>>& calls) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, 20s, [&] {
+      return std::all_of(calls.begin(), calls.end(), [](const auto& o) { return o->done; });
+    });
+  };
+  Outcome running;
+  start(running, 20s);
+  std::vector<std::unique_ptr<Outcome>> impatient;
+  for (int i = 0; i < 10; ++i) {
+    impatient.push_back(std::make_unique<Outcome>());
+    start(*impatient.back(), 200ms);
+  }
+  ASSERT_TRUE(waitAll(impatient));
+  for (const auto& o : impatient) EXPECT_EQ(o->status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // Their queue places are free again: new calls queue (and time out) instead of being refused.
+  std::vector<std::unique_ptr<Outcome>> next;
+  for (int i = 0; i < 5; ++i) {
+    next.push_back(std::make_unique<Outcome>());
+    start(*next.back(), 300ms);
+  }
+  ASSERT_TRUE(waitAll(next));
+  for (const auto& o : next) {
+    EXPECT_EQ(o->status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << o->status.error_message();
+  }
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, 20s, [&] { return running.done; }));
+  EXPECT_TRUE(running.status.ok()) << running.status.error_message();
 }
 
 TEST(QueueProxy, WithoutAUserGrpcPortThereIsNoGrpcListener) {

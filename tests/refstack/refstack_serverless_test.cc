@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -139,7 +140,11 @@ TEST_F(RefstackServerless, ScalesToZeroOnTheActivatorFastPathThenColdStartsAndRe
 }
 
 TEST_F(RefstackServerless, AGrpcCallAtZeroPodsIsHeldByTheActivatorColdStartsAndShowsInItsStats) {
-  ASSERT_TRUE(stack_->apply(zeroManifest("iris-grpc", "", "    minReplicas: 0\n"), "zero").ok());
+  // The model takes 1.5 s to load, so a call can give up while the activator holds it.
+  ASSERT_TRUE(stack_->apply(zeroManifest("iris-grpc", "", "    minReplicas: 0\n",
+                                         "      args: [\"--load_delay_ms=1500\"]\n"),
+                            "zero")
+                  .ok());
   ASSERT_TRUE(waitRoutable("iris-grpc-predictor-00001", 1));
   double since = now();
   ASSERT_GT(secondsUntilZero("iris-grpc-predictor-00001", since), 0);
@@ -158,9 +163,63 @@ TEST_F(RefstackServerless, AGrpcCallAtZeroPodsIsHeldByTheActivatorColdStartsAndS
   input->add_shape(4);
   for (float v : {6.8f, 2.8f, 4.8f, 1.4f}) input->mutable_contents()->add_fp32_contents(v);
   ::inference::ModelInferResponse response;
+  http::Client admin("127.0.0.1", stack_->adminPort(), 5s);
+  std::string last_stats;
+  auto heldNow = [&]() -> int {
+    auto res = admin.request("GET", "/activator/stats");
+    last_stats = res.ok() ? res->body() : std::string(common::toStd(res.status().message()));
+    if (!res.ok()) return -1;
+    json stats = json::parse(res->body());
+    for (const auto& r : stats["revisions"]) {
+      if (r["revision"] == "iris-grpc-predictor-00001") return r["held"].get<int>();
+    }
+    return -1;
+  };
+  {
+    // A client that gives up while its call is held: the activator lets it go at once (not when
+    // the pod is ready, 1.5 s later).
+    grpc::ClientContext impatient;
+    impatient.set_deadline(std::chrono::system_clock::now() + 200ms);
+    auto gave_up = stub->ModelInfer(&impatient, request, &response);
+    EXPECT_EQ(gave_up.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << gave_up.error_message();
+    int held = -1;
+    for (auto until = std::chrono::steady_clock::now() + 700ms; std::chrono::steady_clock::now() < until;) {
+      if ((held = heldNow()) == 0) break;
+      std::this_thread::sleep_for(20ms);  // polling pace, not synchronisation
+    }
+    EXPECT_EQ(held, 0) << "a cancelled call stayed in the activator's queue: " << last_stats;
+  }
+  // The next call waits for the pod (about 1.5 s); meanwhile the activator's own stats, one
+  // report per second, show it.
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 30s);
-  auto status = stub->ModelInfer(&ctx, request, &response);
+  std::atomic<bool> answered{false};
+  grpc::Status status;
+  std::thread caller([&] {
+    status = stub->ModelInfer(&ctx, request, &response);
+    answered = true;
+  });
+  json revisions;
+  bool seen_arrival = false, seen_held = false, seen = false;
+  std::optional<std::chrono::steady_clock::time_point> until;
+  while (!seen && (!until || std::chrono::steady_clock::now() < *until)) {
+    if (answered && !until) until = std::chrono::steady_clock::now() + 2s;  // the last report too
+    auto res = admin.request("GET", "/activator/stats");
+    if (res.ok() && res->result_int() == 200) {
+      json stats = json::parse(res->body());
+      revisions = stats["revisions"];
+      for (const auto& r : revisions) {
+        if (r["revision"] != "iris-grpc-predictor-00001") continue;
+        // The arrival and the time held may fall in different 1 s periods.
+        seen_arrival = seen_arrival || r["request_count"].get<double>() >= 1;
+        seen_held = seen_held || r["average_concurrent_requests"].get<double>() > 0.5;
+      }
+      seen = seen_arrival && seen_held;
+    }
+    if (!seen) std::this_thread::sleep_for(50ms);  // polling pace, not synchronisation
+  }
+  caller.join();
+  EXPECT_TRUE(seen) << "the activator's stats never showed the held call: " << revisions.dump(1);
   ASSERT_TRUE(status.ok()) << status.error_message();
   auto revision = ctx.GetServerInitialMetadata().find("kh-revision");
   ASSERT_NE(revision, ctx.GetServerInitialMetadata().end());
@@ -173,25 +232,8 @@ TEST_F(RefstackServerless, AGrpcCallAtZeroPodsIsHeldByTheActivatorColdStartsAndS
   auto cold = stack_->waitForEvent(seq, [](const json& e) { return e["type"] == "coldstart"; }, 10s);
   ASSERT_TRUE(cold.has_value()) << json(stack_->events(seq)).dump(1);
   EXPECT_EQ((*cold)["revision"], "iris-grpc-predictor-00001");
-
-  // The activator reports the call it held in its own stats (one report per second).
-  http::Client admin("127.0.0.1", stack_->adminPort(), 5s);
-  json revisions;
-  bool seen = false;
-  for (auto until = std::chrono::steady_clock::now() + 5s; !seen && std::chrono::steady_clock::now() < until;) {
-    auto res = admin.request("GET", "/activator/stats");
-    ASSERT_TRUE(res.ok()) << res.status();
-    ASSERT_EQ(res->result_int(), 200u) << res->body();
-    revisions = json::parse(res->body())["revisions"];
-    for (const auto& r : revisions) {
-      if (r["revision"] == "iris-grpc-predictor-00001" && r["request_count"].get<double>() >= 1 &&
-          r["average_concurrent_requests"].get<double>() > 0) {
-        seen = true;
-      }
-    }
-    if (!seen) std::this_thread::sleep_for(50ms);  // polling pace, not synchronisation
-  }
-  EXPECT_TRUE(seen) << revisions.dump(1);
+  // The impatient call's abandoned record did not block this one; it waited for the slow load.
+  EXPECT_GT((*cold)["breakdown"]["model_loaded_ms"].get<double>(), 500) << cold->dump();
 }
 
 TEST_F(RefstackServerless, ScalesToZeroAfterTheGracePeriodWhenTheActivatorIsOutOfThePath) {

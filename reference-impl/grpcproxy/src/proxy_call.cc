@@ -61,6 +61,11 @@ void ProxyCall::forward(std::shared_ptr<grpc::Channel> channel, std::chrono::sys
                    [this](grpc::Status status) {
                      onUpstreamDone(status);
                      if (!status.ok()) return finish(std::move(status));
+                     // A trailers-only OK has no message to relay (writing none would abort).
+                     if (!response_.Valid()) {
+                       return finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                                                  "the upstream returned no message for a unary call"));
+                     }
                      final_status_ = grpc::Status::OK;
                      StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
                    });

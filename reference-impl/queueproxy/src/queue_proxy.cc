@@ -202,6 +202,8 @@ struct QueueProxy::Impl {
 
   // ---- gRPC traffic ----
 
+  struct GrpcWait;
+
   // One gRPC call (a stream holds its slot until it ends): the same breaker, timeout and stats as
   // an HTTP request.
   class GrpcCall final : public grpcproxy::ProxyCall {
@@ -213,15 +215,22 @@ struct QueueProxy::Impl {
       holds_slot = false;
     }
     void onComplete(const grpc::Status&) override {
-      impl_.stats.requestOut(impl_.time.monotonicTime(), proxied);
+      // A call that ended before its first message was never counted in.
+      if (counted) impl_.stats.requestOut(impl_.time.monotonicTime(), proxied);
+    }
+    // A call waiting for a breaker slot whose client gave up leaves the queue at once.
+    void onCancel() override {
+      if (wait) impl_.cancelQueuedGrpc(this, wait);
     }
     using ProxyCall::clientMetadata;
     using ProxyCall::finish;
     using ProxyCall::forward;
 
     bool proxied = false;
+    bool counted = false;
     bool holds_slot = false;
     Clock::time_point deadline;
+    std::shared_ptr<GrpcWait> wait;  // set (before any cancel can matter) while it may queue
 
    private:
     Impl& impl_;
@@ -251,8 +260,10 @@ struct QueueProxy::Impl {
     call->proxied = call->clientMetadata("k-proxy-request") == "activator";
     call->deadline = Clock::now() + options.revision_timeout;
     stats.requestIn(now, call->proxied);
+    call->counted = true;
     if (!breaker) return forwardGrpc(call);
     auto wait = std::make_shared<GrpcWait>();
+    call->wait = wait;
     auto executor = grpc_io.get_executor();
     auto admission = breaker->enter(
         [this, call, wait, executor] { net::post(executor, [this, call, wait] { onGrpcGranted(call, wait); }); },
@@ -281,6 +292,7 @@ struct QueueProxy::Impl {
   }
 
   void onGrpcGranted(GrpcCall* call, const std::shared_ptr<GrpcWait>& wait) {
+    if (wait->granted) return;  // cancelled meanwhile: the call is gone
     wait->granted = true;
     if (wait->timer) wait->timer->cancel();
     call->holds_slot = true;
@@ -290,6 +302,18 @@ struct QueueProxy::Impl {
       return call->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "request timeout"));
     }
     forwardGrpc(call);
+  }
+
+  // On the gRPC timer thread, like grants and timeouts: the call is touched only while it is
+  // certainly still queued (the breaker gave its ticket back).
+  void cancelQueuedGrpc(GrpcCall* call, std::shared_ptr<GrpcWait> wait) {
+    net::post(grpc_io, [this, call, wait] {
+      if (wait->granted) return;
+      if (!breaker->cancel(wait->ticket)) return;  // granted (its grant is on the way) or timed out
+      wait->granted = true;  // settled: the timer and any late grant leave it alone
+      if (wait->timer) wait->timer->cancel();
+      call->finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while queued"));
+    });
   }
 
   void forwardGrpc(GrpcCall* call) {

@@ -315,7 +315,7 @@ json StackImpl::objectJson(const Entry& e) const {
     if (!r.contains("pods")) r = {{"pods", 0}, {"ready", 0}};
     r["desired"] = sc->desired;
     r["panic"] = sc->panicking;
-    r["activatorInPath"] = sc->activator_in_path;
+    r["activatorInPath"] = sc->activator_in_path.load();
   }
   doc["status"]["refstack"] = {{"revisions", pods_json}};
   return doc;

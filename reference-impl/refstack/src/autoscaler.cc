@@ -73,7 +73,7 @@ json StackImpl::activatorStatsJson() const {
                    {"request_count", r.request_count},
                    {"concurrency", s->activator_stats->concurrency()},
                    {"held", s->activator_held.load(std::memory_order_relaxed)},
-                   {"activator_in_path", s->activator_in_path}});
+                   {"activator_in_path", s->activator_in_path.load()}});
   }
   return {{"reporting_period_seconds", 1}, {"revisions", out}};
 }
@@ -86,6 +86,11 @@ std::optional<common::MonotonicTime> startupTime(const json& doc, const char* ke
   return common::MonotonicTime(std::chrono::nanoseconds(doc[key].get<int64_t>()));
 }
 }  // namespace
+
+void StackImpl::abandonColdStart(RevisionScaling& s) {
+  std::lock_guard lock(s.cold_mu);
+  s.cold.reset();
+}
 
 void StackImpl::recordColdStart(RevisionScaling& s) {
   std::optional<ColdStart> c;
@@ -133,7 +138,7 @@ void StackImpl::scaleEventLocked(RevisionScaling& s, int actual, const std::stri
                {"actual", actual},
                {"ready", s.ready},
                {"panic", s.panicking},
-               {"activatorInPath", s.activator_in_path},
+               {"activatorInPath", s.activator_in_path.load()},
                {"excessBurstCapacity", s.excess_burst_capacity},
                {"stable", s.stable},
                {"reason", reason}});

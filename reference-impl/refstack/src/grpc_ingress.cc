@@ -6,7 +6,9 @@
 // activator, as HTTP requests are: bounded, poking the autoscaler, released when a pod is ready,
 // DEADLINE_EXCEEDED after the revision timeout. A stream is routed when its first message arrives.
 
+#include <algorithm>
 #include <deque>
+#include <optional>
 #include <mutex>
 
 #include "kh/common/strings.h"
@@ -25,12 +27,18 @@ class GrpcIngressService : public grpc::CallbackGenericService {
 
   void onRoutes(const std::shared_ptr<const RoutingSnapshot>& snapshot);
   void expireHeld(common::MonotonicTime now);
+  /** From now on calls are refused instead of held (the server is stopping). */
+  void stopHolding() {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
 
  private:
   class Call;
   struct Held {
     Call* call;
     common::MonotonicTime arrival;
+    std::chrono::steady_clock::time_point start;  // the revision timeout counts from here
     std::shared_ptr<RevisionScaling> scaling;
     ActivatorVisit visit;
     bool cold_tracked;
@@ -47,19 +55,25 @@ class GrpcIngressService : public grpc::CallbackGenericService {
       if (d.error_status == 503 && !d.revision.empty()) {
         auto sc = snapshot->scaling.find(d.revision);
         if (sc != snapshot->scaling.end()) {
-          destination_ = d;  // route and revision, for the metrics
+          // Route and revision, for the metrics; the snapshot keeps the route alive.
+          destination_ = d;
+          snapshot_ = snapshot;
           return service_.park(this, sc->second);
         }
       }
-      go(std::move(snapshot), std::move(d), {}, nullptr);
+      go(std::move(snapshot), std::move(d), {}, nullptr, start_);
     }
+
+    // A held call whose client gave up leaves the activator's queue at once.
+    void onCancel() override { service_.unpark(this); }
 
     // Forwards to the destination's pod, or answers why it cannot.
     void go(std::shared_ptr<const RoutingSnapshot> snapshot, Destination d, ActivatorVisit visit,
-            std::shared_ptr<RevisionScaling> cold) {
+            std::shared_ptr<RevisionScaling> cold, std::chrono::steady_clock::time_point start) {
       snapshot_ = std::move(snapshot);
       destination_ = std::move(d);
       if (destination_.error_status != 0 || destination_.endpoint->grpc_port == 0) {
+        if (cold) service_.stack_.abandonColdStart(*cold);
         bool unknown = destination_.error_status == 404;
         std::string why = destination_.error_status != 0
                               ? destination_.error
@@ -78,8 +92,12 @@ class GrpcIngressService : public grpc::CallbackGenericService {
       context().AddInitialMetadata("kh-revision", destination_.revision);
       destination_.endpoint->in_flight->fetch_add(1, std::memory_order_relaxed);
       in_flight_ = true;
+      // The revision timeout counts from arrival, time held by the activator included.
+      auto remaining = start + stack.config.revision_timeout - std::chrono::steady_clock::now();
       forward(service_.channels_.get("127.0.0.1", destination_.endpoint->grpc_port),
-              std::chrono::system_clock::now() + stack.config.revision_timeout, extra,
+              std::chrono::system_clock::now() +
+                  std::chrono::duration_cast<std::chrono::system_clock::duration>(remaining),
+              extra,
               {"knative-serving-revision", "knative-serving-namespace", "k-proxy-request"});
     }
 
@@ -89,6 +107,8 @@ class GrpcIngressService : public grpc::CallbackGenericService {
       if (cold_) service_.stack_.recordColdStart(*cold_);
       cold_.reset();
     }
+
+    std::chrono::steady_clock::time_point startTime() const { return start_; }
 
     void onComplete(const grpc::Status& status) override {
       visit_.end();
@@ -101,6 +121,7 @@ class GrpcIngressService : public grpc::CallbackGenericService {
           .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
 
+    using ProxyCall::context;
     using ProxyCall::finish;
     using ProxyCall::method;
     using ProxyCall::authority;
@@ -121,6 +142,8 @@ class GrpcIngressService : public grpc::CallbackGenericService {
     bool cold_tracked = false;
     {
       std::lock_guard lock(mu_);
+      if (stopping_) return call->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "refstack is stopping"));
+      if (call->context().IsCancelled()) return call->finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
       if (static_cast<size_t>(scaling->activator_held.load(std::memory_order_relaxed)) >=
           stack_.config.activator_queue_limit) {
         return call->finish(grpc::Status(
@@ -136,7 +159,8 @@ class GrpcIngressService : public grpc::CallbackGenericService {
         }
       }
       scaling->activator_held.fetch_add(1, std::memory_order_relaxed);
-      held_[scaling->revision].push_back({call, now, scaling, ActivatorVisit(scaling, stack_.time), cold_tracked});
+      held_[scaling->revision].push_back(
+          {call, now, call->startTime(), scaling, ActivatorVisit(scaling, stack_.time), cold_tracked});
     }
     stack_.poke(scaling->revision);
     // A pod may have become ready between the routing decision and the parking.
@@ -149,6 +173,7 @@ class GrpcIngressService : public grpc::CallbackGenericService {
     Destination d = pickDestination(*snapshot, h.call->authority(), h.call->method());
     auto eps = snapshot->endpoints.find(revision);
     if (d.route == nullptr || eps == snapshot->endpoints.end() || eps->second.empty()) {
+      if (h.cold_tracked) stack_.abandonColdStart(*h.scaling);
       return h.call->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                          common::strCat("revision ", revision, " went away while the call waited")));
     }
@@ -159,13 +184,35 @@ class GrpcIngressService : public grpc::CallbackGenericService {
       std::lock_guard cold(h.scaling->cold_mu);
       if (h.scaling->cold) h.scaling->cold->forwarded = stack_.time.monotonicTime();
     }
-    h.call->go(snapshot, std::move(d), std::move(h.visit), h.cold_tracked ? h.scaling : nullptr);
+    h.call->go(snapshot, std::move(d), std::move(h.visit), h.cold_tracked ? h.scaling : nullptr, h.start);
+  }
+
+  // The client cancelled: a call still held is removed and ended here (whoever takes it out of
+  // held_ under mu_ owns it); one already released is ended by its cancelled upstream.
+  void unpark(Call* call) {
+    std::optional<Held> found;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [rev, queue] : held_) {
+        auto it = std::find_if(queue.begin(), queue.end(), [&](const Held& h) { return h.call == call; });
+        if (it != queue.end()) {
+          found.emplace(std::move(*it));
+          queue.erase(it);
+          break;
+        }
+      }
+    }
+    if (!found) return;
+    found->scaling->activator_held.fetch_sub(1, std::memory_order_relaxed);
+    if (found->cold_tracked) stack_.abandonColdStart(*found->scaling);
+    found->call->finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while held by the activator"));
   }
 
   StackImpl& stack_;
   grpcproxy::ChannelCache channels_;
   std::mutex mu_;
   std::unordered_map<std::string, std::deque<Held>> held_;  // revision -> waiting calls
+  bool stopping_ = false;  // guarded by mu_
 };
 
 void GrpcIngressService::onRoutes(const std::shared_ptr<const RoutingSnapshot>& snapshot) {
@@ -198,6 +245,7 @@ void GrpcIngressService::expireHeld(common::MonotonicTime now) {
   }
   for (auto& h : expired) {
     h.scaling->activator_held.fetch_sub(1, std::memory_order_relaxed);
+    if (h.cold_tracked) stack_.abandonColdStart(*h.scaling);
     h.call->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "activator request timeout"));
   }
 }
@@ -230,7 +278,9 @@ absl::Status startGrpcIngress(StackImpl& stack) {
 
 void stopGrpcIngress(StackImpl& stack) {
   if (stack.grpc_ingress) {
-    // Held calls cannot wait for pods any more: answer them before the server waits for them.
+    // Held calls cannot wait for pods any more: answer them before the server waits for them,
+    // and hold no new ones.
+    static_cast<GrpcIngressService&>(*stack.grpc_ingress_service).stopHolding();
     grpcIngressExpireHeld(stack, common::MonotonicTime::max());
     stack.grpc_ingress->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     stack.grpc_ingress->Wait();

@@ -269,6 +269,7 @@ struct IngressProxy::Impl {
     if (d.route == nullptr || eps == snapshot->endpoints.end() || eps->second.empty()) {
       http::Response res;
       jsonResponse(res, 503, {{"error", common::strCat("revision ", revision, " went away while the request waited")}});
+      if (h.cold_tracked) stack.abandonColdStart(*h.scaling);
       if (h.streamed) return h.streamed->reply(std::move(res));
       return h.responder.send(std::move(res));
     }
@@ -382,6 +383,7 @@ void IngressProxy::expireHeld(common::MonotonicTime now) {
   }
   for (auto& h : expired) {
     h.scaling->activator_held.fetch_sub(1, std::memory_order_relaxed);
+    if (h.cold_tracked) impl_->stack.abandonColdStart(*h.scaling);
     http::Response res;
     jsonResponse(res, 504, {{"error", "activator request timeout"}});
     if (h.streamed) {

@@ -97,7 +97,8 @@ struct RevisionScaling {
   int desired = 1;
   int ready = 0;
   bool panicking = false;
-  bool activator_in_path = true;
+  // Written by the scaler under StackImpl::mu, read by ingress workers without it.
+  std::atomic<bool> activator_in_path{true};
   int excess_burst_capacity = 0;
   double stable = 0;
   std::optional<common::MonotonicTime> proxy_since;  // activator in path since
@@ -254,6 +255,11 @@ struct StackImpl : http::Handler {
    * breakdown becomes an event and a metric (once; later calls do nothing).
    */
   void recordColdStart(RevisionScaling& s);
+  /**
+   * The request that tracked `s`'s cold start ended without being forwarded (timed out, its
+   * revision went away, cancelled): the record goes, so the next request at zero starts one.
+   */
+  void abandonColdStart(RevisionScaling& s);
   /** The activator's stats of every autoscaled revision, as GET /activator/stats answers. */
   json activatorStatsJson() const;
   std::shared_ptr<RevisionScaling> scalingForLocked(const std::string& service, const std::string& revision,
@@ -311,6 +317,7 @@ class IngressProxy : public http::Handler {
 
 /** Starts the gRPC ingress (grpc_ingress.cc). */
 absl::Status startGrpcIngress(StackImpl& stack);
+/** Stops the gRPC ingress: held calls end first, calls arriving meanwhile are refused. */
 void stopGrpcIngress(StackImpl& stack);
 /** New routes: gRPC calls the activator holds for revisions that now have pods go out. */
 void grpcIngressOnRoutes(StackImpl& stack, const std::shared_ptr<const RoutingSnapshot>& snapshot);

@@ -63,6 +63,12 @@ class ProxyCall : public grpc::ServerGenericBidiReactor {
 
   /** The first request message has arrived (runs on a gRPC thread; must not block). */
   virtual void onRequest() = 0;
+  /**
+   * The client cancelled (or the server is shutting down), on a gRPC thread. A subclass holding
+   * the call before forward() (queued, parked) should finish() it now if it still can; once
+   * forwarded, the upstream call is cancelled and the call ends by itself.
+   */
+  virtual void onCancel() {}
   /** The upstream call ended (its status is about to be relayed). */
   virtual void onUpstreamDone(const grpc::Status& status) {}
   /** The call is over; the object is deleted right after. */
@@ -104,7 +110,10 @@ class ProxyCall : public grpc::ServerGenericBidiReactor {
   void OnWriteDone(bool ok) override;
   // The client went away or the server is shutting down: the upstream call is cancelled too
   // (at once, or when it starts), so the call ends instead of waiting for the upstream.
-  void OnCancel() override { upstream_context_.TryCancel(); }
+  void OnCancel() override {
+    upstream_context_.TryCancel();
+    onCancel();
+  }
   void OnDone() override;
 
   void startStream();
