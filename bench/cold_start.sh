@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): cold start of the xgboost iris model through refstack, scale from zero
 # to the first byte, over N cycles (default 50): 10 InferenceServices with minReplicas 0 and a
-# 6 s window go to zero, then each gets one request, one at a time; repeated N/10 rounds. Prints
+# 6 s window go to zero, then each gets one request, one at a time, 0.3 s apart so that each cold
+# start has the machine to itself (the last pod has finished starting); repeated N/10 rounds. Prints
 # p50/p99/max of refstack's cold-start events (arrival -> first byte) and of the client's
 # latency, and the median breakdown.
 #
@@ -15,7 +16,7 @@ work="$(mktemp -d)"
 pid=""
 cleanup() {
   [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  rm -rf "$work"
+  [[ -n "${KH_KEEP_WORK:-}" ]] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 admin="$(kh_free_port)"; ingress="$(kh_free_port)"; grpc="$(kh_free_port)"
@@ -60,6 +61,7 @@ for round in $(seq 1 $rounds); do
   for i in $(seq 1 $services); do
     curl -s -o /dev/null -w '%{time_total}\n' -H "Host: cold-$i-default.example.com" \
       -d '{"instances":[[6.8,2.8,4.8,1.4]]}' "http://127.0.0.1:$ingress/v1/models/cold-$i:predict" >>"$work/client.txt"
+    sleep 0.3
   done
   echo "round $round/$rounds done" >&2
 done

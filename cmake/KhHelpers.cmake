@@ -27,3 +27,13 @@ function(kh_cc_test)
 endfunction()
 
 include(GoogleTest OPTIONAL)
+
+# kh_pod_executable(<target>): links <target> with static gRPC, Abseil, protobuf and OpenBLAS
+# (cmake/pod-link.sh) when KH_STATIC_POD_LINK is on: the executables refstack starts as pods,
+# whose process start-up is part of every cold start.
+option(KH_STATIC_POD_LINK "Link pod executables (modelserver, queue-proxy) with static archives where Debian has them" ON)
+function(kh_pod_executable target)
+  if(KH_STATIC_POD_LINK AND NOT CMAKE_CXX_FLAGS MATCHES "-fsanitize")
+    set_target_properties(${target} PROPERTIES RULE_LAUNCH_LINK "${PROJECT_SOURCE_DIR}/cmake/pod-link.sh")
+  endif()
+endfunction()

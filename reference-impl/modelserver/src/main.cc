@@ -123,7 +123,6 @@ int main(int argc, char** argv) {
     spdlog::error("{}", kh::common::toStd(server.status().message()));
     return 1;
   }
-  (*server)->start();
   if (!port_file.empty()) {
     // Readers (tests, refstack) must never see half a file.
     auto written = kh::common::writeFileAtomically(

@@ -68,6 +68,10 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::create(
   auto http_server = http::HttpServer::create(http_options, impl->rest);
   if (!http_server.ok()) return http_server.status();
   impl->http_server = std::move(*http_server);
+  // HTTP serves (readiness probes first of all) while the gRPC server is built: on a cold start
+  // the pod is ready as soon as the model is, not once every frontend is up.
+  impl->inference.setInferDelay(options.infer_delay);
+  impl->http_server->start();
 
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default; then a port already taken would be shared silently with
@@ -86,10 +90,6 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::create(
   return std::unique_ptr<ModelServer>(new ModelServer(std::move(impl)));
 }
 
-void ModelServer::start() {
-  impl_->inference.setInferDelay(impl_->options.infer_delay);
-  impl_->http_server->start();
-}
 
 absl::Status ModelServer::waitForLoad() { return impl_->loaded_future.get(); }
 

@@ -121,6 +121,9 @@ struct PodManager::Impl {
     return absl::UnavailableError("no free loopback port that no other pod holds");
   }
   bool stopping = false;
+  // A pod was added: the supervisor re-plans its wait (a new pod is probed at once, not after
+  // the rest of a 50 ms idle wait: that delay was cold-start time).
+  bool pods_changed = false;
   std::thread supervisor;
 
   void emit(const Pod& pod, const std::string& message) {
@@ -254,7 +257,8 @@ struct PodManager::Impl {
       for (const auto& [n, p] : pods) {
         if (p->status.phase == PodPhase::kStarting) wait = std::min(wait, p->spec.probe_period);
       }
-      cv.wait_for(lock, wait, [&] { return stopping; });
+      cv.wait_for(lock, wait, [&] { return stopping || pods_changed; });
+      pods_changed = false;
     }
   }
 };
@@ -353,6 +357,7 @@ absl::StatusOr<PodStatus> PodManager::start(PodSpec spec) {
   impl_->emit(*pod, common::strCat("started pid ", pod->status.pid, " on port ", pod->status.port));
   PodStatus status = pod->status;
   impl_->pods[status.name] = std::move(pod);
+  impl_->pods_changed = true;
   impl_->cv.notify_all();
   return status;
 }

@@ -40,15 +40,13 @@ struct ModelServerOptions {
 class ModelServer {
  public:
   /**
-   * Registers the model and starts loading it in the background, then binds both ports (the
-   * gRPC server serves at once, HTTP after start()); the server is ready once the model loaded.
+   * Registers the model and starts loading it in the background, then binds and serves HTTP,
+   * then gRPC; the server is ready once the model has loaded.
    */
   static absl::StatusOr<std::unique_ptr<ModelServer>> create(const ModelServerOptions& options,
                                                              const common::TimeSource& time);
   ~ModelServer();
 
-  /** Starts serving HTTP (the model may still be loading: not ready until it has). */
-  void start();
   /** Blocks until the model load has finished; its result. */
   absl::Status waitForLoad();
   /** Refuses new work, finishes in-flight requests on both frontends, then stops. */
