@@ -535,6 +535,43 @@ TEST(QueueProxy, QueuedGrpcCallsWhoseClientsGiveUpLeaveTheQueueAtOnce) {
   EXPECT_TRUE(running.status.ok()) << running.status.error_message();
 }
 
+TEST(QueueProxy, LargeAndChunkedBodiesAreRelayedAsStreams) {
+  // The model server takes bodies up to 64 MiB; the queue-proxy's own whole-body limit is 32 MiB.
+  auto ms = kh::testing::startModelServer("iris", kh::testing::modelDir("xgboost-iris"), {"--max_body_mb", "64"});
+  ASSERT_TRUE(ms.ok()) << ms.status();
+  auto qp = startQueueProxy(ms->http_port);
+  ASSERT_TRUE(qp.ok()) << qp.status();
+  http::Client client("127.0.0.1", qp->http_port, 30s);
+  // 40 MiB that is not JSON: the model server's 400 proves it reached it (a buffering proxy
+  // would have answered 413 itself).
+  auto big = client.request("POST", "/v2/models/iris/infer", std::string(40u << 20, 'x'));
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_EQ(big->result_int(), 400u) << big->body().substr(0, 200);
+  EXPECT_NE(big->body().find("error"), std::string::npos) << big->body().substr(0, 200);
+
+  // A valid inference request sent chunked.
+  std::string body = kIrisInfer;
+  std::string half1 = body.substr(0, body.size() / 2), half2 = body.substr(body.size() / 2);
+  auto hex = [](size_t n) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%zx", n);
+    return std::string(buf);
+  };
+  std::string raw = "POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n" +
+                    hex(half1.size()) + "\r\n" + half1 + "\r\n" + hex(half2.size()) + "\r\n" + half2 + "\r\n0\r\n\r\n";
+  auto chunked = http::Client("127.0.0.1", qp->http_port, 10s).sendRaw(raw);
+  ASSERT_TRUE(chunked.ok()) << chunked.status();
+  EXPECT_EQ(chunked->result_int(), 200u) << chunked->body();
+  EXPECT_NE(chunked->body().find(R"("data":[1,1])"), std::string::npos) << chunked->body();
+
+  // Both were counted like any request.
+  std::string last;
+  EXPECT_TRUE(waitForStats(
+      qp->admin_port, [](const std::string& s) { return s.find("\"request_count\":0,") == std::string::npos; }, &last))
+      << last;
+}
+
 TEST(QueueProxy, WithoutAUserGrpcPortThereIsNoGrpcListener) {
   FakeUpstream upstream;
   auto qp = startQueueProxy(upstream.port());

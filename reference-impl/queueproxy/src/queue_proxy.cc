@@ -15,6 +15,7 @@
 #include "kh/grpcproxy/proxy_call.h"
 #include "kh/common/strings.h"
 #include "kh/http/server.h"
+#include "kh/http/stream_relay.h"
 #include "kh/http/upstream_pool.h"
 #include "kh/queueproxy/breaker.h"
 #include "spdlog/spdlog.h"
@@ -53,6 +54,9 @@ int64_t toNanos(common::MonotonicTime t) {
 struct ProxiedRequest {
   http::Request request;
   http::Responder responder;
+  // A large or chunked body is relayed as a stream instead (request/responder unused); owned
+  // here except while the relay runs.
+  http::StreamedRequestPtr streamed;
   bool proxied = false;  // sent by the activator
   int worker = 0;
   Clock::time_point deadline;
@@ -75,6 +79,9 @@ struct QueueProxy::Impl {
     void handleAsync(http::Request&& request, http::Responder responder) override {
       impl_.onTraffic(std::move(request), std::move(responder));
     }
+    // Large and chunked bodies pass through in bounded pieces, as the ingress relays them.
+    bool streamsBody(const http::RequestHeader&) override { return true; }
+    void handleStreamed(http::StreamedRequestPtr request) override { impl_.onStreamedTraffic(std::move(request)); }
 
    private:
     Impl& impl_;
@@ -121,13 +128,27 @@ struct QueueProxy::Impl {
     if (request[bhttp::field::user_agent].starts_with("kube-probe/")) {
       return responder.send(readiness());
     }
-    common::MonotonicTime now = time.monotonicTime();
-    last_arrival_ns.store(toNanos(now), std::memory_order_relaxed);
     auto pending = std::make_shared<ProxiedRequest>();
     pending->proxied = request["K-Proxy-Request"] == "activator";
     pending->request = std::move(request);
     pending->responder = std::move(responder);
     pending->worker = worker;
+    admit(pending);
+  }
+
+  void onStreamedTraffic(http::StreamedRequestPtr request) {
+    auto pending = std::make_shared<ProxiedRequest>();
+    pending->proxied = request->header()["K-Proxy-Request"] == "activator";
+    pending->worker = request->workerIndex();
+    pending->streamed = std::move(request);
+    admit(pending);
+  }
+
+  // Stats, then the breaker: forward now, queue, or refuse.
+  void admit(const ProxiedRequestPtr& pending) {
+    int worker = pending->worker;
+    common::MonotonicTime now = time.monotonicTime();
+    last_arrival_ns.store(toNanos(now), std::memory_order_relaxed);
     pending->deadline = Clock::now() + options.revision_timeout;
     stats.requestIn(now, pending->proxied);
     if (!breaker) return forward(pending);
@@ -170,6 +191,7 @@ struct QueueProxy::Impl {
   }
 
   void forward(const ProxiedRequestPtr& pending) {
+    if (pending->streamed) return relay(pending);
     http::Request& request = pending->request;
     // What Knative's header-pruning reverse proxy drops: per-hop headers and the revision
     // routing headers the activator set.
@@ -193,10 +215,43 @@ struct QueueProxy::Impl {
         });
   }
 
-  void answer(const ProxiedRequestPtr& pending, http::Response&& response) {
-    if (pending->answered) return;
+  void relay(const ProxiedRequestPtr& pending) {
+    auto& header = pending->streamed->header();
+    header.erase("Knative-Serving-Revision");
+    header.erase("Knative-Serving-Namespace");
+    http::StreamRelayOptions relay_options;
+    relay_options.host = options.user_host;
+    relay_options.port = options.user_port;
+    relay_options.deadline = pending->deadline;
+    http::relayStreamed(std::move(pending->streamed), relay_options, {},
+                        [this, pending](http::StreamRelayResult&& result) {
+                          if (breaker) breaker->release();
+                          if (result.request) {
+                            // Nothing reached the client yet: it gets the error in our words.
+                            pending->streamed = std::move(result.request);
+                            if (result.http_status == 504) return answer(pending, textResponse(504, "request timeout"));
+                            return answer(pending, textResponse(502, common::strCat("error reaching the user container: ",
+                                                                                    result.status.message())));
+                          }
+                          answered(pending);  // the user container's response was relayed
+                        });
+  }
+
+  // Counts the request out once, however it ended.
+  bool answered(const ProxiedRequestPtr& pending) {
+    if (pending->answered) return false;
     pending->answered = true;
     stats.requestOut(time.monotonicTime(), pending->proxied);
+    return true;
+  }
+
+  void answer(const ProxiedRequestPtr& pending, http::Response&& response) {
+    if (!answered(pending)) return;
+    if (pending->streamed) {
+      pending->streamed->reply(std::move(response));
+      pending->streamed.reset();  // sends it
+      return;
+    }
     pending->responder.send(std::move(response));
   }
 
