@@ -18,6 +18,7 @@
 #include "kh/protocols/grpc_predict_v2.grpc.pb.h"
 #include "queueproxy/fake_upstream.h"
 #include "queueproxy/queue_proxy_process.h"
+#include "support/iris_grpc.h"
 #include "support/modelserver_process.h"
 
 namespace kh::queueproxy {
@@ -381,15 +382,7 @@ TEST(QueueProxy, KilledUserContainerGivesExplicitErrorsNotHangs) {
 // ---- gRPC through the queue-proxy ----
 
 ::inference::ModelInferRequest irisGrpcRequest() {
-  ::inference::ModelInferRequest request;
-  request.set_model_name("iris");
-  auto* input = request.add_inputs();
-  input->set_name("input-0");
-  input->set_datatype("FP32");
-  input->add_shape(2);
-  input->add_shape(4);
-  for (float v : {6.8f, 2.8f, 4.8f, 1.4f, 6.0f, 3.4f, 4.5f, 1.6f}) input->mutable_contents()->add_fp32_contents(v);
-  return request;
+  return testing::irisGrpcRequest("iris", {6.8f, 2.8f, 4.8f, 1.4f, 6.0f, 3.4f, 4.5f, 1.6f});
 }
 
 std::unique_ptr<::inference::GRPCInferenceService::Stub> grpcStub(uint16_t port) {

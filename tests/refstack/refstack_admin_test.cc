@@ -22,7 +22,9 @@
 #include "kh/http/client.h"
 #include "kh/protocols/grpc_predict_v2.grpc.pb.h"
 #include "kh/refstack/refstack.h"
+#include "support/iris_grpc.h"
 #include "support/modelserver_process.h"
+#include "support/refstack_test_support.h"
 
 namespace kh::refstack {
 namespace {
@@ -41,17 +43,7 @@ std::string manifest(const std::string& name) {
 class RefstackAdminTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    config_.state_dir = std::string(::testing::TempDir()) + "/refstack-admin-" +
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(config_.state_dir);
-    config_.admin_port = 0;
-    config_.ingress_port = 0;
-    config_.grpc_ingress_port = 0;
-    config_.images["kserve-harness/modelserver"] = {testing::binDir() + "/modelserver"};
-    config_.images["kserve-harness/passthrough-transformer"] = {testing::binDir() + "/passthrough-transformer"};
-    config_.runtimes_dir = testing::sourceDir() + "/reference-impl/controller/runtimes";
-    config_.base_dir = testing::sourceDir();
-    config_.pod_grace_period = 5s;
+    config_ = testing::refstackTestConfig("refstack-admin", /*serverless=*/false);
   }
 
   void startStack() {
@@ -285,14 +277,7 @@ TEST_F(RefstackAdminTest, GrpcIngressRoutesByAuthorityAndMetricsCountRequests) {
   auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(stack_->grpcIngressPort()),
                                            grpc::InsecureChannelCredentials(), args);
   auto stub = ::inference::GRPCInferenceService::NewStub(channel);
-  ::inference::ModelInferRequest request;
-  request.set_model_name("xgboost-iris");
-  auto* input = request.add_inputs();
-  input->set_name("input-0");
-  input->set_datatype("FP32");
-  input->add_shape(1);
-  input->add_shape(4);
-  for (float v : {6.8f, 2.8f, 4.8f, 1.4f}) input->mutable_contents()->add_fp32_contents(v);
+  ::inference::ModelInferRequest request = testing::irisGrpcRequest("xgboost-iris");
   ::inference::ModelInferResponse response;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 10s);

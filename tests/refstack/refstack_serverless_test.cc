@@ -16,7 +16,9 @@
 #include "kh/http/client.h"
 #include "kh/protocols/grpc_predict_v2.grpc.pb.h"
 #include "kh/refstack/refstack.h"
+#include "support/iris_grpc.h"
 #include "support/modelserver_process.h"
+#include "support/refstack_test_support.h"
 
 namespace kh::refstack {
 namespace {
@@ -40,21 +42,8 @@ std::string zeroManifest(const std::string& name, const std::string& extra_annot
 class RefstackServerless : public ::testing::Test {
  protected:
   void SetUp() override {
-    Config config;
-    config.state_dir = std::string(::testing::TempDir()) + "/refstack-serverless-" +
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(config.state_dir);
-    config.admin_port = 0;
-    config.ingress_port = 0;
-    config.grpc_ingress_port = 0;
-    config.images["kserve-harness/modelserver"] = {testing::binDir() + "/modelserver"};
-    config.queue_proxy = {testing::binDir() + "/queue-proxy"};
-    config.runtimes_dir = testing::sourceDir() + "/reference-impl/controller/runtimes";
-    config.base_dir = testing::sourceDir();
-    config.pod_grace_period = 5s;
-    config.autoscaler = {{"scale-to-zero-grace-period", "1s"}};
+    Config config = testing::refstackTestConfig("refstack-serverless", /*serverless=*/true);
     config.autoscaler_tick = kTick;
-    config.drain_quiet_period = 200ms;
     auto s = Refstack::start(config, time_);
     ASSERT_TRUE(s.ok()) << s.status();
     stack_ = std::move(*s);
@@ -154,14 +143,7 @@ TEST_F(RefstackServerless, AGrpcCallAtZeroPodsIsHeldByTheActivatorColdStartsAndS
   args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "iris-grpc-default.example.com");
   auto stub = ::inference::GRPCInferenceService::NewStub(grpc::CreateCustomChannel(
       "127.0.0.1:" + std::to_string(stack_->grpcIngressPort()), grpc::InsecureChannelCredentials(), args));
-  ::inference::ModelInferRequest request;
-  request.set_model_name("iris-grpc");
-  auto* input = request.add_inputs();
-  input->set_name("input-0");
-  input->set_datatype("FP32");
-  input->add_shape(1);
-  input->add_shape(4);
-  for (float v : {6.8f, 2.8f, 4.8f, 1.4f}) input->mutable_contents()->add_fp32_contents(v);
+  ::inference::ModelInferRequest request = testing::irisGrpcRequest("iris-grpc");
   ::inference::ModelInferResponse response;
   http::Client admin("127.0.0.1", stack_->adminPort(), 5s);
   std::string last_stats;

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "kh/refstack/refstack.h"
 #include "support/modelserver_process.h"
+#include "support/refstack_test_support.h"
 
 namespace kh::refstack {
 namespace {
@@ -113,16 +114,7 @@ int64_t peakRss() {
 class RefstackStreaming : public ::testing::Test {
  protected:
   void SetUp() override {
-    config_.state_dir = std::string(::testing::TempDir()) + "/refstack-streaming-" +
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(config_.state_dir);
-    config_.admin_port = 0;
-    config_.ingress_port = 0;
-    config_.grpc_ingress_port = 0;
-    config_.images["kserve-harness/modelserver"] = {testing::binDir() + "/modelserver"};
-    config_.runtimes_dir = testing::sourceDir() + "/reference-impl/controller/runtimes";
-    config_.base_dir = testing::sourceDir();
-    config_.pod_grace_period = 5s;
+    config_ = testing::refstackTestConfig("refstack-streaming", /*serverless=*/false);
     auto s = Refstack::start(config_, time_);
     ASSERT_TRUE(s.ok()) << s.status();
     stack_ = std::move(*s);
@@ -190,20 +182,7 @@ TEST_F(RefstackStreaming, AChunkedV2InferRequestIsServed) {
 // With a queue-proxy and scale to zero: a streamed request that finds no pod is held by the
 // activator (its body still in the socket) and goes out once a pod is ready.
 TEST(RefstackStreamingServerless, AStreamedRequestAtZeroPodsWaitsForTheActivator) {
-  Config config;
-  config.state_dir = std::string(::testing::TempDir()) + "/refstack-streaming-zero";
-  std::filesystem::remove_all(config.state_dir);
-  config.admin_port = 0;
-  config.ingress_port = 0;
-  config.grpc_ingress_port = 0;
-  config.images["kserve-harness/modelserver"] = {testing::binDir() + "/modelserver"};
-  config.queue_proxy = {testing::binDir() + "/queue-proxy"};
-  config.runtimes_dir = testing::sourceDir() + "/reference-impl/controller/runtimes";
-  config.base_dir = testing::sourceDir();
-  config.pod_grace_period = 5s;
-  config.autoscaler = {{"scale-to-zero-grace-period", "1s"}};
-  config.autoscaler_tick = 1s;
-  config.drain_quiet_period = 200ms;
+  Config config = testing::refstackTestConfig("refstack-streaming", /*serverless=*/true);
   common::RealTimeSource time;
   auto started = Refstack::start(config, time);
   ASSERT_TRUE(started.ok()) << started.status();

@@ -1,0 +1,41 @@
+#pragma once
+// Test support for refstack end-to-end tests: a Config on free loopback ports with a state dir
+// of the test's own, the built executables as images, and (serverless) a queue-proxy per pod
+// with short autoscaler windows.
+
+#include <chrono>
+#include <filesystem>
+#include <initializer_list>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "kh/refstack/refstack.h"
+#include "support/modelserver_process.h"
+
+namespace kh::testing {
+
+/** `prefix` names the state dir (with the running test's name). */
+inline refstack::Config refstackTestConfig(const std::string& prefix, bool serverless) {
+  using namespace std::chrono_literals;
+  refstack::Config config;
+  config.state_dir = std::string(::testing::TempDir()) + "/" + prefix + "-" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::filesystem::remove_all(config.state_dir);
+  config.admin_port = 0;
+  config.ingress_port = 0;
+  config.grpc_ingress_port = 0;
+  config.images["kserve-harness/modelserver"] = {binDir() + "/modelserver"};
+  config.images["kserve-harness/passthrough-transformer"] = {binDir() + "/passthrough-transformer"};
+  config.runtimes_dir = sourceDir() + "/reference-impl/controller/runtimes";
+  config.base_dir = sourceDir();
+  config.pod_grace_period = 5s;
+  if (serverless) {
+    config.queue_proxy = {binDir() + "/queue-proxy"};
+    config.autoscaler = {{"scale-to-zero-grace-period", "1s"}};
+    config.autoscaler_tick = 1s;
+    config.drain_quiet_period = 200ms;
+  }
+  return config;
+}
+
+}  // namespace kh::testing
