@@ -25,8 +25,9 @@ for a in "$@"; do
       name="$(basename "$base")"
       if static_ok "$name" && [[ -f "$base.a" ]]; then
         a="$base.a"
-        # OpenBLAS's archive needs the Fortran runtime its shared object brought in.
-        [[ "$name" == libopenblas ]] && extra+=(-lgfortran -lpthread)
+        # OpenBLAS's archive needs the Fortran runtime its shared object brought in (named by
+        # its soname: libgfortran5 comes with OpenBLAS, the unversioned -dev link may not).
+        [[ "$name" == libopenblas ]] && extra+=(-l:libgfortran.so.5 -lpthread)
       fi
       ;;
     -lre2)
