@@ -26,6 +26,7 @@
 #include "boost/beast/http/read.hpp"
 #include "boost/beast/http/write.hpp"
 #include "kh/common/strings.h"
+#include "internal.h"
 
 namespace kh::http {
 namespace {
@@ -355,13 +356,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
     response_.result(status);
     response_.set(bhttp::field::server, shared_.options.server_name);
     response_.set(bhttp::field::content_type, "application/json");
-    std::string body = "{\"error\":\"";
-    for (char c : message) {
-      if (c == '"' || c == '\\') body.push_back('\\');
-      body.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-    }
-    body += "\"}";
-    response_.body() = std::move(body);
+    response_.body() = internal::jsonErrorBody(message);
     response_.keep_alive(false);
     // The client may still be sending the body we refused: read and drop it for a moment after
     // answering, or closing with unread data would reset the connection and lose the answer.

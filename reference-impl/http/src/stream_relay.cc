@@ -18,6 +18,7 @@
 #include "boost/beast/http/write.hpp"
 #include "kh/common/strings.h"
 #include "kh/http/upstream_pool.h"
+#include "internal.h"
 
 namespace kh::http {
 namespace {
@@ -28,21 +29,7 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-std::string jsonError(std::string_view message) {
-  std::string body = "{\"error\":\"";
-  for (char c : message) {
-    if (c == '"' || c == '\\') body.push_back('\\');
-    body.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-  }
-  body += "\"}";
-  return body;
-}
-
-bool isConnectionClosed(const beast::error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
-         ec == net::error::eof || ec == net::error::connection_reset ||
-         ec == net::error::broken_pipe || ec == net::error::connection_aborted;
-}
+using internal::isConnectionClosed;
 
 // One relayed exchange. Every handler holds it (shared_from_this), so it lives exactly as long
 // as one of its operations is pending; all of them run on the client connection's worker.
@@ -86,12 +73,12 @@ class Relay : public std::enable_shared_from_this<Relay> {
                             [self = shared_from_this()](beast::error_code ec) {
                               self->onConnect(ec);
                             });
-    upstream_pending_ = 1;
+    connecting_ = true;
   }
 
  private:
   void onConnect(beast::error_code ec) {
-    upstream_pending_ = 0;
+    connecting_ = false;
     if (finished_) return maybeDone();
     if (ec) {
       if (Clock::now() >= options_.deadline) {
@@ -316,7 +303,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
   void maybeDone() {
     if (!finished_ || done_called_ || client_reading_ || client_writing_ || upstream_reading_ ||
-        upstream_writing_ || upstream_pending_ > 0) {
+        upstream_writing_ || connecting_) {
       return;
     }
     done_called_ = true;
@@ -331,7 +318,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
       Response response;
       response.result(static_cast<unsigned>(http_status_));
       response.set(bhttp::field::content_type, "application/json");
-      response.body() = jsonError(common::toStd(status_.message()));
+      response.body() = internal::jsonErrorBody(common::toStd(status_.message()));
       req_->reply(std::move(response));
       result.request = std::move(req_);
     }
@@ -358,7 +345,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   bool client_writing_ = false;
   bool upstream_reading_ = false;
   bool upstream_writing_ = false;
-  int upstream_pending_ = 0;  // the connect
+  bool connecting_ = false;
   absl::Status status_;
   int http_status_ = 0;
 };

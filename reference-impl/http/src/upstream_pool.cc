@@ -16,6 +16,7 @@
 #include "boost/beast/http/read.hpp"
 #include "boost/beast/http/write.hpp"
 #include "kh/common/strings.h"
+#include "internal.h"
 
 namespace kh::http {
 namespace {
@@ -57,11 +58,7 @@ bool isIdempotent(bhttp::verb method) {
          method == bhttp::verb::options;
 }
 
-bool isConnectionClosed(const beast::error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
-         ec == net::error::eof || ec == net::error::connection_reset ||
-         ec == net::error::broken_pipe || ec == net::error::connection_aborted;
-}
+using internal::isConnectionClosed;
 
 }  // namespace
 
