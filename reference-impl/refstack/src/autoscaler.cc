@@ -5,8 +5,6 @@
 // hands changes to the reconciler, which starts or stops pods.
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "kh/common/strings.h"
 #include "kh/http/client.h"
@@ -78,14 +76,18 @@ json StackImpl::activatorStatsJson() const {
   return {{"reporting_period_seconds", 1}, {"revisions", out}};
 }
 
-namespace {
-// The start-up times a pod's model server wrote (KH_STARTUP_FILE): monotonic nanoseconds,
-// comparable with refstack's clock on the same machine.
-std::optional<common::MonotonicTime> startupTime(const json& doc, const char* key) {
-  if (!doc.is_object() || !doc.contains(key) || !doc[key].is_number_integer()) return std::nullopt;
-  return common::MonotonicTime(std::chrono::nanoseconds(doc[key].get<int64_t>()));
+bool StackImpl::beginColdStart(RevisionScaling& s, common::MonotonicTime arrival) {
+  std::lock_guard lock(s.cold_mu);
+  if (s.cold) return false;
+  s.cold.emplace();
+  s.cold->arrival = arrival;
+  return true;
 }
-}  // namespace
+
+void StackImpl::coldStartForwarded(RevisionScaling& s) {
+  std::lock_guard lock(s.cold_mu);
+  if (s.cold) s.cold->forwarded = time.monotonicTime();
+}
 
 void StackImpl::abandonColdStart(RevisionScaling& s) {
   std::lock_guard lock(s.cold_mu);
@@ -101,24 +103,15 @@ void StackImpl::recordColdStart(RevisionScaling& s) {
     c = s.cold;
     s.cold.reset();
   }
-  json startup;
-  if (!c->startup_file.empty()) {
-    std::ifstream in(c->startup_file);
-    std::stringstream text;
-    text << in.rdbuf();
-    startup = json::parse(text.str(), nullptr, false);
-  }
   auto offset = [&](const std::optional<common::MonotonicTime>& t) -> json {
     if (!t) return nullptr;
     return std::chrono::duration<double, std::milli>(*t - c->arrival).count();
   };
-  // A model server that does not write start-up times leaves both at the pod's readiness.
-  auto process_started = startupTime(startup, "process_started_monotonic_ns");
-  auto model_loaded = startupTime(startup, "model_loaded_monotonic_ns");
+  // A container that does not report start-up times gets the spawn and readiness times.
   json breakdown = {{"buffered_ms", offset(c->poked)},
                     {"pod_spawned_ms", offset(c->pod_spawned)},
-                    {"process_started_ms", offset(process_started ? process_started : c->pod_spawned)},
-                    {"model_loaded_ms", offset(model_loaded ? model_loaded : c->ready)},
+                    {"process_started_ms", offset(c->process_started ? c->process_started : c->pod_spawned)},
+                    {"model_loaded_ms", offset(c->model_loaded ? c->model_loaded : c->ready)},
                     {"ready_ms", offset(c->ready)},
                     {"forwarded_ms", offset(c->forwarded)},
                     {"first_byte_ms", offset(c->first_byte)}};

@@ -151,13 +151,7 @@ class GrpcIngressService : public grpc::CallbackGenericService {
             common::strCat("activator queue for revision ", scaling->revision, " is full (",
                            stack_.config.activator_queue_limit, " requests wait for pods)")));
       }
-      {
-        std::lock_guard cold(scaling->cold_mu);
-        if (!scaling->cold) {
-          scaling->cold = ColdStart{now, {}, {}, {}, {}, {}, {}, {}};
-          cold_tracked = true;
-        }
-      }
+      cold_tracked = stack_.beginColdStart(*scaling, now);
       scaling->activator_held.fetch_add(1, std::memory_order_relaxed);
       held_[scaling->revision].push_back(
           {call, now, call->startTime(), scaling, ActivatorVisit(scaling, stack_.time), cold_tracked});
@@ -180,10 +174,7 @@ class GrpcIngressService : public grpc::CallbackGenericService {
     d.revision = revision;
     d.error_status = 0;
     d.endpoint = chooseEndpoint(eps->second, h.scaling->settings.container_concurrency);
-    if (h.cold_tracked) {
-      std::lock_guard cold(h.scaling->cold_mu);
-      if (h.scaling->cold) h.scaling->cold->forwarded = stack_.time.monotonicTime();
-    }
+    if (h.cold_tracked) stack_.coldStartForwarded(*h.scaling);
     h.call->go(snapshot, std::move(d), std::move(h.visit), h.cold_tracked ? h.scaling : nullptr, h.start);
   }
 

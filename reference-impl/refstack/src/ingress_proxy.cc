@@ -141,7 +141,24 @@ struct IngressProxy::Impl {
     return pool.get();
   }
 
-  void recordColdStart(RevisionScaling& s) { stack.recordColdStart(s); }
+  // One answered request in the ingress metrics: by isvc, revision and code, and its latency.
+  void countAnswered(const Destination& d, int status, std::chrono::steady_clock::time_point start) {
+    const auto& route = *d.route;
+    stack.metrics.requestCounter(route.isvc, route.namespace_name, d.revision, status, "http").Increment();
+    stack.metrics.latencyHistogram(route.isvc, route.namespace_name, "http")
+        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+
+  // The answer to a request no pod can take (unknown host, nothing ready), counted.
+  http::Response routingError(const Destination& d) {
+    http::Response res;
+    jsonResponse(res, d.error_status, {{"error", d.error}});
+    if (d.route) {
+      stack.metrics.requestCounter(d.route->isvc, d.route->namespace_name, d.revision, d.error_status, "http")
+          .Increment();
+    }
+    return res;
+  }
 
   // Sends on the worker's pool for the chosen pod. A request that never left (the pod went away
   // between the routing snapshot and the connect) is tried once more on another ready pod.
@@ -163,7 +180,7 @@ struct IngressProxy::Impl {
                 responder = std::move(responder), start, attempt, cold = std::move(cold),
                 visit = std::move(visit)](http::UpstreamResult&& result, bool sent) mutable {
                  d.endpoint->in_flight->fetch_sub(1, std::memory_order_relaxed);
-                 if (cold) recordColdStart(*cold);
+                 if (cold) stack.recordColdStart(*cold);
                  if (!result.ok() && !sent && copy && attempt == 0) {
                    Destination again = pickDestination(*snapshot, sv((*copy)[boost::beast::http::field::host]),
                                                        sv(copy->target()));
@@ -182,11 +199,7 @@ struct IngressProxy::Impl {
                    http::removeHopByHopHeaders(out.base());
                  }
                  out.set("Kh-Revision", d.revision);
-                 const auto& route = *d.route;
-                 stack.metrics.requestCounter(route.isvc, route.namespace_name, d.revision, out.result_int(), "http")
-                     .Increment();
-                 stack.metrics.latencyHistogram(route.isvc, route.namespace_name, "http")
-                     .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+                 countAnswered(d, out.result_int(), start);
                  responder.send(std::move(out));
                  visit.end();
                });
@@ -205,7 +218,7 @@ struct IngressProxy::Impl {
     in_flight->fetch_add(1, std::memory_order_relaxed);
     auto edit = [this, revision = d.revision, cold](http::ResponseHeader& header) {
       header.set("Kh-Revision", revision);
-      if (cold) recordColdStart(*cold);
+      if (cold) stack.recordColdStart(*cold);
     };
     http::relayStreamed(
         std::move(req), options, std::move(edit),
@@ -223,7 +236,7 @@ struct IngressProxy::Impl {
                            attempt + 1, std::move(cold), std::move(visit));
             }
           }
-          if (cold) recordColdStart(*cold);
+          if (cold) stack.recordColdStart(*cold);
           if (result.request) {
             http::Response out;
             jsonResponse(out, result.http_status,
@@ -233,11 +246,7 @@ struct IngressProxy::Impl {
             result.request->reply(std::move(out));
             result.request.reset();
           }
-          const auto& route = *d.route;
-          stack.metrics.requestCounter(route.isvc, route.namespace_name, d.revision, result.http_status, "http")
-              .Increment();
-          stack.metrics.latencyHistogram(route.isvc, route.namespace_name, "http")
-              .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+          countAnswered(d, result.http_status, start);
           visit.end();
         });
   }
@@ -277,10 +286,7 @@ struct IngressProxy::Impl {
     d.error_status = 0;
     d.endpoint = chooseEndpoint(eps->second, h.scaling->settings.container_concurrency);
     fields.set("K-Proxy-Request", "activator");
-    if (h.cold_tracked) {
-      std::lock_guard cold(h.scaling->cold_mu);
-      if (h.scaling->cold) h.scaling->cold->forwarded = stack.time.monotonicTime();
-    }
+    if (h.cold_tracked) stack.coldStartForwarded(*h.scaling);
     if (h.streamed) {
       auto executor = h.streamed->executor();
       net::post(executor, [this, h = std::make_shared<Held>(std::move(h)), snapshot, d]() mutable {
@@ -335,13 +341,7 @@ void IngressProxy::park(http::Request&& req, http::Responder responder, http::St
       if (streamed) return streamed->reply(std::move(res));
       return responder.send(std::move(res));
     }
-    {
-      std::lock_guard cold(scaling->cold_mu);
-      if (!scaling->cold) {
-        scaling->cold = ColdStart{now, {}, {}, {}, {}, {}, {}, {}};
-        cold_tracked = true;
-      }
-    }
+    cold_tracked = impl_->stack.beginColdStart(*scaling, now);
     scaling->activator_held.fetch_add(1, std::memory_order_relaxed);
     int worker = streamed ? streamed->workerIndex() : responder.workerIndex();
     ActivatorVisit visit(scaling, impl_->stack.time);
@@ -411,15 +411,7 @@ void IngressProxy::handleAsync(http::Request&& req, http::Responder responder) {
     auto sc = snapshot->scaling.find(d.revision);
     if (sc != snapshot->scaling.end()) return park(std::move(req), std::move(responder), nullptr, sc->second, start);
   }
-  if (d.error_status != 0) {
-    jsonResponse(res, d.error_status, {{"error", d.error}});
-    if (d.route) {
-      impl_->stack.metrics.requestCounter(d.route->isvc, d.route->namespace_name, d.revision,
-                                          d.error_status, "http")
-          .Increment();
-    }
-    return responder.send(std::move(res));
-  }
+  if (d.error_status != 0) return responder.send(impl_->routingError(d));
   setForwardingHeaders(req, host, *snapshot, d);
   ActivatorVisit visit = activatorVisitFor(*snapshot, d);
   int worker = responder.workerIndex();
@@ -437,16 +429,7 @@ void IngressProxy::handleStreamed(http::StreamedRequestPtr request) {
     auto sc = snapshot->scaling.find(d.revision);
     if (sc != snapshot->scaling.end()) return park({}, http::Responder(), std::move(request), sc->second, start);
   }
-  if (d.error_status != 0) {
-    http::Response res;
-    jsonResponse(res, d.error_status, {{"error", d.error}});
-    if (d.route) {
-      impl_->stack.metrics.requestCounter(d.route->isvc, d.route->namespace_name, d.revision,
-                                          d.error_status, "http")
-          .Increment();
-    }
-    return request->reply(std::move(res));
-  }
+  if (d.error_status != 0) return request->reply(impl_->routingError(d));
   setForwardingHeaders(header, host, *snapshot, d);
   ActivatorVisit visit = activatorVisitFor(*snapshot, d);
   impl_->relay(std::move(request), std::move(snapshot), std::move(d), start, 0, nullptr, std::move(visit));

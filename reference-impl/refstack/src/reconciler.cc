@@ -5,6 +5,8 @@
 #include <chrono>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "kh/common/strings.h"
 #include "kh/controller/storage.h"
@@ -68,8 +70,31 @@ void StackImpl::reconcileLoop() {
   }
 }
 
+namespace {
+// The start-up times a pod's model server wrote (KH_STARTUP_FILE) before it reported ready:
+// monotonic nanoseconds, comparable with refstack's clock on the same machine.
+struct StartupTimes {
+  std::optional<common::MonotonicTime> process_started, model_loaded;
+};
+
+StartupTimes readStartupTimes(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  json doc = json::parse(text.str(), nullptr, false);
+  auto at = [&](const char* key) -> std::optional<common::MonotonicTime> {
+    if (!doc.is_object() || !doc.contains(key) || !doc[key].is_number_integer()) return std::nullopt;
+    return common::MonotonicTime(std::chrono::nanoseconds(doc[key].get<int64_t>()));
+  };
+  return {at("process_started_monotonic_ns"), at("model_loaded_monotonic_ns")};
+}
+}  // namespace
+
 void StackImpl::onPodEvent(const pods::PodEvent& e) {
   std::string service;
+  // Read here, once per readiness, not on the request path that records the cold start.
+  StartupTimes startup;
+  if (e.phase == pods::PodPhase::kReady) startup = readStartupTimes(startupFileOf(e.pod));
   {
     std::lock_guard lock(mu);
     auto rev = revision_of_pod.find(e.pod);
@@ -84,7 +109,8 @@ void StackImpl::onPodEvent(const pods::PodEvent& e) {
         if (s->second->cold && !s->second->cold->ready) {
           s->second->cold->ready = time.monotonicTime();
           s->second->cold->pod = e.pod;
-          s->second->cold->startup_file = startupFileOf(e.pod);
+          s->second->cold->process_started = startup.process_started;
+          s->second->cold->model_loaded = startup.model_loaded;
         }
       }
     } else {

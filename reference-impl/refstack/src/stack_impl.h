@@ -79,9 +79,9 @@ const Endpoint* chooseEndpoint(const std::vector<Endpoint>& endpoints, int conta
 struct ColdStart {
   common::MonotonicTime arrival;
   std::optional<common::MonotonicTime> poked, pod_spawned, ready, forwarded, first_byte;
-  /** The pod that became ready first, and where it wrote its own start-up times. */
+  /** The pod that became ready first, and the times its model server reported (if any). */
   std::string pod;
-  std::string startup_file;
+  std::optional<common::MonotonicTime> process_started, model_loaded;
 };
 
 /**
@@ -255,6 +255,13 @@ struct StackImpl : http::Handler {
    * breakdown becomes an event and a metric (once; later calls do nothing).
    */
   void recordColdStart(RevisionScaling& s);
+  /**
+   * A request found `s` at zero pods and is held: @return true when it is the first, whose cold
+   * start is recorded (the others wait along).
+   */
+  bool beginColdStart(RevisionScaling& s, common::MonotonicTime arrival);
+  /** The request tracking `s`'s cold start goes out to a pod. */
+  void coldStartForwarded(RevisionScaling& s);
   /**
    * The request that tracked `s`'s cold start ended without being forwarded (timed out, its
    * revision went away, cancelled): the record goes, so the next request at zero starts one.
