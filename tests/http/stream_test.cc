@@ -28,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "kh/http/client.h"
 #include "kh/http/server.h"
+#include "support/process_memory.h"
 
 namespace kh::http {
 namespace {
@@ -263,17 +264,8 @@ std::unique_ptr<HttpServer> startServer(Handler& handler, ServerOptions options 
   return std::move(*server);
 }
 
-// Peak resident memory since the last reset, in bytes.
-int64_t peakRss() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  return -1;
-}
-
-void resetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+using testing::peakRss;
+using testing::resetPeakRss;
 
 TEST(StreamedRequest, ContentLengthBodyBeyondTheLimitIsStreamedByteExact) {
   StreamingHandler handler;

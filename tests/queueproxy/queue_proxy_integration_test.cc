@@ -390,6 +390,51 @@ std::unique_ptr<::inference::GRPCInferenceService::Stub> grpcStub(uint16_t port)
       grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
 }
 
+// ModelInfer calls made asynchronously, each under its own deadline; their statuses once answered.
+class AsyncInferCalls {
+ public:
+  explicit AsyncInferCalls(::inference::GRPCInferenceService::Stub& stub) : stub_(stub), request_(irisGrpcRequest()) {}
+
+  /** Starts one more call; @return its index. */
+  size_t start(std::chrono::milliseconds deadline) {
+    calls_.push_back(std::make_unique<Call>());
+    Call* c = calls_.back().get();
+    c->ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    stub_.async()->ModelInfer(&c->ctx, &request_, &c->response, [this, c](grpc::Status status) {
+      std::lock_guard lock(mu_);
+      c->status = std::move(status);
+      c->done = true;
+      cv_.notify_all();
+    });
+    return calls_.size() - 1;
+  }
+  /** Waits until the calls [from, to) have their answers. */
+  bool wait(size_t from, size_t to, std::chrono::milliseconds timeout = 30s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] {
+      return std::all_of(calls_.begin() + from, calls_.begin() + to, [](const auto& c) { return c->done; });
+    });
+  }
+  const grpc::Status& status(size_t i) {
+    std::lock_guard lock(mu_);
+    return calls_[i]->status;
+  }
+  size_t size() const { return calls_.size(); }
+
+ private:
+  struct Call {
+    grpc::ClientContext ctx;
+    ::inference::ModelInferResponse response;
+    grpc::Status status;
+    bool done = false;
+  };
+  ::inference::GRPCInferenceService::Stub& stub_;
+  ::inference::ModelInferRequest request_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Call>> calls_;
+};
+
 TEST(QueueProxy, ProxiesGrpcToTheModelServerAndCountsItInTheStats) {
   auto ms = kh::testing::startModelServer("iris", kh::testing::modelDir("xgboost-iris"));
   ASSERT_TRUE(ms.ok()) << ms.status();
@@ -434,37 +479,15 @@ TEST(QueueProxy, GrpcCallsShareTheBreakerAndTheExcessIsRefusedAtOnce) {
                             {"--user_grpc_port", std::to_string(ms->grpc_port), "--container_concurrency", "1"});
   ASSERT_TRUE(qp.ok()) << qp.status();
   auto stub = grpcStub(qp->grpc_port);
-  const int kCalls = 14;
-  struct Outcome {
-    grpc::ClientContext ctx;
-    ::inference::ModelInferResponse response;
-    grpc::Status status;
-  };
-  std::vector<std::unique_ptr<Outcome>> calls;
-  std::mutex mu;
-  std::condition_variable cv;
-  int done = 0;
-  ::inference::ModelInferRequest request = irisGrpcRequest();
-  for (int i = 0; i < kCalls; ++i) {
-    calls.push_back(std::make_unique<Outcome>());
-    Outcome* o = calls.back().get();
-    o->ctx.set_deadline(std::chrono::system_clock::now() + 30s);
-    stub->async()->ModelInfer(&o->ctx, &request, &o->response, [&, o](grpc::Status status) {
-      std::lock_guard lock(mu);
-      o->status = std::move(status);
-      ++done;
-      cv.notify_all();
-    });
-  }
-  {
-    std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return done == kCalls; })) << "gRPC calls hung";
-  }
+  const size_t kCalls = 14;
+  AsyncInferCalls calls(*stub);
+  for (size_t i = 0; i < kCalls; ++i) calls.start(30s);
+  ASSERT_TRUE(calls.wait(0, kCalls)) << "gRPC calls hung";
   int ok = 0, refused = 0;
-  for (const auto& o : calls) {
-    if (o->status.ok()) ++ok;
-    if (o->status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-        o->status.error_message() == "pending request queue full") {
+  for (size_t i = 0; i < kCalls; ++i) {
+    const grpc::Status& status = calls.status(i);
+    if (status.ok()) ++ok;
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && status.error_message() == "pending request queue full") {
       ++refused;
     }
   }
@@ -480,52 +503,19 @@ TEST(QueueProxy, QueuedGrpcCallsWhoseClientsGiveUpLeaveTheQueueAtOnce) {
                             {"--user_grpc_port", std::to_string(ms->grpc_port), "--container_concurrency", "1"});
   ASSERT_TRUE(qp.ok()) << qp.status();
   auto stub = grpcStub(qp->grpc_port);
-  ::inference::ModelInferRequest request = irisGrpcRequest();
-  struct Outcome {
-    grpc::ClientContext ctx;
-    ::inference::ModelInferResponse response;
-    grpc::Status status;
-    bool done = false;
-  };
-  std::mutex mu;
-  std::condition_variable cv;
-  auto start = [&](Outcome& o, std::chrono::milliseconds deadline) {
-    o.ctx.set_deadline(std::chrono::system_clock::now() + deadline);
-    stub->async()->ModelInfer(&o.ctx, &request, &o.response, [&](grpc::Status status) {
-      std::lock_guard lock(mu);
-      o.status = std::move(status);
-      o.done = true;
-      cv.notify_all();
-    });
-  };
-  auto waitAll = [&](std::vector<std::unique_ptr<Outcome>>& calls) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, 20s, [&] {
-      return std::all_of(calls.begin(), calls.end(), [](const auto& o) { return o->done; });
-    });
-  };
-  Outcome running;
-  start(running, 20s);
-  std::vector<std::unique_ptr<Outcome>> impatient;
-  for (int i = 0; i < 10; ++i) {
-    impatient.push_back(std::make_unique<Outcome>());
-    start(*impatient.back(), 200ms);
-  }
-  ASSERT_TRUE(waitAll(impatient));
-  for (const auto& o : impatient) EXPECT_EQ(o->status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  AsyncInferCalls calls(*stub);
+  size_t running = calls.start(20s);
+  for (int i = 0; i < 10; ++i) calls.start(200ms);  // the impatient ones
+  ASSERT_TRUE(calls.wait(1, 11, 20s));
+  for (size_t i = 1; i < 11; ++i) EXPECT_EQ(calls.status(i).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   // Their queue places are free again: new calls queue (and time out) instead of being refused.
-  std::vector<std::unique_ptr<Outcome>> next;
-  for (int i = 0; i < 5; ++i) {
-    next.push_back(std::make_unique<Outcome>());
-    start(*next.back(), 300ms);
+  for (int i = 0; i < 5; ++i) calls.start(300ms);
+  ASSERT_TRUE(calls.wait(11, 16, 20s));
+  for (size_t i = 11; i < 16; ++i) {
+    EXPECT_EQ(calls.status(i).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << calls.status(i).error_message();
   }
-  ASSERT_TRUE(waitAll(next));
-  for (const auto& o : next) {
-    EXPECT_EQ(o->status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << o->status.error_message();
-  }
-  std::unique_lock lock(mu);
-  ASSERT_TRUE(cv.wait_for(lock, 20s, [&] { return running.done; }));
-  EXPECT_TRUE(running.status.ok()) << running.status.error_message();
+  ASSERT_TRUE(calls.wait(running, running + 1, 20s));
+  EXPECT_TRUE(calls.status(running).ok()) << calls.status(running).error_message();
 }
 
 TEST(QueueProxy, LargeAndChunkedBodiesAreRelayedAsStreams) {

@@ -33,12 +33,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 namespace bhttp = boost::beast::http;
 
-std::string manifest(const std::string& name) {
-  std::ifstream in(testing::sourceDir() + "/reference-impl/manifests/" + name);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::manifest;
 
 class RefstackAdminTest : public ::testing::Test {
  protected:

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "kh/refstack/refstack.h"
 #include "support/modelserver_process.h"
+#include "support/process_memory.h"
 #include "support/refstack_test_support.h"
 
 namespace kh::refstack {
@@ -34,12 +35,7 @@ using nlohmann::json;
 
 constexpr uint64_t kMiB = 1u << 20;
 
-std::string manifest(const std::string& name) {
-  std::ifstream in(testing::sourceDir() + "/reference-impl/manifests/" + name);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::manifest;
 
 struct Answer {
   unsigned status = 0;
@@ -102,14 +98,8 @@ Answer send(uint16_t port, const std::string& head, const std::string& body, siz
   return out;
 }
 
-int64_t peakRss() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  return -1;
-}
+using testing::peakRss;
+using testing::resetPeakRss;
 
 class RefstackStreaming : public ::testing::Test {
  protected:
@@ -149,7 +139,7 @@ TEST_F(RefstackStreaming, IngressMemoryDoesNotFollowTheBodySize) {
   std::string head = std::string("POST /v1/models/xgboost-iris:predict HTTP/1.1\r\nHost: ") + kHost +
                      "\r\nContent-Type: application/json\r\n";
   send(stack_->ingressPort(), head, "", 0, 2 * kMiB);  // warm-up: allocator arenas, threads
-  std::ofstream("/proc/self/clear_refs") << "5";  // resets the peak
+  resetPeakRss();
   int64_t before = peakRss();
   auto t0 = std::chrono::steady_clock::now();
   auto r = send(stack_->ingressPort(), head, "", 0, 30 * kMiB);

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "kh/http/client.h"
 #include "support/modelserver_process.h"
+#include "support/refstack_test_support.h"
 
 namespace kh::refstack {
 namespace {
@@ -20,12 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string manifest(const std::string& name) {
-  std::ifstream in(testing::sourceDir() + "/reference-impl/manifests/" + name);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::manifest;
 
 double upperTail(int64_t k, int64_t n, double p) {
   double total = 0;

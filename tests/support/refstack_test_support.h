@@ -1,10 +1,12 @@
 #pragma once
 // Test support for refstack end-to-end tests: a Config on free loopback ports with a state dir
 // of the test's own, the built executables as images, and (serverless) a queue-proxy per pod
-// with short autoscaler windows.
+// with short autoscaler windows; the shipped example manifests.
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <initializer_list>
 #include <string>
 
@@ -13,6 +15,14 @@
 #include "support/modelserver_process.h"
 
 namespace kh::testing {
+
+/** The text of a shipped example manifest (reference-impl/manifests/NAME). */
+inline std::string manifest(const std::string& name) {
+  std::ifstream in(sourceDir() + "/reference-impl/manifests/" + name);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 /** `prefix` names the state dir (with the running test's name). */
 inline refstack::Config refstackTestConfig(const std::string& prefix, bool serverless) {
