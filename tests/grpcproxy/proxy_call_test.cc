@@ -36,18 +36,32 @@ std::string text(const grpc::ByteBuffer& buffer) {
 // x-proxied metadata appended.
 class EchoService : public grpc::CallbackGenericService {
  public:
-  std::atomic<int> active{0};
   std::atomic<int> cancelled{0};
+
+  /** Waits until exactly `n` upstream calls are open. */
+  bool waitActive(int n, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return active_ == n; });
+  }
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
     return new Reactor(*this, ctx);
   }
 
  private:
+  void changeActive(int delta) {
+    std::lock_guard lock(mu_);
+    active_ += delta;
+    cv_.notify_all();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int active_ = 0;
+
   class Reactor : public grpc::ServerGenericBidiReactor {
    public:
     Reactor(EchoService& service, grpc::GenericCallbackServerContext* ctx) : service_(service), ctx_(ctx) {
-      ++service_.active;
+      service_.changeActive(+1);
       StartRead(&in_);
     }
     void OnReadDone(bool ok) override {
@@ -79,7 +93,7 @@ class EchoService : public grpc::CallbackGenericService {
     }
     void OnCancel() override { ++service_.cancelled; }
     void OnDone() override {
-      --service_.active;
+      service_.changeActive(-1);
       delete this;
     }
 
@@ -200,13 +214,7 @@ class ProxyCallTest : public ::testing::Test {
     proxy_server_->Shutdown(std::chrono::system_clock::now() + 5s);
     upstream_server_->Shutdown(std::chrono::system_clock::now() + 5s);
   }
-  bool waitUpstreamIdle() {
-    for (auto until = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < until;) {
-      if (echo_.active.load() == 0) return true;
-      std::this_thread::sleep_for(10ms);  // polling pace, not synchronisation
-    }
-    return false;
-  }
+  bool waitUpstreamIdle() { return echo_.waitActive(0); }
 
   EchoService echo_;
   int upstream_port_ = 0, proxy_port_ = 0;
@@ -269,11 +277,7 @@ TEST_F(ProxyCallTest, AnUpstreamThatFailsWhileTheClientStillStreamsEndsTheCallWi
 
 TEST_F(ProxyCallTest, AClientThatCancelsMidStreamCancelsTheUpstreamToo) {
   ClientStream stream(*stub_, "/test.Echo/Forever", {"a"}, /*keep_open=*/true);
-  for (auto until = std::chrono::steady_clock::now() + 10s;
-       echo_.active.load() == 0 && std::chrono::steady_clock::now() < until;) {
-    std::this_thread::sleep_for(5ms);  // polling pace: the upstream call has started
-  }
-  ASSERT_EQ(echo_.active.load(), 1);
+  ASSERT_TRUE(echo_.waitActive(1)) << "the upstream call never started";
   stream.ctx.TryCancel();
   ASSERT_TRUE(stream.waitDone());
   EXPECT_EQ(stream.status.error_code(), grpc::StatusCode::CANCELLED);
