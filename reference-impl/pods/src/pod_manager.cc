@@ -151,6 +151,8 @@ struct PodManager::Impl {
     if (pod.status.user_grpc_port != 0) opts.env["GRPC_PORT"] = std::to_string(pod.status.user_grpc_port);
     opts.capture_output = false;
     opts.log_file = pod.spec.log_file;
+    // A pod never outlives the stack that started it, however the stack ends.
+    opts.die_with_parent = true;
     auto child = process::Subprocess::spawn(opts);
     if (!child.ok()) return child.status();
     pod.child = std::move(*child);
@@ -162,6 +164,7 @@ struct PodManager::Impl {
       }
       proxy.capture_output = false;
       proxy.log_file = pod.spec.log_file;
+      proxy.die_with_parent = true;
       auto started = process::Subprocess::spawn(proxy);
       if (!started.ok()) {
         pod.child->signalGroup(SIGKILL);

@@ -4,11 +4,18 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "kh/common/strings.h"
@@ -22,6 +29,145 @@ std::string ExitStatus::describe() const {
   if (signaled) return common::strCat("killed by signal ", signal, " (", strsignal(signal), ")");
   return "still running";
 }
+
+namespace {
+
+// The one thread that starts children tied to this process's life: PR_SET_PDEATHSIG fires when
+// the thread that forked the child ends, so that thread must live as long as the process. It is
+// never destroyed (a static object would be torn down while the thread still waits on it).
+class SpawnThread {
+ public:
+  static SpawnThread& get() {
+    static SpawnThread* instance = new SpawnThread;
+    return *instance;
+  }
+
+  // Runs `job` on the spawn thread and waits for it.
+  template <typename T>
+  T run(std::function<T()> job) {
+    std::packaged_task<T()> task(std::move(job));
+    auto result = task.get_future();
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back([&task] { task(); });
+    }
+    cv_.notify_one();
+    return result.get();
+  }
+
+ private:
+  SpawnThread() {
+    std::thread([this] { loop(); }).detach();
+  }
+
+  void loop() {
+    while (true) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !jobs_.empty(); });
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+};
+
+// PATH lookup as posix_spawnp does it, before the child is made (the child may only call the
+// kernel). @return the program's path, or empty when not found.
+std::string findProgram(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t colon = dirs.find(':', start);
+    std::string dir = dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return {};
+}
+
+// Starts a child with vfork, as glibc's posix_spawn does with clone(CLONE_VM | CLONE_VFORK), so
+// that it can also ask for PR_SET_PDEATHSIG. Everything is prepared before the vfork; the child
+// only makes system calls and reports a failure through `child_errno` (it shares our memory).
+// @return the pid, or -errno.
+pid_t vforkExec(const std::string& program, char* const argv[], char* const envp[], int stdout_fd,
+                const std::string& log_file, const std::string& working_dir) {
+  sigset_t all, old;
+  sigfillset(&all);
+  // No handler of ours may run in the child before exec: block everything around the vfork.
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t parent = ::getpid();
+  volatile int child_errno = 0;
+  const char* prog = program.c_str();
+  const char* log = log_file.empty() ? nullptr : log_file.c_str();
+  const char* dir = working_dir.empty() ? nullptr : working_dir.c_str();
+  pid_t pid = ::vfork();
+  if (pid == 0) {
+    // Dies with its parent; if the parent is already gone, stop here.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) {
+      child_errno = errno ? errno : ESRCH;
+      ::_exit(127);
+    }
+    ::setpgid(0, 0);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+    }
+    int in = ::open("/dev/null", O_RDONLY);
+    if (in >= 0 && in != 0) {
+      ::dup2(in, 0);
+      ::close(in);
+    }
+    if (stdout_fd >= 0) {
+      ::dup2(stdout_fd, 1);
+      ::dup2(stdout_fd, 2);
+    } else if (log != nullptr) {
+      int out = ::open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (out < 0) {
+        child_errno = errno;
+        ::_exit(127);
+      }
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+    }
+    // stdin/stdout/stderr only: an inherited listening socket would keep a port of ours open.
+    if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+      for (int fd = 3; fd < 65536; ++fd) ::close(fd);
+    }
+    if (dir != nullptr && ::chdir(dir) != 0) {
+      child_errno = errno;
+      ::_exit(127);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(prog, argv, envp);
+    child_errno = errno;
+    ::_exit(127);
+  }
+  int spawn_errno = pid < 0 ? errno : child_errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return -spawn_errno;
+  if (spawn_errno != 0) {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return -spawn_errno;
+  }
+  return pid;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::spawn(const SpawnOptions& options) {
   if (options.argv.empty()) return absl::InvalidArgumentError("spawn: empty argv");
@@ -40,6 +186,28 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::spawn(const SpawnOptions
   std::vector<std::string> args = options.argv;
   for (auto& s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
+
+  if (options.die_with_parent) {
+    std::string program = findProgram(options.argv[0]);
+    if (program.empty()) {
+      return absl::UnavailableError(
+          common::strCat("cannot start '", options.argv[0], "': ", std::strerror(ENOENT)));
+    }
+    int pipe_fds[2] = {-1, -1};
+    if (options.capture_output && pipe2(pipe_fds, O_CLOEXEC) != 0) {
+      return absl::UnavailableError(common::strCat("pipe: ", std::strerror(errno)));
+    }
+    pid_t pid = SpawnThread::get().run<pid_t>([&] {
+      return vforkExec(program, argv.data(), envp.data(), pipe_fds[1], options.log_file, options.working_dir);
+    });
+    if (pipe_fds[1] >= 0) close(pipe_fds[1]);
+    if (pid < 0) {
+      if (pipe_fds[0] >= 0) close(pipe_fds[0]);
+      return absl::UnavailableError(
+          common::strCat("cannot start '", options.argv[0], "': ", std::strerror(-pid)));
+    }
+    return std::unique_ptr<Subprocess>(new Subprocess(pid, pipe_fds[0]));
+  }
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

@@ -1,7 +1,8 @@
 #pragma once
-// Child processes: started directly (no shell) with posix_spawn, in their own process group so a
-// whole "pod" can be signalled at once, with stdout+stderr either captured through a pipe (read
-// line by line with a deadline) or appended to a log file.
+// Child processes: started directly (no shell), in their own process group so a whole "pod" can
+// be signalled at once, with stdout+stderr either captured through a pipe (read line by line with
+// a deadline) or appended to a log file. A child may be tied to this process's life (it is
+// SIGKILLed by the kernel when this process ends, however it ends).
 
 #include <sys/types.h>
 
@@ -26,6 +27,14 @@ struct SpawnOptions {
   /** When not capturing: append output here (empty = inherit the parent's). */
   std::string log_file;
   std::string working_dir;
+  /**
+   * The kernel SIGKILLs the child when this process ends, even by SIGKILL or a crash
+   * (PR_SET_PDEATHSIG). Linux ties that signal to the thread that started the child, so such
+   * children are all started by one thread made for it that lives as long as the process. Only
+   * the child itself is covered, not processes it starts (the process-group kill in ~Subprocess
+   * and the pods' pid files cover those while this process lives or when it starts again).
+   */
+  bool die_with_parent = false;
 };
 
 /** How a child ended. */
