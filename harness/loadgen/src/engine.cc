@@ -220,7 +220,8 @@ class LeanResponseParser final : public bhttp::basic_parser<false> {
   void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value,
                      beast::error_code&) override {
     if (!recorded_header_.empty() &&
-        beast::iequals(name, beast::string_view(recorded_header_.data(), recorded_header_.size()))) {
+        beast::iequals(name, beast::string_view(recorded_header_.data(),
+                                                recorded_header_.size()))) {
       header_value_.assign(value.data(), value.size());
     }
   }
@@ -834,7 +835,9 @@ absl::StatusOr<RunResult> runGrpcLoad(const GrpcRequestSpec& spec, LoadOptions o
                                       const common::TimeSource& time,
                                       const ProgressCallback& progress) {
   // gRPC metadata keys are lower case.
-  for (auto& c : options.recording.header) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : options.recording.header) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
   inference::ModelInferRequest request;
   if (!request.ParseFromString(spec.serialized_request)) {
     return absl::InvalidArgumentError("the gRPC request does not parse as ModelInferRequest");

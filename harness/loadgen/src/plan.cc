@@ -64,7 +64,9 @@ int64_t expectedRequests(const LoadSpec& spec, ScheduleKind kind) {
   }
   if (spec.arrival == Arrival::kPoisson) n += 4 * std::sqrt(n);
   int64_t estimate = n > 0 ? static_cast<int64_t>(std::min(std::ceil(n), 9e18)) + 1 : 0;
-  if (spec.requests > 0) estimate = estimate > 0 ? std::min(estimate, spec.requests) : spec.requests;
+  if (spec.requests > 0) {
+    estimate = estimate > 0 ? std::min(estimate, spec.requests) : spec.requests;
+  }
   return estimate;
 }
 
@@ -99,7 +101,9 @@ absl::Status validateLoadSpec(const LoadSpec& spec) {
         "protocol grpc needs the gRPC endpoint's HOST:PORT (harness load --grpc)");
   }
   if (!(spec.rate >= 0)) return absl::InvalidArgumentError("the rate must not be negative");
-  if (spec.requests < 0) return absl::InvalidArgumentError("the request budget must not be negative");
+  if (spec.requests < 0) {
+    return absl::InvalidArgumentError("the request budget must not be negative");
+  }
   if (spec.batch < 1) return absl::InvalidArgumentError("the batch size must be at least 1");
   if (spec.slo && (spec.slo->percentile <= 0 || spec.slo->percentile >= 100)) {
     return absl::InvalidArgumentError("the SLO percentile must be within (0, 100)");
@@ -239,7 +243,8 @@ absl::StatusOr<LoadSpec> loadSpecFromFlags(const LoadFlags& f, std::string_view 
   spec.model = f.model;
   auto protocol = parseWireProtocol(f.protocol);
   if (!protocol.ok()) {
-    return bad("protocol", common::strCat(" must be v1, v2, v2-binary or grpc, not \"", f.protocol, "\""));
+    return bad("protocol",
+               common::strCat(" must be v1, v2, v2-binary or grpc, not \"", f.protocol, "\""));
   }
   spec.protocol = *protocol;
 
@@ -248,7 +253,9 @@ absl::StatusOr<LoadSpec> loadSpecFromFlags(const LoadFlags& f, std::string_view 
   spec.seed = f.seed;
   for (const auto& h : f.headers) {
     auto colon = h.find(':');
-    if (colon == std::string::npos) return bad("headers", common::strCat(" wants 'Name: value', not \"", h, "\""));
+    if (colon == std::string::npos) {
+      return bad("headers", common::strCat(" wants 'Name: value', not \"", h, "\""));
+    }
     std::string value = h.substr(colon + 1);
     value.erase(0, value.find_first_not_of(' '));
     spec.headers.emplace_back(h.substr(0, colon), std::move(value));
@@ -355,12 +362,15 @@ absl::StatusOr<LoadFlags> loadFlagsFromJson(const json& options, LoadFlags f,
             return true;
           },
           w->second);
-      if (!fits) return bad(key, common::strCat(" must be a whole number >= 0, not ", value.dump()));
+      if (!fits) {
+        return bad(key, common::strCat(" must be a whole number >= 0, not ", value.dump()));
+      }
     } else if (key == "headers") {
       if (value.is_string()) {
         f.headers = {value.get<std::string>()};
-      } else if (value.is_array() &&
-                 std::all_of(value.begin(), value.end(), [](const json& h) { return h.is_string(); })) {
+      } else if (value.is_array() && std::all_of(value.begin(), value.end(), [](const json& h) {
+                   return h.is_string();
+                 })) {
         f.headers = value.get<std::vector<std::string>>();
       } else {
         return bad(key, " must be a list of 'Name: value'");

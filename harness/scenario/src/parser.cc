@@ -190,12 +190,15 @@ absl::Status Parser::parseLoad(const YAML::Node& node, Step& step) const {
   // The values as `harness load` and the runner read them (protocol, arrival, profile, slo,
   // headers, ...): the planner's conversion, so that a bad one fails here, at its key.
   auto flags = loadgen::loadFlagsFromJson(step.load_options, {}, {}, "load.");
-  absl::Status converted = flags.ok() ? loadgen::loadSpecFromFlags(*flags, "load.").status() : flags.status();
+  absl::Status converted =
+      flags.ok() ? loadgen::loadSpecFromFlags(*flags, "load.").status() : flags.status();
   if (!converted.ok()) {
     std::string message(common::toStd(converted.message()));
     for (const auto& kv : node) {
       std::string option = "load." + kv.first.Scalar();
-      if (message.starts_with(option + " ") || message.starts_with(option + ":")) return error(kv.second, message);
+      if (message.starts_with(option + " ") || message.starts_with(option + ":")) {
+        return error(kv.second, message);
+      }
     }
     return error(node, message);
   }
