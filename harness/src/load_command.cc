@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <condition_variable>
@@ -17,51 +16,25 @@
 #include "kh/common/strings.h"
 #include "kh/common/time_source.h"
 #include "kh/http/client.h"
-#include "kh/loadgen/payload.h"
+#include "kh/loadgen/plan.h"
 #include "kh/loadgen/results.h"
-#include "kh/loadgen/schedule.h"
 #include "kh/report/html.h"
 
 namespace kh::cli {
 namespace {
 
-using loadgen::Nanos;
 using loadgen::parseDuration;
 
+// The run's options (a loadgen::LoadFlags, turned into a LoadSpec by the planner) and what only
+// the command does with runs: outputs, searches, scraping, validity.
 struct LoadArgs {
-  std::string target = "http://127.0.0.1:8080";
-  std::string grpc;
-  std::string model;
-  std::string protocol = "v2";
-  int concurrency = 0;
-  double rate = 0;
-  std::string arrival = "constant";
-  uint64_t seed = 1;
-  std::string profile;
-  std::string trace;
-  std::string duration = "10s";
-  std::string warmup = "1s";
-  std::string window = "1s";
-  int64_t requests = 0;
-  int threads = 1;
-  int connections = 64;
-  std::string input;
-  int batch = 1;
-  std::string expect;
-  double atol = 1e-5, rtol = 1e-4;
-  std::string timeout = "10s";
-  std::string slo;
-  double slo_confidence = 0.99;
-  int stability_windows = 3;
-  double stability_tolerance = 10;
-  std::string label;
+  loadgen::LoadFlags load;
   std::string json_out, csv_out, hdr_out, html_out;
   std::string search;
   std::string sweep;
   double precision = 5;
   int max_trials = 3;
   std::string scrape;
-  std::vector<std::string> headers;
   int64_t min_requests = 0;
   std::string min_duration;
   bool quiet = false;
@@ -106,152 +79,35 @@ int fail(const std::string& message, int code = 2) {
 }
 
 int runLoad(const LoadArgs& a) {
-  auto protocol = loadgen::parseWireProtocol(a.protocol);
-  if (!protocol.ok()) return fail(std::string(common::toStd(protocol.status().message())));
-  auto target = common::parseHostPort(a.target);
-  if (!target.ok()) return fail(std::string(common::toStd(target.status().message())));
-  if (*protocol == loadgen::WireProtocol::kGrpc && a.grpc.empty()) {
-    return fail("--protocol grpc needs --grpc HOST:PORT");
-  }
-  auto duration = parseDuration(a.duration);
-  auto warmup = parseDuration(a.warmup);
-  auto window = parseDuration(a.window);
-  auto timeout = parseDuration(a.timeout);
-  for (const auto* d : {&duration, &warmup, &window, &timeout}) {
-    if (!d->ok()) return fail(std::string(common::toStd(d->status().message())));
-  }
-
-  // What to send.
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string authority;
-  for (const auto& h : a.headers) {
-    auto colon = h.find(':');
-    if (colon == std::string::npos) return fail("--header wants 'Name: value'");
-    std::string value = h.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(' '));
-    std::string name = h.substr(0, colon);
-    std::string lower = name;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower == "host") authority = value;
-    headers.emplace_back(name, value);
-  }
-  absl::StatusOr<loadgen::Payload> payload = absl::UnknownError("");
-  if (!a.input.empty()) {
-    payload = loadgen::payloadFromFile(a.input, *protocol, a.model);
-  } else {
-    auto meta = loadgen::fetchMetadata(target->host, target->port,
-                                       *protocol == loadgen::WireProtocol::kGrpc ? a.grpc : "",
-                                       a.model, headers);
-    if (!meta.ok()) {
-      return fail(common::strCat("cannot read the model's metadata: ",
-                                 common::toStd(meta.status().message())),
-                  meta.status().code() == absl::StatusCode::kUnavailable ? 2 : 1);
-    }
-    payload = loadgen::encodePayload(loadgen::generateRequest(*meta, a.batch, a.seed), *protocol,
-                                     a.model,
-                                     common::strCat("generated from metadata (batch ", a.batch,
-                                                    ", seed ", a.seed, ")"));
-  }
-  if (!payload.ok()) return fail(std::string(common::toStd(payload.status().message())));
-  for (auto& h : headers) payload->http.headers.push_back(h);
-  payload->grpc.authority = authority;
-
-  if (a.arrival != "constant" && a.arrival != "poisson") {
-    return fail("--arrival must be constant or poisson");
-  }
-  std::optional<loadgen::ResponseCheck> check;
-  if (!a.expect.empty()) {
-    auto c = loadgen::makeGoldenCheck(a.expect, *protocol, a.atol, a.rtol);
-    if (!c.ok()) return fail(std::string(common::toStd(c.status().message())));
-    check = std::move(*c);
-  }
-  double slo_percentile = 0, slo_ms = 0;
-  if (!a.slo.empty()) {
-    // "p99=50ms"
-    auto eq = a.slo.find('=');
-    if (a.slo[0] != 'p' || eq == std::string::npos) return fail("--slo wants pXX=DURATION, e.g. p99=50ms");
-    slo_percentile = std::strtod(a.slo.substr(1, eq - 1).c_str(), nullptr);
-    auto slo_d = parseDuration(a.slo.substr(eq + 1));
-    if (!slo_d.ok() || slo_percentile <= 0 || slo_percentile >= 100) {
-      return fail("--slo wants pXX=DURATION with 0 < XX < 100, e.g. p99=50ms");
-    }
-    slo_ms = static_cast<double>(slo_d->count()) / 1e6;
-  }
-  std::vector<loadgen::Stage> stages;
-  if (!a.profile.empty()) {
-    auto parsed = loadgen::parseProfile(a.profile);
-    if (!parsed.ok()) return fail(std::string(common::toStd(parsed.status().message())));
-    stages = std::move(*parsed);
+  auto spec = loadgen::loadSpecFromFlags(a.load);
+  if (!spec.ok()) return fail(std::string(common::toStd(spec.status().message())));
+  if (auto st = loadgen::validateLoadSpec(*spec); !st.ok()) return fail(std::string(common::toStd(st.message())));
+  // What to send, prepared once for every run (a search runs many).
+  auto payload = loadgen::buildPayload(*spec);
+  if (!payload.ok()) {
+    // A bad request file or an unreachable target is exit 2; metadata the target refuses, 1.
+    bool bad = !spec->input.empty() || payload.status().code() == absl::StatusCode::kUnavailable;
+    return fail(std::string(common::toStd(payload.status().message())), bad ? 2 : 1);
   }
   bool tty = isatty(STDERR_FILENO) != 0;
   common::RealTimeSource time;
 
-  // One run; `rate` > 0 makes it open loop at that rate, else closed loop at `concurrency`.
+  // One run of `plan`.
   struct Outcome {
     loadgen::RunResult result;
     nlohmann::json doc;
     double start_epoch = 0;
   };
-  auto runOne = [&](double rate, int concurrency, bool show_progress) -> absl::StatusOr<Outcome> {
-    loadgen::LoadOptions options;
-    loadgen::RunConfig config;
-    config.mode = "closed";
-    if (!stages.empty()) {
-      Nanos total{0};
-      for (const auto& st : stages) total += st.duration;
-      options.schedule = loadgen::makeProfileSchedule(
-          stages, a.arrival == "poisson" ? std::optional<uint64_t>(a.seed) : std::nullopt);
-      options.duration = total;
-      config.mode = "profile";
-    } else if (!a.trace.empty()) {
-      auto trace = loadgen::makeTraceSchedule(a.trace);
-      if (!trace.ok()) return trace.status();
-      options.schedule = std::move(*trace);
-      options.duration = *duration;
-      config.mode = "trace";
-    } else if (rate > 0) {
-      options.schedule = a.arrival == "poisson"
-                             ? loadgen::makePoissonSchedule(rate, *duration, a.seed)
-                             : loadgen::makeConstantSchedule(rate, *duration);
-      options.duration = *duration;
-      config.mode = a.arrival == "poisson" ? "poisson" : "constant";
-    } else {
-      options.concurrency = std::max(1, concurrency);
-      options.duration = *duration;
-    }
-    options.threads = std::max(1, a.threads);
-    options.connections = std::max(1, a.connections);
-    options.max_requests = a.requests;
-    options.warmup = *warmup;
-    options.window = std::max(*window, Nanos(std::chrono::milliseconds(100)));
-    options.request_timeout = *timeout;
-    if (check) options.check = *check;
-    config.target = *protocol == loadgen::WireProtocol::kGrpc ? "grpc://" + a.grpc : a.target;
-    config.model = a.model;
-    config.protocol = loadgen::wireProtocolName(*protocol);
-    config.payload = payload->source;
-    config.concurrency = options.concurrency;
-    config.rate = rate;
-    config.seed = a.seed;
-    config.threads = options.threads;
-    config.connections = options.schedule ? options.connections : options.concurrency;
-    config.duration_s = static_cast<double>(options.duration.count()) / 1e9;
-    config.warmup_s = static_cast<double>(options.warmup.count()) / 1e9;
-    config.window_s = static_cast<double>(options.window.count()) / 1e9;
-    config.label = a.label;
-    config.stability_windows = a.stability_windows;
-    config.stability_tolerance = a.stability_tolerance / 100.0;
-    config.slo_percentile = slo_percentile;
-    config.slo_ms = slo_ms;
-    config.slo_confidence = a.slo_confidence;
+  auto runOne = [&](loadgen::LoadPlan plan, bool show_progress) -> absl::StatusOr<Outcome> {
+    const loadgen::RunConfig config = plan.config;
     show_progress = show_progress && !a.quiet;
     if (show_progress) {
-      std::cerr << "load: " << (options.schedule ? options.schedule->describe()
-                                                 : common::strCat("closed loop, concurrency ",
-                                                                  options.concurrency, " for ",
-                                                                  config.duration_s, "s"))
-                << " -> " << config.target << " model " << a.model << " (" << config.protocol
-                << ", " << payload->source << ")\n";
+      std::cerr << "load: " << (plan.options.schedule ? plan.options.schedule->describe()
+                                                      : common::strCat("closed loop, concurrency ",
+                                                                       plan.options.concurrency, " for ",
+                                                                       config.duration_s, "s"))
+                << " -> " << config.target << " model " << config.model << " (" << config.protocol
+                << ", " << config.payload << ")\n";
     }
     int64_t last_completed = 0;
     double last_t = 0;
@@ -270,17 +126,7 @@ int runLoad(const LoadArgs& a) {
     };
     Outcome out;
     out.start_epoch = std::chrono::duration<double>(time.systemTime().time_since_epoch()).count();
-    absl::StatusOr<loadgen::RunResult> result =
-        *protocol == loadgen::WireProtocol::kGrpc
-            ? [&] {
-                loadgen::GrpcRequestSpec spec = payload->grpc;
-                spec.target = a.grpc;
-                spec.authority = payload->grpc.authority;
-                spec.channels = std::max(1, options.threads);
-                return loadgen::runGrpcLoad(spec, std::move(options), time, progress);
-              }()
-            : loadgen::runHttpLoad(target->host, target->port, payload->http,
-                                   std::move(options), time, progress);
+    auto result = loadgen::runPlan(std::move(plan), time, progress);
     if (tty && show_progress) std::cerr << "\r\033[K";
     if (!result.ok()) return result.status();
     out.doc = loadgen::runToJson(*result, config);
@@ -318,9 +164,14 @@ int runLoad(const LoadArgs& a) {
     // A probe that is neither stable nor SLO-decided is measured again, up to --max-trials
     // times (perf_analyzer extends its measurement the same way).
     auto probe = [&](double rate, int concurrency) -> absl::StatusOr<Outcome> {
+      loadgen::LoadSpec probe_spec = *spec;
+      probe_spec.rate = rate;
+      probe_spec.concurrency = concurrency;
       absl::StatusOr<Outcome> o = absl::UnknownError("no trial");
       for (int trial = 0; trial < std::max(1, a.max_trials); ++trial) {
-        o = runOne(rate, concurrency, false);
+        auto plan = loadgen::planLoad(probe_spec, *payload);
+        if (!plan.ok()) return plan.status();
+        o = runOne(std::move(*plan), false);
         if (!o.ok()) return o;
         if (o->doc["stability"]["stable"].get<bool>() || o->doc.contains("slo")) break;
       }
@@ -345,9 +196,9 @@ int runLoad(const LoadArgs& a) {
         if (ok) best = o->doc;
       }
     } else if (a.search == "max-throughput" || a.search == "slo") {
-      if (a.search == "slo" && slo_ms <= 0) return fail("--search slo needs --slo pXX=DURATION");
+      if (a.search == "slo" && !spec->slo) return fail("--search slo needs --slo pXX=DURATION");
       // Exponential widening from the start rate, then bisection (LoadGen FindPeakPerformance).
-      double lo = 0, hi = 0, rate = a.rate > 0 ? a.rate : 100;
+      double lo = 0, hi = 0, rate = spec->rate > 0 ? spec->rate : 100;
       while (hi == 0) {
         auto o = probe(rate, 0);
         if (!o.ok()) return failFrom(o.status());
@@ -424,9 +275,12 @@ int runLoad(const LoadArgs& a) {
   std::condition_variable sample_cv;
   bool run_done = false;
   std::thread sampler;
+  // The single run's plan; a bad trace or golden file is a bad argument.
+  auto plan = loadgen::planLoad(*spec, *payload);
+  if (!plan.ok()) return fail(std::string(common::toStd(plan.status().message())));
   if (before) {
-    auto start = std::chrono::steady_clock::now() + *warmup;
-    auto window_len = std::max(*window, Nanos(std::chrono::milliseconds(100)));
+    auto start = std::chrono::steady_clock::now() + plan->options.warmup;
+    auto window_len = plan->options.window;
     sampler = std::thread([&, start, window_len] {
       for (int k = 0;; ++k) {
         std::unique_lock lock(sample_mu);
@@ -438,7 +292,7 @@ int runLoad(const LoadArgs& a) {
       }
     });
   }
-  auto outcome = runOne(a.rate, a.concurrency, true);
+  auto outcome = runOne(std::move(*plan), true);
   if (sampler.joinable()) {
     {
       std::lock_guard lock(sample_mu);
@@ -503,6 +357,7 @@ int runLoad(const LoadArgs& a) {
 
 Command addLoadCommand(CLI::App& app) {
   auto a = std::make_shared<LoadArgs>();
+  loadgen::LoadFlags& f = a->load;
   CLI::App* cmd = app.add_subcommand(
       "load",
       "Load a model server (HTTP/1.1 or gRPC) and measure latency from each request's intended "
@@ -510,35 +365,35 @@ Command addLoadCommand(CLI::App& app) {
       "Closed loop with --concurrency, open loop with --rate (constant or --arrival poisson), "
       "--profile or --trace.\nExit status: 0 done, 1 no success or SLO not met, 2 bad "
       "arguments or target unreachable.");
-  cmd->add_option("--target", a->target, "HTTP base URL")->default_val(a->target);
-  cmd->add_option("--grpc", a->grpc, "host:port of the V2 gRPC endpoint (for --protocol grpc)");
-  cmd->add_option("--model", a->model, "Model name")->required();
-  cmd->add_option("--protocol", a->protocol, "v1, v2, v2-binary or grpc")->default_val("v2");
-  cmd->add_option("--concurrency,-c", a->concurrency, "Closed loop: requests in flight");
-  cmd->add_option("--rate,-r", a->rate, "Open loop: requests per second");
-  cmd->add_option("--arrival", a->arrival, "constant or poisson (open loop)")->default_val("constant");
-  cmd->add_option("--seed", a->seed, "Seed for Poisson arrivals and generated data (recorded)")->default_val(1);
-  cmd->add_option("--profile", a->profile, "Stages, e.g. 1000@30s,2000@30s or ramp:0-2000@60s");
-  cmd->add_option("--trace", a->trace, "File of send offsets in seconds, one per line");
-  cmd->add_option("--duration,-d", a->duration, "Run length (closed loop and --rate)")->default_val("10s");
-  cmd->add_option("--warmup", a->warmup, "Not measured at the start")->default_val("1s");
-  cmd->add_option("--window", a->window, "Measurement window length")->default_val("1s");
-  cmd->add_option("--requests,-n", a->requests, "Stop after this many requests (0 = no limit)");
-  cmd->add_option("--threads,-t", a->threads, "Worker threads (each its own event loop)")->default_val(1);
-  cmd->add_option("--connections", a->connections, "Open loop: connections (gRPC: calls in flight)")->default_val(64);
-  cmd->add_option("--input,-i", a->input,
+  cmd->add_option("--target", f.target, "HTTP base URL")->default_val(f.target);
+  cmd->add_option("--grpc", f.grpc, "host:port of the V2 gRPC endpoint (for --protocol grpc)");
+  cmd->add_option("--model", f.model, "Model name")->required();
+  cmd->add_option("--protocol", f.protocol, "v1, v2, v2-binary or grpc")->default_val("v2");
+  cmd->add_option("--concurrency,-c", f.concurrency, "Closed loop: requests in flight");
+  cmd->add_option("--rate,-r", f.rate, "Open loop: requests per second");
+  cmd->add_option("--arrival", f.arrival, "constant or poisson (open loop)")->default_val("constant");
+  cmd->add_option("--seed", f.seed, "Seed for Poisson arrivals and generated data (recorded)")->default_val(1);
+  cmd->add_option("--profile", f.profile, "Stages, e.g. 1000@30s,2000@30s or ramp:0-2000@60s");
+  cmd->add_option("--trace", f.trace, "File of send offsets in seconds, one per line");
+  cmd->add_option("--duration,-d", f.duration, "Run length (closed loop and --rate)")->default_val("10s");
+  cmd->add_option("--warmup", f.warmup, "Not measured at the start")->default_val("1s");
+  cmd->add_option("--window", f.window, "Measurement window length")->default_val("1s");
+  cmd->add_option("--requests,-n", f.requests, "Stop after this many requests (0 = no limit)");
+  cmd->add_option("--threads,-t", f.threads, "Worker threads (each its own event loop)")->default_val(1);
+  cmd->add_option("--connections", f.connections, "Open loop: connections (gRPC: calls in flight)")->default_val(64);
+  cmd->add_option("--input,-i", f.input,
                   "Request file: V2 request JSON, V2 binary-extension body, ModelInferRequest "
                   "text proto (.pbtxt), or a V1 {\"instances\"} body");
-  cmd->add_option("--batch", a->batch, "Batch size of generated requests")->default_val(1);
-  cmd->add_option("--expect", a->expect, "Golden response (V2 JSON or V1 predictions) to check every response against");
-  cmd->add_option("--atol", a->atol, "Absolute tolerance of --expect")->default_val(1e-5);
-  cmd->add_option("--rtol", a->rtol, "Relative tolerance of --expect")->default_val(1e-4);
-  cmd->add_option("--timeout", a->timeout, "Per-request timeout")->default_val("10s");
-  cmd->add_option("--slo", a->slo, "Latency objective for LoadGen early stopping, e.g. p99=50ms");
-  cmd->add_option("--slo-confidence", a->slo_confidence, "Confidence of the SLO verdict")->default_val(0.99);
-  cmd->add_option("--stability-windows", a->stability_windows, "Windows the stability rule looks at")->default_val(3);
-  cmd->add_option("--stability-tolerance", a->stability_tolerance, "Stability tolerance in percent")->default_val(10);
-  cmd->add_option("--label", a->label, "Name of this run in reports and comparisons");
+  cmd->add_option("--batch", f.batch, "Batch size of generated requests")->default_val(1);
+  cmd->add_option("--expect", f.expect, "Golden response (V2 JSON or V1 predictions) to check every response against");
+  cmd->add_option("--atol", f.atol, "Absolute tolerance of --expect")->default_val(1e-5);
+  cmd->add_option("--rtol", f.rtol, "Relative tolerance of --expect")->default_val(1e-4);
+  cmd->add_option("--timeout", f.timeout, "Per-request timeout")->default_val("10s");
+  cmd->add_option("--slo", f.slo, "Latency objective for LoadGen early stopping, e.g. p99=50ms");
+  cmd->add_option("--slo-confidence", f.slo_confidence, "Confidence of the SLO verdict")->default_val(0.99);
+  cmd->add_option("--stability-windows", f.stability_windows, "Windows the stability rule looks at")->default_val(3);
+  cmd->add_option("--stability-tolerance", f.stability_tolerance, "Stability tolerance in percent")->default_val(10);
+  cmd->add_option("--label", f.label, "Name of this run in reports and comparisons");
   cmd->add_option("--output,-o", a->json_out, "Write the JSON result here");
   cmd->add_option("--csv", a->csv_out, "Write perf_analyzer-compatible CSV here");
   cmd->add_option("--hdr-log", a->hdr_out, "Write an HdrHistogram interval log here");
@@ -553,7 +408,7 @@ Command addLoadCommand(CLI::App& app) {
                   "Prometheus endpoint of the target (e.g. http://127.0.0.1:8080/metrics), scraped "
                   "before and after the run and at every window boundary; the differences go into "
                   "the JSON result (server_metrics_delta, per window too)");
-  cmd->add_option("--header,-H", a->headers,
+  cmd->add_option("--header,-H", f.headers,
                   "Extra request header 'Name: value' (repeatable); a Host header routes through an "
                   "ingress, e.g. -H 'Host: iris-default.example.com'");
   cmd->add_option("--min-requests", a->min_requests,

@@ -1,14 +1,19 @@
 // The load engine against real servers on loopback: coordinated omission, open and closed loop,
-// HTTP and gRPC, errors counted, golden checks.
+// HTTP and gRPC, errors counted, golden checks, per-request recording.
 
 #include "kh/loadgen/engine.h"
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <thread>
 
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "kh/common/time_source.h"
+#include "kh/protocols/grpc_predict_v2.grpc.pb.h"
 #include "kh/http/server.h"
 #include "kh/loadgen/payload.h"
 #include "kh/loadgen/results.h"
@@ -61,6 +66,150 @@ TEST(Engine, CoordinatedOmissionIsCorrected) {
   EXPECT_LT(result->service.valueAtPercentile(50), 20'000'000);
   EXPECT_GT(result->delayed, 0);
   (*server)->drain(1s);
+}
+
+// Answers like an ingress splitting traffic: each response names the revision that served it
+// in Kh-Revision (two revisions in turn); every tenth request is refused with 503.
+class RevisionHandler final : public http::Handler {
+ public:
+  void handle(http::Request&, http::Response& res) override {
+    int64_t n = next_.fetch_add(1);
+    std::string revision = n % 2 == 0 ? "rev-a" : "rev-b";
+    res.result(n % 10 == 9 ? 503 : 200);
+    res.set("Kh-Revision", revision);
+    res.body() = "{}";
+    std::lock_guard lock(mu_);
+    ++served_[{revision, res.result_int()}];
+  }
+  std::map<std::pair<std::string, int>, int64_t> served() {
+    std::lock_guard lock(mu_);
+    return served_;
+  }
+
+ private:
+  std::atomic<int64_t> next_{0};
+  std::mutex mu_;
+  std::map<std::pair<std::string, int>, int64_t> served_;
+};
+
+// What the records of a run say, in the handler's terms.
+std::map<std::pair<std::string, int>, int64_t> recorded(const RunResult& result) {
+  std::map<std::pair<std::string, int>, int64_t> out;
+  for (const auto& r : result.records) ++out[{r.header, r.status}];
+  return out;
+}
+
+bool inIntendedOrder(const RunResult& result) {
+  return std::is_sorted(result.records.begin(), result.records.end(),
+                        [](const RequestRecord& a, const RequestRecord& b) { return a.intended_s < b.intended_s; });
+}
+
+TEST(Engine, RecordsEveryRequestWithItsHeaderInIntendedOrder) {
+  RevisionHandler handler;
+  http::ServerOptions server_options;
+  server_options.workers = 2;
+  auto server = http::HttpServer::create(server_options, handler);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  common::RealTimeSource time;
+  HttpRequestSpec spec;
+  spec.path = "/";
+  spec.body = "{}";
+
+  // Closed loop over two threads: every request is recorded once, with the header's value
+  // (matched without regard to case) and its status.
+  LoadOptions closed;
+  closed.concurrency = 3;
+  closed.threads = 2;
+  closed.max_requests = 300;
+  closed.duration = 30s;
+  closed.recording = {true, "kh-revision", 300};
+  auto before = time.systemTime();
+  auto result = runHttpLoad("127.0.0.1", (*server)->port(), spec, std::move(closed), time);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->completed, 300);
+  ASSERT_EQ(result->records.size(), 300u);
+  EXPECT_EQ(recorded(*result), handler.served());
+  EXPECT_EQ(result->errors.at("status"), 30);
+  EXPECT_TRUE(inIntendedOrder(*result));
+  EXPECT_GE(result->started, before);
+  for (const auto& r : result->records) {
+    EXPECT_EQ(r.error, r.status == 503 ? ErrorKind::kHttpStatus : ErrorKind::kNone);
+    EXPECT_GT(r.latency_ns, 0);
+    EXPECT_LE(r.service_ns, r.latency_ns);
+  }
+
+  // Open loop: the records' intended times are the schedule's (200/s: one every 5 ms).
+  LoadOptions open;
+  open.schedule = makeConstantSchedule(200, 1s);
+  open.duration = 1s;
+  open.connections = 4;
+  open.threads = 2;
+  open.recording = {true, "Kh-Revision", 200};
+  result = runHttpLoad("127.0.0.1", (*server)->port(), spec, std::move(open), time);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->records.size(), 200u);
+  for (size_t i = 0; i < result->records.size(); ++i) {
+    EXPECT_NEAR(result->records[i].intended_s, 0.005 * static_cast<double>(i), 1e-6) << i;
+  }
+  int64_t a = 0;
+  for (const auto& r : result->records) a += r.header == "rev-a" ? 1 : 0;
+  EXPECT_EQ(a, 100);
+
+  // Without recording nothing is kept.
+  LoadOptions off;
+  off.concurrency = 1;
+  off.max_requests = 10;
+  result = runHttpLoad("127.0.0.1", (*server)->port(), spec, std::move(off), time);
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->records.empty());
+  (*server)->drain(1s);
+}
+
+// A V2 gRPC service that names the revision in its initial metadata, as the ingress does.
+class RevisionService final : public inference::GRPCInferenceService::Service {
+ public:
+  grpc::Status ModelInfer(grpc::ServerContext* context, const inference::ModelInferRequest*,
+                          inference::ModelInferResponse*) override {
+    int64_t n = next_.fetch_add(1);
+    context->AddInitialMetadata("kh-revision", n % 4 == 0 ? "rev-a" : "rev-b");
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::atomic<int64_t> next_{0};
+};
+
+TEST(Engine, RecordsTheGrpcInitialMetadataKey) {
+  RevisionService service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server && port > 0);
+  GrpcRequestSpec spec;
+  spec.serialized_request = inference::ModelInferRequest().SerializeAsString();
+  spec.target = "127.0.0.1:" + std::to_string(port);
+  LoadOptions options;
+  options.schedule = makeConstantSchedule(400, 500ms);
+  options.duration = 500ms;
+  options.connections = 4;
+  options.recording = {true, "Kh-Revision", 200};  // keys are matched in lower case
+  common::RealTimeSource time;
+  auto result = runGrpcLoad(spec, std::move(options), time);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->records.size(), 200u);
+  EXPECT_TRUE(inIntendedOrder(*result));
+  std::map<std::string, int64_t> by_revision;
+  for (const auto& r : result->records) {
+    EXPECT_EQ(r.error, ErrorKind::kNone);
+    EXPECT_EQ(r.status, 0);  // grpc::OK
+    ++by_revision[r.header];
+  }
+  EXPECT_EQ(by_revision["rev-a"], 50);
+  EXPECT_EQ(by_revision["rev-b"], 150);
+  server->Shutdown();
 }
 
 class ModelServerLoad : public ::testing::Test {

@@ -111,5 +111,24 @@ TEST(ScenarioParser, RejectsWithLineAndColumn) {
             "bad.yaml:3:11: load: give rate (open loop) or concurrency (closed loop), not both");
 }
 
+TEST(ScenarioParser, LoadValuesAreCheckedAsHarnessLoadChecksThem) {
+  // The planner's conversion (kh/loadgen/plan.h), reported at the option's value.
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: 10, duration: 1s, slo: p99}\n"),
+            "bad.yaml:3:41: load.slo wants pXX=DURATION with 0 < XX < 100, e.g. p99=50ms");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {protocol: v9, requests: 5}\n"),
+            "bad.yaml:3:22: load.protocol must be v1, v2, v2-binary or grpc, not \"v9\"");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {profile: oops}\n"),
+            "bad.yaml:3:21: load.profile: profile stage 'oops': expected RATE@DURATION, e.g. 1000@30s");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {requests: 5, headers: [X-Flag]}\n"),
+            "bad.yaml:3:34: load.headers wants 'Name: value', not \"X-Flag\"");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {requests: 5, arrival: bursty}\n"),
+            "bad.yaml:3:34: load.arrival must be constant or poisson");
+  // Per-request recording is a mode of the one engine: gRPC and profiles record too.
+  auto s = parseScenario("name: x\nsteps:\n  - load: {per_request: true, protocol: grpc, profile: 10@1s}\n",
+                         "ok.yaml", kScenarios);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->steps[0].per_request);
+}
+
 }  // namespace
 }  // namespace kh::scenario

@@ -2,9 +2,13 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <deque>
+#include <iterator>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 #include "boost/asio/connect.hpp"
@@ -13,6 +17,7 @@
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/write.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
+#include "boost/beast/core/string.hpp"
 #include "boost/beast/http/read.hpp"
 #include "boost/beast/http/basic_parser.hpp"
 #include "boost/beast/http/parser.hpp"
@@ -42,7 +47,8 @@ struct RunState {
   const LoadOptions* options = nullptr;
   const common::TimeSource* time = nullptr;
   common::MonotonicTime start;
-  Clock::time_point start_clock;  // the same instant, for asio timers
+  Clock::time_point start_clock;     // the same instant, for asio timers
+  common::SystemTime start_system;   // and on the wall clock, for RunResult::started
   std::atomic<int64_t> issued{0};
   std::atomic<bool> stop{false};
   std::mutex schedule_mu;
@@ -89,9 +95,12 @@ struct WorkerStats {
   std::map<int, int64_t> status;
   std::string first_error;
   std::atomic<int64_t> live_completed{0}, live_errors{0};
+  // Per-request recording: this worker's records, merged and ordered at the end of the run.
+  std::vector<RequestRecord> records;
 
+  // `header` is the recorded response header's value (per-request recording).
   void record(const RunState& run, int64_t intended, int64_t sent, int64_t done, int status_code,
-              ErrorKind error, const std::string& message) {
+              ErrorKind error, const std::string& message, std::string_view header = {}) {
     live_completed.fetch_add(1, std::memory_order_relaxed);
     if (error != ErrorKind::kNone) live_errors.fetch_add(1, std::memory_order_relaxed);
     int64_t warmup_ns = run.options->warmup.count();
@@ -110,6 +119,10 @@ struct WorkerStats {
     int64_t lat = done - intended;
     corrected.record(lat);
     service.record(done - sent);
+    if (run.options->recording.enabled) {
+      records.push_back(RequestRecord{static_cast<double>(intended) / 1e9, lat, done - sent,
+                                      status_code, error, std::string(header)});
+    }
     if (run.open()) {
       slip.record(sent - intended);
       if (sent - intended > run.options->late_threshold.count()) ++delayed;
@@ -184,16 +197,18 @@ class OpenLoopFeeder {
 
 class HttpWorker;
 
-// A response parser that keeps only what the engine looks at: the status, keep-alive, and the
-// body when a check needs it or the status is an error. Beast's message parser would store
-// every header field.
+// A response parser that keeps only what the engine looks at: the status, keep-alive, the
+// body when a check needs it or the status is an error, and the value of one header when
+// per-request recording asks for it. Beast's message parser would store every header field.
 class LeanResponseParser final : public bhttp::basic_parser<false> {
  public:
-  explicit LeanResponseParser(bool keep_body) : keep_body_(keep_body) {
+  LeanResponseParser(bool keep_body, std::string_view recorded_header)
+      : keep_body_(keep_body), recorded_header_(recorded_header) {
     body_limit(256ull << 20);
   }
   int status() const { return status_; }
   const std::string& body() const { return body_; }
+  const std::string& recordedHeader() const { return header_value_; }
 
  private:
   void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
@@ -202,8 +217,14 @@ class LeanResponseParser final : public bhttp::basic_parser<false> {
     status_ = code;
     keep_body_ = keep_body_ || code < 200 || code >= 300;
   }
-  void on_field_impl(bhttp::field, beast::string_view, beast::string_view,
-                     beast::error_code&) override {}
+  void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    if (!recorded_header_.empty() &&
+        beast::iequals(name, beast::string_view(recorded_header_.data(),
+                                                recorded_header_.size()))) {
+      header_value_.assign(value.data(), value.size());
+    }
+  }
   void on_header_impl(beast::error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& length,
                          beast::error_code&) override {
@@ -222,8 +243,10 @@ class LeanResponseParser final : public bhttp::basic_parser<false> {
   void on_finish_impl(beast::error_code&) override {}
 
   bool keep_body_;
+  std::string_view recorded_header_;
   int status_ = 0;
   std::string body_;
+  std::string header_value_;
 };
 
 struct HttpConn {
@@ -364,7 +387,7 @@ class HttpWorker {
     c.timed_out = false;
     net::async_write(c.socket, net::buffer(wire_), [this, &c](beast::error_code ec, size_t) {
       if (ec) return fail(c, ErrorKind::kConnect, ec.message());
-      c.parser.emplace(static_cast<bool>(run_.options->check));
+      c.parser.emplace(static_cast<bool>(run_.options->check), run_.options->recording.header);
       bhttp::async_read(c.socket, c.buffer, *c.parser, [this, &c](beast::error_code ec, size_t) {
         if (ec) {
           return fail(c, c.timed_out ? ErrorKind::kTimeout : ErrorKind::kProtocol, ec.message());
@@ -379,7 +402,8 @@ class HttpWorker {
           kind = ErrorKind::kCheck;
           message = "response failed the check: " + c.parser->body().substr(0, 200);
         }
-        stats_.record(run_, c.intended, c.sent, run_.nowNs(), status, kind, message);
+        stats_.record(run_, c.intended, c.sent, run_.nowNs(), status, kind, message,
+                      c.parser->recordedHeader());
         bool keep = c.parser->keep_alive();
         c.parser.reset();
         if (!keep) {
@@ -490,6 +514,9 @@ RunResult merge(std::vector<WorkerStats*> stats, const RunState& run, double ela
   r.schedule = run.open() ? run.options->schedule->describe()
                           : common::strCat("closed loop, concurrency ", run.options->concurrency);
   size_t windows = 0;
+  size_t records = 0;
+  for (auto* s : stats) records += s->records.size();
+  r.records.reserve(records);
   for (auto* s : stats) {
     r.corrected.merge(s->corrected);
     r.service.merge(s->service);
@@ -502,7 +529,14 @@ RunResult merge(std::vector<WorkerStats*> stats, const RunState& run, double ela
     for (const auto& [k, v] : s->status) r.status_codes[k] += v;
     if (r.first_error.empty()) r.first_error = s->first_error;
     windows = std::max(windows, s->window_hist.size());
+    std::move(s->records.begin(), s->records.end(), std::back_inserter(r.records));
   }
+  // Each worker recorded in completion order; the result is in intended-time order.
+  std::stable_sort(r.records.begin(), r.records.end(),
+                   [](const RequestRecord& a, const RequestRecord& b) {
+                     return a.intended_s < b.intended_s;
+                   });
+  r.started = run.start_system;
   double window_s = static_cast<double>(run.options->window.count()) / 1e9;
   double measured_s = std::max(0.0, elapsed_s - static_cast<double>(run.options->warmup.count()) / 1e9);
   for (size_t w = 0; w < windows; ++w) {
@@ -602,9 +636,17 @@ RunResult driveWorkers(RunState& run, LoadOptions& options, const common::TimeSo
   }
   std::vector<WorkerStats*> stats;
   for (auto& w : workers) stats.push_back(&w->stats());
+  if (options.recording.enabled && options.recording.expected > 0) {
+    // Room for this worker's share (workers take uneven shares of an open-loop schedule), so
+    // that recording does not reallocate on the hot path; a huge estimate is not trusted.
+    int64_t share = options.recording.expected / threads;
+    auto room = static_cast<size_t>(std::min<int64_t>(share + share / 4 + 16, int64_t{1} << 22));
+    for (auto* s : stats) s->records.reserve(room);
+  }
   double cpu_before = cpuSeconds();
   run.start = time.monotonicTime();
   run.start_clock = Clock::now();
+  run.start_system = time.systemTime();
   {
     ProgressTicker ticker(progress, stats, run);
     for (auto& w : workers) w->start();
@@ -735,8 +777,16 @@ class GrpcWorker {
       kind = ErrorKind::kCheck;
       message = "response failed the check";
     }
+    std::string_view header;
+    if (!run_.options->recording.header.empty()) {
+      // A unary callback call asks for the initial metadata when it starts, so it may be read
+      // once the call is done, whatever its status (empty when none came).
+      const auto& metadata = call->context.GetServerInitialMetadata();
+      auto it = metadata.find(run_.options->recording.header);
+      if (it != metadata.end()) header = std::string_view(it->second.data(), it->second.size());
+    }
     stats_.record(run_, call->intended, call->sent, done, static_cast<int>(status.error_code()),
-                  kind, message);
+                  kind, message, header);
     delete call;
     if (run_.open()) {
       dispatch();
@@ -784,6 +834,10 @@ class GrpcWorker {
 absl::StatusOr<RunResult> runGrpcLoad(const GrpcRequestSpec& spec, LoadOptions options,
                                       const common::TimeSource& time,
                                       const ProgressCallback& progress) {
+  // gRPC metadata keys are lower case.
+  for (auto& c : options.recording.header) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
   inference::ModelInferRequest request;
   if (!request.ParseFromString(spec.serialized_request)) {
     return absl::InvalidArgumentError("the gRPC request does not parse as ModelInferRequest");

@@ -8,6 +8,7 @@
 
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
+#include "kh/loadgen/plan.h"
 #include "kh/scenario/scenario.h"
 #include "kh/scenario/stats.h"
 #include "yaml-cpp/yaml.h"
@@ -169,9 +170,6 @@ absl::Status Parser::parseLoad(const YAML::Node& node, Step& step) const {
     } else if (key == "headers") {
       std::vector<std::string> headers;
       KH_TRY(headers, strings(v, what));
-      for (const auto& h : headers) {
-        if (h.find(':') == std::string::npos) return error(v, "load.headers wants 'Name: value' entries");
-      }
       step.load_options[key] = headers;
     } else if (kDurations.count(key)) {
       double s = 0;
@@ -186,20 +184,23 @@ absl::Status Parser::parseLoad(const YAML::Node& node, Step& step) const {
     } else {
       std::string s;
       KH_TRY(s, str(v, what));
-      if (key == "protocol" && s != "v1" && s != "v2" && s != "v2-binary" && s != "grpc" && s != "v2-grpc") {
-        return error(v, "load.protocol must be v1, v2, v2-binary or grpc");
-      }
-      if (key == "arrival" && s != "constant" && s != "poisson") {
-        return error(v, "load.arrival must be constant or poisson");
-      }
-      if (key == "slo") {
-        auto eq = s.find('=');
-        if (s.size() < 2 || s[0] != 'p' || eq == std::string::npos || !parseSeconds(s.substr(eq + 1)).ok()) {
-          return error(v, "load.slo wants pXX=DURATION, e.g. p99=50ms");
-        }
-      }
       step.load_options[key] = s;
     }
+  }
+  // The values as `harness load` and the runner read them (protocol, arrival, profile, slo,
+  // headers, ...): the planner's conversion, so that a bad one fails here, at its key.
+  auto flags = loadgen::loadFlagsFromJson(step.load_options, {}, {}, "load.");
+  absl::Status converted =
+      flags.ok() ? loadgen::loadSpecFromFlags(*flags, "load.").status() : flags.status();
+  if (!converted.ok()) {
+    std::string message(common::toStd(converted.message()));
+    for (const auto& kv : node) {
+      std::string option = "load." + kv.first.Scalar();
+      if (message.starts_with(option + " ") || message.starts_with(option + ":")) {
+        return error(kv.second, message);
+      }
+    }
+    return error(node, message);
   }
   const json& o = step.load_options;
   if (o.contains("rate") && o.contains("concurrency")) {
@@ -207,10 +208,6 @@ absl::Status Parser::parseLoad(const YAML::Node& node, Step& step) const {
   }
   if (!o.contains("duration") && !o.contains("requests") && !o.contains("profile") && !o.contains("trace")) {
     return error(node, "load needs a duration, requests, profile or trace");
-  }
-  if (step.per_request && (o.contains("profile") || o.contains("trace") ||
-                           o.value("protocol", "v1") == "grpc" || o.value("protocol", "v1") == "v2-grpc")) {
-    return error(node, "load.per_request takes rate or concurrency over HTTP (no profile, trace or grpc)");
   }
   return absl::OkStatus();
 }

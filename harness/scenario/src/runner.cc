@@ -15,10 +15,8 @@
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/conformance/conformance.h"
-#include "kh/http/client.h"
-#include "kh/loadgen/payload.h"
+#include "kh/loadgen/plan.h"
 #include "kh/loadgen/results.h"
-#include "kh/loadgen/schedule.h"
 #include "kh/loadgen/statistics.h"
 #include "kh/scenario/stats.h"
 
@@ -53,25 +51,25 @@ std::string fmtNum(double v, int digits = 3) {
 
 std::string msg(const absl::Status& s) { return std::string(common::toStd(s.message())); }
 
-// One request of a per-request load.
+// One request of a per-request load (from loadgen's RequestRecord).
 struct Record {
-  double t = 0;  // send time, seconds from the scenario's start
+  double t = 0;  // intended send time, seconds from the scenario's start
   double latency_ms = 0;
   int status = 0;
   std::string revision;
-  std::string error;
+  std::string error;  // "" (succeeded), "status 503", "timeout", "connect", "check"
 };
 
 struct LoadOutcome {
   std::string name;
   std::string isvc;
   std::string host;
-  std::string engine;  // "loadgen" or "per-request"
+  std::string engine;  // "loadgen", or "per-request" (loadgen recording every request)
   double start_t = 0, end_t = 0;
   json isvc_at_start;  // the InferenceService when the load began (canary %, revisions)
-  std::optional<loadgen::RunResult> run;
+  std::optional<loadgen::RunResult> run;  // set when the load ran
   json run_json;
-  std::vector<Record> records;
+  std::vector<Record> records;  // per-request loads, in intended-time order
   std::string error;  // the load could not run
   int64_t succeeded = 0, failed = 0;
   std::map<std::string, int64_t> failures;  // "status 503", "timeout", ...
@@ -102,6 +100,8 @@ class Runner {
   absl::Status waitStep(const Step& step);
   absl::Status loadStep(const Step& step);
   void runLoad(LoadOutcome& out, const Step& step, Endpoint ep, std::string model);
+  absl::StatusOr<loadgen::LoadSpec> loadSpec(const Step& step, const Endpoint& ep,
+                                             const std::string& model, const std::string& label) const;
   absl::Status conformStep(const Step& step);
   void joinLoads(const std::vector<std::string>& names);
   AssertionResult evaluate(const Step& step);
@@ -359,199 +359,99 @@ absl::Status Runner::loadStep(const Step& step) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<loadgen::LoadSpec> Runner::loadSpec(const Step& step, const Endpoint& ep,
+                                                   const std::string& model,
+                                                   const std::string& label) const {
+  // The step's options are `harness load`'s, over the defaults of a scenario load
+  // (scenarios/README.md): no warm-up, 16 connections, and up to an hour when only a request
+  // budget bounds the load.
+  loadgen::LoadFlags base;
+  base.target = common::strCat("http://", ep.host, ":", ep.http_port);
+  if (ep.grpc_port != 0) base.grpc = common::strCat(ep.host, ":", ep.grpc_port);
+  base.model = model;
+  base.warmup = "0";
+  base.duration = "3600";
+  base.connections = 16;
+  base.label = label;
+  auto flags = loadgen::loadFlagsFromJson(step.load_options, std::move(base), s_.dir);
+  if (!flags.ok()) return flags.status();
+  if (!ep.authority.empty()) flags->headers.push_back("Host: " + ep.authority);
+  auto spec = loadgen::loadSpecFromFlags(*flags, "load.");
+  if (!spec.ok()) return spec.status();
+  if (spec->protocol == loadgen::WireProtocol::kGrpc && ep.grpc_port == 0) {
+    return absl::FailedPreconditionError("the target has no gRPC endpoint");
+  }
+  if (step.per_request) {
+    // Every request's revision: the ingress's response header (gRPC: initial metadata).
+    spec->per_request = true;
+    spec->record_header = "Kh-Revision";
+  }
+  return spec;
+}
+
+// A per-request record's failure as the assertions count it ("" when it succeeded).
+std::string failureOf(const loadgen::RequestRecord& r) {
+  switch (r.error) {
+    case loadgen::ErrorKind::kNone: return "";
+    case loadgen::ErrorKind::kTimeout: return "timeout";
+    case loadgen::ErrorKind::kHttpStatus: return common::strCat("status ", r.status);
+    case loadgen::ErrorKind::kCheck: return "check";
+    case loadgen::ErrorKind::kConnect:
+    case loadgen::ErrorKind::kProtocol:
+    case loadgen::ErrorKind::kCount: break;
+  }
+  return "connect";
+}
+
 void Runner::runLoad(LoadOutcome& l, const Step& step, Endpoint ep, std::string model) {
-  const json& o = step.load_options;
   l.start_t = now();
   auto finish = [&] {
     l.end_t = now();
     std::lock_guard lock(mu_);
     l.done = true;
   };
-  auto protocol = loadgen::parseWireProtocol(o.value("protocol", step.per_request ? "v1" : "v2"));
-  if (!protocol.ok()) {
-    l.error = msg(protocol.status());
+  auto spec = loadSpec(step, ep, model, l.name);
+  absl::StatusOr<loadgen::LoadPlan> plan = spec.ok() ? loadgen::planLoad(*spec) : spec.status();
+  if (!plan.ok()) {
+    l.error = msg(plan.status());
     return finish();
   }
-  bool grpc = *protocol == loadgen::WireProtocol::kGrpc;
-  std::vector<std::pair<std::string, std::string>> headers;
-  for (const auto& h : o.value("headers", json::array())) {
-    std::string text = h;
-    auto colon = text.find(':');
-    std::string value = text.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(' '));
-    headers.emplace_back(text.substr(0, colon), value);
-  }
-  if (!ep.authority.empty()) headers.emplace_back("Host", ep.authority);
-  std::string grpc_target = common::strCat(ep.host, ":", ep.grpc_port);
-  if (grpc && ep.grpc_port == 0) {
-    l.error = "the target has no gRPC endpoint";
-    return finish();
-  }
-  int batch = static_cast<int>(o.value("batch", 1.0));
-  uint64_t seed = static_cast<uint64_t>(o.value("seed", 1.0));
-  absl::StatusOr<loadgen::Payload> payload = absl::UnknownError("");
-  if (o.contains("input")) {
-    payload = loadgen::payloadFromFile((s_.dir / o["input"].get<std::string>()).string(), *protocol, model);
-  } else {
-    auto meta = loadgen::fetchMetadata(ep.host, ep.http_port, grpc ? grpc_target : "", model, headers);
-    if (!meta.ok()) {
-      l.error = common::strCat("cannot read the model's metadata: ", msg(meta.status()));
-      return finish();
-    }
-    payload = loadgen::encodePayload(loadgen::generateRequest(*meta, batch, seed), *protocol, model,
-                                     common::strCat("generated from metadata (batch ", batch, ", seed ", seed, ")"));
-  }
-  if (!payload.ok()) {
-    l.error = msg(payload.status());
-    return finish();
-  }
-  for (auto& h : headers) payload->http.headers.push_back(h);
-  payload->grpc.authority = ep.authority;
-  payload->grpc.target = grpc_target;
-  const double duration_s = o.value("duration", 0.0);
-  const int64_t requests = static_cast<int64_t>(o.value("requests", 0.0));
-  const double timeout_s = o.value("timeout", 10.0);
-
-  if (step.per_request) {
-    // Per-request engine: every request's revision (Kh-Revision), status and latency.
-    const double rate = o.value("rate", 0.0);
-    const int workers = rate > 0 ? static_cast<int>(o.value("connections", 4.0))
-                                 : std::max(1, static_cast<int>(o.value("concurrency", 1.0)));
-    std::atomic<int64_t> next{0};
-    std::mutex rec_mu;
-    const auto begin = Clock::now();
-    const double begin_t = now();
-    auto worker = [&] {
-      http::Client client(ep.host, ep.http_port, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
-      std::vector<Record> mine;
-      while (true) {
-        int64_t i = next.fetch_add(1);
-        if (requests > 0 && i >= requests) break;
-        Clock::time_point intended = Clock::now();
-        if (rate > 0) {
-          intended = begin + std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(i) / rate * 1e9));
-          if (duration_s > 0 && std::chrono::duration<double>(intended - begin).count() >= duration_s) break;
-          std::this_thread::sleep_until(intended);
-        } else if (duration_s > 0 && std::chrono::duration<double>(Clock::now() - begin).count() >= duration_s) {
-          break;
-        }
-        http::Request req;
-        req.method_string(payload->http.method);
-        req.target(payload->http.path);
-        req.version(11);
-        req.keep_alive(true);
-        req.set(boost::beast::http::field::content_type, payload->http.content_type);
-        for (const auto& [k, v] : payload->http.headers) req.set(k, v);
-        req.body() = payload->http.body;
-        Record r;
-        r.t = begin_t + std::chrono::duration<double>(intended - begin).count();
-        auto res = client.send(std::move(req));
-        r.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - intended).count();
-        if (res.ok()) {
-          r.status = static_cast<int>(res->result_int());
-          auto rev = (*res)["Kh-Revision"];
-          r.revision = std::string(rev.data(), rev.size());
-          if (r.status != 200) r.error = common::strCat("status ", r.status);
-        } else {
-          r.error = res.status().code() == absl::StatusCode::kDeadlineExceeded ? "timeout" : "connect";
-          client.disconnect();
-        }
-        mine.push_back(std::move(r));
-      }
-      std::lock_guard lock(rec_mu);
-      l.records.insert(l.records.end(), mine.begin(), mine.end());
-    };
-    std::vector<std::thread> threads;
-    for (int w = 0; w < workers; ++w) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
-    std::sort(l.records.begin(), l.records.end(), [](const Record& a, const Record& b) { return a.t < b.t; });
-    for (const auto& r : l.records) {
-      if (r.error.empty()) {
-        ++l.succeeded;
-      } else {
-        ++l.failed;
-        ++l.failures[r.error];
-      }
-    }
-    log(common::strCat("load ", l.name, ": ", l.records.size(), " requests, ", l.failed, " failed"));
-    return finish();
-  }
-
-  // kh::loadgen, as `harness load`.
-  loadgen::LoadOptions lo;
-  loadgen::RunConfig config;
-  config.mode = "closed";
-  const double rate = o.value("rate", 0.0);
-  const std::string arrival = o.value("arrival", "constant");
-  auto nanos = [](double s) { return loadgen::Nanos(static_cast<int64_t>(s * 1e9)); };
-  lo.duration = nanos(duration_s > 0 ? duration_s : 3600);
-  if (o.contains("profile")) {
-    auto stages = loadgen::parseProfile(o["profile"]);
-    if (!stages.ok()) {
-      l.error = msg(stages.status());
-      return finish();
-    }
-    loadgen::Nanos total{0};
-    for (const auto& st : *stages) total += st.duration;
-    lo.schedule = loadgen::makeProfileSchedule(*stages, arrival == "poisson" ? std::optional<uint64_t>(seed) : std::nullopt);
-    lo.duration = total;
-    config.mode = "profile";
-  } else if (o.contains("trace")) {
-    auto trace = loadgen::makeTraceSchedule((s_.dir / o["trace"].get<std::string>()).string());
-    if (!trace.ok()) {
-      l.error = msg(trace.status());
-      return finish();
-    }
-    lo.schedule = std::move(*trace);
-    config.mode = "trace";
-  } else if (rate > 0) {
-    lo.schedule = arrival == "poisson" ? loadgen::makePoissonSchedule(rate, lo.duration, seed)
-                                       : loadgen::makeConstantSchedule(rate, lo.duration);
-    config.mode = arrival;
-  } else {
-    lo.concurrency = std::max(1, static_cast<int>(o.value("concurrency", 1.0)));
-  }
-  lo.threads = std::max(1, static_cast<int>(o.value("threads", 1.0)));
-  lo.connections = std::max(1, static_cast<int>(o.value("connections", 16.0)));
-  lo.max_requests = requests;
-  lo.warmup = nanos(o.value("warmup", 0.0));
-  lo.window = std::max(nanos(o.value("window", 1.0)), loadgen::Nanos(std::chrono::milliseconds(100)));
-  lo.request_timeout = nanos(timeout_s);
-  config.target = grpc ? "grpc://" + grpc_target : common::strCat("http://", ep.host, ":", ep.http_port);
-  config.model = model;
-  config.protocol = loadgen::wireProtocolName(*protocol);
-  config.payload = payload->source;
-  config.concurrency = lo.concurrency;
-  config.rate = rate;
-  config.seed = seed;
-  config.threads = lo.threads;
-  config.connections = lo.schedule ? lo.connections : lo.concurrency;
-  config.duration_s = static_cast<double>(lo.duration.count()) / 1e9;
-  config.warmup_s = static_cast<double>(lo.warmup.count()) / 1e9;
-  config.window_s = static_cast<double>(lo.window.count()) / 1e9;
-  config.label = o.value("label", l.name);
-  if (o.contains("slo")) {
-    std::string slo = o["slo"];
-    auto eq = slo.find('=');
-    config.slo_percentile = std::strtod(slo.substr(1, eq - 1).c_str(), nullptr);
-    config.slo_ms = parseSeconds(slo.substr(eq + 1)).value_or(0) * 1000;
-    config.slo_confidence = o.value("slo_confidence", 0.99);
-  }
-  absl::StatusOr<loadgen::RunResult> result =
-      grpc ? loadgen::runGrpcLoad(payload->grpc, std::move(lo), time_)
-           : loadgen::runHttpLoad(ep.host, ep.http_port, payload->http, std::move(lo), time_);
+  const loadgen::RunConfig config = plan->config;
+  auto result = loadgen::runPlan(std::move(*plan), time_);
   if (!result.ok()) {
     l.error = msg(result.status());
     return finish();
   }
   l.run_json = loadgen::runToJson(*result, config);
-  l.succeeded = result->succeeded;
-  l.failed = result->completed - result->succeeded;
-  for (const auto& [kind, n] : result->errors) {
-    if (n > 0) l.failures[kind] += n;
-  }
-  for (const auto& [code, n] : result->status_codes) {
-    if (code != 200 && code != 0 && n > 0 && !grpc) l.failures[common::strCat("HTTP ", code)] = n;
+  if (step.per_request) {
+    // Every request in intended-time order, on the scenario's clock; what succeeded and what
+    // failed is counted from them.
+    const double run_start =
+        std::chrono::duration<double>(result->started.time_since_epoch()).count() - start_unix_;
+    l.records.reserve(result->records.size());
+    for (auto& r : result->records) {
+      Record record{run_start + r.intended_s, static_cast<double>(r.latency_ns) / 1e6, r.status,
+                    std::move(r.header), failureOf(r)};
+      if (record.error.empty()) {
+        ++l.succeeded;
+      } else {
+        ++l.failed;
+        ++l.failures[record.error];
+      }
+      l.records.push_back(std::move(record));
+    }
+    result->records = {};
+  } else {
+    l.succeeded = result->succeeded;
+    l.failed = result->completed - result->succeeded;
+    for (const auto& [kind, n] : result->errors) {
+      if (n > 0) l.failures[kind] += n;
+    }
+    for (const auto& [code, n] : result->status_codes) {
+      if (code != 200 && code != 0 && n > 0 && result->transport != "grpc") {
+        l.failures[common::strCat("HTTP ", code)] = n;
+      }
+    }
   }
   l.run = std::move(*result);
   log(common::strCat("load ", l.name, ": ", l.run->completed, " requests, ", fmtNum(l.run->throughput, 0),
@@ -821,29 +721,13 @@ json Runner::loadJson(const LoadOutcome& l) const {
     for (const auto& w : l.run_json["windows"]) rate.push_back({offset + w.value("start_s", 0.0), w.value("throughput", 0.0)});
     curve = l.run_json["percentile_curve"];
     out["latency"] = l.run_json["latency"];
-  } else if (!l.records.empty()) {
-    std::map<int64_t, int64_t> per_second;
+  }
+  if (!l.records.empty()) {
     std::map<std::string, int64_t> revisions;
-    std::vector<double> lat;
     for (const auto& r : l.records) {
-      ++per_second[static_cast<int64_t>(std::floor(r.t))];
       if (!r.revision.empty()) ++revisions[r.revision];
-      lat.push_back(r.latency_ms);
-    }
-    for (const auto& [sec, n] : per_second) rate.push_back({static_cast<double>(sec) + 0.5, static_cast<double>(n)});
-    std::sort(lat.begin(), lat.end());
-    for (int k = 0; k <= 60; ++k) {
-      double p = 100.0 * (1.0 - std::pow(10.0, -k / 10.0));
-      double last = 100.0 - 100.0 / static_cast<double>(lat.size());
-      if (p > last && k > 0) {
-        curve.push_back({last, lat.back()});
-        break;
-      }
-      curve.push_back({p, percentile(lat, p)});
     }
     out["revisions"] = revisions;
-    out["latency"] = {{"count", lat.size()}, {"p50_ms", percentile(lat, 50)}, {"p90_ms", percentile(lat, 90)},
-                      {"p99_ms", percentile(lat, 99)}, {"max_ms", lat.back()}};
   }
   out["rate_series"] = rate;
   out["percentile_curve"] = curve;
@@ -1014,20 +898,13 @@ AssertionResult Runner::latencySlo(const Step& step, const LoadOutcome& l) {
   double max_ms = p["max"].get<double>() * 1000;
   double confidence = p.value("confidence", 0.99);
   a.name = common::strCat("latency_slo (load ", l.name, ")");
-  int64_t queries = 0, over = 0;
-  if (l.run) {
-    queries = l.run->completed;
-    over = queries - l.run->corrected.countAtOrBelow(static_cast<int64_t>(max_ms * 1e6));
-  } else {
-    for (const auto& r : l.records) {
-      ++queries;
-      over += (r.latency_ms > max_ms || !r.error.empty()) ? 1 : 0;
-    }
-  }
+  // A load that ran has its result (evaluate() fails those that did not).
+  const int64_t queries = l.run->completed;
+  const int64_t over = queries - l.run->corrected.countAtOrBelow(static_cast<int64_t>(max_ms * 1e6));
   auto v = loadgen::earlyStopping(queries, over, pct / 100, confidence, max_ms);
   a.expected = common::strCat("p", fmtNum(pct), " <= ", fmtNum(max_ms), " ms at ", fmtNum(confidence * 100), "% confidence (LoadGen early stopping)");
   a.measured = common::strCat(queries, " queries, ", over, " over ", fmtNum(max_ms), " ms (", v.min_queries, " needed for that many); p",
-                              fmtNum(pct), " ", fmtNum(l.run ? static_cast<double>(l.run->corrected.valueAtPercentile(pct)) / 1e6 : 0), " ms");
+                              fmtNum(pct), " ", fmtNum(static_cast<double>(l.run->corrected.valueAtPercentile(pct)) / 1e6), " ms");
   a.verdict = v.passed ? Verdict::kPass : Verdict::kFail;
   a.why = v.passed ? v.describe()
                    : common::strCat(v.describe(), ": ", queries < v.min_queries ? "too few queries for the overruns seen" : "");

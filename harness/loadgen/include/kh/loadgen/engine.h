@@ -3,7 +3,8 @@
 // (callback API) from N threads, each with its own io_context and its own connections. Open-loop
 // runs follow a Schedule and measure latency from each request's intended send time
 // (coordinated-omission correct) as well as service time from the actual send; late requests
-// wait for a free connection and are counted, never dropped.
+// wait for a free connection and are counted, never dropped. On request, every measured request
+// is also kept as a RequestRecord (per-request recording).
 
 #include <atomic>
 #include <chrono>
@@ -46,6 +47,35 @@ const char* errorKindName(ErrorKind kind);
 /** Checks a response body; return false to count a kCheck error (e.g. golden outputs). */
 using ResponseCheck = std::function<bool(int status, const std::string& body)>;
 
+/** Per-request recording: which requests' records RunResult::records holds. */
+struct RequestRecording {
+  /** Keep a record of every measured request (after warm-up), errors included. */
+  bool enabled = false;
+  /**
+   * The response header whose value each record keeps: an HTTP header (matched without regard
+   * to case) or, for gRPC, the server's initial-metadata key (matched in lower case). Empty:
+   * none.
+   */
+  std::string header;
+  /** How many records to expect (request budget, or rate x duration), reserved up front so
+   *  that recording does not reallocate while the run goes; 0 = unknown. */
+  int64_t expected = 0;
+};
+
+/** One measured request, as per-request recording keeps it. */
+struct RequestRecord {
+  /** Intended send time, seconds from the start of the run (RunResult::started). */
+  double intended_s = 0;
+  /** done - intended (coordinated-omission corrected), and done - sent. */
+  int64_t latency_ns = 0;
+  int64_t service_ns = 0;
+  /** HTTP status, or the gRPC status code; 0 when no HTTP response came. */
+  int status = 0;
+  ErrorKind error = ErrorKind::kNone;
+  /** The recorded header's value ("" when absent or none was asked for). */
+  std::string header;
+};
+
 struct LoadOptions {
   /** Open loop when set; otherwise closed loop with `concurrency` requests in flight. */
   std::unique_ptr<Schedule> schedule;
@@ -66,6 +96,7 @@ struct LoadOptions {
   /** A request more than this late counts as delayed (perf_analyzer uses 1 ms). */
   Nanos late_threshold{std::chrono::milliseconds(1)};
   ResponseCheck check;
+  RequestRecording recording;
 };
 
 /** Figures of one measurement window (after warm-up). */
@@ -97,6 +128,10 @@ struct RunResult {
   double throughput = 0;                       // completed per second over the measured part
   double generator_cpu_percent = 0;            // this process's CPU over the run
   std::string first_error;                     // one example message
+  /** Wall-clock time of the run's start, from which intended send times count. */
+  common::SystemTime started{};
+  /** With LoadOptions::recording: every measured request, ordered by intended send time. */
+  std::vector<RequestRecord> records;
 };
 
 using ProgressCallback = std::function<void(double elapsed_s, int64_t completed, int64_t errors)>;
