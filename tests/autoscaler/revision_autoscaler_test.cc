@@ -307,6 +307,13 @@ TEST(RevisionAutoscaler, OneRequestThenIdleGoesToZeroByTheFastPath) {
   EXPECT_EQ(zero.activator_in_path_since, at(0));
   EXPECT_EQ(zero.pa.activity, PaActivity::kInactive);
   EXPECT_EQ(zero.pa.activity_since, at(70));
+
+  // A request at an odd second: bucket 11 leaves at floor(now) ≥ 71, seen by the tick at 72:
+  // zero at last request + 61s (the "+ up to one tick").
+  World odd(scaling());
+  oneRequestThroughActivator(odd, 11);
+  odd.runTo(200);
+  EXPECT_EQ(odd.replica_changes, (std::map<int, int>{{72, 0}}));
 }
 
 // TBC 0: EBC is 0, so with a pod and want > 0 the SKS serves directly.
@@ -377,8 +384,27 @@ TEST(RevisionAutoscaler, ScaleToZeroDisabledOrMinScaleOneNeverZero) {
 
 // ----- Scale from zero -----
 
-// Zero at s=61 (idle, as above; the pod is gone from 61, so the scraper records nothing and
-// the last write is the zero stat of s=61). At s=101 a request reaches the activator:
+// Runs an idle revision to zero (s=61, as in IdleNewRevisionIsHeldAStableWindowFromActive; the
+// pod is gone from 61, so the scraper records nothing more and the last write is the zero stat
+// of s=61), then a request reaches the activator at s=101; new pods start in `startup`.
+void zeroThenRequestAt101(World& w, Duration startup) {
+  w.runTo(100);
+  EXPECT_EQ(w.replica_changes, (std::map<int, int>{{61, 0}}));
+  w.startup = startup;
+  w.activations.insert(101);
+}
+
+// The activator's reports of that request, held 101..104 and done at 104.5 (the poke's
+// request subtracted from the first report): 102: 0, 103: 1, 104: 1, 105: 0.5, 106: 0.
+void heldUntilReadyAt104(World& w) {
+  w.activator = {{102, activatorStat(0)},
+                 {103, activatorStat(1)},
+                 {104, activatorStat(1)},
+                 {105, activatorStat(0.5)},
+                 {106, activatorStat(0)}};
+}
+
+// Zero at s=61 (idle, as above), then at s=101 a request reaches the activator:
 //  activate: the poke stat (1, 1) lands in bucket 101; the decider's last desired is 0, so it
 //       ticks at once, off its grid: stable = 1 / min(101 - 1 + 1, 60) = 0.016667 → desired
 //       ceil(0.016667/70) = 1. The PA (Inactive) applies 1: replicas 0 → 1 in the same call,
@@ -390,15 +416,8 @@ TEST(RevisionAutoscaler, ScaleToZeroDisabledOrMinScaleOneNeverZero) {
 //  s=166 Active for 62s ≥ 60s: Inactive, fast path (Proxy since 0): replicas 0.
 TEST(RevisionAutoscaler, ActivationScalesFromZeroWithinTheCall) {
   World w(scaling());
-  w.runTo(100);
-  ASSERT_EQ(w.replica_changes, (std::map<int, int>{{61, 0}}));
-  w.startup = seconds(3);
-  w.activations.insert(101);
-  w.activator = {{102, activatorStat(0)},
-                 {103, activatorStat(1)},
-                 {104, activatorStat(1)},
-                 {105, activatorStat(0.5)},
-                 {106, activatorStat(0)}};
+  zeroThenRequestAt101(w, seconds(3));
+  heldUntilReadyAt104(w);
   w.scraper[105] = scraperStat(0.5, 0.5, 1, 1);
   w.runTo(300);
   EXPECT_EQ(w.replica_changes, (std::map<int, int>{{61, 0}, {101, 1}, {166, 0}}));
@@ -457,15 +476,8 @@ TEST(RevisionAutoscaler, RecordReportsAPokeAndTheNextTickRunsTheDecider) {
 //       at s=198.
 TEST(RevisionAutoscaler, ActivationScaleAndTheActivatorLeavingThePath) {
   World w(scaling({{std::string(kActivationScaleAnnotation), "3"}}));
-  w.runTo(100);
-  ASSERT_EQ(w.replica_changes, (std::map<int, int>{{61, 0}}));
-  w.startup = seconds(3);
-  w.activations.insert(101);
-  w.activator = {{102, activatorStat(0)},
-                 {103, activatorStat(1)},
-                 {104, activatorStat(1)},
-                 {105, activatorStat(0.5)},
-                 {106, activatorStat(0)}};
+  zeroThenRequestAt101(w, seconds(3));
+  heldUntilReadyAt104(w);
   w.runTo(300);
   EXPECT_EQ(w.replica_changes, (std::map<int, int>{{61, 0}, {101, 3}, {166, 1}, {198, 0}}));
   EXPECT_EQ(w.decisionAt(101).decider.desired_scale, 3);
@@ -496,10 +508,7 @@ TEST(RevisionAutoscaler, ActivationScaleAndTheActivatorLeavingThePath) {
 //  "NoTraffic", so the PA ends the call Inactive/NoTraffic; pa_transitions shows both.
 TEST(RevisionAutoscaler, ActivationTimeoutScalesBackToZero) {
   World w(scaling());
-  w.runTo(100);
-  ASSERT_EQ(w.replica_changes, (std::map<int, int>{{61, 0}}));
-  w.startup = Duration::max();
-  w.activations.insert(101);
+  zeroThenRequestAt101(w, Duration::max());
   w.activator[102] = activatorStat(0);
   for (int s = 103; s <= 131; ++s) w.activator[s] = activatorStat(1);
   w.activator[132] = activatorStat(0);
