@@ -190,7 +190,10 @@ struct RevisionAutoscalerOptions {
  *  - calls tick() no later than the returned next_tick_at, and also right after record()
  *    returns true, and whenever the ready pod count changes (Knative re-reconciles on pod
  *    events);
- *  - applies each decision: replicas, and the activator in or out of the path.
+ *  - applies each decision: replicas, and the activator in or out of the path;
+ *  - passes times that never go backwards.
+ * A short stable window makes the panic window one bucket (6s → 1s): its average is then only
+ * the current second's bucket, so record the second's stats before that second's tick.
  *
  * Not thread-safe; not copyable or movable (the decider refers to the collector inside);
  * hold it by unique_ptr.
