@@ -974,7 +974,9 @@ AssertionResult Runner::scaleToZero(const Step& step) {
     if (got.ok()) obj = *got;
   }
   std::map<std::string, std::string> annotations;
-  for (const auto& [k, v] : obj.value("metadata", json::object()).value("annotations", json::object()).items()) {
+  // Bound to a local: items() of a temporary would outlive it.
+  const json annotation_map = obj.value("metadata", json::object()).value("annotations", json::object());
+  for (const auto& [k, v] : annotation_map.items()) {
     if (v.is_string()) annotations[k] = v.get<std::string>();
   }
   double tick = s_.autoscaler_tick_s > 0 ? s_.autoscaler_tick_s : 2.0;
