@@ -3,30 +3,19 @@
 
 #include "kh/process/subprocess.h"
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "support/process_exit.h"
 
 namespace kh::process {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Waits until process `pid` (not necessarily our child) has ended, up to `timeout`: a pidfd
-// becomes readable when it does.
-bool awaitExit(pid_t pid, std::chrono::milliseconds timeout) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;  // already gone
-  pollfd p{fd, POLLIN, 0};
-  int rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
-  ::close(fd);
-  return rc == 1;
-}
+using testing::awaitProcessExit;
 
 class SubprocessTest : public ::testing::TestWithParam<bool> {};
 
@@ -87,7 +76,7 @@ TEST(DieWithParent, TheChildEndsWhenItsParentIsKilled) {
   ASSERT_GT(child, 1);
   ASSERT_EQ(::kill(child, 0), 0);  // running
   ::kill((*parent)->pid(), SIGKILL);
-  EXPECT_TRUE(awaitExit(child, 2000ms)) << "the child " << child << " outlived its SIGKILLed parent";
+  EXPECT_TRUE(awaitProcessExit(child, 2000ms)) << "the child " << child << " outlived its SIGKILLed parent";
   ::kill(child, SIGKILL);  // in case it did not
 }
 
@@ -104,7 +93,7 @@ TEST(DieWithParent, AChildStartedFromAThreadThatEndsLivesOn) {
     child = std::move(*c);
   }).join();
   ASSERT_TRUE(child);
-  EXPECT_FALSE(awaitExit(child->pid(), 200ms)) << "the child died with the thread that started it";
+  EXPECT_FALSE(awaitProcessExit(child->pid(), 200ms)) << "the child died with the thread that started it";
   EXPECT_TRUE(child->running());
 }
 

@@ -509,11 +509,23 @@ TEST(QueueProxy, QueuedGrpcCallsWhoseClientsGiveUpLeaveTheQueueAtOnce) {
   ASSERT_TRUE(calls.wait(1, 11, 20s));
   for (size_t i = 1; i < 11; ++i) EXPECT_EQ(calls.status(i).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   // Their queue places are free again: new calls queue (and time out) instead of being refused.
-  for (int i = 0; i < 5; ++i) calls.start(300ms);
-  ASSERT_TRUE(calls.wait(11, 16, 20s));
-  for (size_t i = 11; i < 16; ++i) {
-    EXPECT_EQ(calls.status(i).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << calls.status(i).error_message();
+  // A client sees its deadline a moment before the proxy sees the cancel, so a batch started at
+  // once may still find a place taken: batches are retried (bounded) until one finds all free.
+  bool all_queued = false;
+  std::string last;
+  for (int attempt = 0; attempt < 20 && !all_queued; ++attempt) {
+    size_t first = calls.start(300ms);
+    for (int i = 1; i < 5; ++i) calls.start(300ms);
+    ASSERT_TRUE(calls.wait(first, first + 5, 20s));
+    all_queued = true;
+    for (size_t i = first; i < first + 5; ++i) {
+      if (calls.status(i).error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+        all_queued = false;
+        last = calls.status(i).error_message();
+      }
+    }
   }
+  EXPECT_TRUE(all_queued) << "the impatient calls' places were not freed: " << last;
   ASSERT_TRUE(calls.wait(running, running + 1, 20s));
   EXPECT_TRUE(calls.status(running).ok()) << calls.status(running).error_message();
 }

@@ -49,9 +49,8 @@ class RefstackAdminTest : public ::testing::Test {
 
   // Waits for a status event with Ready true about `isvc` after `since`.
   bool waitReady(int64_t since, const std::string& isvc) {
-    return stack_->waitForEvent(since, [&](const json& e) {
-      return e["type"] == "status" && e["ready"] == true && e["isvc"] == "default/" + isvc;
-    }, 60s).has_value();
+    return stack_->waitForEvent(since, testing::eventWhere<events::StatusChanged>(
+        [&](const auto& s) { return s.ready && s.isvc == "default/" + isvc; }), 60s).has_value();
   }
 
   http::Response admin(bhttp::verb method, const std::string& target, const std::string& body = {},
@@ -181,17 +180,16 @@ TEST_F(RefstackAdminTest, RestartRestoresResourcesRevisionsAndPods) {
   ASSERT_TRUE(waitReady(0, "xgboost-iris"));
   ASSERT_TRUE(stack_->apply(manifest("canary.yaml"), "canary").ok());
   // The canary's split is in place once the new revision is ready and takes its 20%.
-  auto canaryLive = [](const json& e) {
-    return e["type"] == "status" && e["ready"] == true && e["traffic"].size() == 2 &&
-           e["traffic"][0]["revision"] == "xgboost-iris-predictor-00002";
-  };
+  auto canaryLive = testing::eventWhere<events::StatusChanged>([](const auto& s) {
+    return s.ready && s.traffic.size() == 2 && s.traffic[0].revision == "xgboost-iris-predictor-00002";
+  });
   ASSERT_TRUE(stack_->waitForEvent(0, canaryLive, 60s).has_value());
   auto before = (*stack_->get("default", "xgboost-iris"))["status"]["components"]["predictor"];
   stack_.reset();  // stops the pods too
   ASSERT_TRUE(std::filesystem::exists(config_.state_dir / "state.json"));
 
   startStack();
-  ASSERT_TRUE(stack_->waitForEvent(0, canaryLive, 60s).has_value()) << json(stack_->events(0)).dump(1);
+  ASSERT_TRUE(stack_->waitForEvent(0, canaryLive, 60s).has_value()) << testing::dumpEvents(stack_->events(0));
   auto after = (*stack_->get("default", "xgboost-iris"))["status"]["components"]["predictor"];
   EXPECT_EQ(after["latestCreatedRevision"], "xgboost-iris-predictor-00002");
   EXPECT_EQ(after["latestRolledoutRevision"], before["latestRolledoutRevision"]);
@@ -210,7 +208,7 @@ TEST_F(RefstackAdminTest, RestartRestoresResourcesRevisionsAndPods) {
 TEST_F(RefstackAdminTest, TransformerForwardsToThePredictor) {
   startStack();
   ASSERT_TRUE(stack_->apply(manifest("transformer.yaml"), "t").ok());
-  ASSERT_TRUE(waitReady(0, "iris-with-transformer")) << json(stack_->events(0)).dump(1);
+  ASSERT_TRUE(waitReady(0, "iris-with-transformer")) << testing::dumpEvents(stack_->events(0));
   auto obj = *stack_->get("default", "iris-with-transformer");
   EXPECT_EQ(obj["status"]["components"]["transformer"]["latestReadyRevision"], "iris-with-transformer-transformer-00001");
   http::Client c("127.0.0.1", stack_->ingressPort());
@@ -242,10 +240,10 @@ spec:
         args: ["--predictor_host={{.PredictorHost}}"]
 )", "explainer").ok());
   // Both components reachable through the ingress.
-  ASSERT_TRUE(stack_->waitForEvent(0, [](const json& e) {
-    return e["type"] == "routes" && e["readyPods"].value("explained-explainer-00001", 0) == 1 &&
-           e["readyPods"].value("explained-predictor-00001", 0) == 1;
-  }, 60s).has_value()) << json(stack_->events(0)).dump(1);
+  ASSERT_TRUE(stack_->waitForEvent(0, testing::eventWhere<events::RoutesChanged>([](const auto& r) {
+    return r.ready_pods.count("explained-explainer-00001") && r.ready_pods.at("explained-explainer-00001") == 1 &&
+           r.ready_pods.count("explained-predictor-00001") && r.ready_pods.at("explained-predictor-00001") == 1;
+  }), 60s).has_value()) << testing::dumpEvents(stack_->events(0));
   auto send = [&](const std::string& verb) {
     http::Client c("127.0.0.1", stack_->ingressPort());
     http::Request req{bhttp::verb::post, "/v1/models/explained:" + verb, 11};
@@ -261,6 +259,34 @@ spec:
   ASSERT_TRUE(predict.ok());
   EXPECT_EQ(std::string((*predict)["Kh-Revision"]), "explained-predictor-00001");
   EXPECT_EQ(predict->body(), R"({"predictions":[1]})");
+}
+
+TEST_F(RefstackAdminTest, GrpcIngressRoutesByHostMetadataWhenTheAuthorityIsAnAddress) {
+  // KServe's e2e clients (and grpcio's default) call the ingress by IP, so :authority is
+  // "127.0.0.1:PORT", and name the service in a `host` metadata entry.
+  startStack();
+  ASSERT_TRUE(stack_->apply(manifest("xgboost-iris.yaml"), "m").ok());
+  ASSERT_TRUE(waitReady(0, "xgboost-iris"));
+  auto stub = ::inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(stack_->grpcIngressPort()), grpc::InsecureChannelCredentials()));
+  ::inference::ModelInferRequest request = testing::irisGrpcRequest("xgboost-iris");
+  ::inference::ModelInferResponse response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  ctx.AddMetadata("host", "xgboost-iris-default.example.com");
+  auto status = stub->ModelInfer(&ctx, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.outputs_size(), 1);
+  auto revision = ctx.GetServerInitialMetadata().find("kh-revision");
+  ASSERT_NE(revision, ctx.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(revision->second.data(), revision->second.size()), "xgboost-iris-predictor-00001");
+  // Neither names a service: refused with both in the message's place.
+  grpc::ClientContext none;
+  none.set_deadline(std::chrono::system_clock::now() + 10s);
+  none.AddMetadata("host", "nobody-default.example.com");
+  auto refused = stub->ModelInfer(&none, request, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(refused.error_message().find("nobody-default.example.com"), std::string::npos) << refused.error_message();
 }
 
 TEST_F(RefstackAdminTest, GrpcIngressRoutesByAuthorityAndMetricsCountRequests) {

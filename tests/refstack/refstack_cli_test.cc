@@ -5,9 +5,18 @@
 #include <fstream>
 #include <regex>
 
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "gtest/gtest.h"
+#include "kh/http/client.h"
 #include "kh/process/subprocess.h"
 #include "support/modelserver_process.h"
+#include "support/process_exit.h"
 
 namespace kh::refstack {
 namespace {
@@ -46,6 +55,34 @@ class RefstackCli : public ::testing::Test {
     std::smatch m;
     ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(admin http://([0-9.]+:[0-9]+))"))) << *line;
     admin_ = m[1];
+    ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(ingress http://[0-9.]+:([0-9]+))"))) << *line;
+    ingress_port_ = static_cast<uint16_t>(std::stoi(m[1]));
+  }
+
+  // Follows `refstack events -w` until a line contains `needle`.
+  void awaitEvent(const std::string& needle) {
+    process::SpawnOptions o;
+    o.argv = {testing::binDir() + "/refstack", "--admin", admin_, "events", "-w"};
+    auto watch = process::Subprocess::spawn(o);
+    ASSERT_TRUE(watch.ok()) << watch.status();
+    auto line = (*watch)->waitForLine(needle, 60s);
+    (*watch)->signalGroup(SIGTERM);
+    (*watch)->wait(10s);
+    ASSERT_TRUE(line.ok()) << needle << ": " << line.status();
+  }
+
+  // The processes of every pod, from the pid files refstack keeps ("pid start-time" lines).
+  std::vector<pid_t> podPids() {
+    std::vector<pid_t> pids;
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(state_ / "pods", ec)) {
+      if (f.path().extension() != ".pid") continue;
+      std::ifstream in(f.path());
+      pid_t pid = 0;
+      std::string start;
+      while (in >> pid >> start) pids.push_back(pid);
+    }
+    return pids;
   }
 
   CliRun cli(std::vector<std::string> args) {
@@ -68,6 +105,7 @@ class RefstackCli : public ::testing::Test {
 
   std::filesystem::path state_;
   std::string admin_;
+  uint16_t ingress_port_ = 0;
   std::unique_ptr<process::Subprocess> daemon_;
 };
 
@@ -128,6 +166,67 @@ TEST_F(RefstackCli, UpApplyGetWatchDownAndUpAgain) {
   auto restored = cli({"get", "isvc", "xgboost-iris"});
   EXPECT_EQ(restored.code, 0) << restored.output;
   EXPECT_NE(restored.output.find("True"), std::string::npos) << restored.output;
+}
+
+TEST_F(RefstackCli, SigkillUnderLoadLeavesNoPodAndUpRestoresEverything) {
+  ASSERT_NO_FATAL_FAILURE(up());
+  auto applied = cli({"apply", "-f", "reference-impl/manifests/xgboost-iris.yaml"});
+  ASSERT_EQ(applied.code, 0) << applied.output;
+  ASSERT_NO_FATAL_FAILURE(awaitEvent(R"("ready":true)"));
+  std::vector<pid_t> pods = podPids();
+  ASSERT_GE(pods.size(), 2u) << "a pod is a model server and its queue-proxy";
+
+  // Load through the ingress; refstack is killed once requests are being answered.
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 2; ++i) {
+    clients.emplace_back([&] {
+      while (!stop) {
+        http::Client c("127.0.0.1", ingress_port_, 5s);
+        http::Request req{boost::beast::http::verb::post, "/v1/models/xgboost-iris:predict", 11};
+        req.set(boost::beast::http::field::host, "xgboost-iris-default.example.com");
+        req.set(boost::beast::http::field::content_type, "application/json");
+        req.body() = R"({"instances":[[6.8,2.8,4.8,1.4]]})";
+        auto res = c.send(std::move(req));
+        if (res.ok() && res->result_int() == 200) {
+          std::lock_guard lock(mu);
+          ++answered;
+          cv.notify_all();
+        }
+      }
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return answered >= 50; })) << answered << " answered";
+  }
+  ::kill(daemon_->pid(), SIGKILL);
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  for (pid_t pid : pods) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    EXPECT_TRUE(testing::awaitProcessExit(pid, std::max(left, 0ms))) << "pod process " << pid << " outlived refstack";
+  }
+  stop = true;
+  for (auto& t : clients) t.join();
+  daemon_->wait(10s);
+
+  // Up again on the same state directory: everything is back and serves.
+  ASSERT_NO_FATAL_FAILURE(up());
+  ASSERT_NO_FATAL_FAILURE(awaitEvent(R"("ready":true)"));
+  auto restored = cli({"get", "isvc", "xgboost-iris"});
+  EXPECT_EQ(restored.code, 0) << restored.output;
+  EXPECT_NE(restored.output.find("True"), std::string::npos) << restored.output;
+  http::Client c("127.0.0.1", ingress_port_, 10s);
+  http::Request req{boost::beast::http::verb::post, "/v1/models/xgboost-iris:predict", 11};
+  req.set(boost::beast::http::field::host, "xgboost-iris-default.example.com");
+  req.body() = R"({"instances":[[6.8,2.8,4.8,1.4]]})";
+  auto res = c.send(std::move(req));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->result_int(), 200u) << res->body();
+  EXPECT_EQ(res->body(), R"({"predictions":[1]})");
 }
 
 }  // namespace

@@ -51,9 +51,8 @@ class RefstackServerless : public ::testing::Test {
 
   // Waits until `revision` takes traffic with `pods` ready pods (a routes event).
   bool waitRoutable(const std::string& revision, int pods, std::chrono::seconds timeout = 60s) {
-    return stack_->waitForEvent(0, [&](const json& e) {
-      return e["type"] == "routes" && e["readyPods"].value(revision, 0) >= pods;
-    }, timeout).has_value();
+    return stack_->waitForEvent(0, testing::eventWhere<events::RoutesChanged>(
+        [&](const auto& r) { return r.ready_pods.count(revision) && r.ready_pods.at(revision) >= pods; }), timeout).has_value();
   }
 
   http::Response predict(const std::string& isvc, std::chrono::milliseconds timeout = 30s) {
@@ -72,12 +71,12 @@ class RefstackServerless : public ::testing::Test {
 
   // Seconds from `since` (unix time) until every pod of `revision` has stopped.
   double secondsUntilZero(const std::string& revision, double since) {
-    auto stopped = stack_->waitForEvent(0, [&](const json& e) {
-      return e["type"] == "pod" && e["phase"] == "Stopped" && e["revision"] == revision &&
-             e["time"].get<double>() > since;
+    auto stopped = stack_->waitForEvent(0, [&](const events::Event& e) {
+      const auto* p = e.as<events::PodPhaseChanged>();
+      return p && p->phase == "Stopped" && p->revision == revision && e.time > since;
     }, 60s);
-    EXPECT_TRUE(stopped.has_value()) << json(stack_->events(0)).dump(1);
-    return stopped ? (*stopped)["time"].get<double>() - since : -1;
+    EXPECT_TRUE(stopped.has_value()) << testing::dumpEvents(stack_->events(0));
+    return stopped ? stopped->time - since : -1;
   }
 
   common::RealTimeSource time_;
@@ -95,23 +94,26 @@ TEST_F(RefstackServerless, ScalesToZeroOnTheActivatorFastPathThenColdStartsAndRe
   double seconds = secondsUntilZero("iris-zero-predictor-00001", last_request);
   EXPECT_GE(seconds, kWindowS - 1) << "scaled to zero too early";
   EXPECT_LE(seconds, kWindowS + kGraceS + 2 * 1.0 + kDrainS + 1) << "scaled to zero too late";
-  auto scale = stack_->waitForEvent(0, [](const json& e) { return e["type"] == "scale" && e["desired"] == 0; }, 1s);
+  auto scale = stack_->waitForEvent(0, testing::eventWhere<events::ScaleDecided>([](const auto& s) { return s.desired == 0; }), 1s);
   ASSERT_TRUE(scale.has_value());
-  EXPECT_NE((*scale)["reason"].get<std::string>().find("fast path"), std::string::npos) << scale->dump();
+  EXPECT_NE(scale->as<events::ScaleDecided>()->reason.find("fast path"), std::string::npos)
+      << events::toJson(*scale).dump();
   // Still Ready at zero pods, as in Knative.
   auto status = *stack_->get("default", "iris-zero");
   EXPECT_EQ(status["status"]["components"]["predictor"]["latestReadyRevision"], "iris-zero-predictor-00001");
 
   // The first request finds zero pods: the activator holds it, pokes the autoscaler, a pod
   // starts, the request goes out; its breakdown is an event.
-  int64_t seq = stack_->events(0).back()["seq"];
+  int64_t seq = stack_->events(0).back().seq;
   auto cold = predict("iris-zero");
   EXPECT_EQ(cold.result_int(), 200u) << cold.body();
   EXPECT_EQ(cold.body(), R"({"predictions":[1]})");
-  auto event = stack_->waitForEvent(seq, [](const json& e) { return e["type"] == "coldstart"; }, 10s);
-  ASSERT_TRUE(event.has_value()) << json(stack_->events(seq)).dump(1);
-  const json& b = (*event)["breakdown"];
-  EXPECT_GT((*event)["total_ms"].get<double>(), 0);
+  auto event = stack_->waitForEvent(seq, testing::eventOf<events::ColdStart>(), 10s);
+  ASSERT_TRUE(event.has_value()) << testing::dumpEvents(stack_->events(seq));
+  // As GET /events shows it: a breakdown of numbers (null for a step not observed).
+  const json wire = events::toJson(*event);
+  const json& b = wire["breakdown"];
+  EXPECT_GT(wire["total_ms"].get<double>(), 0);
   for (const char* step : {"buffered_ms", "pod_spawned_ms", "ready_ms", "forwarded_ms", "first_byte_ms"}) {
     ASSERT_TRUE(b[step].is_number()) << step << " " << b.dump();
   }
@@ -125,7 +127,7 @@ TEST_F(RefstackServerless, ScalesToZeroOnTheActivatorFastPathThenColdStartsAndRe
   EXPECT_LT(b["pod_spawned_ms"].get<double>(), b["process_started_ms"].get<double>()) << b.dump();
   EXPECT_LT(b["process_started_ms"].get<double>(), b["model_loaded_ms"].get<double>()) << b.dump();
   EXPECT_LT(b["model_loaded_ms"].get<double>(), b["ready_ms"].get<double>()) << b.dump();
-  EXPECT_EQ((*event)["pod"].get<std::string>().rfind("iris-zero-predictor-00001-pod-", 0), 0u) << event->dump();
+  EXPECT_EQ(wire["pod"].get<std::string>().rfind("iris-zero-predictor-00001-pod-", 0), 0u) << wire.dump();
 }
 
 TEST_F(RefstackServerless, AGrpcCallAtZeroPodsIsHeldByTheActivatorColdStartsAndShowsInItsStats) {
@@ -137,7 +139,7 @@ TEST_F(RefstackServerless, AGrpcCallAtZeroPodsIsHeldByTheActivatorColdStartsAndS
   ASSERT_TRUE(waitRoutable("iris-grpc-predictor-00001", 1));
   double since = now();
   ASSERT_GT(secondsUntilZero("iris-grpc-predictor-00001", since), 0);
-  int64_t seq = stack_->events(0).back()["seq"];
+  int64_t seq = stack_->events(0).back().seq;
 
   grpc::ChannelArguments args;
   args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "iris-grpc-default.example.com");
@@ -207,15 +209,16 @@ TEST_F(RefstackServerless, AGrpcCallAtZeroPodsIsHeldByTheActivatorColdStartsAndS
   ASSERT_NE(revision, ctx.GetServerInitialMetadata().end());
   EXPECT_EQ(std::string(revision->second.data(), revision->second.size()), "iris-grpc-predictor-00001");
 
-  auto activation = stack_->waitForEvent(seq, [](const json& e) {
-    return e["type"] == "scale" && e["reason"].get<std::string>().find("activation") != std::string::npos;
-  }, 1s);
-  EXPECT_TRUE(activation.has_value()) << json(stack_->events(seq)).dump(1);
-  auto cold = stack_->waitForEvent(seq, [](const json& e) { return e["type"] == "coldstart"; }, 10s);
-  ASSERT_TRUE(cold.has_value()) << json(stack_->events(seq)).dump(1);
-  EXPECT_EQ((*cold)["revision"], "iris-grpc-predictor-00001");
+  auto activation = stack_->waitForEvent(seq, testing::eventWhere<events::ScaleDecided>(
+      [](const auto& s) { return s.reason.find("activation") != std::string::npos; }), 1s);
+  EXPECT_TRUE(activation.has_value()) << testing::dumpEvents(stack_->events(seq));
+  auto cold = stack_->waitForEvent(seq, testing::eventOf<events::ColdStart>(), 10s);
+  ASSERT_TRUE(cold.has_value()) << testing::dumpEvents(stack_->events(seq));
+  const auto& c = *cold->as<events::ColdStart>();
+  EXPECT_EQ(c.revision, "iris-grpc-predictor-00001");
   // The impatient call's abandoned record did not block this one; it waited for the slow load.
-  EXPECT_GT((*cold)["breakdown"]["model_loaded_ms"].get<double>(), 500) << cold->dump();
+  ASSERT_TRUE(c.breakdown.model_loaded_ms.has_value());
+  EXPECT_GT(*c.breakdown.model_loaded_ms, 500) << events::toJson(*cold).dump();
 }
 
 TEST_F(RefstackServerless, ScalesToZeroAfterTheGracePeriodWhenTheActivatorIsOutOfThePath) {
@@ -267,7 +270,7 @@ TEST_F(RefstackServerless, ABurstEntersPanicAndScalesUpWithinTwoTicksWithoutFail
                                          "    minReplicas: 1\n    maxReplicas: 3\n", "      args: [--infer_delay_ms=100]\n"),
                             "burst").ok());
   ASSERT_TRUE(waitRoutable("iris-burst-predictor-00001", 1));
-  int64_t seq = stack_->events(0).back()["seq"];
+  int64_t seq = stack_->events(0).back().seq;
   double burst_start = now();
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0}, done{0};
@@ -281,16 +284,14 @@ TEST_F(RefstackServerless, ABurstEntersPanicAndScalesUpWithinTwoTicksWithoutFail
       }
     });
   }
-  auto panic = stack_->waitForEvent(seq, [](const json& e) {
-    return e["type"] == "scale" && e["panic"] == true && e["desired"].get<int>() >= 2;
-  }, 20s);
-  ASSERT_TRUE(panic.has_value()) << json(stack_->events(seq)).dump(1);
+  auto panic = stack_->waitForEvent(seq, testing::eventWhere<events::ScaleDecided>([](const auto& s) { return s.panic && s.desired >= 2; }), 20s);
+  ASSERT_TRUE(panic.has_value()) << testing::dumpEvents(stack_->events(seq));
   // The stats of the first second reach the decider at the next tick: within two ticks (plus
   // a scrape period) of the burst.
-  EXPECT_LE((*panic)["time"].get<double>() - burst_start, 2 * 1.0 + 0.5 + 0.5) << panic->dump();
-  EXPECT_TRUE(waitRoutable("iris-burst-predictor-00001", 3, 30s)) << json(stack_->events(seq)).dump(1);
+  EXPECT_LE(panic->time - burst_start, 2 * 1.0 + 0.5 + 0.5) << events::toJson(*panic).dump();
+  EXPECT_TRUE(waitRoutable("iris-burst-predictor-00001", 3, 30s)) << testing::dumpEvents(stack_->events(seq));
   // Scale-down under load: most clients stop, one goes on; pods drain away without a failure.
-  int64_t before_down = stack_->events(0).back()["seq"];
+  int64_t before_down = stack_->events(0).back().seq;
   stop = true;
   for (auto& t : clients) t.join();
   clients.clear();
@@ -302,10 +303,9 @@ TEST_F(RefstackServerless, ABurstEntersPanicAndScalesUpWithinTwoTicksWithoutFail
       ++done;
     }
   });
-  auto stopped = stack_->waitForEvent(before_down, [](const json& e) {
-    return e["type"] == "pod" && e["phase"] == "Stopped" && e["revision"] == "iris-burst-predictor-00001";
-  }, 30s);
-  EXPECT_TRUE(stopped.has_value()) << json(stack_->events(before_down)).dump(1);
+  auto stopped = stack_->waitForEvent(before_down, testing::eventWhere<events::PodPhaseChanged>(
+      [](const auto& p) { return p.phase == "Stopped" && p.revision == "iris-burst-predictor-00001"; }), 30s);
+  EXPECT_TRUE(stopped.has_value()) << testing::dumpEvents(stack_->events(before_down));
   stop = true;
   for (auto& t : clients) t.join();
   EXPECT_EQ(failures.load(), 0) << "of " << done.load();
@@ -316,11 +316,11 @@ TEST_F(RefstackServerless, AKilledPodUnderLoadIsReplacedAndEveryRequestIsAnswere
   ASSERT_TRUE(waitRoutable("iris-kill-predictor-00001", 1));
   int pid = 0;
   for (const auto& e : stack_->events(0)) {
-    std::string m = e.value("message", "");
-    if (e["type"] == "pod" && m.rfind("started pid ", 0) == 0) pid = std::stoi(m.substr(12));
+    const auto* p = e.as<events::PodPhaseChanged>();
+    if (p && p->message.rfind("started pid ", 0) == 0) pid = std::stoi(p->message.substr(12));
   }
   ASSERT_GT(pid, 0);
-  int64_t seq = stack_->events(0).back()["seq"];
+  int64_t seq = stack_->events(0).back().seq;
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0}, explicit_errors{0}, unanswered{0};
   std::vector<std::thread> clients;
@@ -347,10 +347,8 @@ TEST_F(RefstackServerless, AKilledPodUnderLoadIsReplacedAndEveryRequestIsAnswere
   }
   ::kill(pid, SIGKILL);
   // The pod restarts whole (queue-proxy and model server) and serves again.
-  auto ready = stack_->waitForEvent(seq, [](const json& e) {
-    return e["type"] == "pod" && e["phase"] == "Ready" && e["restarts"].get<int>() >= 1;
-  }, 30s);
-  EXPECT_TRUE(ready.has_value()) << json(stack_->events(seq)).dump(1);
+  auto ready = stack_->waitForEvent(seq, testing::eventWhere<events::PodPhaseChanged>([](const auto& p) { return p.phase == "Ready" && p.restarts >= 1; }), 30s);
+  EXPECT_TRUE(ready.has_value()) << testing::dumpEvents(stack_->events(seq));
   int ok_before = ok.load();
   auto deadline = std::chrono::steady_clock::now() + 10s;
   while (ok.load() < ok_before + 50 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();

@@ -110,8 +110,8 @@ class RefstackStreaming : public ::testing::Test {
     stack_ = std::move(*s);
     ASSERT_TRUE(stack_->apply(manifest("xgboost-iris.yaml"), "xgboost-iris.yaml").ok());
     auto ready = stack_->waitForEvent(
-        0, [](const json& e) { return e["type"] == "status" && e["ready"] == true; }, 30s);
-    ASSERT_TRUE(ready.has_value()) << json(stack_->events(0)).dump(1);
+        0, testing::eventWhere<events::StatusChanged>([](const auto& s) { return s.ready; }), 30s);
+    ASSERT_TRUE(ready.has_value()) << testing::dumpEvents(stack_->events(0));
   }
 
   common::RealTimeSource time_;
@@ -186,11 +186,10 @@ TEST(RefstackStreamingServerless, AStreamedRequestAtZeroPodsWaitsForTheActivator
                            "zero")
                   .ok());
   // Scaled to zero: the pod stops once the window has seen no traffic.
-  auto stopped = stack->waitForEvent(0, [&](const json& e) {
-    return e["type"] == "pod" && e["phase"] == "Stopped" && e["revision"] == revision;
-  }, 60s);
-  ASSERT_TRUE(stopped.has_value()) << json(stack->events(0)).dump(1);
-  int64_t seq = (*stopped)["seq"];
+  auto stopped = stack->waitForEvent(0, testing::eventWhere<events::PodPhaseChanged>(
+      [&](const auto& p) { return p.phase == "Stopped" && p.revision == revision; }), 60s);
+  ASSERT_TRUE(stopped.has_value()) << testing::dumpEvents(stack->events(0));
+  int64_t seq = stopped->seq;
   std::string head = "POST /v2/models/iris-zero/infer HTTP/1.1\r\nHost: iris-zero-default.example.com\r\n"
                      "Content-Type: application/json\r\n";
   std::string body =
@@ -199,8 +198,8 @@ TEST(RefstackStreamingServerless, AStreamedRequestAtZeroPodsWaitsForTheActivator
   ASSERT_EQ(r.error, "");
   EXPECT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(r.revision, revision);
-  auto cold = stack->waitForEvent(seq, [](const json& e) { return e["type"] == "coldstart"; }, 10s);
-  EXPECT_TRUE(cold.has_value()) << json(stack->events(seq)).dump(1);
+  auto cold = stack->waitForEvent(seq, testing::eventOf<events::ColdStart>(), 10s);
+  EXPECT_TRUE(cold.has_value()) << testing::dumpEvents(stack->events(seq));
 }
 
 }  // namespace

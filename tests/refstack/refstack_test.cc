@@ -58,13 +58,13 @@ class RefstackTest : public ::testing::Test {
   // Waits for the InferenceService's status to report Ready (an event, not a sleep).
   void waitReady(int64_t since) {
     auto e = stack_->waitForEvent(
-        since, [](const json& e) { return e["type"] == "status" && e["ready"] == true; }, 30s);
-    ASSERT_TRUE(e.has_value()) << json(stack_->events(0)).dump(1);
+        since, testing::eventWhere<events::StatusChanged>([](const auto& s) { return s.ready; }), 30s);
+    ASSERT_TRUE(e.has_value()) << testing::dumpEvents(stack_->events(0));
   }
 
   int64_t lastSeq() {
     auto all = stack_->events(0);
-    return all.empty() ? 0 : all.back()["seq"].get<int64_t>();
+    return all.empty() ? 0 : all.back().seq;
   }
 
   absl::StatusOr<http::Response> predict(http::Client& c, const std::string& host) {
@@ -104,13 +104,10 @@ TEST_F(RefstackTest, AppliesRoutesSplitsPromotesAndDeletes) {
   // Canary: a new revision takes 20%, the rolled-out one 80% (tag routing on in this manifest).
   int64_t seq = lastSeq();
   ASSERT_TRUE(stack_->apply(manifest("canary.yaml"), "canary.yaml").ok());
-  ASSERT_TRUE(stack_->waitForEvent(seq, [](const json& e) {
-    return e["type"] == "pod" && e["phase"] == "Ready" && e["revision"] == "xgboost-iris-predictor-00002";
-  }, 30s).has_value());
+  ASSERT_TRUE(stack_->waitForEvent(seq, testing::eventWhere<events::PodPhaseChanged>(
+      [](const auto& p) { return p.phase == "Ready" && p.revision == "xgboost-iris-predictor-00002"; }), 30s).has_value());
   // The traffic table follows the readiness event through the reconciler.
-  ASSERT_TRUE(stack_->waitForEvent(seq, [](const json& e) {
-    return e["type"] == "status" && e["traffic"].size() == 2;
-  }, 30s).has_value()) << json(stack_->events(seq)).dump(1);
+  ASSERT_TRUE(stack_->waitForEvent(seq, testing::eventWhere<events::StatusChanged>([](const auto& s) { return s.traffic.size() == 2; }), 30s).has_value()) << testing::dumpEvents(stack_->events(seq));
   const int64_t n = 2000;
   int64_t to_new = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -134,9 +131,8 @@ TEST_F(RefstackTest, AppliesRoutesSplitsPromotesAndDeletes) {
   rollback.replace(rollback.find("canaryTrafficPercent: 20"), 24, "canaryTrafficPercent: 0");
   seq = lastSeq();
   ASSERT_TRUE(stack_->apply(rollback, "rollback").ok());
-  ASSERT_TRUE(stack_->waitForEvent(seq, [](const json& e) {
-    return e["type"] == "status" && e["traffic"].size() == 2 && e["traffic"][0]["percent"] == 0;
-  }, 30s).has_value()) << json(stack_->events(seq)).dump(1);
+  ASSERT_TRUE(stack_->waitForEvent(seq, testing::eventWhere<events::StatusChanged>(
+      [](const auto& s) { return s.traffic.size() == 2 && s.traffic[0].percent == 0; }), 30s).has_value()) << testing::dumpEvents(stack_->events(seq));
   for (int i = 0; i < 50; ++i) {
     EXPECT_EQ(std::string((*predict(client, "xgboost-iris-default.example.com"))["Kh-Revision"]),
               "xgboost-iris-predictor-00001");
@@ -144,9 +140,8 @@ TEST_F(RefstackTest, AppliesRoutesSplitsPromotesAndDeletes) {
   // Back to the canary for the rest of the test.
   seq = lastSeq();
   ASSERT_TRUE(stack_->apply(manifest("canary.yaml"), "canary again").ok());
-  ASSERT_TRUE(stack_->waitForEvent(seq, [](const json& e) {
-    return e["type"] == "status" && e["traffic"].size() == 2 && e["traffic"][0]["percent"] == 20;
-  }, 30s).has_value());
+  ASSERT_TRUE(stack_->waitForEvent(seq, testing::eventWhere<events::StatusChanged>(
+      [](const auto& s) { return s.traffic.size() == 2 && s.traffic[0].percent == 20; }), 30s).has_value());
 
   // An invalid manifest is refused and changes nothing.
   auto bad = stack_->apply("apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n"
@@ -161,9 +156,7 @@ TEST_F(RefstackTest, AppliesRoutesSplitsPromotesAndDeletes) {
   promoted.replace(promoted.find("    canaryTrafficPercent: 20\n"), 29, "");
   seq = lastSeq();
   ASSERT_TRUE(stack_->apply(promoted, "promote").ok());
-  ASSERT_TRUE(stack_->waitForEvent(seq, [](const json& e) {
-    return e["type"] == "status" && e["traffic"].size() == 1;
-  }, 30s).has_value()) << json(stack_->events(seq)).dump(1);
+  ASSERT_TRUE(stack_->waitForEvent(seq, testing::eventWhere<events::StatusChanged>([](const auto& s) { return s.traffic.size() == 1; }), 30s).has_value()) << testing::dumpEvents(stack_->events(seq));
   for (int i = 0; i < 50; ++i) {
     EXPECT_EQ(std::string((*predict(client, "xgboost-iris-default.example.com"))["Kh-Revision"]),
               "xgboost-iris-predictor-00002");
@@ -183,17 +176,17 @@ TEST_F(RefstackTest, AKilledPodIsRestartedAndServesAgain) {
   auto events = stack_->events(0);
   int pid = 0;
   for (const auto& e : events) {
-    std::string m = e.value("message", "");
-    if (e["type"] == "pod" && m.rfind("started pid ", 0) == 0) pid = std::stoi(m.substr(12));
+    const auto* p = e.as<events::PodPhaseChanged>();
+    if (p && p->message.rfind("started pid ", 0) == 0) pid = std::stoi(p->message.substr(12));
   }
   ASSERT_GT(pid, 0);
   int64_t seq = lastSeq();
   ::kill(pid, SIGKILL);
-  ASSERT_TRUE(stack_->waitForEvent(seq, [](const json& e) { return e["type"] == "pod" && e["phase"] == "BackOff"; }, 10s).has_value());
-  ASSERT_TRUE(stack_->waitForEvent(seq, [](const json& e) { return e["type"] == "pod" && e["phase"] == "Ready"; }, 30s).has_value());
+  ASSERT_TRUE(stack_->waitForEvent(seq, testing::eventWhere<events::PodPhaseChanged>([](const auto& p) { return p.phase == "BackOff"; }), 10s).has_value());
+  ASSERT_TRUE(stack_->waitForEvent(seq, testing::eventWhere<events::PodPhaseChanged>([](const auto& p) { return p.phase == "Ready"; }), 30s).has_value());
   http::Client client("127.0.0.1", stack_->ingressPort());
   // The ready event reaches the routing through the reconciler: wait for the status after it.
-  ASSERT_TRUE(stack_->waitForEvent(seq, [](const json& e) { return e["type"] == "status" && e["ready"] == true; }, 30s).has_value());
+  ASSERT_TRUE(stack_->waitForEvent(seq, testing::eventWhere<events::StatusChanged>([](const auto& s) { return s.ready; }), 30s).has_value());
   auto res = predict(client, "xgboost-iris-default.example.com");
   ASSERT_TRUE(res.ok());
   EXPECT_EQ(res->result_int(), 200u);
@@ -203,7 +196,7 @@ TEST_F(RefstackTest, MissingRuntimeShowsInStatus) {
   ASSERT_TRUE(stack_->apply("apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n"
                             "metadata: {name: tf}\nspec:\n  predictor: {model: {modelFormat: {name: tensorflow}}}\n",
                             "tf").ok());
-  ASSERT_TRUE(stack_->waitForEvent(0, [](const json& e) { return e["type"] == "status"; }, 10s).has_value());
+  ASSERT_TRUE(stack_->waitForEvent(0, testing::eventOf<events::StatusChanged>(), 10s).has_value());
   auto obj = stack_->get("default", "tf");
   ASSERT_TRUE(obj.ok());
   EXPECT_EQ((*obj)["status"]["modelStatus"]["lastFailureInfo"]["reason"], "NoSupportingRuntime");

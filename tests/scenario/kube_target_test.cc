@@ -65,12 +65,14 @@ TEST_F(KubeTargetTest, AppliesGetsAndObserves) {
 
   auto events = target_->pollEvents();
   ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0]["type"], "scale");
-  EXPECT_EQ(events[0]["isvc"], "kserve-test/sklearn-iris");
-  EXPECT_EQ(events[0]["revision"], "sklearn-iris-predictor-00001");
-  EXPECT_EQ(events[0]["desired"], 1);
-  EXPECT_EQ(events[0]["actual"], 2);
-  EXPECT_EQ(events[1]["active"], false);
+  const auto* first = events[0].as<events::ScaleDecided>();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->isvc, "kserve-test/sklearn-iris");
+  EXPECT_EQ(first->revision, "sklearn-iris-predictor-00001");
+  EXPECT_EQ(first->desired, 1);
+  EXPECT_EQ(first->actual, 2);
+  ASSERT_NE(events[1].as<events::ScaleDecided>(), nullptr);
+  EXPECT_EQ(events[1].as<events::ScaleDecided>()->active, false);
   EXPECT_TRUE(target_->pollEvents().empty());  // unchanged: no new event
 
   auto ep = target_->endpoint("kserve-test", "sklearn-iris", "");

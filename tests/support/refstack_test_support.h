@@ -10,7 +10,11 @@
 #include <initializer_list>
 #include <string>
 
+#include <functional>
+#include <vector>
+
 #include "gtest/gtest.h"
+#include "kh/events/events.h"
 #include "kh/refstack/refstack.h"
 #include "support/modelserver_process.h"
 
@@ -46,6 +50,29 @@ inline refstack::Config refstackTestConfig(const std::string& prefix, bool serve
     config.drain_quiet_period = 200ms;
   }
   return config;
+}
+
+/**
+ * A waitForEvent predicate: events of type T for which `match` holds, e.g.
+ * `eventWhere<events::StatusChanged>([](const auto& s) { return s.ready; })`.
+ */
+template <typename T, typename F>
+std::function<bool(const events::Event&)> eventWhere(F match) {
+  return [match](const events::Event& e) {
+    const T* p = e.as<T>();
+    return p != nullptr && match(*p);
+  };
+}
+template <typename T>
+std::function<bool(const events::Event&)> eventOf() {
+  return [](const events::Event& e) { return e.as<T>() != nullptr; };
+}
+
+/** Events as GET /events shows them, for failure messages. */
+inline std::string dumpEvents(const std::vector<events::Event>& list) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& e : list) out.push_back(events::toJson(e));
+  return out.dump(1);
 }
 
 }  // namespace kh::testing

@@ -118,8 +118,8 @@ class Runner {
   AssertionResult compare(const Step& step);
 
   std::string resolveRevision(const std::string& which, const json& isvc) const;
-  bool eventIsFor(const json& e, const std::string& isvc) const {
-    std::string v = e.value("isvc", "");
+  bool eventIsFor(const events::Event& e, const std::string& isvc) const {
+    std::string v = events::isvcOf(e.payload);
     return v == isvc || v == s_.ns + "/" + isvc;
   }
 
@@ -135,7 +135,12 @@ class Runner {
   std::map<std::string, double> changed_at_;  // isvc -> when it was last applied or patched
   std::map<std::string, std::vector<double>> zero_seen_;  // isvc -> when a wait saw zero pods
   json samples_ = json::array();
-  json events_ = json::array();
+  // Events seen so far, with their time from the scenario's start.
+  struct ObservedEvent {
+    double t = 0;
+    events::Event event;
+  };
+  std::vector<ObservedEvent> events_;
   std::atomic<bool> stop_observer_{false};
 
   std::map<std::string, std::unique_ptr<LoadOutcome>> loads_;
@@ -145,7 +150,7 @@ class Runner {
 };
 
 void Runner::observeOnce() {
-  std::vector<json> events;
+  std::vector<events::Event> events;
   std::map<std::string, std::map<std::string, PodCount>> pods;
   std::set<std::string> names;
   {
@@ -163,8 +168,8 @@ void Runner::observeOnce() {
   double t = now();
   std::lock_guard lock(mu_);
   for (auto& e : events) {
-    e["t"] = e.contains("time") ? e["time"].get<double>() - start_unix_ : t;
-    events_.push_back(std::move(e));
+    double at = e.time > 0 ? e.time - start_unix_ : t;
+    events_.push_back({at, std::move(e)});
   }
   for (const auto& [n, revs] : pods) {
     json r = json::object();
@@ -226,11 +231,12 @@ absl::Status Runner::waitStep(const Step& step) {
     if (step.wait_for == WaitFor::kEvent) {
       std::lock_guard lock(mu_);
       for (; event_cursor < events_.size(); ++event_cursor) {
-        const json& e = events_[event_cursor];
+        // The scenario names fields of the event as GET /events shows them.
+        const json e = events::toJson(events_[event_cursor].event);
         bool match = true;
         for (const auto& [k, v] : step.event_match.items()) {
           if (k == "isvc") {
-            match = match && eventIsFor(e, v.get<std::string>());
+            match = match && eventIsFor(events_[event_cursor].event, v.get<std::string>());
           } else {
             match = match && e.contains(k) && e[k] == v;
           }
@@ -268,8 +274,8 @@ absl::Status Runner::waitStep(const Step& step) {
           if (c != changed_at_.end()) {
             current = false;
             for (auto e = events_.rbegin(); e != events_.rend() && !current; ++e) {
-              if (e->value("t", 0.0) < c->second) break;
-              current = e->value("type", "") == "status" && eventIsFor(*e, isvc);
+              if (e->t < c->second) break;
+              current = e->event.as<events::StatusChanged>() != nullptr && eventIsFor(e->event, isvc);
             }
           }
         } else if ((*obj)["metadata"].contains("generation") && (*obj)["status"].contains("observedGeneration")) {
@@ -610,7 +616,13 @@ ScenarioResult Runner::run() {
     for (const auto& n : load_order_) loads.push_back(loadJson(*loads_.at(n)));
     result.observations["loads"] = loads;
     result.observations["samples"] = samples_;
-    result.observations["events"] = events_;
+    json observed = json::array();
+    for (const auto& e : events_) {
+      json j = events::toJson(e.event);
+      j["t"] = e.t;
+      observed.push_back(std::move(j));
+    }
+    result.observations["events"] = std::move(observed);
     result.observations["conformance"] = conformance_;
     if (result.verdict != Verdict::kSkip || !result.skip_reason.empty()) {
       // Already decided (skipped or an error).
@@ -924,10 +936,11 @@ AssertionResult Runner::coldStart(const Step& step) {
   {
     std::lock_guard lock(mu_);
     for (const auto& e : events_) {
-      if (e.value("type", "") != "coldstart" || !eventIsFor(e, isvc)) continue;
-      totals.push_back(e.value("total_ms", 0.0));
-      breakdowns.push_back({{"t", e.value("t", 0.0)}, {"total_ms", e.value("total_ms", 0.0)},
-                            {"revision", e.value("revision", "")}, {"breakdown", e.value("breakdown", json::object())}});
+      const auto* cold = e.event.as<events::ColdStart>();
+      if (cold == nullptr || !eventIsFor(e.event, isvc)) continue;
+      totals.push_back(cold->total_ms);
+      breakdowns.push_back({{"t", e.t}, {"total_ms", cold->total_ms}, {"revision", cold->revision},
+                            {"breakdown", events::toJson(e.event)["breakdown"]}});
     }
   }
   a.expected = common::strCat("p", fmtNum(pct), " of cold starts <= ", fmtNum(max_ms), " ms over at least ", min_samples, " cold start(s)");
@@ -1047,11 +1060,12 @@ AssertionResult Runner::scaledUp(const Step& step) {
       }
     }
     for (const auto& e : events_) {
-      if (e.value("type", "") != "scale" || !eventIsFor(e, isvc)) continue;
-      max_desired = std::max(max_desired, e.value("desired", 0));
-      if (e.value("panic", false) && !panic) {
+      const auto* scale = e.event.as<events::ScaleDecided>();
+      if (scale == nullptr || !eventIsFor(e.event, isvc)) continue;
+      max_desired = std::max(max_desired, scale->desired);
+      if (scale->panic && !panic) {
         panic = true;
-        panic_at = e.value("t", 0.0);
+        panic_at = e.t;
       }
     }
   }

@@ -160,10 +160,10 @@ class EmbeddedTarget final : public Target {
     }
     return out;
   }
-  std::vector<json> pollEvents() override {
+  std::vector<events::Event> pollEvents() override {
     if (!stack_) return {};
     auto events = stack_->events(seq_);
-    if (!events.empty()) seq_ = events.back().value("seq", seq_);
+    if (!events.empty()) seq_ = events.back().seq;
     return events;
   }
   absl::StatusOr<Endpoint> endpoint(const std::string& ns, const std::string& isvc, const std::string& host) override {
@@ -207,7 +207,7 @@ class EndpointTarget final : public Target {
   absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string&, const std::string&) override {
     return unsupported();
   }
-  std::vector<json> pollEvents() override { return {}; }
+  std::vector<events::Event> pollEvents() override { return {}; }
   absl::StatusOr<Endpoint> endpoint(const std::string&, const std::string&, const std::string& host) override {
     Endpoint e{http_.host, http_.port, grpc_ ? grpc_->port : uint16_t(0), ""};
     if (grpc_ && grpc_->host != http_.host) {
@@ -338,8 +338,8 @@ class KubeTarget final : public Target {
     }
     return out;
   }
-  std::vector<json> pollEvents() override {
-    std::vector<json> out;
+  std::vector<events::Event> pollEvents() override {
+    std::vector<events::Event> out;
     double now = std::chrono::duration<double>(time_.systemTime().time_since_epoch()).count();
     for (const auto& ns : namespaces_) {
       auto list = kubectlJson({"get", "podautoscalers.autoscaling.internal.knative.dev", "-n", ns, "-o", "json"});
@@ -359,9 +359,14 @@ class KubeTarget final : public Target {
         for (const auto& c : status.value("conditions", json::array())) {
           if (c.value("type", "") == "Active") active = c.value("status", "") == "True";
         }
-        out.push_back({{"seq", ++seq_}, {"time", now}, {"type", "scale"}, {"isvc", ns + "/" + isvc},
-                       {"revision", rev}, {"desired", desired}, {"actual", actual}, {"active", active},
-                       {"reason", "PodAutoscaler status"}});
+        events::ScaleDecided scale;
+        scale.isvc = ns + "/" + isvc;
+        scale.revision = rev;
+        scale.desired = desired;
+        scale.actual = actual;
+        scale.active = active;
+        scale.reason = "PodAutoscaler status";
+        out.push_back({++seq_, now, std::move(scale)});
       }
     }
     return out;

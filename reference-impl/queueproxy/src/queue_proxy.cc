@@ -1,4 +1,5 @@
 #include "kh/queueproxy/queue_proxy.h"
+#include "kh/queueproxy/stats_scraper.h"
 
 #include <algorithm>
 #include <atomic>
@@ -33,16 +34,6 @@ http::Response textResponse(unsigned status, std::string_view body) {
   response.set(bhttp::field::content_type, "text/plain; charset=utf-8");
   response.body() = std::string(body);
   return response;
-}
-
-std::string jsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-  }
-  out.push_back('"');
-  return out;
 }
 
 int64_t toNanos(common::MonotonicTime t) {
@@ -516,15 +507,7 @@ struct QueueProxy::Impl {
 
   std::string statsJson() {
     common::MonotonicTime now = time.monotonicTime();
-    StatsReport report = stats.lastReport(now);
-    double uptime = std::chrono::duration<double>(now - started).count();
-    return common::strCat("{\"pod_name\":", jsonString(options.pod_name),
-                          ",\"average_concurrent_requests\":", report.average_concurrency,
-                          ",\"average_proxied_concurrent_requests\":",
-                          report.average_proxied_concurrency,
-                          ",\"request_count\":", report.request_count,
-                          ",\"proxied_request_count\":", report.proxied_request_count,
-                          ",\"process_uptime\":", uptime, "}");
+    return podStatJson({options.pod_name, stats.lastReport(now), std::chrono::duration<double>(now - started).count()});
   }
 
   // ---- lifecycle ----

@@ -72,18 +72,25 @@ void StackImpl::handleAsync(http::Request&& req, http::Responder responder) {
     head.result(200);
     head.set(boost::beast::http::field::content_type, "application/x-ndjson");
     head.set(boost::beast::http::field::cache_control, "no-cache");
-    std::lock_guard lock(mu);
-    auto writer = responder.stream(std::move(head));
-    for (const auto& e : event_log) {
-      if (e["seq"].get<int64_t>() > since) writer->write(e.dump() + "\n");
+    std::shared_ptr<http::StreamWriter> writer = responder.stream(std::move(head));
+    std::lock_guard lock(watchers_mu);
+    for (auto it = watchers.begin(); it != watchers.end();) {
+      if (it->second->closed()) {
+        events.unsubscribe(it->first);
+        it = watchers.erase(it);
+      } else {
+        ++it;
+      }
     }
-    std::erase_if(watchers, [](const auto& w) { return w->closed(); });
     if (watchers.size() >= 256) {
       writer->write(json({{"type", "error"}, {"message", "too many watchers"}}).dump() + "\n");
       writer->finish();
       return;
     }
-    watchers.push_back(std::move(writer));
+    // The writer only queues (it never blocks), so it may run with the log locked.
+    int64_t id = events.subscribe([writer](const events::Event& e) { writer->write(events::toJson(e).dump() + "\n"); },
+                                  since);
+    watchers[id] = std::move(writer);
     return;
   }
   http::Response res;
@@ -113,7 +120,7 @@ void StackImpl::handle(http::Request& req, http::Response& res) {
   if (path == "/events" && method == verb::get) {
     int64_t since = common::parseInt<int64_t>(queryParam(target, "since")).value_or(0);
     std::string out;
-    for (const auto& e : eventsAfter(since)) out += e.dump() + "\n";
+    for (const auto& e : events.after(since)) out += events::toJson(e).dump() + "\n";
     res.result(200);
     res.set(boost::beast::http::field::content_type, "application/x-ndjson");
     res.body() = std::move(out);
@@ -226,7 +233,7 @@ absl::StatusOr<json> StackImpl::applyText(const std::string& text, const std::st
         applied_runtime_documents[common::strCat(r.kind, "/", rt.metadata.namespace_name, "/", rt.metadata.name)] =
             rt.document;
         applied.push_back({{"kind", r.kind}, {"name", rt.metadata.name}});
-        eventLocked({{"type", "applied"}, {"kind", r.kind}, {"name", rt.metadata.name}});
+        events.emit(events::ResourceApplied{r.kind, rt.cluster_scoped ? "" : rt.metadata.namespace_name, rt.metadata.name});
         for (const auto& [k, e] : services) to_reconcile.push_back(k);
       }
       if (r.inference_service) {
@@ -236,7 +243,7 @@ absl::StatusOr<json> StackImpl::applyText(const std::string& text, const std::st
         entry.isvc = isvc;
         entry.deleted = false;
         applied.push_back({{"kind", r.kind}, {"name", isvc.metadata.name}, {"namespace", isvc.metadata.namespace_name}});
-        eventLocked({{"type", "applied"}, {"kind", r.kind}, {"isvc", k}});
+        events.emit(events::ResourceApplied{r.kind, isvc.metadata.namespace_name, isvc.metadata.name});
         to_reconcile.push_back(k);
       }
     }
@@ -255,7 +262,7 @@ absl::Status StackImpl::removeService(const std::string& ns, const std::string& 
       return absl::NotFoundError(common::strCat("inferenceservices.serving.kserve.io \"", name, "\" not found"));
     }
     it->second.deleted = true;
-    eventLocked({{"type", "deleted"}, {"kind", "InferenceService"}, {"isvc", k}});
+    events.emit(events::ResourceDeleted{"InferenceService", ns, name});
     persistLocked();
   }
   enqueue(k);
@@ -289,7 +296,7 @@ absl::Status StackImpl::removeRuntime(bool cluster, const std::string& ns, const
         if (r.metadata.name == name) list.push_back(r);
       }
     }
-    eventLocked({{"type", "deleted"}, {"kind", kind}, {"name", name}});
+    events.emit(events::ResourceDeleted{kind, cluster ? "" : ns, name});
     persistLocked();
     for (const auto& [k, e] : services) to_reconcile.push_back(k);
   }
@@ -309,13 +316,16 @@ json StackImpl::objectJson(const Entry& e) const {
     for (const auto& p : names) ready += ready_pods.count(p) ? 1 : 0;
     pods_json[rev] = {{"pods", names.size()}, {"ready", ready}};
   }
-  for (const auto& [rev, sc] : scaling) {
-    if (sc->service != resourceKey(e.isvc.metadata.namespace_name, e.isvc.metadata.name)) continue;
+  std::string key = resourceKey(e.isvc.metadata.namespace_name, e.isvc.metadata.name);
+  for (const auto& [rev, settings] : autoscaled) {
+    if (settings.isvc != key) continue;
+    auto view = kpa->view(rev);
+    if (!view) continue;
     auto& r = pods_json[rev];
     if (!r.contains("pods")) r = {{"pods", 0}, {"ready", 0}};
-    r["desired"] = sc->desired;
-    r["panic"] = sc->panicking;
-    r["activatorInPath"] = sc->activator_in_path.load();
+    r["desired"] = view->replicas;
+    r["panic"] = view->panicking;
+    r["activatorInPath"] = view->activator_in_path;
   }
   doc["status"]["refstack"] = {{"revisions", pods_json}};
   return doc;
@@ -351,6 +361,20 @@ json StackImpl::runtimesJson(bool cluster, const std::string& ns) const {
   return {{"apiVersion", "serving.kserve.io/v1alpha1"},
           {"kind", cluster ? "ClusterServingRuntimeList" : "ServingRuntimeList"},
           {"items", items}};
+}
+
+json StackImpl::activatorStatsJson() const {
+  json out = json::array();
+  for (const auto& s : activator->stats()) {
+    out.push_back({{"isvc", s.isvc},
+                   {"revision", s.revision},
+                   {"average_concurrent_requests", s.last_period.average_concurrency},
+                   {"request_count", s.last_period.request_count},
+                   {"concurrency", s.concurrency},
+                   {"held", s.held},
+                   {"activator_in_path", s.in_path}});
+  }
+  return {{"reporting_period_seconds", 1}, {"revisions", out}};
 }
 
 }  // namespace kh::refstack

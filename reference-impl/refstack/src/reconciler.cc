@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "kh/common/strings.h"
+#include "kh/controller/scaling.h"
 #include "kh/controller/storage.h"
 #include "stack_impl.h"
 
@@ -95,34 +96,56 @@ void StackImpl::onPodEvent(const pods::PodEvent& e) {
   // Read here, once per readiness, not on the request path that records the cold start.
   StartupTimes startup;
   if (e.phase == pods::PodPhase::kReady) startup = readStartupTimes(startupFileOf(e.pod));
+  std::string revision;
   {
     std::lock_guard lock(mu);
     auto rev = revision_of_pod.find(e.pod);
     if (rev == revision_of_pod.end()) return;
-    eventLocked({{"type", "pod"}, {"pod", e.pod}, {"revision", rev->second},
-                 {"phase", pods::podPhaseName(e.phase)}, {"restarts", e.restarts},
-                 {"message", e.message}});
+    revision = rev->second;
+    events.emit(events::PodPhaseChanged{e.pod, revision, pods::podPhaseName(e.phase), e.restarts, e.message});
     if (e.phase == pods::PodPhase::kReady) {
-      ready_pods[e.pod] = Endpoint{e.pod, e.port, e.grpc_port, e.admin_port};
-      if (auto s = scaling.find(rev->second); s != scaling.end()) {
-        std::lock_guard cold(s->second->cold_mu);
-        if (s->second->cold && !s->second->cold->ready) {
-          s->second->cold->ready = time.monotonicTime();
-          s->second->cold->pod = e.pod;
-          s->second->cold->process_started = startup.process_started;
-          s->second->cold->model_loaded = startup.model_loaded;
-        }
-      }
+      activator::Endpoint ep;
+      ep.pod = e.pod;
+      ep.port = e.port;
+      ep.grpc_port = e.grpc_port;
+      ep.admin_port = e.admin_port;
+      ready_pods[e.pod] = std::move(ep);
     } else {
       ready_pods.erase(e.pod);
     }
     if (e.restarts > 0 && e.phase == pods::PodPhase::kBackOff) {
-      metrics.pod_restarts.Add({{"revision", rev->second}}).Increment();
+      metrics.pod_restarts.Add({{"revision", revision}}).Increment();
     }
-    auto svc = service_of_revision.find(rev->second);
+    auto svc = service_of_revision.find(revision);
+    if (svc != service_of_revision.end()) service = svc->second;
+  }
+  if (e.phase == pods::PodPhase::kReady && activator) {
+    activator->markColdStart(revision, activator::ColdStartStep::kReady, time.monotonicTime(),
+                             {e.pod, startup.process_started, startup.model_loaded});
+  }
+  if (!service.empty()) enqueue(service);
+}
+
+void StackImpl::setReplicas(const std::string& revision, int32_t) {
+  // The reconciler reads the KPA's replicas when it runs the service's pods.
+  std::string service;
+  {
+    std::lock_guard lock(mu);
+    auto svc = service_of_revision.find(revision);
     if (svc != service_of_revision.end()) service = svc->second;
   }
   if (!service.empty()) enqueue(service);
+}
+
+void StackImpl::housekeepingLoop() {
+  std::unique_lock lock(queue_mu);
+  while (!stopping) {
+    housekeeping_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping; });
+    if (stopping) return;
+    lock.unlock();
+    activator->expire(time.monotonicTime());
+    lock.lock();
+  }
 }
 
 absl::StatusOr<std::vector<std::string>> StackImpl::commandFor(const std::string& image) const {
@@ -182,11 +205,8 @@ void StackImpl::startPod(const std::string& service, const std::string& revision
         cc = static_cast<int>(component->extension.container_concurrency.value_or(0));
         if (component->extension.timeout_seconds) timeout_ms = *component->extension.timeout_seconds * 1000;
       }
-      if (auto s = scaling.find(revision); s != scaling.end()) {
-        std::lock_guard cold(s->second->cold_mu);
-        if (s->second->cold && !s->second->cold->pod_spawned) s->second->cold->pod_spawned = time.monotonicTime();
-      }
     }
+    activator->markColdStart(revision, activator::ColdStartStep::kPodSpawned, time.monotonicTime());
     spec.proxy_argv = config.queue_proxy;
     for (const std::string& a : {std::string("--http_port={{.Port}}"), std::string("--admin_port={{.AdminPort}}"),
                                  std::string("--user_port={{.UserPort}}"),
@@ -216,8 +236,8 @@ void StackImpl::startPod(const std::string& service, const std::string& revision
     auto svc = services.find(service);
     if (svc != services.end()) std::erase(svc->second.pods_of_revision[revision], spec.name);
     revision_of_pod.erase(spec.name);
-    eventLocked({{"type", "pod"}, {"pod", spec.name}, {"revision", revision}, {"phase", "Failed"},
-                 {"message", std::string(common::toStd(st.status().message()))}});
+    events.emit(events::PodPhaseChanged{spec.name, revision, "Failed", 0,
+                                        std::string(common::toStd(st.status().message()))});
   }
 }
 
@@ -249,8 +269,15 @@ void StackImpl::reconcile(const std::string& k) {
   if (e.deleted) {
     std::vector<std::string> all;
     for (auto& [rev, names] : e.pods_of_revision) all.insert(all.end(), names.begin(), names.end());
+    std::vector<std::string> gone;
+    for (const auto& [rev, settings] : autoscaled) {
+      if (service_of_revision.count(rev) && service_of_revision[rev] == k) gone.push_back(rev);
+    }
+    for (const auto& rev : gone) {
+      autoscaled.erase(rev);
+      kpa->untrack(rev);
+    }
     services.erase(it);
-    std::erase_if(scaling, [&](const auto& s) { return s.second->service == k; });
     persistLocked();
     lock.unlock();
     publishRoutes();
@@ -300,8 +327,7 @@ void StackImpl::reconcile(const std::string& k) {
     if (ctl::recordSpec(state, name, component, spec)) {
       const std::string& rev = state.rollout.latest_created_revision;
       e.launches[rev] = launch;
-      eventLocked({{"type", "revision"}, {"isvc", k}, {"revision", rev}, {"component", component},
-                   {"message", "created"}});
+      events.emit(events::RevisionCreated{k, rev, component});
     }
   };
 
@@ -376,11 +402,9 @@ void StackImpl::reconcile(const std::string& k) {
       for (const auto& p : e.pods_of_revision[r.name]) ready = ready || ready_pods.count(p);
       // A revision the autoscaler took to zero (or is waking up) stays ready, as in Knative:
       // the activator holds its requests.
-      if (!ready && r.ready) {
-        if (auto sc = scaling.find(r.name); sc != scaling.end() && (sc->second->desired == 0 || sc->second->activator_in_path)) {
-          bool any_pod_ready_before = true;
-          ready = any_pod_ready_before;
-        }
+      if (!ready && r.ready && autoscaled.count(r.name)) {
+        auto view = kpa->view(r.name);
+        ready = view && (view->replicas == 0 || view->activator_in_path);
       }
       if (ready != r.ready) ctl::setRevisionReady(cs, r.name, ready);
     }
@@ -403,7 +427,7 @@ void StackImpl::reconcile(const std::string& k) {
   // `replicas` pods; the others keep none.
   std::vector<std::string> to_start;  // revisions, once per missing pod
   std::vector<std::string> to_stop;
-  auto scale = [&](ctl::ComponentState& cs, int replicas, bool autoscaled) {
+  auto scale = [&](ctl::ComponentState& cs, int replicas, bool autoscale) {
     std::set<std::string> keep = {cs.rollout.latest_created_revision};
     for (const auto& t : cs.traffic) {
       if (t.percent > 0) keep.insert(t.revision);
@@ -413,12 +437,27 @@ void StackImpl::reconcile(const std::string& k) {
       auto& names = e.pods_of_revision[r.name];
       bool kept = keep.count(r.name) && e.launches.count(r.name);
       int want = kept ? replicas : 0;
-      if (kept && autoscaled) {
+      if (kept && autoscale) {
         // The KPA owns the count (between min and max scale, 0 allowed).
-        auto s = scalingForLocked(k, r.name, isvc.predictor.extension, isvc.metadata.annotations);
-        if (s) want = s->desired;
-      } else if (!kept) {
-        scaling.erase(r.name);
+        auto settings = ctl::resolveScalingSettings(config.autoscaler, isvc.predictor.extension,
+                                                    isvc.metadata.annotations);
+        if (settings.ok()) {
+          int ready_now = 0;
+          for (const auto& p : names) ready_now += ready_pods.count(p) ? 1 : 0;
+          want = kpa->track(k, r.name, *settings, ready_now);
+          activator::RevisionSettings a;
+          a.isvc = k;
+          a.container_concurrency = static_cast<int>(isvc.predictor.extension.container_concurrency.value_or(0));
+          a.timeout = isvc.predictor.extension.timeout_seconds
+                          ? std::chrono::milliseconds(*isvc.predictor.extension.timeout_seconds * 1000)
+                          : config.revision_timeout;
+          a.queue_limit = config.activator_queue_limit;
+          autoscaled[r.name] = a;
+        } else if (failure.empty()) {
+          failure = std::string(common::toStd(settings.status().message()));
+        }
+      } else if (autoscaled.erase(r.name) > 0) {
+        kpa->untrack(r.name);
       }
       for (int have = static_cast<int>(names.size()); have < want; ++have) to_start.push_back(r.name);
       while (static_cast<int>(names.size()) > want) {  // newest first
@@ -443,16 +482,16 @@ void StackImpl::reconcile(const std::string& k) {
     status["modelStatus"]["transitionStatus"] = "InvalidSpec";
     status["modelStatus"]["lastFailureInfo"] = {{"reason", "InvalidPredictorSpec"}, {"message", failure}};
   }
-  std::optional<json> status_event;
+  std::optional<events::StatusChanged> status_event;
   if (status != e.status) {
     e.status = status;
     bool ready = false;
     for (const auto& c : status["conditions"]) {
       if (c["type"] == "Ready") ready = c["status"] == "True";
     }
-    json split = json::array();
-    for (const auto& t : e.predictor.traffic) split.push_back({{"revision", t.revision}, {"percent", t.percent}});
-    status_event = json{{"type", "status"}, {"isvc", k}, {"ready", ready}, {"traffic", split}};
+    events::StatusChanged changed{k, ready, {}};
+    for (const auto& t : e.predictor.traffic) changed.traffic.push_back({t.revision, t.percent});
+    status_event = std::move(changed);
   }
   persistLocked();
   lock.unlock();
@@ -460,62 +499,82 @@ void StackImpl::reconcile(const std::string& k) {
   // Route away first, then announce, then stop what no longer takes traffic: no request is
   // sent to a pod that is going away.
   publishRoutes();
-  if (status_event) event(*status_event);
+  if (status_event) events.emit(std::move(*status_event));
   stopPodsLater(std::move(to_stop));
 }
 
 void StackImpl::publishRoutes() {
-  auto snapshot = std::make_shared<RoutingSnapshot>(config.domain);
-  std::lock_guard lock(mu);
-  for (const auto& [k, e] : services) {
-    if (e.deleted) continue;
-    ingress::ServiceRoutes routes{e.isvc.metadata.name, e.isvc.metadata.namespace_name, {}};
-    auto component = [&](const std::string& name, const ctl::ComponentState& cs) {
-      ingress::ComponentTraffic t{name, {}, {}};
-      for (const auto& target : cs.traffic) {
-        t.split.push_back({target.revision, target.percent});
-        if (target.tag) t.tags[*target.tag] = target.revision;
-      }
-      routes.components.push_back(t);
-      for (const auto& r : cs.revisions) {
-        auto pods_it = e.pods_of_revision.find(r.name);
-        if (pods_it == e.pods_of_revision.end()) continue;
-        auto& endpoints = snapshot->endpoints[r.name];
-        for (const auto& p : pods_it->second) {
-          auto ready = ready_pods.find(p);
-          if (ready != ready_pods.end()) endpoints.push_back(ready->second);
+  // One publication at a time, so snapshots and the activator's endpoints go out in order.
+  std::lock_guard publishing(publish_mu);
+  auto snapshot = std::make_shared<ingress::RoutingSnapshot>(config.domain);
+  std::map<std::string, activator::RevisionSettings> activator_revisions;
+  std::map<std::string, int> reachable;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& [k, e] : services) {
+      if (e.deleted) continue;
+      ingress::ServiceRoutes routes{e.isvc.metadata.name, e.isvc.metadata.namespace_name, {}};
+      auto component = [&](const std::string& name, const ctl::ComponentState& cs) {
+        ingress::ComponentTraffic t{name, {}, {}};
+        for (const auto& target : cs.traffic) {
+          t.split.push_back({target.revision, target.percent});
+          if (target.tag) t.tags[*target.tag] = target.revision;
         }
-      }
-    };
-    component("predictor", e.predictor);
-    if (e.transformer) component("transformer", *e.transformer);
-    if (e.explainer) component("explainer", *e.explainer);
-    snapshot->table.add(routes);
-  }
-  // An event when what the ingress can reach changes: ready pods of each revision that takes
-  // traffic.
-  json reachable = json::object();
-  for (const auto& [k, e] : services) {
-    if (e.deleted) continue;
-    for (const auto* cs : {&e.predictor, e.transformer ? &*e.transformer : nullptr,
-                           e.explainer ? &*e.explainer : nullptr}) {
-      if (cs == nullptr) continue;
-      for (const auto& t : cs->traffic) {
-        auto eps = snapshot->endpoints.find(t.revision);
-        if (t.percent > 0 && !t.revision.empty()) {
-          reachable[t.revision] = eps == snapshot->endpoints.end() ? 0 : eps->second.size();
+        routes.components.push_back(t);
+        for (const auto& r : cs.revisions) {
+          auto pods_it = e.pods_of_revision.find(r.name);
+          bool autoscaled_revision = autoscaled.count(r.name) > 0;
+          if (pods_it == e.pods_of_revision.end() && !autoscaled_revision) continue;
+          auto endpoints = std::make_shared<activator::EndpointList>();
+          if (pods_it != e.pods_of_revision.end()) {
+            for (const auto& p : pods_it->second) {
+              auto ready = ready_pods.find(p);
+              if (ready != ready_pods.end()) endpoints->push_back(ready->second);
+            }
+          }
+          snapshot->revisions[r.name].endpoints = std::move(endpoints);
         }
-      }
+        // What the ingress can reach: ready pods of each revision that takes traffic.
+        for (const auto& target : cs.traffic) {
+          if (target.percent <= 0 || target.revision.empty()) continue;
+          auto it = snapshot->revisions.find(target.revision);
+          reachable[target.revision] = it == snapshot->revisions.end() ? 0 : static_cast<int>(it->second.endpoints->size());
+        }
+      };
+      component("predictor", e.predictor);
+      if (e.transformer) component("transformer", *e.transformer);
+      if (e.explainer) component("explainer", *e.explainer);
+      snapshot->table.add(routes);
     }
+    activator_revisions = autoscaled;
   }
-  for (const auto& [rev, sc] : scaling) snapshot->scaling[rev] = sc;
-  routing.store(snapshot);
-  if (proxy) proxy->onRoutes(snapshot);
-  grpcIngressOnRoutes(*this, snapshot);
-  if (reachable != last_reachable) {
-    last_reachable = reachable;
-    eventLocked({{"type", "routes"}, {"readyPods", reachable}});
+  // The activator's side of each autoscaled revision, and what it no longer serves.
+  for (const auto& [rev, settings] : activator_revisions) {
+    snapshot->revisions[rev].activator = activator->addRevision(rev, settings);
   }
+  for (const auto& rev : published_activator_revisions) {
+    if (!activator_revisions.count(rev)) activator->removeRevision(rev);
+  }
+  published_activator_revisions.clear();
+  for (const auto& [rev, settings] : activator_revisions) published_activator_revisions.insert(rev);
+  routing.publish(snapshot);
+  // Held requests go out to pods that are ready now; the KPA sees the ready pods.
+  for (const auto& [rev, target] : snapshot->revisions) {
+    if (!target.activator) continue;
+    activator->setEndpoints(rev, target.endpoints);
+    std::vector<uint16_t> ports;
+    for (const auto& ep : *target.endpoints) {
+      if (ep.admin_port != 0) ports.push_back(ep.admin_port);
+    }
+    kpa->setPods(rev, std::move(ports));
+  }
+  bool changed = false;
+  {
+    std::lock_guard lock(mu);
+    changed = reachable != last_reachable;
+    if (changed) last_reachable = reachable;
+  }
+  if (changed) events.emit(events::RoutesChanged{reachable});
 }
 
 }  // namespace kh::refstack

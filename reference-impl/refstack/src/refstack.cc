@@ -6,6 +6,7 @@
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "prometheus/text_serializer.h"
+#include "kh/controller/scaling.h"
 #include "stack_impl.h"
 
 namespace kh::refstack {
@@ -54,72 +55,15 @@ Metrics::Metrics()
       pod_restarts(prometheus::BuildCounter()
                        .Name("kh_refstack_pod_restarts_total")
                        .Help("Pod restarts after a crash, by revision")
-                       .Register(*registry)),
-      ingress_requests(prometheus::BuildCounter()
-                           .Name("kh_ingress_requests_total")
-                           .Help("Requests through the ingress by InferenceService, revision and code")
-                           .Register(*registry)),
-      ingress_seconds(prometheus::BuildHistogram()
-                          .Name("kh_ingress_request_seconds")
-                          .Help("Latency through the ingress, by InferenceService and protocol")
-                          .Register(*registry)),
-      desired_pods(prometheus::BuildGauge()
-                       .Name("kh_autoscaler_desired_pods")
-                       .Help("Pods the autoscaler wants, by revision")
-                       .Register(*registry)),
-      cold_start_seconds(prometheus::BuildHistogram()
-                             .Name("kh_cold_start_seconds")
-                             .Help("Arrival to first byte of requests that found zero pods, by revision")
-                             .Register(*registry)) {}
-
-prometheus::Counter& Metrics::requestCounter(const std::string& isvc, const std::string& ns,
-                                             const std::string& revision, int code,
-                                             const char* protocol) {
-  return ingress_requests.Add({{"isvc", isvc},
-                               {"namespace", ns},
-                               {"revision", revision},
-                               {"code", std::to_string(code)},
-                               {"protocol", protocol}});
-}
-
-prometheus::Histogram& Metrics::latencyHistogram(const std::string& isvc, const std::string& ns,
-                                                 const char* protocol) {
-  return ingress_seconds.Add({{"isvc", isvc}, {"namespace", ns}, {"protocol", protocol}}, kLatencyBuckets);
-}
+                       .Register(*registry)) {}
 
 std::string Metrics::text() const {
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry->Collect());
 }
 
-// ------------------------------------------------------------------ events
-
-void StackImpl::event(json e) {
-  std::lock_guard lock(mu);
-  eventLocked(std::move(e));
-}
-
-void StackImpl::eventLocked(json e) {
-  auto now = std::chrono::duration<double>(time.systemTime().time_since_epoch()).count();
-  e["seq"] = next_seq++;
-  e["time"] = now;
-  if (!watchers.empty()) {
-    std::string line = e.dump() + "\n";
-    std::erase_if(watchers, [&](const std::shared_ptr<http::StreamWriter>& w) { return !w->write(line); });
-  }
-  event_log.push_back(std::move(e));
-  if (event_log.size() > 10000) event_log.pop_front();
-  event_cv.notify_all();
-}
-
-std::vector<json> StackImpl::eventsAfter(int64_t since) const {
-  std::lock_guard lock(mu);
-  std::vector<json> out;
-  for (const auto& e : event_log) {
-    if (e["seq"].get<int64_t>() > since) out.push_back(e);
-  }
-  return out;
-}
+StackImpl::StackImpl(const Config& c, const common::TimeSource& t)
+    : config(c), time(t), events(t), random(c.random_seed), routing(c.domain) {}
 
 // ------------------------------------------------------------------ config file
 
@@ -169,6 +113,9 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
       if (key == "podGracePeriodSeconds") config.pod_grace_period = ms;
       if (key == "drainQuietPeriodSeconds") config.drain_quiet_period = ms;
       if (key == "autoscalerTickSeconds") config.autoscaler_tick = std::max(ms, std::chrono::milliseconds(200));
+    } else if (key == "randomSeed") {
+      if (!value.is_number_unsigned()) return bad(key, "a non-negative integer");
+      config.random_seed = value.get<uint64_t>();
     } else if (key == "activatorQueueLimit") {
       if (!value.is_number_integer() || value.get<int64_t>() < 1) return bad(key, "an integer >= 1");
       config.activator_queue_limit = value.get<size_t>();
@@ -183,7 +130,7 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
         config.autoscaler[k] = v.is_string() ? v.get<std::string>() : v.dump();
       }
       ctl::ComponentExtension none;
-      if (auto st = resolveScalingSettings(config.autoscaler, none, {}); !st.ok()) {
+      if (auto st = ctl::resolveScalingSettings(config.autoscaler, none, {}); !st.ok()) {
         return absl::InvalidArgumentError(common::strCat(path.string(), ": autoscaler: ", common::toStd(st.status().message())));
       }
     } else if (key == "images") {
@@ -207,8 +154,8 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
           path.string(), ": unknown key '", key,
           "' (known: stateDir, address, adminPort, ingressPort, grpcIngressPort, adminToken, domain, "
           "images, runtimesDir, pvcRoot, baseDir, storageCaFile, ingressWorkers, revisionTimeoutSeconds, "
-          "podGracePeriodSeconds, drainQuietPeriodSeconds, autoscalerTickSeconds, activatorQueueLimit, queueProxy, "
-          "autoscaler)"));
+          "podGracePeriodSeconds, drainQuietPeriodSeconds, autoscalerTickSeconds, activatorQueueLimit, randomSeed, "
+          "queueProxy, autoscaler)"));
     }
   }
   return config;
@@ -220,17 +167,24 @@ Refstack::Refstack(std::unique_ptr<StackImpl> impl) : impl_(std::move(impl)) {}
 
 absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
                                                           const common::TimeSource& time) {
+  if (!config.autoscaler.empty()) {
+    ctl::ComponentExtension none;
+    if (auto st = ctl::resolveScalingSettings(config.autoscaler, none, {}); !st.ok()) {
+      return absl::InvalidArgumentError(common::strCat("autoscaler config: ", common::toStd(st.status().message())));
+    }
+  }
   auto impl = std::make_unique<StackImpl>(config, time);
-  impl->routing.store(std::make_shared<const RoutingSnapshot>(config.domain));
+  StackImpl* raw = impl.get();
   std::error_code ec;
   std::filesystem::create_directories(config.state_dir / "logs", ec);
   std::filesystem::create_directories(config.state_dir / "pods", ec);
   if (ec) {
     return absl::UnavailableError(common::strCat("cannot create ", config.state_dir.string(), ": ", ec.message()));
   }
-  // Pods left running by a refstack that was killed belong to nobody now.
+  // Pods left running by a refstack that was killed belong to nobody now (pods started by this
+  // version die with it; an older one's, or a grandchild of a custom container, may not).
   if (int orphans = pods::killOrphanedPods((config.state_dir / "pods").string()); orphans > 0) {
-    impl->event({{"type", "orphans"}, {"message", common::strCat("ended ", orphans, " orphaned pods")}});
+    impl->events.emit(events::OrphansEnded{orphans});
   }
   if (!config.runtimes_dir.empty()) {
     std::vector<std::filesystem::path> files;
@@ -251,7 +205,27 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
     std::lock_guard lock(impl->mu);
     if (auto st = impl->restore(); !st.ok()) return st;
   }
-  StackImpl* raw = impl.get();
+  // The activator: held requests wake the KPA; cold starts are events and a metric.
+  activator::Activator::Options activator_options;
+  activator_options.time = &time;
+  activator_options.random = &impl->random;
+  activator_options.events = &impl->events;
+  activator_options.metrics = impl->metrics.registry.get();
+  activator_options.on_activation = [raw](const std::string& revision) {
+    if (raw->kpa) raw->kpa->activate(revision);
+  };
+  impl->activator = std::make_unique<activator::Activator>(std::move(activator_options));
+  ctl::KpaReconciler::Deps kpa_deps;
+  kpa_deps.time = &time;
+  kpa_deps.activator = impl->activator.get();
+  kpa_deps.events = &impl->events;
+  kpa_deps.target = raw;
+  kpa_deps.metrics = impl->metrics.registry.get();
+  ctl::KpaOptions kpa_options;
+  kpa_options.tick = config.autoscaler_tick;
+  // One stat a second, as Knative's scraper; a short tick (tests) scrapes as often.
+  kpa_options.scrape_period = std::min(std::chrono::milliseconds(1000), config.autoscaler_tick);
+  impl->kpa = std::make_unique<ctl::KpaReconciler>(std::move(kpa_deps), kpa_options);
   impl->pods = std::make_unique<pods::PodManager>(time, [raw](const pods::PodEvent& e) { raw->onPodEvent(e); });
   http::ServerOptions admin;
   admin.address = config.address;
@@ -260,26 +234,37 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   auto admin_server = http::HttpServer::create(admin, *impl);
   if (!admin_server.ok()) return admin_server.status();
   impl->admin_server = std::move(*admin_server);
-  impl->proxy = std::make_unique<IngressProxy>(*impl);
+  impl->ingress_metrics = std::make_unique<ingress::IngressMetrics>(*impl->metrics.registry);
+  ingress::IngressDeps deps;
+  deps.routing = &impl->routing;
+  deps.activator = impl->activator.get();
+  deps.time = &time;
+  deps.random = &impl->random;
+  deps.metrics = impl->ingress_metrics.get();
+  deps.metrics_text = [raw] { return raw->metrics.text(); };
+  ingress::HttpIngressOptions http_options;
+  http_options.request_timeout = config.revision_timeout;
+  impl->http_ingress = std::make_unique<ingress::HttpIngress>(deps, http_options);
   http::ServerOptions ingress_opts;
   ingress_opts.address = config.address;
   ingress_opts.port = config.ingress_port;
   ingress_opts.workers = std::max(1, config.ingress_workers);
   ingress_opts.server_name = "refstack-ingress";
   ingress_opts.body_timeout = config.revision_timeout;
-  auto ingress_server = http::HttpServer::create(ingress_opts, *impl->proxy);
+  auto ingress_server = http::HttpServer::create(ingress_opts, *impl->http_ingress);
   if (!ingress_server.ok()) return ingress_server.status();
   impl->ingress_server = std::move(*ingress_server);
-  impl->proxy->attach(*impl->ingress_server);
-  if (auto st = startGrpcIngress(*impl); !st.ok()) return st;
-  if (!config.autoscaler.empty()) {
-    ctl::ComponentExtension none;
-    if (auto st = resolveScalingSettings(config.autoscaler, none, {}); !st.ok()) {
-      return absl::InvalidArgumentError(common::strCat("autoscaler config: ", common::toStd(st.status().message())));
-    }
-  }
+  impl->http_ingress->attach(*impl->ingress_server);
+  ingress::GrpcIngressOptions grpc_options;
+  grpc_options.address = config.address;
+  grpc_options.port = config.grpc_ingress_port;
+  grpc_options.request_timeout = config.revision_timeout;
+  auto grpc_ingress = ingress::GrpcIngress::start(deps, grpc_options);
+  if (!grpc_ingress.ok()) return grpc_ingress.status();
+  impl->grpc_ingress = std::move(*grpc_ingress);
+  impl->kpa->start();
   impl->reconciler = std::thread([raw] { raw->reconcileLoop(); });
-  impl->scaler = std::thread([raw] { raw->scalerLoop(); });
+  impl->housekeeping = std::thread([raw] { raw->housekeepingLoop(); });
   impl->admin_server->start();
   impl->ingress_server->start();
   {
@@ -291,11 +276,17 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
 }
 
 Refstack::~Refstack() {
+  // Held requests cannot wait for pods any more: the activator answers them first, then the
+  // servers stop taking requests and finish what is in flight.
+  impl_->activator->stop();
   impl_->ingress_server->drain(std::chrono::seconds(5));
-  stopGrpcIngress(*impl_);
+  impl_->grpc_ingress->stop();
   {
-    std::lock_guard lock(impl_->mu);
-    for (auto& w : impl_->watchers) w->finish();
+    std::lock_guard lock(impl_->watchers_mu);
+    for (auto& [id, w] : impl_->watchers) {
+      impl_->events.unsubscribe(id);
+      w->finish();
+    }
     impl_->watchers.clear();
   }
   impl_->admin_server->drain(std::chrono::seconds(2));
@@ -304,45 +295,43 @@ Refstack::~Refstack() {
     impl_->stopping = true;
   }
   impl_->queue_cv.notify_all();
-  impl_->scaler_cv.notify_all();
+  impl_->housekeeping_cv.notify_all();
   impl_->reconciler.join();
-  impl_->scaler.join();
+  impl_->housekeeping.join();
+  impl_->kpa->stop();
   for (auto& t : impl_->stoppers) t.join();
-  impl_->proxy->stop();
+  impl_->http_ingress->stop();
   impl_->pods.reset();  // stops every pod
 }
 
 uint16_t Refstack::adminPort() const { return impl_->admin_server->port(); }
 uint16_t Refstack::ingressPort() const { return impl_->ingress_server->port(); }
-uint16_t Refstack::grpcIngressPort() const { return impl_->grpc_ingress_port; }
+uint16_t Refstack::grpcIngressPort() const { return impl_->grpc_ingress->port(); }
 
 absl::StatusOr<nlohmann::json> Refstack::apply(const std::string& yaml, const std::string& source) {
   return impl_->applyText(yaml, source);
 }
-absl::Status Refstack::remove(const std::string&, const std::string& ns, const std::string& name) {
-  return impl_->removeService(ns, name);
+
+absl::Status Refstack::remove(const std::string& kind, const std::string& ns, const std::string& name) {
+  if (kind == "InferenceService" || kind == "inferenceservice" || kind == "isvc") {
+    return impl_->removeService(ns, name);
+  }
+  if (kind == "ServingRuntime" || kind == "servingruntime") return impl_->removeRuntime(false, ns, name);
+  if (kind == "ClusterServingRuntime" || kind == "clusterservingruntime") return impl_->removeRuntime(true, "", name);
+  return absl::InvalidArgumentError(common::strCat(
+      "cannot delete a ", kind, ": refstack deletes InferenceService, ServingRuntime and ClusterServingRuntime"));
 }
+
 absl::StatusOr<nlohmann::json> Refstack::get(const std::string& ns, const std::string& name) const {
   return impl_->getJson(ns, name);
 }
 nlohmann::json Refstack::list() const { return impl_->listJson(); }
-std::vector<nlohmann::json> Refstack::events(int64_t since) const { return impl_->eventsAfter(since); }
+std::vector<events::Event> Refstack::events(int64_t since) const { return impl_->events.after(since); }
 
-std::optional<nlohmann::json> Refstack::waitForEvent(
-    int64_t since, const std::function<bool(const nlohmann::json&)>& match,
-    std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(impl_->mu);
-  std::optional<nlohmann::json> found;
-  impl_->event_cv.wait_for(lock, timeout, [&] {
-    for (const auto& e : impl_->event_log) {
-      if (e["seq"].get<int64_t>() > since && match(e)) {
-        found = e;
-        return true;
-      }
-    }
-    return false;
-  });
-  return found;
+std::optional<events::Event> Refstack::waitForEvent(int64_t since,
+                                                    const std::function<bool(const ::kh::events::Event&)>& match,
+                                                    std::chrono::milliseconds timeout) const {
+  return impl_->events.waitFor(since, match, timeout);
 }
 
 void Refstack::waitForShutdown() {

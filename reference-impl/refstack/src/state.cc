@@ -70,7 +70,7 @@ void StackImpl::persistLocked() {
   if (st.ok()) {
     last_persisted = std::move(text);
   } else {
-    eventLocked({{"type", "error"}, {"message", std::string(common::toStd(st.message()))}});
+    events.emit(events::StackError{std::string(common::toStd(st.message()))});
   }
 }
 
@@ -125,7 +125,7 @@ absl::Status StackImpl::restore() {
         e.launches[rev] = launch;
       }
       e.pod_serial = item.value("podSerial", std::map<std::string, int>{});
-      eventLocked({{"type", "restored"}, {"isvc", k}});
+      events.emit(events::ResourceRestored{k});
     }
   }
   last_persisted = stateJsonLocked().dump(1);

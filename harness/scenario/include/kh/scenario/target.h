@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "kh/common/time_source.h"
+#include "kh/events/events.h"
 #include "nlohmann/json.hpp"
 
 namespace kh::scenario {
@@ -70,10 +71,10 @@ class Target {
   virtual absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string& ns,
                                                                const std::string& name) = 0;
   /**
-   * Events since the previous call, in the refstack contract ("seq", "time" unix seconds,
-   * "type", ...). The kube target makes "scale" events from PodAutoscaler changes.
+   * Events since the previous call, oldest first. The kube target makes ScaleDecided events
+   * from PodAutoscaler changes.
    */
-  virtual std::vector<nlohmann::json> pollEvents() = 0;
+  virtual std::vector<events::Event> pollEvents() = 0;
   /**
    * Where to send requests for an InferenceService; `host` is "" (the service's host), a tag
    * ("latest", "prev") or a full Host name.

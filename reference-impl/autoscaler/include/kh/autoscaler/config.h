@@ -189,6 +189,8 @@ struct RevisionScaling {
   bool enable_scale_to_zero = true;
   /** The revision's progress deadline (annotation or config-deployment default). */
   Duration progress_deadline{kDefaultProgressDeadline};
+
+  bool operator==(const RevisionScaling&) const = default;
 };
 
 /**

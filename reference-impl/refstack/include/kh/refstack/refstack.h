@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "kh/common/time_source.h"
+#include "kh/events/events.h"
 #include "nlohmann/json.hpp"
 
 namespace kh::refstack {
@@ -57,6 +58,11 @@ struct Config {
   std::chrono::milliseconds autoscaler_tick{2'000};
   /** Requests the activator holds per revision while it scales from zero; more get 503. */
   size_t activator_queue_limit = 1000;
+  /**
+   * Seeds every random draw of the stack (canary splits, load balancing, request ids), so a run
+   * can be repeated exactly.
+   */
+  uint64_t random_seed = 1;
 };
 
 /**
@@ -79,19 +85,24 @@ class Refstack {
 
   /** Applies a multi-document manifest; nothing changes when any document is invalid. */
   absl::StatusOr<nlohmann::json> apply(const std::string& yaml, const std::string& source);
+  /**
+   * Deletes a resource. `kind`: InferenceService (isvc), ServingRuntime or ClusterServingRuntime
+   * (`ns` is ignored for the latter). @return NotFound, or InvalidArgument for another kind.
+   */
   absl::Status remove(const std::string& kind, const std::string& ns, const std::string& name);
+  /** An InferenceService with its status. */
   absl::StatusOr<nlohmann::json> get(const std::string& ns, const std::string& name) const;
   nlohmann::json list() const;
-  /** Events after sequence number `since` (JSON objects with "seq", "time", "type", ...). */
-  std::vector<nlohmann::json> events(int64_t since) const;
+  /** Events after sequence number `since`, oldest first. */
+  std::vector<::kh::events::Event> events(int64_t since) const;
   /**
    * Waits until an event after `since` satisfies `match`, or `timeout` passes. `match` runs
    * with the event log locked: it must not call back into the Refstack.
    * @return the matching event, or nullopt.
    */
-  std::optional<nlohmann::json> waitForEvent(int64_t since,
-                                             const std::function<bool(const nlohmann::json&)>& match,
-                                             std::chrono::milliseconds timeout) const;
+  std::optional<::kh::events::Event> waitForEvent(int64_t since,
+                                                 const std::function<bool(const ::kh::events::Event&)>& match,
+                                                 std::chrono::milliseconds timeout) const;
 
   /** Blocks until the daemon is asked to stop (POST /shutdown or requestShutdown()). */
   void waitForShutdown();
