@@ -8,6 +8,8 @@
 #include "kh/http/server.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "boost/asio/ip/tcp.hpp"
@@ -94,6 +96,45 @@ TEST_F(StorageTest, HttpDownloadsOnceIntoTheCache) {
   auto missing = resolveStorageUri(base + "/models/none.json", config_);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(std::string(missing.status().message()).find("HTTP 404"), std::string::npos);
+  (*server)->drain(std::chrono::milliseconds(500));
+}
+
+TEST_F(StorageTest, TheResolverDownloadsOffTheCallersThreadAndSaysWhenDone) {
+  Files files;
+  auto server = http::HttpServer::create({}, files);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  std::string uri = "http://127.0.0.1:" + std::to_string((*server)->port()) + "/models/model.json";
+  std::string missing = "http://127.0.0.1:" + std::to_string((*server)->port()) + "/models/none.json";
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> done;
+  StorageResolver resolver(config_, [&](const std::string& u) {
+    std::lock_guard lock(mu);
+    done.push_back(u);
+    cv.notify_all();
+  }, std::chrono::milliseconds(0));
+  // Local URIs at once; a download is pending until it is done.
+  EXPECT_EQ(resolver.resolve("models/iris").state, StorageResolution::State::kReady);
+  EXPECT_EQ(resolver.resolve(uri).state, StorageResolution::State::kPending);
+  EXPECT_EQ(resolver.resolve(missing).state, StorageResolution::State::kPending);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done.size() == 2; }));
+  }
+  auto ready = resolver.resolve(uri);
+  ASSERT_EQ(ready.state, StorageResolution::State::kReady);
+  EXPECT_TRUE(fs::exists(ready.path / "model.json"));
+  auto failed = resolver.resolve(missing);
+  // A failure is reported, then (retry_after 0) tried again on the next ask.
+  EXPECT_EQ(failed.state, StorageResolution::State::kFailed);
+  EXPECT_NE(std::string(failed.error.message()).find("HTTP 404"), std::string::npos) << failed.error;
+  EXPECT_EQ(resolver.resolve(missing).state, StorageResolution::State::kPending);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done.size() == 3; }));
+  }
+  EXPECT_EQ(files.requests.load(), 3);  // the model once, the missing one twice
   (*server)->drain(std::chrono::milliseconds(500));
 }
 

@@ -3,6 +3,9 @@
 // transformer -> predictor chain, and the gRPC ingress.
 
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -259,6 +262,40 @@ spec:
   ASSERT_TRUE(predict.ok());
   EXPECT_EQ(std::string((*predict)["Kh-Revision"]), "explained-predictor-00001");
   EXPECT_EQ(predict->body(), R"({"predictions":[1]})");
+}
+
+TEST_F(RefstackAdminTest, AStalledModelDownloadShowsInStatusAndStallsNothingElse) {
+  // A server that takes connections and never answers: the download waits out its timeout.
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 8), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::string uri = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/models/model.json";
+  startStack();
+  std::string stalled = manifest("xgboost-iris.yaml");
+  stalled.replace(stalled.find("name: xgboost-iris"), 18, "name: stalled-iris");
+  auto at = stalled.find("storageUri: ");
+  stalled.replace(at, stalled.find('\n', at) - at, "storageUri: " + uri);
+  ASSERT_TRUE(stack_->apply(stalled, "stalled").ok());
+  // Another service is reconciled, started and served meanwhile.
+  ASSERT_TRUE(stack_->apply(manifest("xgboost-iris.yaml"), "m").ok());
+  ASSERT_TRUE(waitReady(0, "xgboost-iris")) << testing::dumpEvents(stack_->events(0));
+  ASSERT_TRUE(predict("xgboost-iris-default.example.com").ok());
+  // The stalled one says what it waits for, as KServe's status does while the storage
+  // initializer runs.
+  auto status = (*stack_->get("default", "stalled-iris"))["status"];
+  EXPECT_EQ(status["modelStatus"]["transitionStatus"], "InProgress") << status.dump(1);
+  EXPECT_EQ(status["modelStatus"]["states"]["targetModelState"], "Pending") << status.dump(1);
+  EXPECT_NE(status["modelStatus"]["lastFailureInfo"]["message"].get<std::string>().find("downloading storageUri " + uri),
+            std::string::npos)
+      << status.dump(1);
+  stack_.reset();
+  ::close(listener);
 }
 
 TEST_F(RefstackAdminTest, GrpcIngressRoutesByHostMetadataWhenTheAuthorityIsAnAddress) {

@@ -13,6 +13,9 @@
 
 #include <fstream>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "kh/common/net.h"
 #include "kh/common/strings.h"
@@ -66,7 +69,7 @@ absl::StatusOr<http::Response> httpsGet(const std::string& host, uint16_t port, 
   net::ip::tcp::resolver resolver(ioc);
   auto endpoints = resolver.resolve(host, std::to_string(port), ec);
   if (ec) return absl::UnavailableError(common::strCat("cannot resolve ", host, ": ", ec.message()));
-  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));
+  beast::get_lowest_layer(stream).expires_after(config.download_timeout);
   beast::get_lowest_layer(stream).connect(endpoints, ec);
   if (!ec) stream.handshake(ssl::stream_base::client, ec);
   if (ec) return absl::UnavailableError(common::strCat("TLS connection to ", host, ":", port, " failed: ", ec.message()));
@@ -105,7 +108,7 @@ absl::StatusOr<fs::path> download(const std::string& uri, const StorageConfig& c
   if (tls) {
     res = httpsGet(target->host, target->port, path, config);
   } else {
-    http::Client client(target->host, target->port, std::chrono::seconds(60));
+    http::Client client(target->host, target->port, config.download_timeout);
     res = client.request("GET", path);
   }
   if (!res.ok()) {
@@ -183,6 +186,76 @@ absl::StatusOr<fs::path> resolveStorageUri(const std::string& uri, const Storage
     }
   }
   return *resolved;
+}
+
+bool isDownload(const std::string& uri) {
+  return uri.rfind("http://", 0) == 0 || uri.rfind("https://", 0) == 0;
+}
+
+// What the resolver and its download threads share; the threads may outlive the resolver.
+struct StorageResolver::Shared {
+  StorageConfig config;
+  std::function<void(const std::string&)> on_done;
+  std::chrono::milliseconds retry_after;
+  std::mutex mu;
+  bool alive = true;  // guarded by mu
+  struct Entry {
+    StorageResolution resolution;
+    std::chrono::steady_clock::time_point failed_at;
+    bool failure_reported = false;  // a failure is given out once before it is tried again
+  };
+  std::map<std::string, Entry> entries;  // guarded by mu
+};
+
+StorageResolver::StorageResolver(StorageConfig config, std::function<void(const std::string&)> on_done,
+                                 std::chrono::milliseconds retry_after)
+    : shared_(std::make_shared<Shared>()) {
+  shared_->config = std::move(config);
+  shared_->on_done = std::move(on_done);
+  shared_->retry_after = retry_after;
+}
+
+StorageResolver::~StorageResolver() {
+  std::lock_guard lock(shared_->mu);
+  shared_->alive = false;
+}
+
+StorageResolution StorageResolver::resolve(const std::string& uri) {
+  if (!isDownload(uri)) {
+    auto r = resolveStorageUri(uri, shared_->config);
+    if (!r.ok()) return {StorageResolution::State::kFailed, {}, r.status()};
+    return {StorageResolution::State::kReady, *r, absl::OkStatus()};
+  }
+  {
+    std::lock_guard lock(shared_->mu);
+    auto it = shared_->entries.find(uri);
+    if (it != shared_->entries.end()) {
+      auto& e = it->second;
+      bool failed = e.resolution.state == StorageResolution::State::kFailed;
+      bool retry = failed && e.failure_reported &&
+                   std::chrono::steady_clock::now() - e.failed_at >= shared_->retry_after;
+      if (!retry) {
+        if (failed) e.failure_reported = true;
+        return e.resolution;
+      }
+    }
+    shared_->entries[uri] = {};  // pending
+  }
+  // Blocking I/O on a thread of its own; it holds the shared state, not the resolver.
+  std::thread([shared = shared_, uri] {
+    auto r = resolveStorageUri(uri, shared->config);
+    std::lock_guard lock(shared->mu);
+    auto& e = shared->entries[uri];
+    if (r.ok()) {
+      e.resolution = {StorageResolution::State::kReady, *r, absl::OkStatus()};
+    } else {
+      e.resolution = {StorageResolution::State::kFailed, {}, r.status()};
+      e.failed_at = std::chrono::steady_clock::now();
+    }
+    // Under the lock: the resolver (and whoever on_done calls) cannot go away meanwhile.
+    if (shared->alive && shared->on_done) shared->on_done(uri);
+  }).detach();
+  return {};
 }
 
 }  // namespace kh::controller

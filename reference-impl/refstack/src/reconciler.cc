@@ -63,6 +63,11 @@ void StackImpl::reconcileLoop() {
       // Collapse duplicates: one pass sees the latest state anyway.
       std::erase(queue, k);
     }
+    if (k == kEveryService) {
+      std::lock_guard lock(mu);
+      for (const auto& [key, e] : services) enqueue(key);
+      continue;
+    }
     auto start = std::chrono::steady_clock::now();
     reconcile(k);
     metrics.reconciles.Increment();
@@ -293,6 +298,7 @@ void StackImpl::reconcile(const std::string& k) {
       {"Namespace", ns},
       {"PredictorHost", predictor_host}};
   std::string failure;
+  std::string downloading;  // a storageUri being downloaded: the revision waits for it
 
   // A custom-container component's launch, or a failure message.
   auto containerLaunch = [&](const std::string& component,
@@ -340,21 +346,20 @@ void StackImpl::reconcile(const std::string& k) {
   } else {
     selection = ctl::selectRuntime(isvc, namespaced_runtimes, cluster_runtimes);
     if (selection->failure == ctl::RuntimeFailure::kNone) {
-      ctl::StorageConfig storage;
-      storage.base_dir = config.base_dir;
-      storage.pvc_root = config.pvc_root.empty() ? config.state_dir / "pvc" : config.pvc_root;
-      storage.cache_dir = config.state_dir / "cache";
-      storage.ca_file = config.storage_ca_file;
       std::string model_dir;
       if (isvc.predictor.storage_uri) {
-        auto resolved = ctl::resolveStorageUri(*isvc.predictor.storage_uri, storage);
-        if (!resolved.ok()) failure = std::string(common::toStd(resolved.status().message()));
-        else model_dir = resolved->string();
+        // Never blocks: a download runs on its own thread and re-enqueues the service when done.
+        auto resolved = storage->resolve(*isvc.predictor.storage_uri);
+        switch (resolved.state) {
+          case ctl::StorageResolution::State::kReady: model_dir = resolved.path.string(); break;
+          case ctl::StorageResolution::State::kFailed: failure = std::string(common::toStd(resolved.error.message())); break;
+          case ctl::StorageResolution::State::kPending: downloading = *isvc.predictor.storage_uri; break;
+        }
       }
       const auto& c = selection->runtime->containers.front();
       auto command = commandFor(c.image);
       if (!command.ok() && failure.empty()) failure = std::string(common::toStd(command.status().message()));
-      if (failure.empty()) {
+      if (failure.empty() && downloading.empty()) {
         RevisionLaunch launch;
         launch.component = "predictor";
         launch.argv = *command;
@@ -481,6 +486,12 @@ void StackImpl::reconcile(const std::string& k) {
   if (!failure.empty()) {
     status["modelStatus"]["transitionStatus"] = "InvalidSpec";
     status["modelStatus"]["lastFailureInfo"] = {{"reason", "InvalidPredictorSpec"}, {"message", failure}};
+  } else if (!downloading.empty()) {
+    // As KServe shows a predictor whose storage initializer is still running.
+    status["modelStatus"]["transitionStatus"] = "InProgress";
+    status["modelStatus"]["states"] = {{"activeModelState", ""}, {"targetModelState", "Pending"}};
+    status["modelStatus"]["lastFailureInfo"] = {
+        {"reason", "ModelLoadPending"}, {"message", common::strCat("downloading storageUri ", downloading)}};
   }
   std::optional<events::StatusChanged> status_event;
   if (status != e.status) {

@@ -205,6 +205,16 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
     std::lock_guard lock(impl->mu);
     if (auto st = impl->restore(); !st.ok()) return st;
   }
+  ctl::StorageConfig storage;
+  storage.base_dir = config.base_dir;
+  storage.pvc_root = config.pvc_root.empty() ? config.state_dir / "pvc" : config.pvc_root;
+  storage.cache_dir = config.state_dir / "cache";
+  storage.ca_file = config.storage_ca_file;
+  // A download ended: every service is reconciled again (the reconciler thread looks them up;
+  // this runs under the resolver's lock, which must not wait for the reconciler's).
+  impl->storage = std::make_unique<ctl::StorageResolver>(storage, [raw](const std::string&) {
+    raw->enqueue(std::string(kEveryService));
+  });
   // The activator: held requests wake the KPA; cold starts are events and a metric.
   activator::Activator::Options activator_options;
   activator_options.time = &time;
@@ -276,6 +286,7 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
 }
 
 Refstack::~Refstack() {
+  impl_->storage.reset();  // no download calls back from here on
   // Held requests cannot wait for pods any more: the activator answers them first, then the
   // servers stop taking requests and finish what is in flight.
   impl_->activator->stop();

@@ -25,6 +25,7 @@
 #include "kh/controller/resources.h"
 #include "kh/controller/rollout.h"
 #include "kh/controller/status.h"
+#include "kh/controller/storage.h"
 #include "kh/events/event_log.h"
 #include "kh/http/server.h"
 #include "kh/ingress/grpc_ingress.h"
@@ -49,6 +50,9 @@ namespace ctl = kh::controller;
 inline std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
 std::string resourceKey(const std::string& ns, const std::string& name);
+
+/** A key of the reconcile queue that stands for every InferenceService. */
+inline constexpr std::string_view kEveryService = "*";
 void jsonResponse(http::Response& res, int status, const json& body);
 
 /** How a revision's pods are started; fixed when the revision is made. */
@@ -110,6 +114,7 @@ struct StackImpl : http::Handler, ctl::ScaleTarget {
   std::map<std::string, int> last_reachable;
   std::vector<std::thread> stoppers;  // pods stop (drain) off the reconciler thread
 
+  std::unique_ptr<ctl::StorageResolver> storage;
   std::unique_ptr<pods::PodManager> pods;
   std::unique_ptr<activator::Activator> activator;
   std::unique_ptr<ctl::KpaReconciler> kpa;
