@@ -315,7 +315,8 @@ struct ObjectStore::Impl {
     auto ptr = std::make_shared<const json>(std::move(object));
     auto text = std::make_shared<const std::string>(ptr->dump());
     ks.objects[key] = Entry{ptr, text};
-    publish(ks, prev ? EventType::kModified : EventType::kAdded, ptr, std::move(prev), text, v);
+    EventType type = prev ? EventType::kModified : EventType::kAdded;
+    publish(ks, type, ptr, std::move(prev), text, v);
     return ptr;
   }
 
