@@ -68,6 +68,13 @@ class KubeClientFixture : public ::testing::Test {
  protected:
   static constexpr const char* kToken = "kh-test-token";
 
+  /**
+   * Whether the API requires kToken (and the kubeconfig carries it). kubectl (client-go's
+   * clientcmd) only applies a kubeconfig's credentials when the transport is TLS, so against this
+   * plain-HTTP server it never sends the token; the Python client does.
+   */
+  explicit KubeClientFixture(bool use_token) : use_token_(use_token) {}
+
   void SetUp() override {
     dir_ = std::filesystem::path(::testing::TempDir()) /
            ("kubeapi-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
@@ -86,7 +93,7 @@ class KubeClientFixture : public ::testing::Test {
     };
     store_ = std::make_unique<ObjectStore>(so, time_);
     ApiHandlerOptions ho;
-    ho.bearer_token = kToken;
+    if (use_token_) ho.bearer_token = kToken;
     handler_ = std::make_unique<ApiHandler>(*store_, ho);
     http::ServerOptions server_options;
     server_options.workers = 2;
@@ -97,7 +104,7 @@ class KubeClientFixture : public ::testing::Test {
     url_ = "http://127.0.0.1:" + std::to_string(server_->port());
     KubeconfigOptions ko;
     ko.server = url_;
-    ko.token = kToken;
+    if (use_token_) ko.token = kToken;
     write("kubeconfig", renderKubeconfig(ko));
   }
 
@@ -133,6 +140,7 @@ class KubeClientFixture : public ::testing::Test {
     return child.ok() ? std::move(*child) : nullptr;
   }
 
+  const bool use_token_;
   common::SimulatedTimeSource time_;
   std::filesystem::path dir_;
   std::unique_ptr<ObjectStore> store_;

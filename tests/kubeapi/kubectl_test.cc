@@ -31,6 +31,8 @@ spec:
 
 class KubectlTest : public testing::KubeClientFixture {
  protected:
+  explicit KubectlTest(bool use_token = false) : KubeClientFixture(use_token) {}
+
   void SetUp() override {
     if (!testing::onPath("kubectl")) GTEST_SKIP() << "no kubectl on PATH: skipping the kubectl tests";
     KubeClientFixture::SetUp();
@@ -303,6 +305,21 @@ TEST_F(KubectlTest, NamespacesAndReadOnlyPods) {
   EXPECT_EQ(missing_ns.rc, 1);
   EXPECT_NE(missing_ns.output.find("namespaces \"nowhere\" not found"), std::string::npos)
       << missing_ns.output;
+}
+
+// kubectl never sends a kubeconfig's token to a plain-HTTP server (clientcmd applies credentials
+// only over TLS): against a token-protected API on http:// it is refused. The gcloud dispatcher's
+// own GET /version is refused too, and it falls back to its default kubectl (1.32).
+class KubectlWithTokenTest : public KubectlTest {
+ protected:
+  KubectlWithTokenTest() : KubectlTest(/*use_token=*/true) {}
+};
+
+TEST_F(KubectlWithTokenTest, CredentialsAreNotSentOverPlainHttp) {
+  RunResult r = kubectl({"get", "isvc"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.output.find("error: You must be logged in to the server"), std::string::npos)
+      << r.output;
 }
 
 }  // namespace

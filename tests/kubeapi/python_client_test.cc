@@ -54,6 +54,8 @@ except client.exceptions.ApiException as e:
 
 class PythonClientTest : public testing::KubeClientFixture {
  protected:
+  PythonClientTest() : KubeClientFixture(/*use_token=*/true) {}
+
   void SetUp() override {
     if (::access(kPython, X_OK) != 0) GTEST_SKIP() << kPython << " is missing";
     if (std::system("/usr/bin/python3 -c 'import kubernetes' >/dev/null 2>&1") != 0) {

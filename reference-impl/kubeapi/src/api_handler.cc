@@ -12,6 +12,7 @@
 #include "kh/kubeapi/discovery.h"
 #include "kh/kubeapi/errors.h"
 #include "kh/kubeapi/table.h"
+#include "protobuf.h"
 
 namespace kh::kubeapi {
 namespace {
@@ -366,6 +367,9 @@ struct ApiHandler::Impl {
     const std::string resource = k.resource();
     bool dry_run = param(query, "dryRun") == "All";
     WriteOptions write_options{dry_run};
+    if (req.method() != bhttp::verb::get && !k.client_writable) {
+      return errorResponse(methodNotAllowedError());
+    }
     switch (req.method()) {
       case bhttp::verb::get: {
         if (isTrue(param(query, "watch"))) return std::nullopt;
@@ -505,6 +509,15 @@ struct ApiHandler::Impl {
   static absl::StatusOr<json> parseBody(const http::Request& req) {
     std::string_view type = sv(req[bhttp::field::content_type]);
     type = type.substr(0, type.find(';'));
+    if (type == "application/vnd.kubernetes.protobuf") {
+      return internal::decodeProtobufObject(req.body());
+    }
+    if (type != "application/json" && type != "application/yaml" &&
+        type != "application/x-yaml" && !type.empty()) {
+      return apiError(absl::StatusCode::kInvalidArgument, 415, "UnsupportedMediaType",
+                      strCat("the body of the request was in an unknown format - accepted media "
+                             "types include: application/json, application/yaml"));
+    }
     if (type == "application/yaml" || type == "application/x-yaml") {
       auto docs = common::parseYamlDocuments(req.body(), "request body");
       if (!docs.ok()) return badRequestError(toStd(docs.status().message()));
