@@ -29,19 +29,28 @@ struct Watcher {
   SubscriptionCallback callback;  // set for subscriptions
 };
 
+// One event of the watch history. Only the serialized object is kept for long: the parsed tree
+// is held while it is also the live version (shared with the Entry, so it costs nothing) and
+// dropped once superseded or deleted, so the history's memory is about its text.
 struct EventRecord {
   EventType type;
   uint64_t rv;
-  ObjectPtr object;
-  ObjectPtr prev;  // MODIFIED: the object before the change
+  std::string ns;
+  ObjectPtr object;  // null once superseded: parse `text`
   TextPtr text;
+  TextPtr prev_text;  // MODIFIED: the version before (for selector transitions on replay)
 };
-using RecordPtr = std::shared_ptr<const EventRecord>;
+using RecordPtr = std::shared_ptr<EventRecord>;
 
 struct Entry {
   ObjectPtr object;
   TextPtr text;
+  std::weak_ptr<EventRecord> record;  // the event that made this version
 };
+
+ObjectPtr parseText(const std::string& text) {
+  return std::make_shared<const json>(json::parse(text, nullptr, false));
+}
 
 struct KindState {
   const KindSpec* spec = nullptr;
@@ -259,21 +268,26 @@ struct ObjectStore::Impl {
 
   // --- Publishing. ---
 
-  bool deliver(const EventRecord& rec, Watcher& w) {
+  // Gives one event to one watcher. `live_prev` is the previous version when the event is being
+  // published (null on replay from the history, where it is parsed from prev_text if needed).
+  bool deliver(const EventRecord& rec, Watcher& w, const ObjectPtr& live_prev) {
     if (rec.rv <= w.min_rv) return true;
-    if (!w.ns.empty() && nsOf(*rec.object) != w.ns) return true;
+    if (!w.ns.empty() && rec.ns != w.ns) return true;
+    ObjectPtr object = rec.object ? rec.object : parseText(*rec.text);
     if (w.callback) {
-      w.callback(WatchEvent{rec.type, rec.object, rec.rv, rec.text});
+      w.callback(WatchEvent{rec.type, object, rec.rv, rec.text});
       return true;
     }
-    bool now = w.selector.empty() || w.selector.matches(*rec.object);
+    bool now = w.selector.empty() || w.selector.matches(*object);
     if (rec.type == EventType::kModified && !w.selector.empty()) {
-      bool before = rec.prev && w.selector.matches(*rec.prev);
+      ObjectPtr prev = live_prev;
+      if (!prev && rec.prev_text) prev = parseText(*rec.prev_text);
+      bool before = prev && w.selector.matches(*prev);
       if (!now && !before) return true;
-      if (now && !before) return w.sink(WatchEvent{EventType::kAdded, rec.object, rec.rv, rec.text});
+      if (now && !before) return w.sink(WatchEvent{EventType::kAdded, object, rec.rv, rec.text});
       if (!now && before) {
         // It left the selection: the watcher sees it deleted, as it was, at this version.
-        json gone = *rec.prev;
+        json gone = *prev;
         metadataOf(gone)["resourceVersion"] = std::to_string(rec.rv);
         auto text = std::make_shared<const std::string>(gone.dump());
         return w.sink(WatchEvent{EventType::kDeleted,
@@ -282,13 +296,15 @@ struct ObjectStore::Impl {
     } else if (!now) {
       return true;
     }
-    return w.sink(WatchEvent{rec.type, rec.object, rec.rv, rec.text});
+    return w.sink(WatchEvent{rec.type, object, rec.rv, rec.text});
   }
 
-  void publish(KindState& ks, EventType type, ObjectPtr object, ObjectPtr prev, TextPtr text,
-               uint64_t event_rv) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    auto rec = std::make_shared<const EventRecord>(
-        EventRecord{type, event_rv, std::move(object), std::move(prev), std::move(text)});
+  RecordPtr publish(KindState& ks, EventType type, ObjectPtr object, const ObjectPtr& prev,
+                    TextPtr prev_text, TextPtr text, uint64_t event_rv)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::string ns = nsOf(*object);
+    auto rec = std::make_shared<EventRecord>(EventRecord{
+        type, event_rv, std::move(ns), std::move(object), std::move(text), std::move(prev_text)});
     ks.history.push_back(rec);
     ks.history_bytes += rec->text->size();
     while (ks.history.size() > options.history_events_per_kind ||
@@ -299,12 +315,14 @@ struct ObjectStore::Impl {
     }
     if (ks.spec->persisted) persisted_rv = event_rv;
     for (auto it = ks.watchers.begin(); it != ks.watchers.end();) {
-      if (deliver(*rec, it->second)) {
+      if (deliver(*rec, it->second, prev)) {
         ++it;
       } else {
         it = ks.watchers.erase(it);
       }
     }
+    if (type == EventType::kDeleted) rec->object.reset();  // no live version shares it
+    return rec;
   }
 
   // Stores `object` (at a new resourceVersion) and publishes ADDED or MODIFIED.
@@ -314,9 +332,12 @@ struct ObjectStore::Impl {
     metadataOf(object)["resourceVersion"] = std::to_string(v);
     auto ptr = std::make_shared<const json>(std::move(object));
     auto text = std::make_shared<const std::string>(ptr->dump());
-    ks.objects[key] = Entry{ptr, text};
+    Entry& entry = ks.objects[key];
+    if (auto superseded = entry.record.lock()) superseded->object.reset();
+    TextPtr prev_text = prev ? entry.text : nullptr;
+    entry = Entry{ptr, text, {}};
     EventType type = prev ? EventType::kModified : EventType::kAdded;
-    publish(ks, type, ptr, std::move(prev), text, v);
+    entry.record = publish(ks, type, ptr, prev, std::move(prev_text), text, v);
     return ptr;
   }
 
@@ -328,10 +349,11 @@ struct ObjectStore::Impl {
     uint64_t v = ++rv;
     json final_object = *it->second.object;
     metadataOf(final_object)["resourceVersion"] = std::to_string(v);
+    if (auto superseded = it->second.record.lock()) superseded->object.reset();
     ks.objects.erase(it);
     auto ptr = std::make_shared<const json>(std::move(final_object));
     auto text = std::make_shared<const std::string>(ptr->dump());
-    publish(ks, EventType::kDeleted, ptr, nullptr, text, v);
+    publish(ks, EventType::kDeleted, ptr, nullptr, nullptr, text, v);
     return ptr;
   }
 
@@ -909,6 +931,12 @@ absl::StatusOr<WatchHandle> ObjectStore::watch(std::string_view kind, std::strin
   w.sink = std::move(sink);
   absl::MutexLock lock(&impl_->mu);
   if (!from_now && from < ks->floor) return expiredError(from, ks->floor);
+  if (!from_now && from > impl_->rv) {
+    // A version this store never gave out (e.g. from before a restart): Expired, so that the
+    // client lists again rather than waits for versions it may already have been told about.
+    return apiError(absl::StatusCode::kOutOfRange, 410, "Expired",
+                    strCat("Too large resource version: ", from, ", current: ", impl_->rv));
+  }
   ++ks->watches_opened;
   uint64_t id = impl_->next_watcher_id++;
   WatchHandle handle(impl_, index, id);
@@ -928,7 +956,7 @@ absl::StatusOr<WatchHandle> ObjectStore::watch(std::string_view kind, std::strin
     auto start = std::upper_bound(ks->history.begin(), ks->history.end(), from,
                                   [](uint64_t v, const RecordPtr& r) { return v < r->rv; });
     for (auto it = start; it != ks->history.end(); ++it) {
-      if (!impl_->deliver(**it, w)) return handle;
+      if (!impl_->deliver(**it, w, nullptr)) return handle;
     }
     w.min_rv = std::max(from, impl_->rv);
   }
@@ -1024,13 +1052,15 @@ absl::Status ObjectStore::restore(const json& snapshot) {
       }
       auto ptr = std::make_shared<const json>(o);
       objects[impl_->keyOf(**ks, nsOf(o), name)] =
-          Entry{ptr, std::make_shared<const std::string>(ptr->dump())};
+          Entry{ptr, std::make_shared<const std::string>(ptr->dump()), {}};
     }
     replaced.emplace_back(*ks, std::move(objects));
   }
   absl::MutexLock lock(&impl_->mu);
   for (auto& [ks, objects] : replaced) ks->objects = std::move(objects);
-  impl_->rv = std::max(impl_->rv, *snap_rv);
+  // Versions handed out after the snapshot was taken (writes to kinds not persisted) must not
+  // be handed out again: continue well above it.
+  impl_->rv = std::max(impl_->rv, *snap_rv + impl_->options.restore_version_gap);
   impl_->persisted_rv = impl_->rv;
   for (auto& s : impl_->states) {
     s->history.clear();

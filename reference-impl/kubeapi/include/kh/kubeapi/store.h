@@ -147,11 +147,19 @@ struct StoreOptions {
   /**
    * The watch history kept per kind, for watches that start from a resourceVersion: the last
    * `history_events_per_kind` events of the kind, and no more than `history_bytes_per_kind` of
-   * their serialized objects, whichever is smaller. A watch from an older resourceVersion gets
-   * 410 Expired.
+   * their serialized objects, whichever is smaller. The history keeps superseded versions as
+   * text only (the parsed tree of an event is shared with the live object while it is the
+   * current version), so its memory is about these bytes. A watch from an older
+   * resourceVersion gets 410 Expired.
    */
   size_t history_events_per_kind = 100'000;
-  size_t history_bytes_per_kind = 16u << 20;
+  size_t history_bytes_per_kind = 8u << 20;
+  /**
+   * restore() continues the counter this far above the snapshot's resourceVersion: versions
+   * given out between the last snapshot and a restart (writes to kinds not persisted) are never
+   * given out again, and watches from them get 410 and relist.
+   */
+  uint64_t restore_version_gap = 1'000'000;
   /** Namespaces that exist from the start (when the store serves Namespaces). */
   std::vector<std::string> initial_namespaces = {"default"};
   /** Whether internal writes into a missing namespace create it (else they get 404). */
@@ -288,7 +296,8 @@ class ObjectStore {
    * matching the selector arrives as ADDED or DELETED. Initial events are given to `sink`
    * before watch() returns.
    * @return the handle; 410 Expired ("too old resource version: N (M)") when N is older than
-   *         the kept history; 400 when N is not a number.
+   *         the kept history, and ("Too large resource version: N, current: M") when N was never
+   *         given out; 400 when N is not a number.
    */
   absl::StatusOr<WatchHandle> watch(std::string_view kind, std::string_view ns,
                                     Selector selector, std::string_view resource_version,
@@ -318,7 +327,8 @@ class ObjectStore {
   nlohmann::json snapshot() const;
   /**
    * Replaces the objects of the persisted kinds found in `snapshot` (a snapshot() result) and
-   * raises the counter to its resourceVersion, so versions continue upward. The watch history
+   * raises the counter to its resourceVersion plus StoreOptions::restore_version_gap, so
+   * versions continue upward. The watch history
    * starts afresh (older resourceVersions get 410). Publishes no events: call it before serving
    * and before subscribing. @return InvalidArgument when `snapshot` is malformed (nothing
    * changed then).
