@@ -17,9 +17,11 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using testing::StreamClient;
 
-constexpr std::string_view kIsvcs = "/apis/serving.kserve.io/v1beta1/namespaces/default/inferenceservices";
+constexpr std::string_view kIsvcs =
+    "/apis/serving.kserve.io/v1beta1/namespaces/default/inferenceservices";
 constexpr std::string_view kTableAccept =
-    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,"
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/"
+    "json;as=Table;v=v1beta1;g=meta.k8s.io,"
     "application/json";
 
 json isvcBody(const std::string& name) {
@@ -66,8 +68,7 @@ class ApiHandlerTest : public ::testing::Test {
 
   http::Response send(boost::beast::http::verb method, std::string_view target,
                       std::string body = {}, std::string_view content_type = "application/json",
-                      std::string_view accept = "application/json",
-                      std::string_view auth = {}) {
+                      std::string_view accept = "application/json", std::string_view auth = {}) {
     http::Request req{method, std::string(target), 11};
     req.set(boost::beast::http::field::accept, std::string(accept));
     if (!body.empty()) req.set(boost::beast::http::field::content_type, std::string(content_type));
@@ -80,7 +81,8 @@ class ApiHandlerTest : public ::testing::Test {
 
   static json bodyOf(const http::Response& res) { return json::parse(res.body(), nullptr, false); }
 
-  std::unique_ptr<StreamClient> watch(const std::string& target, std::string_view accept = "application/json") {
+  std::unique_ptr<StreamClient> watch(const std::string& target,
+                                      std::string_view accept = "application/json") {
     auto c = StreamClient::get(server_->port(), target, "Accept: " + std::string(accept) + "\r\n");
     EXPECT_TRUE(c.ok());
     return c.ok() ? std::move(*c) : nullptr;
@@ -111,8 +113,9 @@ TEST_F(ApiHandlerTest, VersionAndDiscoveryNegotiation) {
   EXPECT_EQ(apis[boost::beast::http::field::content_type],
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
   EXPECT_EQ(bodyOf(apis)["kind"], "APIGroupDiscoveryList");
-  auto beta = send(verb::get, "/api", {}, {},
-                   "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json");
+  auto beta = send(
+      verb::get, "/api", {}, {},
+      "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json");
   EXPECT_EQ(beta[boost::beast::http::field::content_type],
             "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList");
   EXPECT_EQ(bodyOf(beta)["items"][0]["versions"][0]["version"], "v1");
@@ -154,7 +157,8 @@ TEST_F(ApiHandlerTest, CrudWithStatusErrors) {
   EXPECT_TRUE(bodyOf(empty)["items"].is_array());
   EXPECT_EQ(bodyOf(empty)["kind"], "InferenceServiceList");
 
-  auto created = send(verb::post, collection + "?fieldManager=kubectl-client-side-apply&fieldValidation=Strict",
+  auto created = send(verb::post,
+                      collection + "?fieldManager=kubectl-client-side-apply&fieldValidation=Strict",
                       isvcBody("a").dump());
   ASSERT_EQ(created.result_int(), 201) << created.body();
   json a = bodyOf(created);
@@ -171,8 +175,10 @@ TEST_F(ApiHandlerTest, CrudWithStatusErrors) {
   EXPECT_EQ(missing.result_int(), 404);
   EXPECT_EQ(bodyOf(missing),
             json::parse(R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
-              "message":"inferenceservices.serving.kserve.io \"nope\" not found","reason":"NotFound",
-              "code":404,"details":{"name":"nope","group":"serving.kserve.io","kind":"inferenceservices"}})"));
+              "message":"inferenceservices.serving.kserve.io \"nope\" not found",
+              "reason":"NotFound",
+              "code":404,"details":{"name":"nope","group":"serving.kserve.io",
+              "kind":"inferenceservices"}})"));
 
   json stale = a;
   stale["metadata"]["resourceVersion"] = "1";
@@ -209,7 +215,8 @@ TEST_F(ApiHandlerTest, CrudWithStatusErrors) {
                     isvcBody("x").dump());
   EXPECT_EQ(no_ns.result_int(), 404);
   EXPECT_EQ(bodyOf(no_ns)["message"], "namespaces \"foo\" not found");
-  auto ns = send(verb::post, "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"foo"}})");
+  auto ns = send(verb::post, "/api/v1/namespaces",
+                 R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"foo"}})");
   EXPECT_EQ(ns.result_int(), 201);
   EXPECT_EQ(bodyOf(ns)["status"]["phase"], "Active");
 
@@ -226,7 +233,8 @@ TEST_F(ApiHandlerTest, CrudWithStatusErrors) {
   auto bad_selector = send(verb::get, collection + "?fieldSelector=spec.x%3D1");
   EXPECT_EQ(bad_selector.result_int(), 400);
   EXPECT_EQ(bodyOf(bad_selector)["reason"], "BadRequest");
-  EXPECT_EQ(send(verb::get, "/apis/serving.kserve.io/v1beta1/inferenceservices/a").result_int(), 404);
+  EXPECT_EQ(send(verb::get, "/apis/serving.kserve.io/v1beta1/inferenceservices/a").result_int(),
+            404);
   EXPECT_EQ(send(verb::get, collection + "/b/scale").result_int(), 404);
 }
 
@@ -235,7 +243,8 @@ TEST_F(ApiHandlerTest, ListsSelectorsAndTables) {
   std::string collection(kIsvcs);
   ASSERT_EQ(send(verb::post, collection, isvcBody("a").dump()).result_int(), 201);
   ASSERT_EQ(send(verb::post, collection, isvcBody("b").dump()).result_int(), 201);
-  ASSERT_EQ(send(verb::post, "/api/v1/namespaces", R"({"metadata":{"name":"team"}})").result_int(), 201);
+  ASSERT_EQ(send(verb::post, "/api/v1/namespaces", R"({"metadata":{"name":"team"}})").result_int(),
+            201);
   ASSERT_EQ(send(verb::post, "/apis/serving.kserve.io/v1beta1/namespaces/team/inferenceservices",
                  isvcBody("c").dump())
                 .result_int(),
@@ -243,7 +252,8 @@ TEST_F(ApiHandlerTest, ListsSelectorsAndTables) {
   auto by_label = bodyOf(send(verb::get, collection + "?labelSelector=app%3Db&limit=500"));
   ASSERT_EQ(by_label["items"].size(), 1u);
   EXPECT_EQ(by_label["items"][0]["metadata"]["name"], "b");
-  EXPECT_EQ(bodyOf(send(verb::get, collection + "?labelSelector=app+in+(a,c)"))["items"].size(), 1u);
+  EXPECT_EQ(bodyOf(send(verb::get, collection + "?labelSelector=app+in+(a,c)"))["items"].size(),
+            1u);
   auto all = bodyOf(send(verb::get, "/apis/serving.kserve.io/v1beta1/inferenceservices?limit=500"));
   EXPECT_EQ(all["items"].size(), 3u);
   EXPECT_EQ(all["metadata"]["resourceVersion"], std::to_string(store_->resourceVersion()));
@@ -272,9 +282,12 @@ TEST_F(ApiHandlerTest, BearerTokenAndFallback) {
   auto denied = send(verb::get, "/version");
   EXPECT_EQ(denied.result_int(), 401);
   EXPECT_EQ(bodyOf(denied)["reason"], "Unauthorized");
-  EXPECT_EQ(send(verb::get, "/version", {}, {}, "application/json", "Bearer wrong").result_int(), 401);
-  EXPECT_EQ(send(verb::get, "/version", {}, {}, "application/json", "Bearer s3cret1").result_int(), 401);
-  EXPECT_EQ(send(verb::get, "/version", {}, {}, "application/json", "Bearer s3cret").result_int(), 200);
+  EXPECT_EQ(send(verb::get, "/version", {}, {}, "application/json", "Bearer wrong").result_int(),
+            401);
+  EXPECT_EQ(send(verb::get, "/version", {}, {}, "application/json", "Bearer s3cret1").result_int(),
+            401);
+  EXPECT_EQ(send(verb::get, "/version", {}, {}, "application/json", "Bearer s3cret").result_int(),
+            200);
   EXPECT_EQ(send(verb::get, "/healthz").result_int(), 401);
   EXPECT_EQ(fallback_.calls.load(), 0);
   auto fb = send(verb::get, "/healthz?x=1", {}, {}, "application/json", "Bearer s3cret");
@@ -304,11 +317,11 @@ TEST_F(ApiHandlerTest, WatchFromZeroThenLiveInOrderAndTimeoutClosesCleanly) {
   EXPECT_EQ(added["object"]["metadata"]["name"], "a");
   ASSERT_TRUE(store_->awaitWatchesOpened("InferenceService", opened + 1, milliseconds(5000)));
   for (int i = 1; i <= 3; ++i) {
-    ASSERT_EQ(send(verb::patch, collection + "/a/status",
-                   json{{"status", {{"observedGeneration", i}}}}.dump(),
-                   "application/merge-patch+json")
-                  .result_int(),
-              200);
+    ASSERT_EQ(
+        send(verb::patch, collection + "/a/status",
+             json{{"status", {{"observedGeneration", i}}}}.dump(), "application/merge-patch+json")
+            .result_int(),
+        200);
   }
   ASSERT_EQ(send(verb::post, collection, isvcBody("b").dump()).result_int(), 201);  // not selected
   uint64_t last_rv = 0;
@@ -353,7 +366,8 @@ TEST_F(ApiHandlerTest, WatchFromVersionExpiredAndBookmarks) {
     json b = json::parse(*next);
     EXPECT_EQ(b["type"], "BOOKMARK");
     EXPECT_EQ(b["object"]["kind"], "InferenceService");
-    EXPECT_EQ(b["object"]["metadata"]["resourceVersion"], std::to_string(store_->resourceVersion()));
+    EXPECT_EQ(b["object"]["metadata"]["resourceVersion"],
+              std::to_string(store_->resourceVersion()));
     bookmark = true;
   }
   EXPECT_TRUE(bookmark);
@@ -369,8 +383,8 @@ TEST_F(ApiHandlerTest, WatchFromVersionExpiredAndBookmarks) {
   EXPECT_EQ(status["object"]["kind"], "Status");
   EXPECT_EQ(status["object"]["code"], 410);
   EXPECT_EQ(status["object"]["reason"], "Expired");
-  EXPECT_EQ(status["object"]["message"],
-            "too old resource version: " + rv_a + " (" + std::to_string(store_->resourceVersion()) + ")");
+  EXPECT_EQ(status["object"]["message"], "too old resource version: " + rv_a + " (" +
+                                             std::to_string(store_->resourceVersion()) + ")");
   EXPECT_TRUE(absl::IsOutOfRange(expired->nextLine(milliseconds(5000)).status()));
 
   auto bad = send(verb::get, collection + "?watch=1&resourceVersion=x");
@@ -389,10 +403,14 @@ TEST_F(ApiHandlerTest, TableWatchSendsColumnsOnceAndCloseWatchesEndsStreams) {
   EXPECT_EQ(e1["object"]["kind"], "Table");
   EXPECT_EQ(e1["object"]["columnDefinitions"].size(), 8u);
   EXPECT_EQ(e1["object"]["rows"][0]["cells"][0], "a");
-  ASSERT_TRUE(store_->updateStatus("InferenceService", "default", "a", [](json& o) {
-    o["status"]["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(
+      store_
+          ->updateStatus("InferenceService", "default", "a",
+                         [](json& o) {
+                           o["status"]["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
+                           return absl::OkStatus();
+                         })
+          .ok());
   auto second = w->nextLine(milliseconds(5000));
   ASSERT_TRUE(second.ok());
   json e2 = json::parse(*second);
@@ -416,10 +434,13 @@ TEST_F(ApiHandlerTest, SlowOrGoneWatchersAreDropped) {
   ASSERT_TRUE(store_->awaitWatchesOpened("InferenceService", 1, milliseconds(5000)));
   // The first event already exceeds the limit: the watcher is dropped, writers never wait.
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(store_->updateStatus("InferenceService", "default", "a", [i](json& o) {
-      o["status"]["n"] = i;
-      return absl::OkStatus();
-    }).ok());
+    ASSERT_TRUE(store_
+                    ->updateStatus("InferenceService", "default", "a",
+                                   [i](json& o) {
+                                     o["status"]["n"] = i;
+                                     return absl::OkStatus();
+                                   })
+                    .ok());
   }
   EXPECT_EQ(store_->activeWatches("InferenceService"), 0u);
 }

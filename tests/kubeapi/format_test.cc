@@ -48,7 +48,8 @@ TEST(HumanDurationTest, MatchesKubernetes) {
 TEST(JsonPathTest, Subset) {
   json obj = json::parse(R"({
     "metadata": {"name": "n", "labels": {"serving.knative.dev/configuration": "cfg"}},
-    "status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "X", "status": "False"}],
+    "status": {"conditions": [{"type": "Ready", "status": "True"},
+                              {"type": "X", "status": "False"}],
                "traffic": [{"tag": "prev", "percent": 10, "latestRevision": false},
                            {"percent": 90, "latestRevision": true, "revisionName": "r2"}]},
     "spec": {"formats": [{"name": "sklearn"}, {"name": "xgboost"}]}})");
@@ -116,9 +117,11 @@ TEST_F(TableTest, InferenceServiceColumnsAndCells) {
     "metadata":{"name":"iris","namespace":"default","creationTimestamp":"2026-01-01T00:00:00Z"},
     "status":{"url":"http://iris.default.example.com",
       "conditions":[{"type":"Ready","status":"True"}],
-      "components":{"predictor":{"traffic":[{"percent":100,"latestRevision":true,"revisionName":"iris-predictor-00001"}]}}}})");
-  json table = printer.table(std::vector<std::shared_ptr<const json>>{std::make_shared<const json>(obj)},
-                             104, created() + seconds(302), {});
+      "components":{"predictor":{"traffic":[
+        {"percent":100,"latestRevision":true,"revisionName":"iris-predictor-00001"}]}}}})");
+  json table =
+      printer.table(std::vector<std::shared_ptr<const json>>{std::make_shared<const json>(obj)},
+                    104, created() + seconds(302), {});
   EXPECT_EQ(table["kind"], "Table");
   EXPECT_EQ(table["apiVersion"], "meta.k8s.io/v1");
   EXPECT_EQ(table["metadata"]["resourceVersion"], "104");
@@ -127,9 +130,9 @@ TEST_F(TableTest, InferenceServiceColumnsAndCells) {
     names.push_back(c["name"]);
     EXPECT_EQ(c["priority"], 0);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"Name", "URL", "Ready", "Prev", "Latest",
-                                             "PrevRolledoutRevision", "LatestReadyRevision",
-                                             "Age"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"Name", "URL", "Ready", "Prev", "Latest",
+                                      "PrevRolledoutRevision", "LatestReadyRevision", "Age"}));
   EXPECT_EQ(table["columnDefinitions"][0]["format"], "name");
   EXPECT_EQ(table["columnDefinitions"][4]["type"], "integer");
   json cells = table["rows"][0]["cells"];
@@ -159,12 +162,14 @@ TEST_F(TableTest, InferenceServiceColumnsAndCells) {
 
 TEST_F(TableTest, CorePrinters) {
   TablePrinter pods(*findKind(kinds_, "Pod"));
-  json pod = json::parse(R"({"metadata":{"name":"p","namespace":"default","creationTimestamp":"2026-01-01T00:00:00Z"},
+  json pod = json::parse(
+      R"({"metadata":{"name":"p","namespace":"default","creationTimestamp":"2026-01-01T00:00:00Z"},
     "spec":{"containers":[{"name":"a"},{"name":"b"}],"nodeName":"refstack"},
     "status":{"phase":"Running","podIP":"127.0.0.1","containerStatuses":[
       {"name":"a","ready":true,"restartCount":1,"state":{"running":{}},
        "lastState":{"terminated":{"finishedAt":"2026-01-01T00:01:00Z"}}},
-      {"name":"b","ready":false,"restartCount":0,"state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}})");
+      {"name":"b","ready":false,"restartCount":0,
+       "state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}})");
   json row = pods.row(pod, created() + minutes(3), IncludeObject::kNone);
   EXPECT_EQ(row["cells"], json::parse(R"j(["p","1/2","CrashLoopBackOff","1 (2m ago)","3m",
                                           "127.0.0.1","refstack","<none>","<none>"])j"));
@@ -191,8 +196,10 @@ TEST_F(TableTest, CorePrinters) {
             json::parse(R"(["default","Active","2d2h"])"));
 
   TablePrinter runtimes(*findKind(kinds_, "ServingRuntime"));
-  json rt = json::parse(R"({"metadata":{"name":"kserve-sklearnserver","creationTimestamp":"2026-01-01T00:00:00Z"},
-    "spec":{"supportedModelFormats":[{"name":"sklearn"},{"name":"xgboost"}],"containers":[{"name":"kserve-container"}]}})");
+  json rt = json::parse(
+      R"({"metadata":{"name":"kserve-sklearnserver","creationTimestamp":"2026-01-01T00:00:00Z"},
+    "spec":{"supportedModelFormats":[{"name":"sklearn"},{"name":"xgboost"}],
+            "containers":[{"name":"kserve-container"}]}})");
   EXPECT_EQ(runtimes.row(rt, created(), IncludeObject::kNone)["cells"],
             json::parse(R"(["kserve-sklearnserver",null,"sklearn","kserve-container","0s"])"));
   // Kinds without columns: Name and Age.
@@ -294,8 +301,10 @@ TEST(DiscoveryTest, OpenApiHasPatchOperationsWithGvkAndFieldValidation) {
   EXPECT_EQ(url.rfind("/openapi/v3/apis/serving.kserve.io/v1beta1?hash=", 0), 0u);
   auto doc = openApiGroupVersion(kinds, "apis/serving.kserve.io/v1beta1");
   ASSERT_TRUE(doc.has_value());
-  const json& op = (*doc)["paths"]
-      ["/apis/serving.kserve.io/v1beta1/namespaces/{namespace}/inferenceservices/{name}"]["patch"];
+  const json& op =
+      (*doc)["paths"]
+            ["/apis/serving.kserve.io/v1beta1/namespaces/{namespace}/inferenceservices/{name}"]
+            ["patch"];
   EXPECT_EQ(op["x-kubernetes-group-version-kind"]["kind"], "InferenceService");
   EXPECT_EQ(op["parameters"][0]["name"], "fieldValidation");
   EXPECT_FALSE(op.contains("requestBody"));
@@ -321,10 +330,12 @@ TEST(ErrorsTest, StatusBodies) {
   EXPECT_EQ(invalid["code"], 422);
   EXPECT_EQ(invalid["reason"], "Invalid");
   EXPECT_EQ(invalid["details"]["causes"],
-            json::parse(R"([{"reason":"FieldValueRequired","message":"Required value","field":"spec.predictor"}])"));
+            json::parse(R"([{"reason":"FieldValueRequired","message":"Required value",
+                       "field":"spec.predictor"}])"));
   json two = statusBody(invalidObjectError("", "Namespace", "n",
                                            {requiredField("a"), invalidField("b", 3, "too big")}));
-  EXPECT_EQ(two["message"], "Namespace \"n\" is invalid: [a: Required value, b: Invalid value: 3: too big]");
+  EXPECT_EQ(two["message"],
+            "Namespace \"n\" is invalid: [a: Required value, b: Invalid value: 3: too big]");
   EXPECT_EQ(statusBody(unsupportedPatchError())["code"], 415);
   EXPECT_EQ(statusBody(unsupportedPatchError())["reason"], "UnsupportedMediaType");
   EXPECT_EQ(statusBody(methodNotAllowedError())["code"], 405);
@@ -362,24 +373,27 @@ TEST(PatchTest, JsonPatchEdgeCases) {
       {"op":"test","path":"/a","value":{"b~c":10}}])"));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, json::parse(R"({"a":{"b~c":10},"arr":[0,1,2],"last":3})"));
-  EXPECT_EQ(apiStatusOf(applyJsonPatch(doc, json::parse(R"([{"op":"remove","path":"/zz"}])"))
-                            .status())
-                .code,
-            422);
-  EXPECT_EQ(apiStatusOf(applyJsonPatch(doc, json::parse(R"([{"op":"add","path":"/arr/9","value":1}])"))
-                            .status())
-                .code,
-            422);
-  EXPECT_EQ(apiStatusOf(applyJsonPatch(doc, json::parse(R"([{"op":"move","from":"/a","path":"/a/x"}])"))
-                            .status())
-                .code,
-            422);
-  EXPECT_EQ(apiStatusOf(applyJsonPatch(doc, json::parse(R"([{"op":"bogus","path":"/a"}])")).status())
-                .code,
-            400);
+  EXPECT_EQ(
+      apiStatusOf(applyJsonPatch(doc, json::parse(R"([{"op":"remove","path":"/zz"}])")).status())
+          .code,
+      422);
+  EXPECT_EQ(
+      apiStatusOf(
+          applyJsonPatch(doc, json::parse(R"([{"op":"add","path":"/arr/9","value":1}])")).status())
+          .code,
+      422);
+  EXPECT_EQ(
+      apiStatusOf(
+          applyJsonPatch(doc, json::parse(R"([{"op":"move","from":"/a","path":"/a/x"}])")).status())
+          .code,
+      422);
+  EXPECT_EQ(
+      apiStatusOf(applyJsonPatch(doc, json::parse(R"([{"op":"bogus","path":"/a"}])")).status())
+          .code,
+      400);
   EXPECT_EQ(apiStatusOf(applyJsonPatch(doc, json::parse(R"({"op":"add"})")).status()).code, 400);
-  EXPECT_EQ(apiStatusOf(applyJsonPatch(doc, json::parse(R"([{"op":"add","path":"a","value":1}])"))
-                            .status())
+  EXPECT_EQ(apiStatusOf(
+                applyJsonPatch(doc, json::parse(R"([{"op":"add","path":"a","value":1}])")).status())
                 .code,
             400);
 }

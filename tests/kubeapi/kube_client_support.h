@@ -30,8 +30,7 @@ inline bool onPath(const std::string& program) {
     std::filesystem::path dir(std::string(rest.substr(0, colon)));
     std::error_code ec;
     auto candidate = dir / program;
-    if (std::filesystem::is_regular_file(candidate, ec) &&
-        ::access(candidate.c_str(), X_OK) == 0) {
+    if (std::filesystem::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) {
       return true;
     }
     if (colon == std::string_view::npos) break;
@@ -76,9 +75,10 @@ class KubeClientFixture : public ::testing::Test {
   explicit KubeClientFixture(bool use_token) : use_token_(use_token) {}
 
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("kubeapi-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-            "-" + std::to_string(::getpid()));
+    dir_ =
+        std::filesystem::path(::testing::TempDir()) /
+        ("kubeapi-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+         "-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_ / "home");
     StoreOptions so;

@@ -34,7 +34,8 @@ class KubectlTest : public testing::KubeClientFixture {
   explicit KubectlTest(bool use_token = false) : KubeClientFixture(use_token) {}
 
   void SetUp() override {
-    if (!testing::onPath("kubectl")) GTEST_SKIP() << "no kubectl on PATH: skipping the kubectl tests";
+    if (!testing::onPath("kubectl"))
+      GTEST_SKIP() << "no kubectl on PATH: skipping the kubectl tests";
     KubeClientFixture::SetUp();
   }
 
@@ -63,14 +64,20 @@ class KubectlTest : public testing::KubeClientFixture {
   }
 
   void makeReady(const std::string& name) {
-    ASSERT_TRUE(store_->updateStatus("InferenceService", "default", name, [](json& o) {
-      o["status"]["observedGeneration"] = o["metadata"]["generation"];
-      o["status"]["url"] = "http://iris.default.example.com";
-      o["status"]["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
-      o["status"]["components"]["predictor"]["traffic"] = {
-          {{"percent", 100}, {"latestRevision", true}, {"revisionName", "iris-predictor-00001"}}};
-      return absl::OkStatus();
-    }).ok());
+    ASSERT_TRUE(
+        store_
+            ->updateStatus("InferenceService", "default", name,
+                           [](json& o) {
+                             o["status"]["observedGeneration"] = o["metadata"]["generation"];
+                             o["status"]["url"] = "http://iris.default.example.com";
+                             o["status"]["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
+                             o["status"]["components"]["predictor"]["traffic"] = {
+                                 {{"percent", 100},
+                                  {"latestRevision", true},
+                                  {"revisionName", "iris-predictor-00001"}}};
+                             return absl::OkStatus();
+                           })
+            .ok());
   }
 };
 
@@ -123,8 +130,8 @@ TEST_F(KubectlTest, ApplyGetPatchReplaceDelete) {
   EXPECT_EQ(created.output, "inferenceservice.serving.kserve.io/iris created\n");
   json obj = stored("iris");
   EXPECT_EQ(obj["spec"]["predictor"]["model"]["storageUri"], "gs://models/1.0/model");
-  EXPECT_TRUE(obj["metadata"]["annotations"].contains(
-      "kubectl.kubernetes.io/last-applied-configuration"));
+  EXPECT_TRUE(
+      obj["metadata"]["annotations"].contains("kubectl.kubernetes.io/last-applied-configuration"));
 
   RunResult unchanged = kubectl({"apply", "-f", file});
   EXPECT_EQ(unchanged.rc, 0) << unchanged.output;
@@ -174,25 +181,28 @@ TEST_F(KubectlTest, ApplyGetPatchReplaceDelete) {
   EXPECT_EQ(words(lineWith(all.output, "NAME")).front(), "NAMESPACE");
   EXPECT_EQ(words(lineWith(all.output, "iris ")).front(), "default");
 
-  RunResult merge = kubectl({"patch", "isvc", "iris", "--type=merge", "-p",
-                             R"({"metadata":{"labels":{"team":"a"}}})"});
+  RunResult merge = kubectl(
+      {"patch", "isvc", "iris", "--type=merge", "-p", R"({"metadata":{"labels":{"team":"a"}}})"});
   EXPECT_EQ(merge.rc, 0) << merge.output;
   EXPECT_EQ(merge.output, "inferenceservice.serving.kserve.io/iris patched\n");
-  RunResult json_patch = kubectl({"patch", "isvc", "iris", "--type=json", "-p",
-                                  R"([{"op":"add","path":"/metadata/labels/tier","value":"gold"}])"});
+  RunResult json_patch =
+      kubectl({"patch", "isvc", "iris", "--type=json", "-p",
+               R"([{"op":"add","path":"/metadata/labels/tier","value":"gold"}])"});
   EXPECT_EQ(json_patch.rc, 0) << json_patch.output;
   obj = stored("iris");
   EXPECT_EQ(obj["metadata"]["labels"]["team"], "a");
   EXPECT_EQ(obj["metadata"]["labels"]["tier"], "gold");
-  RunResult strategic = kubectl({"patch", "isvc", "iris", "-p", R"({"metadata":{"labels":{"x":"y"}}})"});
+  RunResult strategic =
+      kubectl({"patch", "isvc", "iris", "-p", R"({"metadata":{"labels":{"x":"y"}}})"});
   EXPECT_EQ(strategic.rc, 1);
   EXPECT_EQ(strategic.output,
             "error: application/strategic-merge-patch+json is not supported by "
             "serving.kserve.io/v1beta1, Kind=InferenceService: the body of the request was in an "
             "unknown format - accepted media types include: application/json-patch+json, "
             "application/merge-patch+json, application/apply-patch+yaml\n");
-  RunResult failed_test = kubectl({"patch", "isvc", "iris", "--type=json", "-p",
-                                   R"([{"op":"test","path":"/metadata/labels/tier","value":"x"}])"});
+  RunResult failed_test =
+      kubectl({"patch", "isvc", "iris", "--type=json", "-p",
+               R"([{"op":"test","path":"/metadata/labels/tier","value":"x"}])"});
   EXPECT_EQ(failed_test.rc, 1);
   EXPECT_EQ(failed_test.output,
             "The request is invalid: testing value /metadata/labels/tier failed\n");
@@ -211,8 +221,9 @@ TEST_F(KubectlTest, ApplyGetPatchReplaceDelete) {
   EXPECT_TRUE(stored("iris").is_null());
   RunResult gone = kubectl({"get", "isvc", "iris"});
   EXPECT_EQ(gone.rc, 1);
-  EXPECT_EQ(gone.output,
-            "Error from server (NotFound): inferenceservices.serving.kserve.io \"iris\" not found\n");
+  EXPECT_EQ(
+      gone.output,
+      "Error from server (NotFound): inferenceservices.serving.kserve.io \"iris\" not found\n");
 }
 
 TEST_F(KubectlTest, ServerSideApply) {
@@ -241,8 +252,9 @@ spec: {}
 }
 
 TEST_F(KubectlTest, GetWatchPrintsAStatusChange) {
-  ASSERT_TRUE(store_->create("InferenceService", "default",
-                             json::parse(R"({"metadata":{"name":"iris"},"spec":{"predictor":{}}})"))
+  ASSERT_TRUE(store_
+                  ->create("InferenceService", "default",
+                           json::parse(R"({"metadata":{"name":"iris"},"spec":{"predictor":{}}})"))
                   .ok());
   uint64_t opened = store_->watchesOpened("InferenceService");
   auto child = spawn(argv({"get", "isvc", "iris", "-w"}));
@@ -264,8 +276,9 @@ TEST_F(KubectlTest, GetWatchPrintsAStatusChange) {
 }
 
 TEST_F(KubectlTest, WaitForConditionReady) {
-  ASSERT_TRUE(store_->create("InferenceService", "default",
-                             json::parse(R"({"metadata":{"name":"iris"},"spec":{"predictor":{}}})"))
+  ASSERT_TRUE(store_
+                  ->create("InferenceService", "default",
+                           json::parse(R"({"metadata":{"name":"iris"},"spec":{"predictor":{}}})"))
                   .ok());
   uint64_t opened = store_->watchesOpened("InferenceService");
   auto child = spawn(argv({"wait", "--for=condition=Ready", "isvc/iris", "--timeout=30s"}));
@@ -284,7 +297,8 @@ TEST_F(KubectlTest, NamespacesAndReadOnlyPods) {
   RunResult list = kubectl({"get", "ns"});
   EXPECT_EQ(words(lineWith(list.output, "team")).at(1), "Active") << list.output;
 
-  ASSERT_TRUE(store_->upsert("Pod", json::parse(R"({"metadata":{"name":"iris-0","namespace":"team"},
+  ASSERT_TRUE(store_
+                  ->upsert("Pod", json::parse(R"({"metadata":{"name":"iris-0","namespace":"team"},
       "spec":{"containers":[{"name":"kserve-container"}]},
       "status":{"phase":"Running","containerStatuses":[{"name":"kserve-container","ready":true,
         "restartCount":0,"image":"refstack","imageID":"","state":{"running":{}}}]}})"))

@@ -30,8 +30,10 @@ got = api.get_namespaced_custom_object(G, V, NS, P, "py")
 print("got", got["metadata"]["uid"] == created["metadata"]["uid"], flush=True)
 listed = api.list_namespaced_custom_object(G, V, NS, P, label_selector="from=python")
 print("listed", [i["metadata"]["name"] for i in listed["items"]], flush=True)
-patched = api.patch_namespaced_custom_object(G, V, NS, P, "py", {"spec": {"predictor": {"minReplicas": 2}}})
-print("patched", patched["spec"]["predictor"]["minReplicas"], patched["metadata"]["generation"], flush=True)
+patched = api.patch_namespaced_custom_object(G, V, NS, P, "py",
+                                             {"spec": {"predictor": {"minReplicas": 2}}})
+print("patched", patched["spec"]["predictor"]["minReplicas"], patched["metadata"]["generation"],
+      flush=True)
 w = watch.Watch()
 for event in w.stream(api.list_namespaced_custom_object, G, V, NS, P,
                       field_selector="metadata.name=py", timeout_seconds=30):
@@ -43,7 +45,8 @@ deleted = api.delete_namespaced_custom_object(G, V, NS, P, "py")
 print("deleted", deleted["status"], flush=True)
 core = client.CoreV1Api()
 pods = core.list_namespaced_pod("default")
-print("pods", [(p.metadata.name, p.status.phase, p.status.container_statuses[0].ready) for p in pods.items], flush=True)
+print("pods", [(p.metadata.name, p.status.phase, p.status.container_statuses[0].ready)
+              for p in pods.items], flush=True)
 namespaces = core.list_namespace()
 print("namespaces", [n.metadata.name for n in namespaces.items], flush=True)
 try:
@@ -67,7 +70,8 @@ class PythonClientTest : public testing::KubeClientFixture {
 };
 
 TEST_F(PythonClientTest, CustomObjectsAndWatch) {
-  ASSERT_TRUE(store_->upsert("Pod", json::parse(R"({"metadata":{"name":"py-0","namespace":"default"},
+  ASSERT_TRUE(store_
+                  ->upsert("Pod", json::parse(R"({"metadata":{"name":"py-0","namespace":"default"},
       "spec":{"containers":[{"name":"kserve-container","image":"refstack"}]},
       "status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}],
         "containerStatuses":[{"name":"kserve-container","ready":true,"restartCount":0,
@@ -79,10 +83,13 @@ TEST_F(PythonClientTest, CustomObjectsAndWatch) {
   ASSERT_TRUE(child);
   ASSERT_TRUE(store_->awaitWatchesOpened("InferenceService", opened + 1, milliseconds(60'000)))
       << testing::finish(*child, milliseconds(5000)).output;
-  ASSERT_TRUE(store_->updateStatus("InferenceService", "default", "py", [](json& o) {
-    o["status"]["url"] = "http://py.default.example.com";
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(store_
+                  ->updateStatus("InferenceService", "default", "py",
+                                 [](json& o) {
+                                   o["status"]["url"] = "http://py.default.example.com";
+                                   return absl::OkStatus();
+                                 })
+                  .ok());
   testing::RunResult r = testing::finish(*child, milliseconds(60'000));
   EXPECT_EQ(r.rc, 0) << r.output;
   EXPECT_EQ(r.output,

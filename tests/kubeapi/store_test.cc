@@ -15,7 +15,8 @@ namespace {
 
 using nlohmann::json;
 
-json isvc(const std::string& name, json spec = {{"predictor", {{"model", {{"storageUri", "gs://a"}}}}}}) {
+json isvc(const std::string& name,
+          json spec = {{"predictor", {{"model", {{"storageUri", "gs://a"}}}}}}) {
   return {{"apiVersion", "serving.kserve.io/v1beta1"},
           {"kind", "InferenceService"},
           {"metadata", {{"name", name}}},
@@ -87,8 +88,7 @@ TEST_F(StoreTest, CreateDropsStatusAndRejectsDuplicatesAndMissingNamespaces) {
   auto dup = store_.create("InferenceService", "default", isvc("a"));
   EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(apiStatusOf(dup.status()).code, 409);
-  EXPECT_EQ(dup.status().message(),
-            "inferenceservices.serving.kserve.io \"a\" already exists");
+  EXPECT_EQ(dup.status().message(), "inferenceservices.serving.kserve.io \"a\" already exists");
 
   auto missing = store_.create("InferenceService", "foo", isvc("a"));
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
@@ -102,8 +102,7 @@ TEST_F(StoreTest, CreateDropsStatusAndRejectsDuplicatesAndMissingNamespaces) {
   EXPECT_EQ(apiStatusOf(store_.create("InferenceService", "default", wrong).status()).code, 400);
   json other_ns = isvc("w");
   other_ns["metadata"]["namespace"] = "kube-system";
-  EXPECT_EQ(apiStatusOf(store_.create("InferenceService", "default", other_ns).status()).code,
-            400);
+  EXPECT_EQ(apiStatusOf(store_.create("InferenceService", "default", other_ns).status()).code, 400);
 }
 
 TEST_F(StoreTest, GenerateName) {
@@ -141,10 +140,13 @@ TEST_F(StoreTest, OneResourceVersionCounterAcrossKinds) {
 
 TEST_F(StoreTest, UpdateRulesGenerationConflictAndStatus) {
   ObjectPtr a = mustCreate("a");
-  ASSERT_TRUE(store_.updateStatus("InferenceService", "default", "a", [](json& o) {
-    o["status"]["url"] = "http://a";
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(store_
+                  .updateStatus("InferenceService", "default", "a",
+                                [](json& o) {
+                                  o["status"]["url"] = "http://a";
+                                  return absl::OkStatus();
+                                })
+                  .ok());
   auto current = *store_.get("InferenceService", "default", "a");
 
   // No resourceVersion: 422 for a custom resource.
@@ -310,8 +312,9 @@ TEST_F(StoreTest, UpdateStatusBumpsVersionOnlyOnChange) {
 
 TEST_F(StoreTest, MergeAndJsonPatches) {
   mustCreate("a");
-  auto merged = store_.patch("InferenceService", "default", "a", PatchType::kMerge,
-                             R"({"metadata":{"labels":{"k":"v"}},"spec":{"predictor":{"model":null,"x":[1,2]}}})");
+  auto merged = store_.patch(
+      "InferenceService", "default", "a", PatchType::kMerge,
+      R"({"metadata":{"labels":{"k":"v"}},"spec":{"predictor":{"model":null,"x":[1,2]}}})");
   ASSERT_TRUE(merged.ok()) << merged.status();
   EXPECT_EQ(merged->object->at("metadata")["labels"]["k"], "v");
   EXPECT_FALSE(merged->object->at("spec")["predictor"].contains("model"));
@@ -343,11 +346,12 @@ TEST_F(StoreTest, MergeAndJsonPatches) {
   auto x = (**store_.get("InferenceService", "default", "a"))["spec"]["predictor"]["x"];
   EXPECT_EQ(x, json::array({20, 3}));
 
-  EXPECT_EQ(apiStatusOf(store_.patch("InferenceService", "default", "a", PatchType::kJson,
-                                     R"([{"path":"/x"}])")
-                            .status())
-                .code,
-            400);
+  EXPECT_EQ(
+      apiStatusOf(
+          store_.patch("InferenceService", "default", "a", PatchType::kJson, R"([{"path":"/x"}])")
+              .status())
+          .code,
+      400);
   // A resourceVersion in a patch is a precondition.
   auto stale = store_.patch("InferenceService", "default", "a", PatchType::kMerge,
                             R"({"metadata":{"resourceVersion":"1"},"spec":{"y":1}})");
@@ -377,16 +381,18 @@ spec:
   EXPECT_TRUE(created->created);
   EXPECT_EQ(created->object->at("metadata")["namespace"], "default");
   EXPECT_EQ(created->object->at("spec")["predictor"]["minReplicas"], 1);
-  auto updated = store_.patch(
-      "InferenceService", "default", "ssa", PatchType::kApply,
-      R"({"apiVersion":"serving.kserve.io/v1beta1","kind":"InferenceService","metadata":{"name":"ssa"},"spec":{"predictor":{"minReplicas":2}}})");
+  auto updated =
+      store_.patch("InferenceService", "default", "ssa", PatchType::kApply,
+                   R"({"apiVersion":"serving.kserve.io/v1beta1","kind":"InferenceService",
+          "metadata":{"name":"ssa"},"spec":{"predictor":{"minReplicas":2}}})");
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_FALSE(updated->created);
   EXPECT_EQ(updated->object->at("spec")["predictor"]["minReplicas"], 2);
   EXPECT_EQ(updated->object->at("metadata")["labels"]["a"], "1");  // known gap: not removed
   EXPECT_EQ(updated->object->at("metadata")["generation"], 2);
-  auto nameless = store_.patch("InferenceService", "default", "ssa", PatchType::kApply,
-                               R"({"apiVersion":"serving.kserve.io/v1beta1","kind":"InferenceService"})");
+  auto nameless =
+      store_.patch("InferenceService", "default", "ssa", PatchType::kApply,
+                   R"({"apiVersion":"serving.kserve.io/v1beta1","kind":"InferenceService"})");
   EXPECT_FALSE(nameless.ok());
   auto no_kind = store_.patch("InferenceService", "default", "ssa", PatchType::kApply,
                               R"({"metadata":{"name":"ssa"}})");
@@ -411,8 +417,9 @@ TEST_F(StoreTest, AdmissionRejectsWithCauses) {
   ApiStatus api = apiStatusOf(bad.status());
   EXPECT_EQ(api.code, 422);
   EXPECT_EQ(api.reason, "Invalid");
-  EXPECT_EQ(bad.status().message(),
-            "InferenceService.serving.kserve.io \"bad1\" is invalid: spec.predictor: Required value");
+  EXPECT_EQ(
+      bad.status().message(),
+      "InferenceService.serving.kserve.io \"bad1\" is invalid: spec.predictor: Required value");
   EXPECT_EQ(api.details["kind"], "InferenceService");
   EXPECT_EQ(api.details["name"], "bad1");
   EXPECT_EQ(api.details["causes"][0]["field"], "spec.predictor");
@@ -425,8 +432,9 @@ TEST_F(StoreTest, AdmissionRejectsWithCauses) {
   EXPECT_EQ(apiStatusOf(frozen.status()).code, 422);
   EXPECT_FALSE((**store.get("InferenceService", "default", "ok"))["spec"].contains("frozen"));
   // Internal writes and /status skip admission.
-  EXPECT_TRUE(store.patch("InferenceService", "default", "ok", PatchType::kMerge,
-                          R"({"status":{"url":"u"}})", true)
+  EXPECT_TRUE(store
+                  .patch("InferenceService", "default", "ok", PatchType::kMerge,
+                         R"({"status":{"url":"u"}})", true)
                   .ok());
 }
 
@@ -467,7 +475,8 @@ TEST_F(StoreTest, SelectorsFilterLists) {
 
 TEST_F(StoreTest, DeleteEmitsFinalObjectAndFinalizersHoldIt) {
   std::vector<WatchEvent> events;
-  auto sub = store_.subscribe("InferenceService", [&](const WatchEvent& e) { events.push_back(e); });
+  auto sub =
+      store_.subscribe("InferenceService", [&](const WatchEvent& e) { events.push_back(e); });
   ASSERT_TRUE(sub.ok());
   ObjectPtr a = mustCreate("a");
   auto deleted = store_.deleteObject("InferenceService", "default", "a");
@@ -498,9 +507,9 @@ TEST_F(StoreTest, DeleteEmitsFinalObjectAndFinalizersHoldIt) {
   ObjectPtr b = mustCreate("b");
   DeleteOptions wrong_uid;
   wrong_uid.precondition_uid = "nope";
-  EXPECT_EQ(apiStatusOf(store_.deleteObject("InferenceService", "default", "b", wrong_uid).status())
-                .code,
-            409);
+  EXPECT_EQ(
+      apiStatusOf(store_.deleteObject("InferenceService", "default", "b", wrong_uid).status()).code,
+      409);
 }
 
 TEST_F(StoreTest, DeletingANamespaceRemovesItsObjects) {

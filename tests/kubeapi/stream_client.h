@@ -33,8 +33,8 @@ class StreamClient {
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       return absl::UnavailableError("connect");
     }
-    std::string request = common::strCat("GET ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\n",
-                                         headers, "\r\n");
+    std::string request =
+        common::strCat("GET ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\n", headers, "\r\n");
     if (::send(fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) {
       return absl::UnavailableError("send");
     }
@@ -123,7 +123,7 @@ class StreamClient {
   }
 
   int fd_;
-  std::string raw_;   // bytes not decoded yet
+  std::string raw_;  // bytes not decoded yet
   std::string head_;
   std::string body_;  // decoded body not returned yet
   bool ended_ = false;

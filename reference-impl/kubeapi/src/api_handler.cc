@@ -55,7 +55,8 @@ std::map<std::string, std::string> parseQuery(std::string_view query) {
     std::string_view pair = query.substr(0, amp);
     size_t eq = pair.find('=');
     std::string key = percentDecode(pair.substr(0, eq), true);
-    std::string value = eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1), true);
+    std::string value =
+        eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1), true);
     if (!key.empty()) out.emplace(std::move(key), std::move(value));
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
@@ -381,9 +382,9 @@ struct ApiHandler::Impl {
           uint64_t rv = common::parseInt<uint64_t>(
                             (**object)["metadata"].value("resourceVersion", std::string("0")))
                             .value_or(0);
-          return jsonResponse(200, printers[t.kind]
-                                       ->table(**object, rv, store.timeSource().systemTime(), opts)
-                                       .dump());
+          return jsonResponse(
+              200,
+              printers[t.kind]->table(**object, rv, store.timeSource().systemTime(), opts).dump());
         }
         return jsonResponse(200, (*object)->dump());
       }
@@ -400,9 +401,9 @@ struct ApiHandler::Impl {
         if (t.name.empty()) return errorResponse(methodNotAllowedError());
         auto body = parseBody(req);
         if (!body.ok()) return errorResponse(body.status());
-        auto updated = t.status
-                           ? store.replaceStatus(resource, t.ns, t.name, std::move(*body), write_options)
-                           : store.update(resource, t.ns, t.name, std::move(*body), write_options);
+        auto updated =
+            t.status ? store.replaceStatus(resource, t.ns, t.name, std::move(*body), write_options)
+                     : store.update(resource, t.ns, t.name, std::move(*body), write_options);
         if (!updated.ok()) return errorResponse(updated.status());
         return jsonResponse(200, (*updated)->dump());
       }
@@ -423,7 +424,8 @@ struct ApiHandler::Impl {
         if (!req.body().empty()) {
           json body = json::parse(req.body(), nullptr, false);
           if (body.is_discarded() || !body.is_object()) {
-            return errorResponse(badRequestError("the body of a delete must be DeleteOptions JSON"));
+            return errorResponse(
+                badRequestError("the body of a delete must be DeleteOptions JSON"));
           }
           const json& pre = body.value("preconditions", json::object());
           if (pre.is_object()) {
@@ -438,19 +440,20 @@ struct ApiHandler::Impl {
           }
         }
         if (t.name.empty()) {
-          auto selector = Selector::parse(param(query, "labelSelector"),
-                                          param(query, "fieldSelector"), k);
+          auto selector =
+              Selector::parse(param(query, "labelSelector"), param(query, "fieldSelector"), k);
           if (!selector.ok()) return errorResponse(selector.status());
           auto deleted = store.deleteCollection(resource, t.ns, *selector, opts);
           if (!deleted.ok()) return errorResponse(deleted.status());
           json items = json::array();
           for (const auto& o : *deleted) items.push_back(*o);
           return jsonResponse(
-              200, json{{"kind", strCat(k.kind, "List")},
-                        {"apiVersion", k.apiVersion()},
-                        {"metadata", {{"resourceVersion", std::to_string(store.resourceVersion())}}},
-                        {"items", std::move(items)}}
-                       .dump());
+              200,
+              json{{"kind", strCat(k.kind, "List")},
+                   {"apiVersion", k.apiVersion()},
+                   {"metadata", {{"resourceVersion", std::to_string(store.resourceVersion())}}},
+                   {"items", std::move(items)}}
+                  .dump());
         }
         auto deleted = store.deleteObject(resource, t.ns, t.name, opts);
         if (!deleted.ok()) return errorResponse(deleted.status());
@@ -462,8 +465,7 @@ struct ApiHandler::Impl {
                                                 {"uid", meta.value("uid", std::string())}})
                                      .dump());
       }
-      default:
-        return errorResponse(methodNotAllowedError());
+      default: return errorResponse(methodNotAllowedError());
     }
   }
 
@@ -486,11 +488,11 @@ struct ApiHandler::Impl {
     auto result = store.list(k.resource(), t.ns, *selector);
     if (!result.ok()) return errorResponse(result.status());
     if (auto table_version = negotiateTable(accept)) {
-      return jsonResponse(200, printers[t.kind]
-                                   ->table(result->items, result->resource_version,
-                                           store.timeSource().systemTime(),
-                                           tableOptions(*table_version, query))
-                                   .dump());
+      return jsonResponse(
+          200, printers[t.kind]
+                   ->table(result->items, result->resource_version, store.timeSource().systemTime(),
+                           tableOptions(*table_version, query))
+                   .dump());
     }
     // Items are already serialized: the list is assembled as text.
     std::string body = strCat("{\"apiVersion\":\"", k.apiVersion(), "\",\"items\":[");
@@ -512,8 +514,8 @@ struct ApiHandler::Impl {
     if (type == "application/vnd.kubernetes.protobuf") {
       return internal::decodeProtobufObject(req.body());
     }
-    if (type != "application/json" && type != "application/yaml" &&
-        type != "application/x-yaml" && !type.empty()) {
+    if (type != "application/json" && type != "application/yaml" && type != "application/x-yaml" &&
+        !type.empty()) {
       return apiError(absl::StatusCode::kInvalidArgument, 415, "UnsupportedMediaType",
                       strCat("the body of the request was in an unknown format - accepted media "
                              "types include: application/json, application/yaml"));
@@ -619,18 +621,19 @@ void ApiHandler::handle(http::Request& request, http::Response& response) {
   std::string_view target = sv(request.target());
   std::string_view path = target.substr(0, target.find('?'));
   if (!impl_->authorized(request)) {
-    response = errorResponse(apiError(absl::StatusCode::kUnauthenticated, 401, "Unauthorized",
-                                      "Unauthorized"));
+    response = errorResponse(
+        apiError(absl::StatusCode::kUnauthenticated, 401, "Unauthorized", "Unauthorized"));
     return;
   }
   if (!ownsPath(path)) {
-    if (impl_->options.fallback != nullptr) return impl_->options.fallback->handle(request, response);
+    if (impl_->options.fallback != nullptr)
+      return impl_->options.fallback->handle(request, response);
     response = errorResponse(unknownPathError());
     return;
   }
-  auto query = parseQuery(target.find('?') == std::string_view::npos
-                              ? std::string_view()
-                              : target.substr(target.find('?') + 1));
+  auto query =
+      parseQuery(target.find('?') == std::string_view::npos ? std::string_view()
+                                                            : target.substr(target.find('?') + 1));
   auto answer = impl_->respond(request, path, query);
   unsigned version = request.version();
   bool keep_alive = request.keep_alive();
@@ -659,9 +662,9 @@ void ApiHandler::handleAsync(http::Request&& request, http::Responder responder)
     fallback->handle(request, res);
     return responder.send(std::move(res));
   }
-  auto query = parseQuery(target.find('?') == std::string_view::npos
-                              ? std::string_view()
-                              : target.substr(target.find('?') + 1));
+  auto query =
+      parseQuery(target.find('?') == std::string_view::npos ? std::string_view()
+                                                            : target.substr(target.find('?') + 1));
   auto answer = impl_->respond(request, path, query);
   if (answer) return responder.send(std::move(*answer));
   impl_->startWatch(request, path, query, std::move(responder));
@@ -675,7 +678,8 @@ bool ApiHandler::streamsBody(const http::RequestHeader& header) {
 }
 
 void ApiHandler::handleStreamed(http::StreamedRequestPtr request) {
-  if (impl_->options.fallback != nullptr) impl_->options.fallback->handleStreamed(std::move(request));
+  if (impl_->options.fallback != nullptr)
+    impl_->options.fallback->handleStreamed(std::move(request));
 }
 
 void ApiHandler::closeWatches() { impl_->closeAll(); }

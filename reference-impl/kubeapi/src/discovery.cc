@@ -83,8 +83,8 @@ std::vector<MediaType> parseAccept(std::string_view accept) {
   size_t start = 0;
   while (start <= accept.size()) {
     size_t comma = accept.find(',', start);
-    std::string_view entry =
-        accept.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    std::string_view entry = accept.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     start = comma == std::string_view::npos ? accept.size() + 1 : comma + 1;
     entry = trim(entry);
     if (entry.empty()) continue;
@@ -141,8 +141,7 @@ std::optional<std::string> negotiateTable(std::string_view accept) {
 }
 
 std::string aggregatedDiscoveryContentType(std::string_view version) {
-  return strCat("application/json;g=apidiscovery.k8s.io;v=", version,
-                ";as=APIGroupDiscoveryList");
+  return strCat("application/json;g=apidiscovery.k8s.io;v=", version, ";as=APIGroupDiscoveryList");
 }
 
 json aggregatedDiscovery(const std::vector<KindSpec>& kinds, bool core, std::string_view version) {
@@ -195,8 +194,8 @@ json groupJson(const std::string& group, const std::vector<std::string>& version
   for (const auto& v : versions) list.push_back({{"groupVersion", gvOf(group, v)}, {"version", v}});
   return {{"name", group},
           {"versions", list},
-          {"preferredVersion", {{"groupVersion", gvOf(group, versions.front())},
-                                {"version", versions.front()}}}};
+          {"preferredVersion",
+           {{"groupVersion", gvOf(group, versions.front())}, {"version", versions.front()}}}};
 }
 }  // namespace
 
@@ -269,16 +268,14 @@ std::optional<json> openApiGroupVersion(const std::vector<KindSpec>& kinds,
     if (gvPath(k.group, k.version) != gv_path) continue;
     found = true;
     std::string base = strCat("/", gv_path, "/");
-    std::string item = k.namespaced
-                           ? strCat(base, "namespaces/{namespace}/", k.plural, "/{name}")
-                           : strCat(base, k.plural, "/{name}");
-    paths[item] = {
-        {"patch",
-         {{"x-kubernetes-group-version-kind", responseKind(k)},
-          {"parameters", json::array({{{"name", "fieldValidation"},
-                                       {"in", "query"},
-                                       {"schema", {{"type", "string"}}}}})},
-          {"responses", {{"200", {{"description", "OK"}}}}}}}};
+    std::string item = k.namespaced ? strCat(base, "namespaces/{namespace}/", k.plural, "/{name}")
+                                    : strCat(base, k.plural, "/{name}");
+    paths[item] = {{"patch",
+                    {{"x-kubernetes-group-version-kind", responseKind(k)},
+                     {"parameters", json::array({{{"name", "fieldValidation"},
+                                                  {"in", "query"},
+                                                  {"schema", {{"type", "string"}}}}})},
+                     {"responses", {{"200", {{"description", "OK"}}}}}}}};
   }
   if (!found) return std::nullopt;
   return json{{"openapi", "3.0.0"},

@@ -133,8 +133,7 @@ nlohmann::json successStatus(nlohmann::json details) {
   return body;
 }
 
-absl::Status notFoundError(std::string_view group, std::string_view plural,
-                           std::string_view name) {
+absl::Status notFoundError(std::string_view group, std::string_view plural, std::string_view name) {
   return apiError(absl::StatusCode::kNotFound, 404, "NotFound",
                   strCat(resourceName(group, plural), " \"", name, "\" not found"),
                   {{"name", name}, {"group", group}, {"kind", plural}});
@@ -147,14 +146,13 @@ absl::Status alreadyExistsError(std::string_view group, std::string_view plural,
                   {{"name", name}, {"group", group}, {"kind", plural}});
 }
 
-absl::Status conflictError(std::string_view group, std::string_view plural,
-                           std::string_view name) {
-  return apiError(absl::StatusCode::kAborted, 409, "Conflict",
-                  strCat("Operation cannot be fulfilled on ", resourceName(group, plural), " \"",
-                         name,
-                         "\": the object has been modified; please apply your changes to the "
-                         "latest version and try again"),
-                  {{"name", name}, {"group", group}, {"kind", plural}});
+absl::Status conflictError(std::string_view group, std::string_view plural, std::string_view name) {
+  return apiError(
+      absl::StatusCode::kAborted, 409, "Conflict",
+      strCat("Operation cannot be fulfilled on ", resourceName(group, plural), " \"", name,
+             "\": the object has been modified; please apply your changes to the "
+             "latest version and try again"),
+      {{"name", name}, {"group", group}, {"kind", plural}});
 }
 
 absl::Status invalidObjectError(std::string_view group, std::string_view kind,
@@ -166,9 +164,10 @@ absl::Status invalidObjectError(std::string_view group, std::string_view kind,
   }
   if (causes.size() > 1) list = strCat("[", list, "]");
   std::string qualified = group.empty() ? std::string(kind) : strCat(kind, ".", group);
-  return apiError(absl::StatusCode::kInvalidArgument, 422, "Invalid",
-                  strCat(qualified, " \"", name, "\" is invalid: ", list),
-                  {{"name", name}, {"group", group}, {"kind", kind}, {"causes", causesJson(causes)}});
+  return apiError(
+      absl::StatusCode::kInvalidArgument, 422, "Invalid",
+      strCat(qualified, " \"", name, "\" is invalid: ", list),
+      {{"name", name}, {"group", group}, {"kind", kind}, {"causes", causesJson(causes)}});
 }
 
 absl::Status badRequestError(std::string_view message) {

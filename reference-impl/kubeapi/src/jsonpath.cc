@@ -18,8 +18,7 @@ class Parser {
   explicit Parser(std::string_view text) : s_(text) {}
 
   absl::Status error(std::string_view what) const {
-    return absl::InvalidArgumentError(
-        strCat("jsonpath \"", s_, "\" at ", pos_, ": ", what));
+    return absl::InvalidArgumentError(strCat("jsonpath \"", s_, "\" at ", pos_, ": ", what));
   }
   bool done() const { return pos_ >= s_.size(); }
   char peek() const { return done() ? '\0' : s_[pos_]; }

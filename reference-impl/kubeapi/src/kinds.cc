@@ -148,9 +148,8 @@ std::string podReason(const json& pod) {
 }
 
 json podReady(const json& pod, common::SystemTime) {
-  size_t total = at(at(pod, "spec"), "containers").is_array()
-                     ? at(at(pod, "spec"), "containers").size()
-                     : 0;
+  size_t total =
+      at(at(pod, "spec"), "containers").is_array() ? at(at(pod, "spec"), "containers").size() : 0;
   size_t ready = 0;
   const json& statuses = at(at(pod, "status"), "containerStatuses");
   if (statuses.is_array()) {
@@ -201,9 +200,10 @@ std::vector<PrinterColumn> podColumns() {
       name,
       computed("Ready", "string", 0, podReady,
                "The aggregate readiness state of this pod for accepting traffic."),
-      computed("Status", "string", 0,
-               [](const json& pod, common::SystemTime) -> json { return podReason(pod); },
-               "The aggregate status of the containers in this pod."),
+      computed(
+          "Status", "string", 0,
+          [](const json& pod, common::SystemTime) -> json { return podReason(pod); },
+          "The aggregate status of the containers in this pod."),
       computed("Restarts", "string", 0, podRestarts,
                "The number of times the containers in this pod have been restarted and when the "
                "last container in this pod has restarted."),
@@ -251,8 +251,7 @@ std::vector<PrinterColumn> eventColumns() {
   PrinterColumn name = nameColumn();
   name.priority = 1;
   return {
-      computed("Last Seen", "string", 0,
-               cellOf([](const json& e, common::SystemTime now) -> json {
+      computed("Last Seen", "string", 0, cellOf([](const json& e, common::SystemTime now) -> json {
                  return eventLastSeen(e, now);
                })),
       computed("Type", "string", 0,
@@ -286,10 +285,9 @@ std::vector<PrinterColumn> eventColumns() {
                  size_t end = m.find_last_not_of(" \t\n\r");
                  return b == std::string::npos ? std::string() : m.substr(b, end - b + 1);
                }),
-      computed("First Seen", "string", 1,
-               [](const json& e, common::SystemTime now) -> json {
-                 return eventFirstSeen(e, now);
-               }),
+      computed(
+          "First Seen", "string", 1,
+          [](const json& e, common::SystemTime now) -> json { return eventFirstSeen(e, now); }),
       computed("Count", "string", 1,
                [](const json& e, common::SystemTime) -> json { return eventCount(e); }),
       name,
@@ -298,11 +296,12 @@ std::vector<PrinterColumn> eventColumns() {
 
 std::vector<PrinterColumn> namespaceColumns() {
   return {nameColumn(),
-          computed("Status", "string", 0,
-                   [](const json& ns, common::SystemTime) -> json {
-                     return str(ns, {"status", "phase"});
-                   },
-                   "The status of the namespace"),
+          computed(
+              "Status", "string", 0,
+              [](const json& ns, common::SystemTime) -> json {
+                return str(ns, {"status", "phase"});
+              },
+              "The status of the namespace"),
           coreAgeColumn()};
 }
 
@@ -384,11 +383,11 @@ std::vector<KindSpec> refstackKinds() {
                          true, runtimeColumns()));
   kinds.push_back(kserve("v1alpha1", "ClusterServingRuntime", "clusterservingruntimes",
                          "clusterservingruntime", {}, false, runtimeColumns()));
-  kinds.push_back(kserve(
-      "v1alpha1", "InferenceGraph", "inferencegraphs", "inferencegraph", {"ig"}, true,
-      {pathColumn("URL", "string", ".status.url"),
-       pathColumn("Ready", "string", ".status.conditions[?(@.type=='Ready')].status"),
-       ageColumn()}));
+  kinds.push_back(
+      kserve("v1alpha1", "InferenceGraph", "inferencegraphs", "inferencegraph", {"ig"}, true,
+             {pathColumn("URL", "string", ".status.url"),
+              pathColumn("Ready", "string", ".status.conditions[?(@.type=='Ready')].status"),
+              ageColumn()}));
 
   KindSpec rev;
   rev.group = "serving.knative.dev";
@@ -429,8 +428,8 @@ std::vector<KindSpec> refstackKinds() {
   pod.singular = "pod";
   pod.short_names = {"po"};
   pod.columns = podColumns();
-  pod.field_selectors = {"spec.nodeName",         "spec.restartPolicy", "spec.schedulerName",
-                         "spec.serviceAccountName", "status.phase",     "status.podIP",
+  pod.field_selectors = {"spec.nodeName",           "spec.restartPolicy", "spec.schedulerName",
+                         "spec.serviceAccountName", "status.phase",       "status.podIP",
                          "status.nominatedNodeName"};
   kinds.push_back(readOnly(std::move(pod)));
 
@@ -442,11 +441,16 @@ std::vector<KindSpec> refstackKinds() {
   event.short_names = {"ev"};
   event.status_subresource = false;
   event.columns = eventColumns();
-  event.field_selectors = {"involvedObject.kind",      "involvedObject.namespace",
-                           "involvedObject.name",      "involvedObject.uid",
-                           "involvedObject.apiVersion", "involvedObject.resourceVersion",
-                           "involvedObject.fieldPath", "reason",
-                           "reportingComponent",       "source",
+  event.field_selectors = {"involvedObject.kind",
+                           "involvedObject.namespace",
+                           "involvedObject.name",
+                           "involvedObject.uid",
+                           "involvedObject.apiVersion",
+                           "involvedObject.resourceVersion",
+                           "involvedObject.fieldPath",
+                           "reason",
+                           "reportingComponent",
+                           "source",
                            "type"};
   kinds.push_back(readOnly(std::move(event)));
 

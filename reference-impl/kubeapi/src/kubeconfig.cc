@@ -12,8 +12,8 @@ std::string renderKubeconfig(const KubeconfigOptions& options) {
   json config = {
       {"apiVersion", "v1"},
       {"kind", "Config"},
-      {"clusters", json::array({{{"name", options.name},
-                                 {"cluster", {{"server", options.server}}}}})},
+      {"clusters",
+       json::array({{{"name", options.name}, {"cluster", {{"server", options.server}}}}})},
       {"users", json::array({{{"name", options.name}, {"user", user}}})},
       {"contexts", json::array({{{"name", options.name},
                                  {"context",

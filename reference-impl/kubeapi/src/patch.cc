@@ -87,7 +87,9 @@ class Patcher {
       return absl::OkStatus();
     }
     json* parent = resolve(doc_, *tokens, tokens->size() - 1);
-    if (parent == nullptr) return cannotApply(strCat("add operation does not apply: doc is missing path: \"", path, "\""));
+    if (parent == nullptr)
+      return cannotApply(
+          strCat("add operation does not apply: doc is missing path: \"", path, "\""));
     const std::string& last = tokens->back();
     if (parent->is_object()) {
       (*parent)[last] = std::move(value);
@@ -100,7 +102,8 @@ class Patcher {
       }
       auto index = arrayIndex(last);
       if (!index || *index > parent->size()) {
-        return cannotApply(strCat("add operation does not apply: index out of bounds: \"", path, "\""));
+        return cannotApply(
+            strCat("add operation does not apply: index out of bounds: \"", path, "\""));
       }
       parent->insert(parent->begin() + static_cast<std::ptrdiff_t>(*index), std::move(value));
       return absl::OkStatus();
@@ -111,7 +114,8 @@ class Patcher {
   absl::StatusOr<json> remove(std::string_view path, std::string_view op = "remove") {
     auto tokens = parsePointer(path);
     if (!tokens.ok()) return tokens.status();
-    if (tokens->empty()) return cannotApply(strCat(op, " operation does not apply: cannot remove the root"));
+    if (tokens->empty())
+      return cannotApply(strCat(op, " operation does not apply: cannot remove the root"));
     json* parent = resolve(doc_, *tokens, tokens->size() - 1);
     const std::string& last = tokens->back();
     if (parent != nullptr && parent->is_object()) {
@@ -129,7 +133,8 @@ class Patcher {
         return removed;
       }
     }
-    return cannotApply(strCat(op, " operation does not apply: doc is missing path: \"", path, "\""));
+    return cannotApply(
+        strCat(op, " operation does not apply: doc is missing path: \"", path, "\""));
   }
 
   absl::StatusOr<json> get(std::string_view path, std::string_view op) {
@@ -137,7 +142,8 @@ class Patcher {
     if (!tokens.ok()) return tokens.status();
     json* node = resolve(doc_, *tokens, tokens->size());
     if (node == nullptr) {
-      return cannotApply(strCat(op, " operation does not apply: doc is missing path: \"", path, "\""));
+      return cannotApply(
+          strCat(op, " operation does not apply: doc is missing path: \"", path, "\""));
     }
     return *node;
   }
@@ -180,8 +186,8 @@ class Patcher {
       const std::string& from = from_it->get_ref<const std::string&>();
       if (path.size() > from.size() && path.compare(0, from.size(), from) == 0 &&
           path[from.size()] == '/') {
-        return cannotApply(strCat("move operation does not apply: \"", path,
-                                  "\" is a child of \"", from, "\""));
+        return cannotApply(
+            strCat("move operation does not apply: \"", path, "\" is a child of \"", from, "\""));
       }
       if (path == from) return absl::OkStatus();
       auto value = remove(from, "move");
@@ -233,8 +239,7 @@ json applyMergePatch(const json& target, const json& patch) {
       result.erase(it.key());
     } else {
       auto existing = result.find(it.key());
-      result[it.key()] =
-          applyMergePatch(existing != result.end() ? *existing : json(), it.value());
+      result[it.key()] = applyMergePatch(existing != result.end() ? *existing : json(), it.value());
     }
   }
   return result;

@@ -48,8 +48,7 @@ bool forEachField(std::string_view msg,
         bytes = msg.substr(i, static_cast<size_t>(value));
         i += static_cast<size_t>(value);
         break;
-      default:
-        return false;
+      default: return false;
     }
     field(number, wire, value, bytes);
   }
@@ -105,15 +104,18 @@ absl::StatusOr<json> decodeProtobufObject(std::string_view bytes) {
   });
   if (!ok) return badRequestError("malformed protobuf body");
   json object = {{"apiVersion", api_version}, {"kind", kind}, {"metadata", json::object()}};
-  ok = forEachField(raw, [&](uint32_t n, int wire, uint64_t, std::string_view b) {
-    if (wire != 2) return;
-    if (n == 1) ok &= decodeObjectMeta(b, object["metadata"]);
-    if (n == 2 && kind == "Namespace") {
-      forEachField(b, [&](uint32_t sn, int sw, uint64_t, std::string_view sb) {
-        if (sn == 1 && sw == 2) object["spec"]["finalizers"].push_back(std::string(sb));
-      });
-    }
-  }) && ok;
+  ok = forEachField(raw,
+                    [&](uint32_t n, int wire, uint64_t, std::string_view b) {
+                      if (wire != 2) return;
+                      if (n == 1) ok &= decodeObjectMeta(b, object["metadata"]);
+                      if (n == 2 && kind == "Namespace") {
+                        forEachField(b, [&](uint32_t sn, int sw, uint64_t, std::string_view sb) {
+                          if (sn == 1 && sw == 2)
+                            object["spec"]["finalizers"].push_back(std::string(sb));
+                        });
+                      }
+                    }) &&
+       ok;
   if (!ok) return badRequestError("malformed protobuf object");
   return object;
 }

@@ -138,9 +138,9 @@ bool LabelSelector::matches(const nlohmann::json& labels) const {
       if (it != labels.end() && it->is_string()) value = &*it;
     }
     auto in = [&] {
-      return value != nullptr && std::find(req.values.begin(), req.values.end(),
-                                           value->get_ref<const std::string&>()) !=
-                                     req.values.end();
+      return value != nullptr &&
+             std::find(req.values.begin(), req.values.end(),
+                       value->get_ref<const std::string&>()) != req.values.end();
     };
     switch (req.op) {
       case Requirement::Op::kEquals:
@@ -202,8 +202,8 @@ absl::StatusOr<FieldSelector> FieldSelector::parse(std::string_view text, const 
       }
     }
     if (op == std::string::npos) {
-      return badRequestError(strCat("invalid selector: '", text, "'; can't understand '", part,
-                                    "'"));
+      return badRequestError(
+          strCat("invalid selector: '", text, "'; can't understand '", part, "'"));
     }
     std::string field(trim(std::string_view(part).substr(0, op)));
     std::string value;
@@ -218,13 +218,13 @@ absl::StatusOr<FieldSelector> FieldSelector::parse(std::string_view text, const 
     if (!known) {
       std::string supported = "\"metadata.name\", \"metadata.namespace\"";
       for (const auto& f : spec.field_selectors) supported += strCat(", \"", f, "\"");
-      return badRequestError(strCat("\"", field, "\" is not a known field selector: only ",
-                                    supported));
+      return badRequestError(
+          strCat("\"", field, "\" is not a known field selector: only ", supported));
     }
     Requirement req;
     // The field label "source" of events is source.component.
-    req.path = field == "source" ? std::vector<std::string>{"source", "component"}
-                                 : splitDots(field);
+    req.path =
+        field == "source" ? std::vector<std::string>{"source", "component"} : splitDots(field);
     req.equals = equals;
     req.value = std::move(value);
     selector.requirements_.push_back(std::move(req));
@@ -259,8 +259,7 @@ bool Selector::matches(const nlohmann::json& object) const {
 }
 
 absl::StatusOr<Selector> Selector::parse(std::string_view label_selector,
-                                         std::string_view field_selector,
-                                         const KindSpec& spec) {
+                                         std::string_view field_selector, const KindSpec& spec) {
   Selector selector;
   auto labels = LabelSelector::parse(label_selector);
   if (!labels.ok()) return labels.status();

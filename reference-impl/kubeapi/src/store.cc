@@ -110,9 +110,7 @@ bool hasFinalizers(const json& object) {
   return f.is_array() && !f.empty();
 }
 
-bool isDeleting(const json& object) {
-  return !metaString(object, "deletionTimestamp").empty();
-}
+bool isDeleting(const json& object) { return !metaString(object, "deletionTimestamp").empty(); }
 
 // DNS-1123 subdomain (object names) or label (namespace names).
 bool validName(std::string_view name, bool label) {
@@ -152,8 +150,7 @@ absl::Status checkTypeMeta(json& object, const KindSpec& spec) {
   const json& av = field(object, "apiVersion");
   if (av.is_string() && !av.get_ref<const std::string&>().empty() && av != api_version) {
     return badRequestError(strCat("the API version in the data (", av.get<std::string>(),
-                                  ") does not match the expected API version (", api_version,
-                                  ")"));
+                                  ") does not match the expected API version (", api_version, ")"));
   }
   const json& k = field(object, "kind");
   if (k.is_string() && !k.get_ref<const std::string&>().empty() && k != spec.kind) {
@@ -191,7 +188,8 @@ absl::Status admit(const KindSpec& spec, const json& object, const json* old) {
   std::string name = metaString(object, "name");
   auto causes = invalidCauses(verdict);
   if (!causes || causes->empty()) {
-    causes = std::vector<FieldCause>{{"FieldValueInvalid", std::string(toStd(verdict.message())), ""}};
+    causes =
+        std::vector<FieldCause>{{"FieldValueInvalid", std::string(toStd(verdict.message())), ""}};
   }
   return invalidObjectError(spec.group, spec.kind, name, std::move(*causes));
 }
@@ -210,8 +208,8 @@ std::string_view eventTypeName(EventType type) {
 
 struct ObjectStore::Impl {
   Impl(StoreOptions opts, const common::TimeSource& t) : options(std::move(opts)), time(t) {
-    seed = options.seed ? *options.seed : (uint64_t{std::random_device{}()} << 32) ^
-                                              std::random_device{}();
+    seed = options.seed ? *options.seed
+                        : (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
     rng.seed(seed);
     states.reserve(options.kinds.size());
     for (const auto& k : options.kinds) {
@@ -252,9 +250,9 @@ struct ObjectStore::Impl {
     hi = (hi & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;  // version 4
     lo = (lo & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // RFC 4122 variant
     char buf[40];
-    std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx",
-                  static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xFFFF),
-                  static_cast<unsigned>(hi & 0xFFFF), static_cast<unsigned>(lo >> 48),
+    std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                  static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
+                  static_cast<unsigned>(lo >> 48),
                   static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFull));
     return buf;
   }
@@ -290,8 +288,8 @@ struct ObjectStore::Impl {
         json gone = *prev;
         metadataOf(gone)["resourceVersion"] = std::to_string(rec.rv);
         auto text = std::make_shared<const std::string>(gone.dump());
-        return w.sink(WatchEvent{EventType::kDeleted,
-                                 std::make_shared<const json>(std::move(gone)), rec.rv, text});
+        return w.sink(WatchEvent{EventType::kDeleted, std::make_shared<const json>(std::move(gone)),
+                                 rec.rv, text});
       }
     } else if (!now) {
       return true;
@@ -416,8 +414,9 @@ struct ObjectStore::Impl {
     if (name.empty()) {
       std::string prefix = stringField(meta, "generateName");
       if (prefix.empty()) {
-        return invalidObjectError(spec.group, spec.kind, "",
-                                  {requiredField("metadata.name", "name or generateName is required")});
+        return invalidObjectError(
+            spec.group, spec.kind, "",
+            {requiredField("metadata.name", "name or generateName is required")});
       }
       for (int attempt = 0; attempt < 8; ++attempt) {
         name = prefix + randomSuffix();
@@ -481,8 +480,8 @@ struct ObjectStore::Impl {
 
   // The end of every update path: admission, no-op detection, dry run, commit.
   absl::StatusOr<ObjectPtr> finishUpdate(KindState& ks, const Key& key, json next,
-                                         const ObjectPtr& current, bool admit_it,
-                                         bool dry_run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+                                         const ObjectPtr& current, bool admit_it, bool dry_run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (admit_it) KH_RETURN_IF_ERROR(admit(*ks.spec, next, current.get()));
     if (next == *current) return current;
     if (dry_run) return std::make_shared<const json>(std::move(next));
@@ -513,12 +512,12 @@ struct ObjectStore::Impl {
     if (entry == nullptr) return notFound(ks, key.second);
     ObjectPtr current = entry->object;
     if (!opts.precondition_uid.empty() && opts.precondition_uid != metaString(*current, "uid")) {
-      return apiError(absl::StatusCode::kAborted, 409, "Conflict",
-                      strCat("Operation cannot be fulfilled on ", spec.resource(), " \"",
-                             key.second, "\": Precondition failed: UID in precondition: ",
-                             opts.precondition_uid, ", UID in object meta: ",
-                             metaString(*current, "uid")),
-                      {{"name", key.second}, {"group", spec.group}, {"kind", spec.plural}});
+      return apiError(
+          absl::StatusCode::kAborted, 409, "Conflict",
+          strCat("Operation cannot be fulfilled on ", spec.resource(), " \"", key.second,
+                 "\": Precondition failed: UID in precondition: ", opts.precondition_uid,
+                 ", UID in object meta: ", metaString(*current, "uid")),
+          {{"name", key.second}, {"group", spec.group}, {"kind", spec.plural}});
     }
     if (!opts.precondition_resource_version.empty() &&
         opts.precondition_resource_version != metaString(*current, "resourceVersion")) {
@@ -527,10 +526,10 @@ struct ObjectStore::Impl {
     if (&ks == namespaces &&
         std::find(options.initial_namespaces.begin(), options.initial_namespaces.end(),
                   key.second) != options.initial_namespaces.end()) {
-      return apiError(absl::StatusCode::kPermissionDenied, 403, "Forbidden",
-                      strCat("namespaces \"", key.second,
-                             "\" is forbidden: this namespace may not be deleted"),
-                      {{"name", key.second}, {"kind", "namespaces"}});
+      return apiError(
+          absl::StatusCode::kPermissionDenied, 403, "Forbidden",
+          strCat("namespaces \"", key.second, "\" is forbidden: this namespace may not be deleted"),
+          {{"name", key.second}, {"kind", "namespaces"}});
     }
     if (hasFinalizers(*current)) {
       if (isDeleting(*current) || opts.dry_run) return DeleteResult{current, true};
@@ -543,9 +542,10 @@ struct ObjectStore::Impl {
     return DeleteResult{commitDelete(ks, key), false};
   }
 
-  absl::StatusOr<ObjectPtr> internalUpdate(
-      std::string_view kind, std::string_view ns, std::string_view name,
-      const std::function<absl::Status(json&)>& fn, bool status_only) {
+  absl::StatusOr<ObjectPtr> internalUpdate(std::string_view kind, std::string_view ns,
+                                           std::string_view name,
+                                           const std::function<absl::Status(json&)>& fn,
+                                           bool status_only) {
     KH_ASSIGN_OR_RETURN(KindState * ks, stateOf(kind));
     absl::MutexLock lock(&mu);
     Key key = keyOf(*ks, ns, name);
@@ -560,7 +560,8 @@ struct ObjectStore::Impl {
       setStatusFrom(next, scratch);
     } else {
       next = std::move(scratch);
-      if (!next.is_object()) return absl::InvalidArgumentError("the object must stay a JSON object");
+      if (!next.is_object())
+        return absl::InvalidArgumentError("the object must stay a JSON object");
       carrySystemFields(next, *current);
       bumpGenerationIfSpecChanged(next, *current);
     }
@@ -805,9 +806,8 @@ absl::StatusOr<PatchResult> ObjectStore::patch(std::string_view kind, std::strin
   if (entry == nullptr) {
     if (type != PatchType::kApply || status_subresource) return impl_->notFound(*ks, name);
     KH_RETURN_IF_ERROR(checkNamespace(patch_doc, spec, ns));
-    KH_ASSIGN_OR_RETURN(ObjectPtr created,
-                        impl_->createLocked(*ks, key.first, std::move(patch_doc), true,
-                                            options.dry_run));
+    KH_ASSIGN_OR_RETURN(ObjectPtr created, impl_->createLocked(*ks, key.first, std::move(patch_doc),
+                                                               true, options.dry_run));
     return PatchResult{std::move(created), true};
   }
   ObjectPtr current = entry->object;
@@ -832,9 +832,8 @@ absl::StatusOr<PatchResult> ObjectStore::patch(std::string_view kind, std::strin
     if (spec.status_subresource) Impl::setStatusFrom(next, *current);
     Impl::bumpGenerationIfSpecChanged(next, *current);
   }
-  KH_ASSIGN_OR_RETURN(ObjectPtr stored,
-                      impl_->finishUpdate(*ks, key, std::move(next), current, !status_subresource,
-                                          options.dry_run));
+  KH_ASSIGN_OR_RETURN(ObjectPtr stored, impl_->finishUpdate(*ks, key, std::move(next), current,
+                                                            !status_subresource, options.dry_run));
   return PatchResult{std::move(stored), false};
 }
 
@@ -847,9 +846,10 @@ absl::StatusOr<DeleteResult> ObjectStore::deleteObject(std::string_view kind, st
   return impl_->deleteLocked(*ks, impl_->keyOf(*ks, ns, name), options);
 }
 
-absl::StatusOr<std::vector<ObjectPtr>> ObjectStore::deleteCollection(
-    std::string_view kind, std::string_view ns, const Selector& selector,
-    const DeleteOptions& options) {
+absl::StatusOr<std::vector<ObjectPtr>> ObjectStore::deleteCollection(std::string_view kind,
+                                                                     std::string_view ns,
+                                                                     const Selector& selector,
+                                                                     const DeleteOptions& options) {
   KH_ASSIGN_OR_RETURN(KindState * ks, impl_->stateOf(kind));
   if (!ks->spec->client_writable) return methodNotAllowedError();
   absl::MutexLock lock(&impl_->mu);
@@ -874,7 +874,8 @@ absl::StatusOr<ObjectPtr> ObjectStore::upsert(std::string_view kind, json object
   std::string ns = nsOf(object);
   std::string name = metaString(object, "name");
   if (name.empty()) return absl::InvalidArgumentError("upsert needs metadata.name");
-  if (spec.namespaced && ns.empty()) return absl::InvalidArgumentError("upsert needs metadata.namespace");
+  if (spec.namespaced && ns.empty())
+    return absl::InvalidArgumentError("upsert needs metadata.namespace");
   if (!spec.namespaced) metadataOf(object).erase("namespace");
   absl::MutexLock lock(&impl_->mu);
   Key key = impl_->keyOf(*ks, ns, name);
@@ -910,8 +911,7 @@ absl::Status ObjectStore::remove(std::string_view kind, std::string_view ns,
 }
 
 absl::StatusOr<WatchHandle> ObjectStore::watch(std::string_view kind, std::string_view ns,
-                                               Selector selector,
-                                               std::string_view resource_version,
+                                               Selector selector, std::string_view resource_version,
                                                WatchSink sink) {
   KH_ASSIGN_OR_RETURN(KindState * ks, impl_->stateOf(kind));
   size_t index = 0;
@@ -992,8 +992,8 @@ bool ObjectStore::awaitWatchesOpened(std::string_view kind, uint64_t count,
   if (!ks.ok()) return false;
   KindState* state = *ks;
   auto reached = [state, count]() { return state->watches_opened >= count; };
-  bool ok = impl_->mu.ReaderLockWhenWithTimeout(absl::Condition(&reached),
-                                                absl::FromChrono(timeout));
+  bool ok =
+      impl_->mu.ReaderLockWhenWithTimeout(absl::Condition(&reached), absl::FromChrono(timeout));
   impl_->mu.ReaderUnlock();
   return ok;
 }
@@ -1047,8 +1047,8 @@ absl::Status ObjectStore::restore(const json& snapshot) {
     for (const auto& o : it.value()) {
       std::string name = metaString(o, "name");
       if (name.empty()) {
-        return absl::InvalidArgumentError(strCat("snapshot kind ", it.key(),
-                                                 " has an object without metadata.name"));
+        return absl::InvalidArgumentError(
+            strCat("snapshot kind ", it.key(), " has an object without metadata.name"));
       }
       auto ptr = std::make_shared<const json>(o);
       objects[impl_->keyOf(**ks, nsOf(o), name)] =

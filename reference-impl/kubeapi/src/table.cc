@@ -124,11 +124,8 @@ nlohmann::json TablePrinter::row(const nlohmann::json& object, common::SystemTim
   for (size_t i = 0; i < columns_.size(); ++i) cells.push_back(cell(i, object, now));
   nlohmann::json row = {{"cells", std::move(cells)}};
   switch (include) {
-    case IncludeObject::kNone:
-      break;
-    case IncludeObject::kObject:
-      row["object"] = object;
-      break;
+    case IncludeObject::kNone: break;
+    case IncludeObject::kObject: row["object"] = object; break;
     case IncludeObject::kMetadata: {
       auto it = object.find("metadata");
       row["object"] = {{"kind", "PartialObjectMetadata"},
@@ -148,8 +145,7 @@ nlohmann::json TablePrinter::table(
   nlohmann::json table = {{"kind", "Table"},
                           {"apiVersion", options.api_version},
                           {"metadata", {{"resourceVersion", std::to_string(resource_version)}}}};
-  table["columnDefinitions"] =
-      options.no_headers ? nlohmann::json::array() : columnDefinitions();
+  table["columnDefinitions"] = options.no_headers ? nlohmann::json::array() : columnDefinitions();
   table["rows"] = std::move(rows);
   return table;
 }
@@ -161,8 +157,7 @@ nlohmann::json TablePrinter::table(const nlohmann::json& object, uint64_t resour
   nlohmann::json table = {{"kind", "Table"},
                           {"apiVersion", options.api_version},
                           {"metadata", {{"resourceVersion", std::to_string(resource_version)}}}};
-  table["columnDefinitions"] =
-      options.no_headers ? nlohmann::json::array() : columnDefinitions();
+  table["columnDefinitions"] = options.no_headers ? nlohmann::json::array() : columnDefinitions();
   table["rows"] = std::move(rows);
   return table;
 }

@@ -53,9 +53,9 @@ std::optional<std::vector<FieldCause>> invalidCauses(const absl::Status& status)
 
 /** What a Kubernetes client sees of an error. */
 struct ApiStatus {
-  int code = 500;              // HTTP status
-  std::string reason;          // metav1.StatusReason: "NotFound", "Invalid", ...
-  nlohmann::json details;      // metav1.StatusDetails, or null for none
+  int code = 500;          // HTTP status
+  std::string reason;      // metav1.StatusReason: "NotFound", "Invalid", ...
+  nlohmann::json details;  // metav1.StatusDetails, or null for none
 };
 
 /**
@@ -83,7 +83,8 @@ nlohmann::json successStatus(nlohmann::json details);
 
 // Constructors of the common errors, each with the message kube-apiserver uses.
 
-/** 404 `<resource> "<name>" not found`; `resource` is "pods" or "inferenceservices.serving.kserve.io". */
+/** 404 `<resource> "<name>" not found`; `resource` is "pods" or
+ * "inferenceservices.serving.kserve.io". */
 absl::Status notFoundError(std::string_view group, std::string_view plural, std::string_view name);
 /** 409 AlreadyExists `<resource> "<name>" already exists`. */
 absl::Status alreadyExistsError(std::string_view group, std::string_view plural,

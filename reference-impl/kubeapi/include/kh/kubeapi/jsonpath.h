@@ -34,11 +34,11 @@ class JsonPath {
   struct Step {
     enum class Type { kField, kIndex, kWildcard, kFilter };
     Type type = Type::kField;
-    std::string field;                   // kField
-    int64_t index = 0;                   // kIndex
+    std::string field;                     // kField
+    int64_t index = 0;                     // kIndex
     std::vector<std::string> filter_path;  // kFilter: the fields after '@'
     enum class Op { kExists, kEq, kNe } op = Op::kExists;
-    nlohmann::json literal;              // kFilter with kEq / kNe
+    nlohmann::json literal;  // kFilter with kEq / kNe
   };
   std::vector<Step> steps_;
 };

@@ -239,8 +239,8 @@ class ObjectStore {
    * stay). The main resource keeps its status; /status keeps everything but status.
    */
   absl::StatusOr<PatchResult> patch(std::string_view kind, std::string_view ns,
-                                    std::string_view name, PatchType type,
-                                    std::string_view body, bool status_subresource = false,
+                                    std::string_view name, PatchType type, std::string_view body,
+                                    bool status_subresource = false,
                                     const WriteOptions& options = {});
   /**
    * DELETE: removes the object and publishes DELETED with the final object at a new
@@ -299,9 +299,8 @@ class ObjectStore {
    *         the kept history, and ("Too large resource version: N, current: M") when N was never
    *         given out; 400 when N is not a number.
    */
-  absl::StatusOr<WatchHandle> watch(std::string_view kind, std::string_view ns,
-                                    Selector selector, std::string_view resource_version,
-                                    WatchSink sink);
+  absl::StatusOr<WatchHandle> watch(std::string_view kind, std::string_view ns, Selector selector,
+                                    std::string_view resource_version, WatchSink sink);
   /**
    * Calls `callback` for every later change of `kind` (ADDED / MODIFIED / DELETED with the
    * object), in resourceVersion order, under the store's lock: it must only enqueue work.
