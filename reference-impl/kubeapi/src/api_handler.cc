@@ -261,7 +261,11 @@ struct ApiHandler::Impl {
         lock.lock();
         continue;
       }
-      cv.wait_until(lock, wake);
+      if (sessions.empty()) {
+        cv.wait(lock);  // addSession() and the destructor notify
+      } else {
+        cv.wait_until(lock, wake);
+      }
     }
   }
 
