@@ -12,10 +12,11 @@ function(kh_cc_library)
   target_compile_options(kh_${KH_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter)
 endfunction()
 
-# kh_cc_test(NAME <name> SRCS ... DEPS ... [LABELS ...])
-# A GoogleTest executable registered with CTest, test by test.
+# kh_cc_test(NAME <name> SRCS ... DEPS ... [LABELS ...] [PREFIX <prefix>])
+# A GoogleTest executable registered with CTest, test by test (each CTest name prefixed with
+# <prefix> when given, e.g. "kubeapi." so that `ctest -R kubeapi` selects a component's tests).
 function(kh_cc_test)
-  cmake_parse_arguments(KH "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(KH "" "NAME;PREFIX" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${KH_NAME} ${KH_SRCS})
   target_link_libraries(${KH_NAME} PRIVATE ${KH_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   target_compile_options(${KH_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter)
@@ -23,6 +24,7 @@ function(kh_cc_test)
   # gtest_discover_tests, so tests take a single label.
   gtest_discover_tests(${KH_NAME}
     DISCOVERY_TIMEOUT 60
+    TEST_PREFIX "${KH_PREFIX}"
     PROPERTIES LABELS "${KH_LABELS}")
 endfunction()
 

@@ -63,7 +63,7 @@ class Session;
 class SessionStreamedRequest;
 
 // The writer half of a streamed response; shares the session's lifetime.
-class SessionStream : public StreamWriter {
+class SessionStream : public StreamWriter, public std::enable_shared_from_this<SessionStream> {
  public:
   SessionStream(std::weak_ptr<Session> session, size_t max_pending)
       : session_(std::move(session)), max_pending_(max_pending) {}
@@ -76,6 +76,14 @@ class SessionStream : public StreamWriter {
   const size_t max_pending_;
   std::atomic<size_t> pending_bytes_{0};
   std::atomic<bool> closed_{false};
+
+  // Chunks reach the worker through this queue, in the order write() was called: a post from
+  // the worker's own thread waits in a thread-private queue that a later post from another
+  // thread would overtake, so one post per chunk could reorder them.
+  std::mutex queue_mu_;
+  std::deque<std::string> queued_;  // guarded by queue_mu_
+  bool finish_queued_ = false;      // guarded by queue_mu_
+  bool drain_posted_ = false;       // guarded by queue_mu_
 };
 
 class Session : public std::enable_shared_from_this<Session>, public ResponseSink {
@@ -154,6 +162,20 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
                        self->stream_out_.pop_front();
                        self->writeStream();
                      });
+  }
+
+  // Hands the chunks queued on `stream` (in write() order) to the socket, on the worker.
+  void drainStream(SessionStream& stream) {
+    std::deque<std::string> chunks;
+    bool last = false;
+    {
+      std::lock_guard lock(stream.queue_mu_);
+      chunks.swap(stream.queued_);
+      last = stream.finish_queued_;
+      stream.drain_posted_ = false;
+    }
+    for (auto& chunk : chunks) onStreamChunk(std::move(chunk), false);
+    if (last) onStreamChunk({}, true);
   }
 
   void onStreamChunk(std::string chunk, bool last) {
@@ -543,13 +565,35 @@ bool SessionStream::write(std::string chunk) {
   }
   auto s = session_.lock();
   if (!s) return false;
-  net::post(s->worker_.ioc, [s, c = std::move(chunk)]() mutable { s->onStreamChunk(std::move(c), false); });
+  bool post = false;
+  {
+    std::lock_guard lock(queue_mu_);
+    if (finish_queued_) return false;
+    queued_.push_back(std::move(chunk));
+    post = !drain_posted_;
+    drain_posted_ = true;
+  }
+  if (post) {
+    net::post(s->worker_.ioc, [s, self = shared_from_this()] { s->drainStream(*self); });
+  }
   return true;
 }
 
 void SessionStream::finish() {
   if (closed()) return;
-  if (auto s = session_.lock()) net::post(s->worker_.ioc, [s] { s->onStreamChunk({}, true); });
+  auto s = session_.lock();
+  if (!s) return;
+  bool post = false;
+  {
+    std::lock_guard lock(queue_mu_);
+    if (finish_queued_) return;
+    finish_queued_ = true;
+    post = !drain_posted_;
+    drain_posted_ = true;
+  }
+  if (post) {
+    net::post(s->worker_.ioc, [s, self = shared_from_this()] { s->drainStream(*self); });
+  }
 }
 
 void doAccept(Worker& worker, Shared& shared) {

@@ -113,6 +113,26 @@ class Streaming final : public Handler {
   std::shared_ptr<StreamWriter> writer_;
 };
 
+// Writes a chunk on the worker, inside handleAsync, then one from another thread before
+// handleAsync returns: the order of the write() calls is the order on the wire (a post from the
+// running worker waits in a thread-private queue that another thread's post would overtake).
+class MixedThreadStreaming final : public Handler {
+ public:
+  void handle(Request&, Response&) override {}
+  bool isAsync() const override { return true; }
+  void handleAsync(Request&& request, Responder responder) override {
+    Response head;
+    head.result(200);
+    auto writer = responder.stream(std::move(head), 1024);
+    writer->write("1\n");
+    std::thread other([&] {
+      writer->write("2\n");
+      writer->finish();
+    });
+    other.join();
+  }
+};
+
 TEST(HttpServer, APortAnotherServerHoldsIsRefusedNotShared) {
   Parking handler;
   auto first = HttpServer::create({}, handler);
@@ -144,6 +164,18 @@ TEST(StreamedResponse, ChunksArriveInOrderAndFinishEndsTheBody) {
   EXPECT_EQ(r->result_int(), 200u);
   EXPECT_EQ(r->body(), "{\"n\":1}\n{\"n\":2}\n");
   EXPECT_EQ((*r)[boost::beast::http::field::transfer_encoding], "chunked");
+  (*server)->drain(1s);
+}
+
+TEST(StreamedResponse, WritesFromTheWorkerAndAnotherThreadKeepTheirOrder) {
+  MixedThreadStreaming handler;
+  auto server = HttpServer::create({}, handler);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  Client c("127.0.0.1", (*server)->port());
+  auto r = c.request("GET", "/watch");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body(), "1\n2\n");
   (*server)->drain(1s);
 }
 
