@@ -1,5 +1,8 @@
 #include "kh/common/time_source.h"
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 namespace kh::common {
 
 SimulatedTimeSource::SimulatedTimeSource()
@@ -18,6 +21,10 @@ SystemTime SimulatedTimeSource::systemTime() const {
 
 void SimulatedTimeSource::advance(std::chrono::nanoseconds d) {
   if (d.count() > 0) offset_ns_.fetch_add(d.count(), std::memory_order_acq_rel);
+}
+
+std::string formatRfc3339(SystemTime t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromChrono(t), absl::UTCTimeZone());
 }
 
 }  // namespace kh::common

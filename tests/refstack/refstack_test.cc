@@ -148,7 +148,10 @@ TEST_F(RefstackTest, AppliesRoutesSplitsPromotesAndDeletes) {
                            "metadata: {name: xgboost-iris}\nspec:\n  predictor: {minReplicas: -1, "
                            "model: {modelFormat: {name: xgboost}}}\n", "bad");
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(std::string(bad.status().message()), "MinReplicas cannot be less than 0.");
+  // KServe's message, as the apiserver relays its validating webhook's denial.
+  EXPECT_EQ(std::string(bad.status().message()),
+            "bad: admission webhook \"inferenceservice.kserve-webhook-server.validator\" denied the request: "
+            "MinReplicas cannot be less than 0.");
   EXPECT_EQ((*stack_->get("default", "xgboost-iris"))["spec"]["predictor"]["canaryTrafficPercent"], 20);
 
   // Promote: drop canaryTrafficPercent; everything goes to the new revision.

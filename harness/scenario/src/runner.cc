@@ -251,7 +251,9 @@ absl::Status Runner::waitStep(const Step& step) {
         obj = target_.get(s_.ns, isvc);
       }
       if (obj.ok()) {
-        const json p = (*obj)["status"].value("components", json::object()).value("predictor", json::object());
+        // A new object may have no status yet.
+        const json status = obj->contains("status") && (*obj)["status"].is_object() ? (*obj)["status"] : json::object();
+        const json p = status.value("components", json::object()).value("predictor", json::object());
         std::string created = p.value("latestCreatedRevision", "");
         std::string ready_rev = p.value("latestReadyRevision", "");
         bool latest_ready = created.empty() || created == ready_rev;
@@ -278,8 +280,8 @@ absl::Status Runner::waitStep(const Step& step) {
               current = e->event.as<events::StatusChanged>() != nullptr && eventIsFor(e->event, isvc);
             }
           }
-        } else if ((*obj)["metadata"].contains("generation") && (*obj)["status"].contains("observedGeneration")) {
-          current = (*obj)["status"]["observedGeneration"] == (*obj)["metadata"]["generation"];
+        } else if ((*obj)["metadata"].contains("generation") && status.contains("observedGeneration")) {
+          current = status["observedGeneration"] == (*obj)["metadata"]["generation"];
         }
         if (isReady(*obj) && latest_ready && routed && current) return absl::OkStatus();
         last_state = common::strCat("Ready=", isReady(*obj), ", latestCreatedRevision ", created,

@@ -59,6 +59,25 @@ absl::StatusOr<std::string> hostFor(const json& isvc, const std::string& ns, con
   return common::strCat(host, "-", name, "-predictor-", ns, ".", domain);
 }
 
+// Pods by revision from a Pod list (kubectl get pods -o json, or refstack's Kubernetes API): the
+// revision label Knative sets, Ready from the Ready condition, terminating pods not ready.
+std::map<std::string, PodCount> podCountsOf(const json& list) {
+  std::map<std::string, PodCount> out;
+  for (const auto& pod : list.value("items", json::array())) {
+    const json labels = pod.value("metadata", json::object()).value("labels", json::object());
+    std::string rev = labels.value("serving.knative.dev/revision", labels.value("app", "unknown"));
+    auto& c = out[rev];
+    c.total += 1;
+    bool ready = false;
+    for (const auto& cond : pod.value("status", json::object()).value("conditions", json::array())) {
+      if (cond.value("type", "") == "Ready") ready = cond.value("status", "") == "True";
+    }
+    bool terminating = pod["metadata"].contains("deletionTimestamp");
+    if (ready && !terminating) c.ready += 1;
+  }
+  return out;
+}
+
 // Sets the serverless fields of a refstack Config when this build has them (the serverless
 // data plane adds Config::autoscaler, queue_proxy and autoscaler_tick). A template so that the
 // members are looked up only when they exist.
@@ -151,14 +170,9 @@ class EmbeddedTarget final : public Target {
     return stack_->get(ns, name);
   }
   absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string& ns, const std::string& name) override {
-    auto isvc = get(ns, name);
-    if (!isvc.ok()) return isvc.status();
-    std::map<std::string, PodCount> out;
-    const json revisions = (*isvc)["status"].value("refstack", json::object()).value("revisions", json::object());
-    for (const auto& [rev, counts] : revisions.items()) {
-      out[rev] = {counts.value("ready", 0), counts.value("pods", 0)};
-    }
-    return out;
+    if (!stack_) return absl::FailedPreconditionError("the embedded stack is not running");
+    // The Pod objects, read exactly as the kube target reads a cluster's.
+    return podCountsOf(stack_->listObjects("Pod", ns, "serving.kserve.io/inferenceservice=" + name));
   }
   std::vector<events::Event> pollEvents() override {
     if (!stack_) return {};
@@ -323,20 +337,7 @@ class KubeTarget final : public Target {
     namespaces_.insert(ns);
     auto list = kubectlJson({"get", "pods", "-n", ns, "-l", "serving.kserve.io/inferenceservice=" + name, "-o", "json"});
     if (!list.ok()) return list.status();
-    std::map<std::string, PodCount> out;
-    for (const auto& pod : list->value("items", json::array())) {
-      const json labels = pod.value("metadata", json::object()).value("labels", json::object());
-      std::string rev = labels.value("serving.knative.dev/revision", labels.value("app", "unknown"));
-      auto& c = out[rev];
-      c.total += 1;
-      bool ready = false;
-      for (const auto& cond : pod.value("status", json::object()).value("conditions", json::array())) {
-        if (cond.value("type", "") == "Ready") ready = cond.value("status", "") == "True";
-      }
-      bool terminating = pod["metadata"].contains("deletionTimestamp");
-      if (ready && !terminating) c.ready += 1;
-    }
-    return out;
+    return podCountsOf(*list);
   }
   std::vector<events::Event> pollEvents() override {
     std::vector<events::Event> out;

@@ -213,6 +213,33 @@ bool isValidName(const std::string& name) {
   return name.size() <= 63 && std::regex_match(name, kName);
 }
 
+absl::StatusOr<Resource> parseResource(const json& doc, const std::string& where) {
+  if (!doc.is_object()) return fieldError(where, "not a mapping");
+  std::string kind = doc.value("kind", "");
+  std::string api = doc.value("apiVersion", "");
+  Resource r;
+  r.kind = kind;
+  if (kind == "InferenceService") {
+    if (api != "serving.kserve.io/v1beta1") {
+      return fieldError(where, common::strCat("apiVersion must be serving.kserve.io/v1beta1 for InferenceService, got '", api, "'"));
+    }
+    auto isvc = parseInferenceService(doc, where);
+    if (!isvc.ok()) return isvc.status();
+    r.inference_service = std::move(*isvc);
+  } else if (kind == "ServingRuntime" || kind == "ClusterServingRuntime") {
+    if (api != "serving.kserve.io/v1alpha1") {
+      return fieldError(where, common::strCat("apiVersion must be serving.kserve.io/v1alpha1 for ", kind, ", got '", api, "'"));
+    }
+    auto rt = parseServingRuntime(doc, kind == "ClusterServingRuntime", where);
+    if (!rt.ok()) return rt.status();
+    r.serving_runtime = std::move(*rt);
+  } else {
+    return fieldError(where, common::strCat("unsupported kind '", kind,
+                                            "' (InferenceService, ServingRuntime, ClusterServingRuntime)"));
+  }
+  return r;
+}
+
 absl::StatusOr<std::vector<Resource>> parseManifests(const std::string& text,
                                                      const std::string& source) {
   auto docs = common::parseYamlDocuments(text, source);
@@ -221,31 +248,9 @@ absl::StatusOr<std::vector<Resource>> parseManifests(const std::string& text,
   int index = 0;
   for (const auto& doc : *docs) {
     ++index;
-    std::string where = common::strCat(source, " document ", index);
-    if (!doc.is_object()) return fieldError(where, "not a mapping");
-    std::string kind = doc.value("kind", "");
-    std::string api = doc.value("apiVersion", "");
-    Resource r;
-    r.kind = kind;
-    if (kind == "InferenceService") {
-      if (api != "serving.kserve.io/v1beta1") {
-        return fieldError(where, common::strCat("apiVersion must be serving.kserve.io/v1beta1 for InferenceService, got '", api, "'"));
-      }
-      auto isvc = parseInferenceService(doc, where);
-      if (!isvc.ok()) return isvc.status();
-      r.inference_service = std::move(*isvc);
-    } else if (kind == "ServingRuntime" || kind == "ClusterServingRuntime") {
-      if (api != "serving.kserve.io/v1alpha1") {
-        return fieldError(where, common::strCat("apiVersion must be serving.kserve.io/v1alpha1 for ", kind, ", got '", api, "'"));
-      }
-      auto rt = parseServingRuntime(doc, kind == "ClusterServingRuntime", where);
-      if (!rt.ok()) return rt.status();
-      r.serving_runtime = std::move(*rt);
-    } else {
-      return fieldError(where, common::strCat("unsupported kind '", kind,
-                                              "' (InferenceService, ServingRuntime, ClusterServingRuntime)"));
-    }
-    out.push_back(std::move(r));
+    auto r = parseResource(doc, common::strCat(source, " document ", index));
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(*r));
   }
   return out;
 }

@@ -81,9 +81,7 @@ std::string metaString(const json& object, std::string_view key) {
 
 std::string nsOf(const json& object) { return metaString(object, "namespace"); }
 
-std::string rfc3339(common::SystemTime t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromChrono(t), absl::UTCTimeZone());
-}
+std::string rfc3339(common::SystemTime t) { return common::formatRfc3339(t); }
 
 json& metadataOf(json& object) {
   json& meta = object["metadata"];
@@ -185,6 +183,8 @@ absl::Status admit(const KindSpec& spec, const json& object, const json* old) {
   if (!spec.admission) return absl::OkStatus();
   absl::Status verdict = spec.admission(object, old);
   if (verdict.ok()) return verdict;
+  // Another error is the hook's own answer (a validating webhook's 400 denial, say): as given.
+  if (verdict.code() != absl::StatusCode::kInvalidArgument) return verdict;
   std::string name = metaString(object, "name");
   auto causes = invalidCauses(verdict);
   if (!causes || causes->empty()) {

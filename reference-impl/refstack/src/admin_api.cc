@@ -1,15 +1,15 @@
-// The admin API: Kubernetes-style paths for InferenceServices (serving.kserve.io/v1beta1) and
-// (Cluster)ServingRuntimes (v1alpha1), the event log and its watch stream, /metrics, /healthz,
-// /shutdown. An optional bearer token guards every path.
+// refstack's own admin routes, beside the Kubernetes API on the admin port (its fallback, behind
+// the same bearer token): POST /apply (manifests, as `refstack apply` sends them), GET /events
+// (the event log; ?watch=true streams it), GET /activator/stats, /metrics, /healthz,
+// POST /shutdown.
 
 #include "kh/common/strings.h"
+#include "kh/common/yaml_json.h"
+#include "kh/kubeapi/errors.h"
 #include "stack_impl.h"
 
 namespace kh::refstack {
 namespace {
-
-constexpr std::string_view kIsvcPrefix = "/apis/serving.kserve.io/v1beta1/";
-constexpr std::string_view kRuntimePrefix = "/apis/serving.kserve.io/v1alpha1/";
 
 // The value of query parameter `name`, or "" (no percent-decoding needed for our parameters).
 std::string queryParam(std::string_view target, std::string_view name) {
@@ -27,41 +27,11 @@ std::string queryParam(std::string_view target, std::string_view name) {
   return {};
 }
 
-std::vector<std::string> splitPath(std::string_view path) {
-  std::vector<std::string> parts;
-  while (!path.empty()) {
-    auto slash = path.find('/');
-    if (slash != 0) parts.emplace_back(path.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  return parts;
-}
-
 std::string message(const absl::Status& st) { return std::string(common::toStd(st.message())); }
-
-int httpStatusOf(const absl::Status& st) {
-  switch (st.code()) {
-    case absl::StatusCode::kNotFound: return 404;
-    case absl::StatusCode::kAlreadyExists: return 409;
-    case absl::StatusCode::kInvalidArgument: return 400;
-    case absl::StatusCode::kFailedPrecondition: return 400;
-    default: return 500;
-  }
-}
 
 }  // namespace
 
 void StackImpl::handleAsync(http::Request&& req, http::Responder responder) {
-  if (!config.admin_token.empty()) {
-    std::string_view auth = sv(req[boost::beast::http::field::authorization]);
-    if (auth != "Bearer " + config.admin_token) {
-      http::Response res;
-      jsonResponse(res, 401, {{"error", "missing or wrong bearer token (Authorization: Bearer <token>)"}});
-      res.set(boost::beast::http::field::www_authenticate, "Bearer");
-      return responder.send(std::move(res));
-    }
-  }
   std::string_view target = sv(req.target());
   std::string_view path = target.substr(0, target.find('?'));
   if (path == "/events" && req.method() == boost::beast::http::verb::get &&
@@ -88,8 +58,8 @@ void StackImpl::handleAsync(http::Request&& req, http::Responder responder) {
       return;
     }
     // The writer only queues (it never blocks), so it may run with the log locked.
-    int64_t id = events.subscribe([writer](const events::Event& e) { writer->write(events::toJson(e).dump() + "\n"); },
-                                  since);
+    int64_t id = events.subscribe(
+        [writer](const events::Event& e) { writer->write(events::toJson(e).dump() + "\n"); }, since);
     watchers[id] = std::move(writer);
     return;
   }
@@ -109,7 +79,7 @@ void StackImpl::handle(http::Request& req, http::Response& res) {
   if (path == "/metrics" && method == verb::get) {
     res.result(200);
     res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
-    res.body() = metrics.text();
+    res.body() = metricsText();
     return;
   }
   if (path == "/apply" && method == verb::post) {
@@ -133,234 +103,77 @@ void StackImpl::handle(http::Request& req, http::Response& res) {
     shutdown_cv.notify_all();
     return;
   }
-  // Kubernetes-style resource paths.
-  bool isvc_api = path.rfind(kIsvcPrefix, 0) == 0;
-  bool runtime_api = path.rfind(kRuntimePrefix, 0) == 0;
-  if (isvc_api || runtime_api) {
-    auto parts = splitPath(std::string_view(path).substr(isvc_api ? kIsvcPrefix.size() : kRuntimePrefix.size()));
-    std::string ns;
-    if (parts.size() >= 2 && parts[0] == "namespaces") {
-      ns = parts[1];
-      parts.erase(parts.begin(), parts.begin() + 2);
-    }
-    if (parts.empty() || parts.size() > 2) {
-      return jsonResponse(res, 404, {{"error", common::strCat("Not Found: ", path)}});
-    }
-    const std::string& resource = parts[0];
-    std::string name = parts.size() == 2 ? parts[1] : "";
-    bool write = method == verb::post || method == verb::put;
-    if (write) {
-      auto r = applyText(req.body(), "request body");
-      if (!r.ok()) return jsonResponse(res, 400, {{"error", message(r.status())}});
-      return jsonResponse(res, method == verb::post ? 201 : 200, *r);
-    }
-    if (isvc_api && resource == "inferenceservices") {
-      if (method == verb::get && name.empty()) {
-        json all = listJson();
-        if (ns.empty()) return jsonResponse(res, 200, all);
-        json items = json::array();
-        for (const auto& i : all["items"]) {
-          if (i["metadata"].value("namespace", "") == ns) items.push_back(i);
-        }
-        return jsonResponse(res, 200, {{"apiVersion", "serving.kserve.io/v1beta1"},
-                                       {"kind", "InferenceServiceList"}, {"items", items}});
-      }
-      if (ns.empty()) ns = "default";
-      if (method == verb::get) {
-        auto one = getJson(ns, name);
-        if (!one.ok()) return jsonResponse(res, 404, {{"error", message(one.status())}});
-        return jsonResponse(res, 200, *one);
-      }
-      if (method == verb::delete_) {
-        auto st = removeService(ns, name);
-        if (!st.ok()) return jsonResponse(res, httpStatusOf(st), {{"error", message(st)}});
-        return jsonResponse(res, 200, {{"kind", "Status"}, {"status", "Success"},
-                                       {"details", {{"name", name}, {"kind", "inferenceservices"}}}});
-      }
-    }
-    bool cluster = resource == "clusterservingruntimes";
-    if (runtime_api && (cluster || resource == "servingruntimes")) {
-      if (cluster != ns.empty()) {
-        return jsonResponse(res, 404, {{"error", cluster ? "clusterservingruntimes are not namespaced"
-                                                         : "servingruntimes are namespaced: /namespaces/NS/servingruntimes"}});
-      }
-      json all = runtimesJson(cluster, ns);
-      if (method == verb::get && name.empty()) return jsonResponse(res, 200, all);
-      if (method == verb::get) {
-        for (const auto& i : all["items"]) {
-          if (i["metadata"].value("name", "") == name) return jsonResponse(res, 200, i);
-        }
-        return jsonResponse(res, 404, {{"error", common::strCat(resource, ".serving.kserve.io \"", name, "\" not found")}});
-      }
-      if (method == verb::delete_) {
-        auto st = removeRuntime(cluster, ns, name);
-        if (!st.ok()) return jsonResponse(res, httpStatusOf(st), {{"error", message(st)}});
-        return jsonResponse(res, 200, {{"kind", "Status"}, {"status", "Success"},
-                                       {"details", {{"name", name}, {"kind", resource}}}});
-      }
-    }
-    return jsonResponse(res, 405, {{"error", common::strCat("method ", sv(req.method_string()), " not allowed on ", path)}});
-  }
-  jsonResponse(res, 404, {{"error", common::strCat("Not Found: ", sv(req.method_string()), " ", path)}});
+  jsonResponse(res, 404, kubeapi::statusBody(kubeapi::unknownPathError()));
 }
 
 absl::StatusOr<json> StackImpl::applyText(const std::string& text, const std::string& source) {
-  auto resources = ctl::parseManifests(text, source);
-  if (!resources.ok()) return resources.status();
-  if (resources->empty()) return absl::InvalidArgumentError(common::strCat(source, ": no resources in the manifest"));
-  // Validate everything first: an invalid manifest changes nothing.
-  for (const auto& r : *resources) {
-    if (r.inference_service) {
-      if (auto st = ctl::validateInferenceService(*r.inference_service); !st.ok()) return st;
+  auto docs = common::parseYamlDocuments(text, source);
+  if (!docs.ok()) return docs.status();
+  if (docs->empty()) return absl::InvalidArgumentError(common::strCat(source, ": no resources in the manifest"));
+  struct Write {
+    std::string kind;
+    std::string ns;
+    std::string name;
+    json object;
+  };
+  std::vector<Write> writes;
+  int index = 0;
+  for (auto& doc : *docs) {
+    ++index;
+    std::string where = common::strCat(source, " document ", index);
+    if (!doc.is_object()) return absl::InvalidArgumentError(common::strCat(where, ": not a mapping"));
+    std::string kind = doc.value("kind", "");
+    const kubeapi::KindSpec* spec = store->findKind(kind);
+    if (kind.empty() || spec == nullptr || !spec->client_writable || spec->kind != kind) {
+      return absl::InvalidArgumentError(common::strCat(
+          where, ": unsupported kind '", kind,
+          "' (InferenceService, ServingRuntime, ClusterServingRuntime, InferenceGraph, Namespace)"));
     }
-    if (r.serving_runtime) {
-      if (auto st = ctl::validateServingRuntime(*r.serving_runtime); !st.ok()) return st;
+    if (doc.value("apiVersion", "") != spec->apiVersion()) {
+      return absl::InvalidArgumentError(common::strCat(where, ": apiVersion must be ", spec->apiVersion(), " for ",
+                                                       kind, ", got '", doc.value("apiVersion", ""), "'"));
+    }
+    const json md = doc.value("metadata", json::object());
+    std::string name = md.is_object() ? md.value("name", "") : "";
+    if (name.empty()) return absl::InvalidArgumentError(common::strCat(where, ": metadata.name is required"));
+    std::string ns = spec->namespaced ? (md.is_object() ? md.value("namespace", "default") : "default") : "";
+    writes.push_back({kind, ns, name, std::move(doc)});
+  }
+  // Everything is checked first (admission included, as a dry run): an invalid manifest changes
+  // nothing. Namespaces the documents name are made, as a convenience of `refstack apply`.
+  for (const auto& w : writes) {
+    if (!w.ns.empty() && !store->get("Namespace", "", w.ns).ok()) {
+      (void)store->upsert("Namespace", {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", w.ns}}}});
+    }
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    kubeapi::WriteOptions options;
+    options.dry_run = pass == 0;
+    for (const auto& w : writes) {
+      // As `kubectl replace`, or create when absent; status is the controller's and stays.
+      absl::Status st;
+      for (int attempt = 0; attempt < 5; ++attempt) {
+        auto existing = store->get(w.kind, w.ns, w.name);
+        if (!existing.ok()) {
+          st = store->create(w.kind, w.ns, w.object, options).status();
+        } else {
+          json object = w.object;
+          object["metadata"]["resourceVersion"] = (**existing)["metadata"].value("resourceVersion", "");
+          st = store->update(w.kind, w.ns, w.name, std::move(object), options).status();
+        }
+        if (st.code() != absl::StatusCode::kAborted && st.code() != absl::StatusCode::kAlreadyExists) break;
+      }
+      // As kubectl reports it: the source, then the API's message (which names the object).
+      if (!st.ok()) return absl::Status(st.code(), common::strCat(source, ": ", message(st)));
     }
   }
   json applied = json::array();
-  std::vector<std::string> to_reconcile;
-  {
-    std::lock_guard lock(mu);
-    for (auto& r : *resources) {
-      if (r.serving_runtime) {
-        auto rt = *r.serving_runtime;
-        rt.created_order = ++runtime_order;
-        auto& list = rt.cluster_scoped ? cluster_runtimes : namespaced_runtimes;
-        std::erase_if(list, [&](const ctl::ServingRuntime& x) {
-          return x.metadata.name == rt.metadata.name && x.metadata.namespace_name == rt.metadata.namespace_name;
-        });
-        list.push_back(rt);
-        applied_runtime_documents[common::strCat(r.kind, "/", rt.metadata.namespace_name, "/", rt.metadata.name)] =
-            rt.document;
-        applied.push_back({{"kind", r.kind}, {"name", rt.metadata.name}});
-        events.emit(events::ResourceApplied{r.kind, rt.cluster_scoped ? "" : rt.metadata.namespace_name, rt.metadata.name});
-        for (const auto& [k, e] : services) to_reconcile.push_back(k);
-      }
-      if (r.inference_service) {
-        const auto& isvc = *r.inference_service;
-        std::string k = resourceKey(isvc.metadata.namespace_name, isvc.metadata.name);
-        auto& entry = services[k];
-        entry.isvc = isvc;
-        entry.deleted = false;
-        applied.push_back({{"kind", r.kind}, {"name", isvc.metadata.name}, {"namespace", isvc.metadata.namespace_name}});
-        events.emit(events::ResourceApplied{r.kind, isvc.metadata.namespace_name, isvc.metadata.name});
-        to_reconcile.push_back(k);
-      }
-    }
-    persistLocked();
+  for (const auto& w : writes) {
+    json a = {{"kind", w.kind}, {"name", w.name}};
+    if (!w.ns.empty()) a["namespace"] = w.ns;
+    applied.push_back(std::move(a));
   }
-  for (const auto& k : to_reconcile) enqueue(k);
   return json{{"applied", applied}};
-}
-
-absl::Status StackImpl::removeService(const std::string& ns, const std::string& name) {
-  std::string k = resourceKey(ns, name);
-  {
-    std::lock_guard lock(mu);
-    auto it = services.find(k);
-    if (it == services.end() || it->second.deleted) {
-      return absl::NotFoundError(common::strCat("inferenceservices.serving.kserve.io \"", name, "\" not found"));
-    }
-    it->second.deleted = true;
-    events.emit(events::ResourceDeleted{"InferenceService", ns, name});
-    persistLocked();
-  }
-  enqueue(k);
-  return absl::OkStatus();
-}
-
-absl::Status StackImpl::removeRuntime(bool cluster, const std::string& ns, const std::string& name) {
-  std::vector<std::string> to_reconcile;
-  {
-    std::lock_guard lock(mu);
-    std::string kind = cluster ? "ClusterServingRuntime" : "ServingRuntime";
-    auto doc = applied_runtime_documents.find(common::strCat(kind, "/", ns, "/", name));
-    bool builtin = cluster && std::any_of(builtin_runtimes.begin(), builtin_runtimes.end(),
-                                          [&](const auto& r) { return r.metadata.name == name; });
-    if (doc == applied_runtime_documents.end()) {
-      if (builtin) {
-        return absl::FailedPreconditionError(common::strCat(
-            "clusterservingruntime ", name, " is built in (", config.runtimes_dir.string(),
-            "); apply one with the same name to override it"));
-      }
-      return absl::NotFoundError(common::strCat(cluster ? "clusterservingruntimes" : "servingruntimes",
-                                                ".serving.kserve.io \"", name, "\" not found"));
-    }
-    applied_runtime_documents.erase(doc);
-    auto& list = cluster ? cluster_runtimes : namespaced_runtimes;
-    std::erase_if(list, [&](const ctl::ServingRuntime& x) {
-      return x.metadata.name == name && x.metadata.namespace_name == ns;
-    });
-    if (builtin) {  // deleting an override brings the built-in back
-      for (const auto& r : builtin_runtimes) {
-        if (r.metadata.name == name) list.push_back(r);
-      }
-    }
-    events.emit(events::ResourceDeleted{kind, cluster ? "" : ns, name});
-    persistLocked();
-    for (const auto& [k, e] : services) to_reconcile.push_back(k);
-  }
-  for (const auto& k : to_reconcile) enqueue(k);
-  return absl::OkStatus();
-}
-
-json StackImpl::objectJson(const Entry& e) const {
-  json doc = e.isvc.document;
-  doc["metadata"]["namespace"] = e.isvc.metadata.namespace_name;
-  doc["status"] = e.status;
-  // What `get -o wide` shows beside KServe's status: pods per revision, ready or not.
-  json pods_json = json::object();
-  for (const auto& [rev, names] : e.pods_of_revision) {
-    if (names.empty()) continue;
-    int ready = 0;
-    for (const auto& p : names) ready += ready_pods.count(p) ? 1 : 0;
-    pods_json[rev] = {{"pods", names.size()}, {"ready", ready}};
-  }
-  std::string key = resourceKey(e.isvc.metadata.namespace_name, e.isvc.metadata.name);
-  for (const auto& [rev, settings] : autoscaled) {
-    if (settings.isvc != key) continue;
-    auto view = kpa->view(rev);
-    if (!view) continue;
-    auto& r = pods_json[rev];
-    if (!r.contains("pods")) r = {{"pods", 0}, {"ready", 0}};
-    r["desired"] = view->replicas;
-    r["panic"] = view->panicking;
-    r["activatorInPath"] = view->activator_in_path;
-  }
-  doc["status"]["refstack"] = {{"revisions", pods_json}};
-  return doc;
-}
-
-absl::StatusOr<json> StackImpl::getJson(const std::string& ns, const std::string& name) const {
-  std::lock_guard lock(mu);
-  auto it = services.find(resourceKey(ns, name));
-  if (it == services.end() || it->second.deleted) {
-    return absl::NotFoundError(common::strCat("inferenceservices.serving.kserve.io \"", name, "\" not found"));
-  }
-  return objectJson(it->second);
-}
-
-json StackImpl::listJson() const {
-  std::lock_guard lock(mu);
-  json items = json::array();
-  for (const auto& [k, e] : services) {
-    if (!e.deleted) items.push_back(objectJson(e));
-  }
-  return {{"apiVersion", "serving.kserve.io/v1beta1"}, {"kind", "InferenceServiceList"}, {"items", items}};
-}
-
-json StackImpl::runtimesJson(bool cluster, const std::string& ns) const {
-  std::lock_guard lock(mu);
-  json items = json::array();
-  for (const auto& r : cluster ? cluster_runtimes : namespaced_runtimes) {
-    if (!cluster && r.metadata.namespace_name != ns) continue;
-    json doc = r.document;
-    if (!cluster) doc["metadata"]["namespace"] = r.metadata.namespace_name;
-    items.push_back(doc);
-  }
-  return {{"apiVersion", "serving.kserve.io/v1alpha1"},
-          {"kind", cluster ? "ClusterServingRuntimeList" : "ServingRuntimeList"},
-          {"items", items}};
 }
 
 json StackImpl::activatorStatsJson() const {

@@ -5,13 +5,15 @@
 
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
-#include "prometheus/text_serializer.h"
+#include "kh/controller/api_objects.h"
 #include "kh/controller/scaling.h"
+#include "kh/kubeapi/errors.h"
+#include "kh/kubeapi/kubeconfig.h"
+#include "kh/common/files.h"
+#include "prometheus/text_serializer.h"
 #include "stack_impl.h"
 
 namespace kh::refstack {
-
-std::string resourceKey(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 
 void jsonResponse(http::Response& res, int status, const json& body) {
   res.result(static_cast<boost::beast::http::status>(status));
@@ -28,42 +30,28 @@ std::string readFile(const std::filesystem::path& p) {
   return s.str();
 }
 
-const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+std::string message(const absl::Status& st) { return std::string(common::toStd(st.message())); }
 
 }  // namespace
 
-// ------------------------------------------------------------------ metrics
+StackImpl::StackImpl(const Config& c, const common::TimeSource& t)
+    : config(c), time(t), events(t), random(c.random_seed), routing(c.domain) {}
 
-Metrics::Metrics()
-    : registry(std::make_shared<prometheus::Registry>()),
-      resources(prometheus::BuildGauge()
-                    .Name("kh_refstack_resources")
-                    .Help("Resources held by refstack, by kind")
-                    .Register(*registry)),
-      reconciles(prometheus::BuildCounter()
-                     .Name("kh_refstack_reconciles_total")
-                     .Help("Reconcile passes over an InferenceService")
-                     .Register(*registry)
-                     .Add({})),
-      reconcile_seconds(prometheus::BuildHistogram()
-                            .Name("kh_refstack_reconcile_seconds")
-                            .Help("Time of one reconcile pass")
-                            .Register(*registry)
-                            .Add({}, kLatencyBuckets)),
-      pods(prometheus::BuildGauge().Name("kh_refstack_pods").Help("Pods by phase").Register(*registry)),
-      pod_restarts(prometheus::BuildCounter()
-                       .Name("kh_refstack_pod_restarts_total")
-                       .Help("Pod restarts after a crash, by revision")
-                       .Register(*registry)) {}
-
-std::string Metrics::text() const {
+std::string StackImpl::metricsText() const {
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry->Collect());
 }
 
-StackImpl::StackImpl(const Config& c, const common::TimeSource& t)
-    : config(c), time(t), events(t), random(c.random_seed), routing(c.domain) {}
+void StackImpl::housekeepingLoop() {
+  std::unique_lock lock(housekeeping_mu);
+  while (!stopping) {
+    housekeeping_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping; });
+    if (stopping) return;
+    lock.unlock();
+    activator->expire(time.monotonicTime());
+    lock.lock();
+  }
+}
 
 // ------------------------------------------------------------------ config file
 
@@ -170,7 +158,7 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   if (!config.autoscaler.empty()) {
     ctl::ComponentExtension none;
     if (auto st = ctl::resolveScalingSettings(config.autoscaler, none, {}); !st.ok()) {
-      return absl::InvalidArgumentError(common::strCat("autoscaler config: ", common::toStd(st.status().message())));
+      return absl::InvalidArgumentError(common::strCat("autoscaler config: ", message(st.status())));
     }
   }
   auto impl = std::make_unique<StackImpl>(config, time);
@@ -186,6 +174,7 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   if (int orphans = pods::killOrphanedPods((config.state_dir / "pods").string()); orphans > 0) {
     impl->events.emit(events::OrphansEnded{orphans});
   }
+  std::vector<ctl::ServingRuntime> builtin;
   if (!config.runtimes_dir.empty()) {
     std::vector<std::filesystem::path> files;
     for (const auto& f : std::filesystem::directory_iterator(config.runtimes_dir, ec)) {
@@ -196,31 +185,37 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
       auto parsed = ctl::parseManifests(readFile(f), f.string());
       if (!parsed.ok()) return parsed.status();
       for (auto& r : *parsed) {
-        if (r.serving_runtime) impl->builtin_runtimes.push_back(*r.serving_runtime);
+        if (r.serving_runtime) builtin.push_back(*r.serving_runtime);
       }
     }
-    impl->cluster_runtimes = impl->builtin_runtimes;
   }
-  {
-    std::lock_guard lock(impl->mu);
-    if (auto st = impl->restore(); !st.ok()) return st;
-  }
+
+  // The Kubernetes API's store, with KServe's admission; what the state file holds goes in first.
+  kubeapi::StoreOptions store_options;
+  store_options.kinds = kubeapi::refstackKinds();
+  ctl::installAdmission(store_options.kinds);
+  // Revisions are the controller's record of what it made (names, launch, pod serial): kept.
+  kubeapi::findKind(store_options.kinds, "Revision")->persisted = true;
+  store_options.seed = config.random_seed;
+  impl->store = std::make_unique<kubeapi::ObjectStore>(std::move(store_options), time);
+  if (auto st = loadState(*impl->store, config.state_dir / "state.json", impl->events); !st.ok()) return st;
+
   ctl::StorageConfig storage;
   storage.base_dir = config.base_dir;
   storage.pvc_root = config.pvc_root.empty() ? config.state_dir / "pvc" : config.pvc_root;
   storage.cache_dir = config.state_dir / "cache";
   storage.ca_file = config.storage_ca_file;
-  // A download ended: every service is reconciled again (the reconciler thread looks them up;
-  // this runs under the resolver's lock, which must not wait for the reconciler's).
+  // A download ended: the reconciler looks at every service again (this runs under the
+  // resolver's lock, so it only enqueues).
   impl->storage = std::make_unique<ctl::StorageResolver>(storage, [raw](const std::string&) {
-    raw->enqueue(std::string(kEveryService));
+    if (raw->reconciler) raw->reconciler->storageChanged();
   });
   // The activator: held requests wake the KPA; cold starts are events and a metric.
   activator::Activator::Options activator_options;
   activator_options.time = &time;
   activator_options.random = &impl->random;
   activator_options.events = &impl->events;
-  activator_options.metrics = impl->metrics.registry.get();
+  activator_options.metrics = impl->registry.get();
   activator_options.on_activation = [raw](const std::string& revision) {
     if (raw->kpa) raw->kpa->activate(revision);
   };
@@ -229,29 +224,65 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   kpa_deps.time = &time;
   kpa_deps.activator = impl->activator.get();
   kpa_deps.events = &impl->events;
-  kpa_deps.target = raw;
-  kpa_deps.metrics = impl->metrics.registry.get();
+  kpa_deps.on_status = [raw](const ctl::PodAutoscalerView& view) {
+    if (raw->reconciler) raw->reconciler->onPodAutoscaler(view);
+  };
+  kpa_deps.metrics = impl->registry.get();
   ctl::KpaOptions kpa_options;
   kpa_options.tick = config.autoscaler_tick;
   // One stat a second, as Knative's scraper; a short tick (tests) scrapes as often.
   kpa_options.scrape_period = std::min(std::chrono::milliseconds(1000), config.autoscaler_tick);
+  // The reconciler is made next: the KPA reaches it through `target` once it exists.
   impl->kpa = std::make_unique<ctl::KpaReconciler>(std::move(kpa_deps), kpa_options);
-  impl->pods = std::make_unique<pods::PodManager>(time, [raw](const pods::PodEvent& e) { raw->onPodEvent(e); });
+
+  ctl::InferenceServiceReconciler::Deps rdeps;
+  rdeps.store = impl->store.get();
+  rdeps.activator = impl->activator.get();
+  rdeps.kpa = impl->kpa.get();
+  rdeps.routing = &impl->routing;
+  rdeps.storage = impl->storage.get();
+  rdeps.events = &impl->events;
+  rdeps.time = &time;
+  rdeps.metrics = impl->registry.get();
+  rdeps.ingress_port = [raw] { return raw->ingress_server ? raw->ingress_server->port() : uint16_t{0}; };
+  ctl::ReconcilerOptions ropts;
+  ropts.domain = config.domain;
+  ropts.address = config.address;
+  ropts.images = config.images;
+  ropts.queue_proxy = config.queue_proxy;
+  ropts.autoscaler = config.autoscaler;
+  ropts.revision_timeout = config.revision_timeout;
+  ropts.pod_grace_period = config.pod_grace_period;
+  ropts.drain_quiet_period = config.drain_quiet_period;
+  ropts.activator_queue_limit = config.activator_queue_limit;
+  ropts.state_dir = config.state_dir;
+  ropts.builtin_runtimes = std::move(builtin);
+  impl->reconciler = std::make_unique<ctl::InferenceServiceReconciler>(std::move(rdeps), std::move(ropts));
+  impl->kpa->setTarget(impl->reconciler.get());
+  impl->pods = std::make_unique<pods::PodManager>(time, [raw](const pods::PodEvent& e) { raw->reconciler->onPodEvent(e); });
+  impl->reconciler->setPodManager(impl->pods.get());
+
+  // The admin port: the Kubernetes API, and refstack's own routes beside it.
+  kubeapi::ApiHandlerOptions api_options;
+  api_options.bearer_token = config.admin_token;
+  api_options.fallback = impl.get();
+  impl->api = std::make_unique<kubeapi::ApiHandler>(*impl->store, api_options);
   http::ServerOptions admin;
   admin.address = config.address;
   admin.port = config.admin_port;
   admin.server_name = "refstack-admin";
-  auto admin_server = http::HttpServer::create(admin, *impl);
+  auto admin_server = http::HttpServer::create(admin, *impl->api);
   if (!admin_server.ok()) return admin_server.status();
   impl->admin_server = std::move(*admin_server);
-  impl->ingress_metrics = std::make_unique<ingress::IngressMetrics>(*impl->metrics.registry);
+
+  impl->ingress_metrics = std::make_unique<ingress::IngressMetrics>(*impl->registry);
   ingress::IngressDeps deps;
   deps.routing = &impl->routing;
   deps.activator = impl->activator.get();
   deps.time = &time;
   deps.random = &impl->random;
   deps.metrics = impl->ingress_metrics.get();
-  deps.metrics_text = [raw] { return raw->metrics.text(); };
+  deps.metrics_text = [raw] { return raw->metricsText(); };
   ingress::HttpIngressOptions http_options;
   http_options.request_timeout = config.revision_timeout;
   impl->http_ingress = std::make_unique<ingress::HttpIngress>(deps, http_options);
@@ -272,21 +303,28 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   auto grpc_ingress = ingress::GrpcIngress::start(deps, grpc_options);
   if (!grpc_ingress.ok()) return grpc_ingress.status();
   impl->grpc_ingress = std::move(*grpc_ingress);
+
+  // The kubeconfig for kubectl and the kubernetes client (loopback only).
+  kubeapi::KubeconfigOptions kubeconfig;
+  kubeconfig.server = common::strCat("http://", config.address, ":", impl->admin_server->port());
+  kubeconfig.token = config.admin_token;
+  if (auto st = common::writeFileAtomically(config.state_dir / "kubeconfig", kubeapi::renderKubeconfig(kubeconfig));
+      !st.ok()) {
+    return st;
+  }
+
+  impl->recorder = std::make_unique<EventRecorder>(*impl->store, impl->events);
+  impl->persister = std::make_unique<StatePersister>(*impl->store, config.state_dir / "state.json", impl->events);
+  if (auto st = impl->persister->start(); !st.ok()) return st;
   impl->kpa->start();
-  impl->reconciler = std::thread([raw] { raw->reconcileLoop(); });
+  if (auto st = impl->reconciler->start(); !st.ok()) return st;
   impl->housekeeping = std::thread([raw] { raw->housekeepingLoop(); });
   impl->admin_server->start();
   impl->ingress_server->start();
-  {
-    std::lock_guard lock(impl->mu);
-    for (const auto& [k, e] : impl->services) impl->enqueue(k);
-    impl->metrics.resources.Add({{"kind", "ClusterServingRuntime"}}).Set(static_cast<double>(impl->cluster_runtimes.size()));
-  }
   return std::unique_ptr<Refstack>(new Refstack(std::move(impl)));
 }
 
 Refstack::~Refstack() {
-  impl_->storage.reset();  // no download calls back from here on
   // Held requests cannot wait for pods any more: the activator answers them first, then the
   // servers stop taking requests and finish what is in flight.
   impl_->activator->stop();
@@ -300,43 +338,74 @@ Refstack::~Refstack() {
     }
     impl_->watchers.clear();
   }
+  impl_->api->closeWatches();
   impl_->admin_server->drain(std::chrono::seconds(2));
   {
-    std::lock_guard lock(impl_->queue_mu);
+    std::lock_guard lock(impl_->housekeeping_mu);
     impl_->stopping = true;
   }
-  impl_->queue_cv.notify_all();
   impl_->housekeeping_cv.notify_all();
-  impl_->reconciler.join();
   impl_->housekeeping.join();
+  impl_->reconciler->stop();
+  impl_->storage.reset();  // no download calls back from here on
   impl_->kpa->stop();
-  for (auto& t : impl_->stoppers) t.join();
   impl_->http_ingress->stop();
   impl_->pods.reset();  // stops every pod
+  impl_->persister.reset();  // the last state is written
+  impl_->recorder.reset();
+  impl_->admin_server.reset();
+  impl_->api.reset();
 }
 
 uint16_t Refstack::adminPort() const { return impl_->admin_server->port(); }
 uint16_t Refstack::ingressPort() const { return impl_->ingress_server->port(); }
 uint16_t Refstack::grpcIngressPort() const { return impl_->grpc_ingress->port(); }
+std::filesystem::path Refstack::kubeconfigPath() const { return impl_->config.state_dir / "kubeconfig"; }
 
 absl::StatusOr<nlohmann::json> Refstack::apply(const std::string& yaml, const std::string& source) {
   return impl_->applyText(yaml, source);
 }
 
 absl::Status Refstack::remove(const std::string& kind, const std::string& ns, const std::string& name) {
-  if (kind == "InferenceService" || kind == "inferenceservice" || kind == "isvc") {
-    return impl_->removeService(ns, name);
+  std::string k = kind == "isvc" ? "InferenceService" : kind;
+  const kubeapi::KindSpec* spec = impl_->store->findKind(k);
+  if (spec == nullptr || !spec->client_writable) {
+    return absl::InvalidArgumentError(common::strCat("cannot delete a ", kind,
+                                                     ": refstack deletes InferenceService, ServingRuntime, "
+                                                     "ClusterServingRuntime, InferenceGraph and Namespace"));
   }
-  if (kind == "ServingRuntime" || kind == "servingruntime") return impl_->removeRuntime(false, ns, name);
-  if (kind == "ClusterServingRuntime" || kind == "clusterservingruntime") return impl_->removeRuntime(true, "", name);
-  return absl::InvalidArgumentError(common::strCat(
-      "cannot delete a ", kind, ": refstack deletes InferenceService, ServingRuntime and ClusterServingRuntime"));
+  auto r = impl_->store->deleteObject(k, spec->namespaced ? ns : "", name);
+  return r.status();
 }
 
 absl::StatusOr<nlohmann::json> Refstack::get(const std::string& ns, const std::string& name) const {
-  return impl_->getJson(ns, name);
+  auto o = impl_->store->get("InferenceService", ns, name);
+  if (!o.ok()) return o.status();
+  return **o;
 }
-nlohmann::json Refstack::list() const { return impl_->listJson(); }
+
+nlohmann::json Refstack::list() const { return listObjects("InferenceService", "", ""); }
+
+nlohmann::json Refstack::listObjects(const std::string& kind, const std::string& ns,
+                                     const std::string& label_selector) const {
+  kubeapi::Selector selector;
+  if (!label_selector.empty()) {
+    auto parsed = kubeapi::LabelSelector::parse(label_selector);
+    if (parsed.ok()) selector.labels = std::move(*parsed);
+  }
+  json items = json::array();
+  std::string list_kind = kind + "List";
+  if (const kubeapi::KindSpec* spec = impl_->store->findKind(kind)) {
+    list_kind = spec->kind + "List";
+    auto list = impl_->store->list(kind, ns, selector);
+    if (list.ok()) {
+      for (const auto& o : list->items) items.push_back(*o);
+    }
+    return {{"apiVersion", spec->apiVersion()}, {"kind", list_kind}, {"items", items}};
+  }
+  return {{"kind", list_kind}, {"items", items}};
+}
+
 std::vector<events::Event> Refstack::events(int64_t since) const { return impl_->events.after(since); }
 
 std::optional<events::Event> Refstack::waitForEvent(int64_t since,

@@ -1,30 +1,22 @@
 #pragma once
-// Internal: the parts of the refstack daemon and the state its reconciler keeps. The components
-// (activator, ingress, KPA, pods) have homes of their own and reach each other through narrow
-// interfaces; what is left here is the reconciler's bookkeeping and the admin API.
-//
-// Locking: `mu` guards the resources, revisions and pod bookkeeping. The pod manager calls
-// onPodEvent with its own lock held, so code holding `mu` never calls into the pod manager; and
-// nothing that may call back (the activator releasing held requests, the KPA) is called with
-// `mu` held.
+// Internal: refstack as a composition root. It owns the components (the Kubernetes API's object
+// store, the controller's reconcilers, the activator, the ingress, the pods) and wires them
+// through their narrow interfaces; what is its own is the admin routes beside the Kubernetes API
+// (apply, the event log, metrics, shutdown), the state file and the recorder that turns the
+// stack's events into Kubernetes Events.
 
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "kh/activator/activator.h"
+#include "kh/controller/isvc_reconciler.h"
 #include "kh/controller/kpa_reconciler.h"
-#include "kh/controller/resources.h"
-#include "kh/controller/rollout.h"
-#include "kh/controller/status.h"
 #include "kh/controller/storage.h"
 #include "kh/events/event_log.h"
 #include "kh/http/server.h"
@@ -32,13 +24,11 @@
 #include "kh/ingress/http_ingress.h"
 #include "kh/ingress/metrics.h"
 #include "kh/ingress/snapshot.h"
+#include "kh/kubeapi/api_handler.h"
+#include "kh/kubeapi/store.h"
 #include "kh/pods/pod_manager.h"
 #include "kh/refstack/refstack.h"
 #include "nlohmann/json.hpp"
-#include "prometheus/counter.h"
-#include "prometheus/family.h"
-#include "prometheus/gauge.h"
-#include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 
 namespace kh::refstack {
@@ -49,90 +39,99 @@ namespace ctl = kh::controller;
 /** Beast (Boost 1.74) has its own string_view. */
 inline std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
-std::string resourceKey(const std::string& ns, const std::string& name);
-
-/** A key of the reconcile queue that stands for every InferenceService. */
-inline constexpr std::string_view kEveryService = "*";
 void jsonResponse(http::Response& res, int status, const json& body);
 
-/** How a revision's pods are started; fixed when the revision is made. */
-struct RevisionLaunch {
-  std::string component;  // predictor, transformer, explainer
-  std::vector<std::string> argv;
-  std::map<std::string, std::string> env;
-  std::string readiness_path = "/v2/health/ready";
+/**
+ * Keeps the state file (STATE/state.json: the persisted kinds of the object store) up to date:
+ * a thread of its own writes it atomically whenever they change, off every lock.
+ */
+class StatePersister {
+ public:
+  StatePersister(kubeapi::ObjectStore& store, std::filesystem::path path, events::EventSink& events);
+  /** Writes what is not written yet, then stops. */
+  ~StatePersister();
+  /** Subscribes to the persisted kinds and starts the thread. */
+  absl::Status start();
+
+ private:
+  void loop();
+  void writeNow();
+
+  kubeapi::ObjectStore& store_;
+  const std::filesystem::path path_;
+  events::EventSink& events_;
+  std::vector<kubeapi::WatchHandle> subscriptions_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool dirty_ = false;      // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
+  uint64_t written_version_ = 0;
+  std::string last_error_;
+  std::thread thread_;
 };
 
-/** The control plane's own metrics (the components register theirs on the same registry). */
-struct Metrics {
-  Metrics();
-  std::shared_ptr<prometheus::Registry> registry;
-  prometheus::Family<prometheus::Gauge>& resources;
-  prometheus::Counter& reconciles;
-  prometheus::Histogram& reconcile_seconds;
-  prometheus::Family<prometheus::Gauge>& pods;
-  prometheus::Family<prometheus::Counter>& pod_restarts;
-  std::string text() const;
+/**
+ * Loads STATE/state.json into the store before anything is served: this version's snapshot, or
+ * an older refstack's resources (version 1: the documents; revisions start afresh).
+ */
+absl::Status loadState(kubeapi::ObjectStore& store, const std::filesystem::path& path, events::EventSink& events);
+
+/**
+ * Writes the stack's events as Kubernetes Events (core v1, read-only) about the objects they
+ * concern, so `kubectl describe` and `kubectl get events` show them, as an EventRecorder does:
+ * asynchronously (the log only queues), the newest 1,000 kept.
+ */
+class EventRecorder {
+ public:
+  EventRecorder(kubeapi::ObjectStore& store, events::EventLog& log);
+  ~EventRecorder();
+
+ private:
+  void loop();
+  void record(const events::Event& e);
+
+  kubeapi::ObjectStore& store_;
+  events::EventLog& log_;
+  int64_t subscription_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<events::Event> queue_;  // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  std::deque<std::pair<std::string, std::string>> written_;  // (namespace, name), oldest first
+  uint64_t serial_ = 0;
+  std::thread thread_;
 };
 
-struct StackImpl : http::Handler, ctl::ScaleTarget {
-  struct Entry {
-    ctl::InferenceService isvc;
-    ctl::ComponentState predictor;
-    std::optional<ctl::ComponentState> transformer;
-    std::optional<ctl::ComponentState> explainer;
-    std::map<std::string, RevisionLaunch> launches;               // revision -> launch
-    std::map<std::string, std::vector<std::string>> pods_of_revision;
-    std::map<std::string, int> pod_serial;                         // revision -> last pod number
-    json status = json::object();
-    bool deleted = false;
-  };
-
+struct StackImpl : http::Handler {
   StackImpl(const Config& c, const common::TimeSource& t);
 
   Config config;
   const common::TimeSource& time;
-  Metrics metrics;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   events::EventLog events;
   activator::SeededRandom random;
 
-  mutable std::mutex mu;
-  std::map<std::string, Entry> services;
-  std::vector<ctl::ServingRuntime> builtin_runtimes;     // shipped YAML, read at start
-  std::vector<ctl::ServingRuntime> cluster_runtimes;     // built-in overlaid by applied ones
-  std::vector<ctl::ServingRuntime> namespaced_runtimes;
-  std::map<std::string, json> applied_runtime_documents;  // "kind/ns/name" -> document
-  int64_t runtime_order = 0;
-  std::map<std::string, std::string> revision_of_pod;      // pod -> revision
-  std::map<std::string, std::string> service_of_revision;  // revision -> service key
-  std::map<std::string, activator::Endpoint> ready_pods;
-  /** Autoscaled revisions that take traffic -> their activator settings. */
-  std::map<std::string, activator::RevisionSettings> autoscaled;
-  std::set<std::string> published_activator_revisions;  // guarded by publish_mu
-  std::mutex publish_mu;  // one routing publication at a time, in order
-  std::string last_persisted;
-  std::map<std::string, int> last_reachable;
-  std::vector<std::thread> stoppers;  // pods stop (drain) off the reconciler thread
-
+  std::unique_ptr<kubeapi::ObjectStore> store;
   std::unique_ptr<ctl::StorageResolver> storage;
-  std::unique_ptr<pods::PodManager> pods;
   std::unique_ptr<activator::Activator> activator;
   std::unique_ptr<ctl::KpaReconciler> kpa;
+  std::unique_ptr<ctl::InferenceServiceReconciler> reconciler;
+  std::unique_ptr<pods::PodManager> pods;
   ingress::RoutingState routing;
   std::unique_ptr<ingress::IngressMetrics> ingress_metrics;
   std::unique_ptr<ingress::HttpIngress> http_ingress;
   std::unique_ptr<ingress::GrpcIngress> grpc_ingress;
-
-  std::mutex queue_mu;
-  std::condition_variable queue_cv;
-  std::condition_variable housekeeping_cv;
-  std::deque<std::string> queue;
-  bool stopping = false;
-  std::thread reconciler;
-  std::thread housekeeping;  // expires held requests at their timeout
+  std::unique_ptr<StatePersister> persister;
+  std::unique_ptr<EventRecorder> recorder;
+  std::unique_ptr<kubeapi::ApiHandler> api;
 
   std::unique_ptr<http::HttpServer> admin_server;
   std::unique_ptr<http::HttpServer> ingress_server;
+
+  std::thread housekeeping;  // expires held requests at their timeout
+  std::mutex housekeeping_mu;
+  std::condition_variable housekeeping_cv;
+  bool stopping = false;  // guarded by housekeeping_mu
 
   std::mutex watchers_mu;
   std::map<int64_t, std::shared_ptr<http::StreamWriter>> watchers;  // subscription -> stream
@@ -141,40 +140,15 @@ struct StackImpl : http::Handler, ctl::ScaleTarget {
   std::condition_variable shutdown_cv;
   bool shutdown_requested = false;
 
-  // ctl::ScaleTarget: the KPA decided a revision's replicas.
-  void setReplicas(const std::string& revision, int32_t replicas) override;
-
-  // reconciler.cc
-  void enqueue(const std::string& key);
-  void reconcileLoop();
-  void reconcile(const std::string& key);
-  void onPodEvent(const pods::PodEvent& e);
-  void publishRoutes();
-  absl::StatusOr<std::vector<std::string>> commandFor(const std::string& image) const;
-  void startPod(const std::string& service, const std::string& revision);
-  /** Where a pod's model server writes its start-up times (KH_STARTUP_FILE). */
-  std::string startupFileOf(const std::string& pod) const;
-  void stopPods(const std::vector<std::string>& names);
-  void stopPodsLater(std::vector<std::string> names);
+  std::string metricsText() const;
   void housekeepingLoop();
 
-  // admin_api.cc
+  // admin_api.cc: the routes beside the Kubernetes API (its fallback).
   void handle(http::Request& req, http::Response& res) override;
   bool isAsync() const override { return true; }
   void handleAsync(http::Request&& req, http::Responder responder) override;
   absl::StatusOr<json> applyText(const std::string& text, const std::string& source);
-  absl::Status removeService(const std::string& ns, const std::string& name);
-  absl::Status removeRuntime(bool cluster, const std::string& ns, const std::string& name);
-  json objectJson(const Entry& e) const;
-  absl::StatusOr<json> getJson(const std::string& ns, const std::string& name) const;
-  json listJson() const;
-  json runtimesJson(bool cluster, const std::string& ns) const;
   json activatorStatsJson() const;
-
-  // state.cc
-  json stateJsonLocked() const;
-  void persistLocked();
-  absl::Status restore();
 };
 
 }  // namespace kh::refstack

@@ -1,7 +1,8 @@
-// State kept across restarts, in <state-dir>/state.json: the applied resources (as documents)
-// and, per InferenceService, its revisions, rollout and launch commands, so a restarted refstack
-// keeps revision names and traffic and starts the pods those revisions need. Written whole,
-// atomically (temporary file, fsync, rename, fsync of the directory), whenever it changes.
+// State kept across restarts, in <state-dir>/state.json: the object store's persisted kinds
+// (InferenceServices with their status, runtimes, graphs, namespaces and Revisions, whose objects
+// carry how to run their pods), so a restarted refstack keeps revision names, rollout and traffic
+// and starts the pods those revisions need. Written whole and atomically (temporary file, fsync,
+// rename), off every lock, whenever one of those kinds changes.
 
 #include <fstream>
 #include <sstream>
@@ -13,69 +14,72 @@
 namespace kh::refstack {
 namespace {
 
-json componentJson(const ctl::ComponentState& cs) {
-  json revisions = json::array();
-  for (const auto& r : cs.revisions) revisions.push_back({{"name", r.name}, {"spec", r.spec}});
-  return {{"revisions", revisions},
-          {"latestCreatedRevision", cs.rollout.latest_created_revision},
-          {"latestReadyRevision", cs.rollout.latest_ready_revision},
-          {"latestRolledoutRevision", cs.rollout.latest_rolledout_revision},
-          {"previousRolledoutRevision", cs.rollout.previous_rolledout_revision}};
-}
+constexpr int kStateVersion = 2;
 
-ctl::ComponentState componentFromJson(const json& j) {
-  ctl::ComponentState cs;
-  for (const auto& r : j.value("revisions", json::array())) {
-    ctl::Revision rev;
-    rev.name = r.value("name", "");
-    rev.spec = r.value("spec", json());
-    cs.revisions.push_back(rev);
-  }
-  cs.rollout.latest_created_revision = j.value("latestCreatedRevision", "");
-  cs.rollout.latest_ready_revision = j.value("latestReadyRevision", "");
-  cs.rollout.latest_rolledout_revision = j.value("latestRolledoutRevision", "");
-  cs.rollout.previous_rolledout_revision = j.value("previousRolledoutRevision", "");
-  return cs;
-}
+std::string message(const absl::Status& st) { return std::string(common::toStd(st.message())); }
 
 }  // namespace
 
-json StackImpl::stateJsonLocked() const {
-  json runtimes = json::array();
-  for (const auto& [k, doc] : applied_runtime_documents) runtimes.push_back(doc);
-  json isvcs = json::array();
-  for (const auto& [k, e] : services) {
-    if (e.deleted) continue;
-    json launches = json::object();
-    for (const auto& [rev, l] : e.launches) {
-      launches[rev] = {{"component", l.component}, {"argv", l.argv}, {"env", l.env},
-                       {"readinessPath", l.readiness_path}};
-    }
-    json item = {{"document", e.isvc.document},
-                 {"namespace", e.isvc.metadata.namespace_name},
-                 {"predictor", componentJson(e.predictor)},
-                 {"launches", launches},
-                 {"podSerial", e.pod_serial}};
-    if (e.transformer) item["transformer"] = componentJson(*e.transformer);
-    if (e.explainer) item["explainer"] = componentJson(*e.explainer);
-    isvcs.push_back(item);
+StatePersister::StatePersister(kubeapi::ObjectStore& store, std::filesystem::path path, events::EventSink& events)
+    : store_(store), path_(std::move(path)), events_(events), written_version_(store.persistedResourceVersion()) {}
+
+absl::Status StatePersister::start() {
+  for (const auto& kind : store_.kinds()) {
+    if (!kind.persisted) continue;
+    // Under the store's lock: only mark and wake the writer.
+    auto sub = store_.subscribe(kind.kind, [this](const kubeapi::WatchEvent&) {
+      std::lock_guard lock(mu_);
+      dirty_ = true;
+      cv_.notify_one();
+    });
+    if (!sub.ok()) return sub.status();
+    subscriptions_.push_back(std::move(*sub));
   }
-  return {{"version", 1}, {"servingRuntimes", runtimes}, {"inferenceServices", isvcs}};
+  thread_ = std::thread([this] { loop(); });
+  return absl::OkStatus();
 }
 
-void StackImpl::persistLocked() {
-  std::string text = stateJsonLocked().dump(1);
-  if (text == last_persisted) return;
-  auto st = common::writeFileAtomically(config.state_dir / "state.json", text);
+StatePersister::~StatePersister() {
+  subscriptions_.clear();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  writeNow();
+}
+
+void StatePersister::loop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stopping_ || dirty_; });
+    if (stopping_) return;
+    // A burst of changes (an apply, a rollout) is written once.
+    cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopping_; });
+    dirty_ = false;
+    lock.unlock();
+    writeNow();
+    lock.lock();
+  }
+}
+
+void StatePersister::writeNow() {
+  uint64_t version = store_.persistedResourceVersion();
+  if (version == written_version_) return;
+  json state = {{"version", kStateVersion}, {"store", store_.snapshot()}};
+  auto st = common::writeFileAtomically(path_, state.dump());
   if (st.ok()) {
-    last_persisted = std::move(text);
-  } else {
-    events.emit(events::StackError{std::string(common::toStd(st.message()))});
+    written_version_ = version;
+    last_error_.clear();
+  } else if (message(st) != last_error_) {
+    // Once per distinct failure; the old file stays as it was, refstack keeps serving.
+    last_error_ = message(st);
+    events_.emit(events::StackError{common::strCat("cannot write ", path_.string(), ": ", last_error_)});
   }
 }
 
-absl::Status StackImpl::restore() {
-  std::filesystem::path path = config.state_dir / "state.json";
+absl::Status loadState(kubeapi::ObjectStore& store, const std::filesystem::path& path, events::EventSink& events) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return absl::OkStatus();
   std::ifstream in(path);
@@ -85,51 +89,32 @@ absl::Status StackImpl::restore() {
   if (state.is_discarded() || !state.is_object()) {
     return absl::DataLossError(common::strCat(path.string(), " is not valid JSON; move it away to start empty"));
   }
-  for (const auto& doc : state.value("servingRuntimes", json::array())) {
-    auto parsed = ctl::parseManifests(doc.dump(), path.string());
-    if (!parsed.ok()) return parsed.status();
-    for (auto& r : *parsed) {
-      if (!r.serving_runtime) continue;
-      auto rt = *r.serving_runtime;
-      rt.created_order = ++runtime_order;
-      auto& list = rt.cluster_scoped ? cluster_runtimes : namespaced_runtimes;
-      std::erase_if(list, [&](const ctl::ServingRuntime& x) {
-        return x.metadata.name == rt.metadata.name && x.metadata.namespace_name == rt.metadata.namespace_name;
-      });
-      list.push_back(rt);
-      applied_runtime_documents[common::strCat(r.kind, "/", rt.metadata.namespace_name, "/", rt.metadata.name)] =
-          rt.document;
+  int version = state.value("version", 0);
+  if (version == kStateVersion) {
+    if (auto st = store.restore(state.value("store", json::object())); !st.ok()) {
+      return absl::DataLossError(common::strCat(path.string(), ": ", message(st), "; move it away to start empty"));
     }
+    return absl::OkStatus();
   }
-  for (const auto& item : state.value("inferenceServices", json::array())) {
-    json doc = item.value("document", json::object());
-    auto parsed = ctl::parseManifests(doc.dump(), path.string());
-    if (!parsed.ok()) return parsed.status();
-    for (auto& r : *parsed) {
-      if (!r.inference_service) continue;
-      auto isvc = *r.inference_service;
-      if (item.contains("namespace")) isvc.metadata.namespace_name = item["namespace"];
-      std::string k = resourceKey(isvc.metadata.namespace_name, isvc.metadata.name);
-      Entry& e = services[k];
-      e.isvc = isvc;
-      e.predictor = componentFromJson(item.value("predictor", json::object()));
-      if (item.contains("transformer")) e.transformer = componentFromJson(item["transformer"]);
-      if (item.contains("explainer")) e.explainer = componentFromJson(item["explainer"]);
-      const json launches = item.value("launches", json::object());
-      for (const auto& [rev, l] : launches.items()) {
-        RevisionLaunch launch;
-        launch.component = l.value("component", "");
-        launch.argv = l.value("argv", std::vector<std::string>{});
-        launch.env = l.value("env", std::map<std::string, std::string>{});
-        launch.readiness_path = l.value("readinessPath", "/v2/health/ready");
-        e.launches[rev] = launch;
+  if (version == 1) {
+    // An older refstack's state: its resources come back (their revisions start afresh).
+    for (const auto& doc : state.value("servingRuntimes", json::array())) {
+      if (doc.is_object() && doc.contains("kind")) (void)store.upsert(doc["kind"].get<std::string>(), doc);
+    }
+    for (const auto& item : state.value("inferenceServices", json::array())) {
+      json doc = item.value("document", json::object());
+      if (!doc.is_object()) continue;
+      if (item.contains("namespace")) doc["metadata"]["namespace"] = item["namespace"];
+      doc.erase("status");
+      if (store.upsert("InferenceService", doc).ok()) {
+        events.emit(events::ResourceRestored{common::strCat(doc["metadata"].value("namespace", "default"), "/",
+                                                            doc["metadata"].value("name", ""))});
       }
-      e.pod_serial = item.value("podSerial", std::map<std::string, int>{});
-      events.emit(events::ResourceRestored{k});
     }
+    return absl::OkStatus();
   }
-  last_persisted = stateJsonLocked().dump(1);
-  return absl::OkStatus();
+  return absl::DataLossError(common::strCat(path.string(), " has state version ", version, " (this refstack writes ",
+                                            kStateVersion, "); move it away to start empty"));
 }
 
 }  // namespace kh::refstack

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
 
 namespace kh::common {
 
@@ -45,5 +46,8 @@ class SimulatedTimeSource final : public TimeSource {
   SystemTime system_base_;
   std::atomic<int64_t> offset_ns_{0};
 };
+
+/** `t` as Kubernetes writes timestamps: RFC 3339 in UTC, whole seconds ("2026-12-02T15:31:38Z"). */
+std::string formatRfc3339(SystemTime t);
 
 }  // namespace kh::common

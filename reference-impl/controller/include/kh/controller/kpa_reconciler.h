@@ -94,6 +94,9 @@ class KpaReconciler {
   KpaReconciler(const KpaReconciler&) = delete;
   KpaReconciler& operator=(const KpaReconciler&) = delete;
 
+  /** Where replica decisions go, when it could not be given at construction (before start()). */
+  void setTarget(ScaleTarget* target) { deps_.target = target; }
+
   /** Starts the loop thread. */
   void start();
   /** Stops the loop thread (idempotent). */

@@ -3,10 +3,7 @@
 // InferenceService (serving.kserve.io/v1beta1), ServingRuntime and ClusterServingRuntime
 // (v1alpha1). Parsing keeps the original document; validation follows KServe's webhook rules
 // and messages.
-//
-// Status: the resource model, validation, runtime selection and the canary traffic table are
-// implemented and tested here; the refstack daemon that applies them (admin API, revisions,
-// pods, ingress) is still to come.
+
 
 #include <cstdint>
 #include <map>
@@ -105,6 +102,12 @@ struct Resource {
  */
 absl::StatusOr<std::vector<Resource>> parseManifests(const std::string& text,
                                                      const std::string& source = "manifest");
+
+/**
+ * Parses one document (a JSON object, e.g. an object of the Kubernetes API). `where` names it
+ * in error messages.
+ */
+absl::StatusOr<Resource> parseResource(const nlohmann::json& document, const std::string& where);
 
 /** KServe's webhook validation of an InferenceService; the message is KServe's where it has one. */
 absl::Status validateInferenceService(const InferenceService& isvc);

@@ -44,8 +44,10 @@ struct PrinterColumn {
  * Decides whether a client's create, update or patch may be stored. `object` is the object as it
  * would be stored (defaults and system fields filled in), `old` the stored one (null on create).
  * Return OK to admit, or an error to reject: invalidError({requiredField("spec.predictor")})
- * gives kubectl's `The InferenceService "x" is invalid: spec.predictor: Required value`; any
- * other error is reported as Invalid with its message as the single cause. Runs under the store's
+ * gives kubectl's `The InferenceService "x" is invalid: spec.predictor: Required value`; another
+ * InvalidArgument is reported as Invalid with its message as the single cause; an error of any
+ * other code is returned to the client as it is (e.g. apiError(..., 400, "BadRequest", ...) for a
+ * validating webhook's denial). Runs under the store's
  * lock: it must be quick, must not block and must not call the store.
  */
 using AdmissionHook =

@@ -1,9 +1,12 @@
 #pragma once
-// refstack: the reference serving stack in one daemon. An admin API takes KServe manifests; a
-// reconciler turns each InferenceService into revisions of pods (modelserver processes, or any
-// custom container command) and a traffic table; the ingress (HTTP and gRPC) routes requests by
-// Host / :authority to the revisions' ready pods, splitting canary traffic and answering tag
-// hosts. State (resources, revisions) persists in the state directory and is restored on start.
+// refstack: the reference serving stack in one daemon. The admin port serves a Kubernetes API
+// (unmodified kubectl and the kubernetes client drive it, with the kubeconfig written into the
+// state directory) and refstack's own routes (apply, the event log, metrics). The controller
+// turns each InferenceService into revisions of pods (modelserver processes, or any custom
+// container command) and a traffic table; the ingress (HTTP and gRPC) routes requests by Host /
+// :authority / host metadata to the revisions' ready pods, through the activator at zero pods,
+// splitting canary traffic and answering tag hosts; the KPA scales the predictor. State (the
+// resources and revisions) persists in the state directory and is restored on start.
 
 #include <chrono>
 #include <filesystem>
@@ -90,9 +93,17 @@ class Refstack {
    * (`ns` is ignored for the latter). @return NotFound, or InvalidArgument for another kind.
    */
   absl::Status remove(const std::string& kind, const std::string& ns, const std::string& name);
-  /** An InferenceService with its status. */
+  /** An InferenceService with its status (the object the Kubernetes API serves). */
   absl::StatusOr<nlohmann::json> get(const std::string& ns, const std::string& name) const;
+  /** Every InferenceService, as a list object. */
   nlohmann::json list() const;
+  /**
+   * The objects of a kind the Kubernetes API serves (e.g. "Pod", "PodAutoscaler") in `ns` ("" for
+   * all), filtered by a label selector ("k=v,..."; "" for all), as the API's list object.
+   */
+  nlohmann::json listObjects(const std::string& kind, const std::string& ns, const std::string& label_selector) const;
+  /** The kubeconfig refstack wrote for kubectl and the kubernetes client (STATE/kubeconfig). */
+  std::filesystem::path kubeconfigPath() const;
   /** Events after sequence number `since`, oldest first. */
   std::vector<::kh::events::Event> events(int64_t since) const;
   /**
