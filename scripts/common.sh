@@ -12,6 +12,7 @@ KH_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libxgboost-dev xgboost libopenblas-dev libssl-dev openssl
   chromium
+  python3-kubernetes
 )
 
 kh_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -21,7 +22,10 @@ kh_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 kh_install_packages() {
   local missing=()
   local pkg
-  for pkg in "${KH_PACKAGES[@]}" "$@"; do
+  local wanted=("${KH_PACKAGES[@]}" "$@")
+  # The tests drive refstack with the real kubectl: the machine's, else Debian's.
+  if ! command -v kubectl >/dev/null 2>&1; then wanted+=(kubernetes-client); fi
+  for pkg in "${wanted[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
       missing+=("$pkg")
     fi
