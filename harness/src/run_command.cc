@@ -26,6 +26,9 @@ struct RunArgs {
   std::string context;
   std::string kubectl = "kubectl";
   std::string ingress = "127.0.0.1:8080";
+  std::string kubeconfig;
+  uint16_t ingress_grpc = 0;
+  bool apply_autoscaler_config = false;
   std::string out;
   std::string filter;
 };
@@ -77,6 +80,9 @@ int runScenarios(const RunArgs& a) {
     ko.kubectl = a.kubectl;
     ko.context = a.target.size() > 1 ? a.target[1] : a.context;
     ko.ingress = a.ingress;
+    ko.kubeconfig = a.kubeconfig;
+    ko.grpc_port = a.ingress_grpc;
+    ko.apply_autoscaler_config = a.apply_autoscaler_config;
     target = scenario::makeKubeTarget(ko, time);
   } else {
     return bad(common::strCat("--target takes embedded, endpoint URL or kube, not ", kind));
@@ -120,8 +126,10 @@ int runScenarios(const RunArgs& a) {
                 s.value("duration_s", 0.0),
                 !s.value("error", "").empty() ? s.value("error", "").c_str() : s.value("skip_reason", "").c_str());
     for (const auto& as : s["assertions"]) {
+      // A skipped assertion measured nothing: it says why instead.
+      bool skipped = as.value("verdict", "") == "skipped";
       std::printf("    %-7s %s: %s\n", as.value("verdict", "").c_str(), as.value("name", "").c_str(),
-                  as.value("measured", "").c_str());
+                  (skipped ? as.value("why", "") : as.value("measured", "")).c_str());
       if (as.value("verdict", "") == "failed") {
         std::printf("            expected %s; %s\n", as.value("expected", "").c_str(), as.value("why", "").c_str());
       }
@@ -147,6 +155,14 @@ Command addRunCommand(CLI::App& app) {
   cmd->add_option("--context", args->context, "kube target: the kubectl context");
   cmd->add_option("--kubectl", args->kubectl, "kube target: the kubectl program");
   cmd->add_option("--ingress", args->ingress, "kube target: the ingress gateway HOST:PORT (e.g. a port-forward)");
+  cmd->add_option("--ingress-grpc-port", args->ingress_grpc,
+                  "kube target: the ingress's gRPC port when not the HTTP one (refstack: its --grpc-port)");
+  cmd->add_option("--kubeconfig", args->kubeconfig,
+                  "kube target: the kubeconfig (default: kubectl's, $KUBECONFIG or ~/.kube/config; refstack: "
+                  "<state-dir>/kubeconfig)");
+  cmd->add_flag("--apply-autoscaler-config", args->apply_autoscaler_config,
+                "kube target: write each scenario's autoscaler overrides into knative-serving/config-autoscaler "
+                "(changes the cluster's Knative settings; off by default)");
   cmd->add_option("--out", args->out, "report directory (default reports/<timestamp>, with reports/latest)");
   cmd->add_option("--filter", args->filter, "only scenarios whose name contains this");
   return [args] { return runScenarios(*args); };

@@ -278,7 +278,7 @@ TEST(DiscoveryTest, AggregatedAndLegacyDocuments) {
   EXPECT_EQ(core["apiVersion"], "apidiscovery.k8s.io/v2beta1");
   ASSERT_EQ(core["items"].size(), 1u);
   EXPECT_FALSE(core["items"][0]["metadata"].contains("name"));
-  EXPECT_EQ(core["items"][0]["versions"][0]["resources"].size(), 3u);
+  EXPECT_EQ(core["items"][0]["versions"][0]["resources"].size(), 4u);  // pods, events, namespaces, configmaps
 
   EXPECT_EQ(legacyApiVersions("127.0.0.1:5")["serverAddressByClientCIDRs"][0]["serverAddress"],
             "127.0.0.1:5");

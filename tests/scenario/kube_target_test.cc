@@ -1,13 +1,19 @@
-// The kube target over a fake kubectl printing KServe-shaped JSON: apply, get, Ready, pods per
-// revision, PodAutoscaler changes as scale events, the ingress with the service's Host.
+// The kube target. Against refstack with the real kubectl and refstack's kubeconfig: apply, get,
+// Ready, pods per revision, PodAutoscaler changes as scale events, the scenario's
+// config-autoscaler written into knative-serving, the ingress with the service's Host, delete.
+// Over a fake kubectl, only what refstack does not print: JSON captured from KServe on a cluster
+// (a terminating pod, a Knative PodAutoscaler without refstack's fields).
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "kh/refstack/refstack.h"
 #include "kh/scenario/target.h"
+#include "support/refstack_test_support.h"
 
 namespace kh::scenario {
 namespace {
@@ -38,7 +44,7 @@ class KubeTargetTest : public ::testing::Test {
   std::unique_ptr<Target> target_;
 };
 
-TEST_F(KubeTargetTest, AppliesGetsAndObserves) {
+TEST_F(KubeTargetTest, ReadsTheJsonOfAClusterRefstackDoesNotPrint) {
   ASSERT_TRUE(target_->begin({}).ok());
   EXPECT_EQ(target_->kind(), "kube");
   EXPECT_EQ(target_->lacks("control-plane"), "");
@@ -97,6 +103,72 @@ TEST_F(KubeTargetTest, ReportsAMissingKubectl) {
   auto t = makeKubeTarget(o, time_);
   auto st = t->begin({});
   EXPECT_FALSE(st.ok());
+}
+
+bool kubectlOnPath() {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t colon = dirs.find(':', start);
+    std::string candidate = dirs.substr(start, colon - start) + "/kubectl";
+    if (::access(candidate.c_str(), X_OK) == 0) return true;
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return false;
+}
+
+TEST(KubeTargetOnRefstack, DrivesTheStackThroughTheRealKubectl) {
+  using namespace std::chrono_literals;
+  if (!kubectlOnPath()) GTEST_SKIP() << "no kubectl on PATH (./scripts/test installs Debian's kubernetes-client)";
+  common::RealTimeSource time;
+  refstack::Config config = testing::refstackTestConfig("kube-target", /*serverless=*/true);
+  auto stack = refstack::Refstack::start(config, time);
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  // kubectl's discovery cache goes to HOME: one of the test's own.
+  std::string home = (config.state_dir / "home").string();
+  std::filesystem::create_directories(home);
+  setenv("HOME", home.c_str(), 1);
+  KubeOptions o;
+  o.kubeconfig = (*stack)->kubeconfigPath().string();
+  o.ingress = "127.0.0.1:" + std::to_string((*stack)->ingressPort());
+  o.grpc_port = (*stack)->grpcIngressPort();
+  o.apply_autoscaler_config = true;
+  auto target = makeKubeTarget(o, time);
+  TargetSettings settings;
+  settings.autoscaler = {{"stable-window", "6s"}};
+  ASSERT_TRUE(target->begin(settings).ok());
+  auto cm = (*stack)->listObjects("ConfigMap", "knative-serving", "");
+  ASSERT_EQ(cm["items"].size(), 1u) << cm.dump();
+  EXPECT_EQ(cm["items"][0]["data"]["stable-window"], "6s");
+
+  ASSERT_TRUE(target->apply(testing::manifest("xgboost-iris.yaml"), "xgboost-iris.yaml").ok());
+  ASSERT_TRUE((*stack)->waitForEvent(0, testing::eventWhere<events::StatusChanged>([](const auto& s) { return s.ready; }), 60s));
+  auto isvc = target->get("default", "xgboost-iris");
+  ASSERT_TRUE(isvc.ok()) << isvc.status();
+  EXPECT_TRUE(isReady(*isvc));
+  EXPECT_EQ((*isvc)["status"]["observedGeneration"], (*isvc)["metadata"]["generation"]);
+  EXPECT_EQ(target->get("default", "missing").status().code(), absl::StatusCode::kNotFound);
+  auto pods = target->pods("default", "xgboost-iris");
+  ASSERT_TRUE(pods.ok()) << pods.status();
+  ASSERT_EQ(pods->count("xgboost-iris-predictor-00001"), 1u);
+  EXPECT_EQ(pods->at("xgboost-iris-predictor-00001").ready, 1);
+  // The PodAutoscaler the KPA wrote is a scale event for the scenario.
+  auto events = target->pollEvents();
+  ASSERT_FALSE(events.empty());
+  const auto* scale = events.back().as<events::ScaleDecided>();
+  ASSERT_NE(scale, nullptr);
+  EXPECT_EQ(scale->isvc, "default/xgboost-iris");
+  EXPECT_EQ(scale->revision, "xgboost-iris-predictor-00001");
+  EXPECT_EQ(scale->desired, 1);
+  auto ep = target->endpoint("default", "xgboost-iris", "");
+  ASSERT_TRUE(ep.ok()) << ep.status();
+  EXPECT_EQ(ep->http_port, (*stack)->ingressPort());
+  EXPECT_EQ(ep->grpc_port, (*stack)->grpcIngressPort());
+  EXPECT_EQ(ep->authority, "xgboost-iris-default.example.com");
+  ASSERT_TRUE(target->remove("default", "xgboost-iris").ok());
+  EXPECT_EQ(target->get("default", "xgboost-iris").status().code(), absl::StatusCode::kNotFound);
+  target->end();
 }
 
 TEST(EndpointTarget, HasNoControlPlane) {

@@ -301,7 +301,7 @@ class KubeTarget final : public Target {
   std::string kind() const override { return "kube"; }
   std::string describe() const override {
     return common::strCat("kube context ", options_.context.empty() ? "(current)" : options_.context, ", ingress ",
-                          options_.ingress);
+                          options_.ingress, note_.empty() ? "" : " (", note_, note_.empty() ? "" : ")");
   }
   std::string lacks(const std::string& capability) const override {
     if (capability == "coldstart-events") {
@@ -310,13 +310,27 @@ class KubeTarget final : public Target {
     return "";
   }
   absl::Status begin(const TargetSettings& settings) override {
-    if (!settings.autoscaler.empty()) {
-      // The cluster's config-autoscaler is not ours to change; the scenario's expectations use the
-      // overrides, so the report says that they were not applied.
-      note_ = "config-autoscaler overrides are not applied to a cluster (edit the ConfigMap yourself)";
-    }
+    note_.clear();
     auto r = kubectl({"version", "--client=true", "-o", "json"}, "");
     if (!r.ok()) return r.status();
+    if (options_.apply_autoscaler_config) {
+      // Knative's settings live in this ConfigMap; applying the whole of it resets what the
+      // previous scenario set.
+      json data = json::object();
+      for (const auto& [k, v] : settings.autoscaler) data[k] = v;
+      json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "knative-serving"}}}};
+      json cm = {{"apiVersion", "v1"},
+                 {"kind", "ConfigMap"},
+                 {"metadata", {{"name", "config-autoscaler"}, {"namespace", "knative-serving"}}},
+                 {"data", data}};
+      std::string manifest = common::strCat(common::jsonToYaml(ns), "---\n", common::jsonToYaml(cm));
+      auto applied = kubectl({"apply", "-f", "-"}, manifest);
+      if (!applied.ok()) return applied.status();
+    } else if (!settings.autoscaler.empty()) {
+      // The cluster's config-autoscaler is not ours to change unless asked; the scenario's
+      // expectations use the overrides, so the report says that they were not applied.
+      note_ = "config-autoscaler overrides are not applied to a cluster (--apply-autoscaler-config does)";
+    }
     return absl::OkStatus();
   }
   void end() override {}
@@ -352,7 +366,9 @@ class KubeTarget final : public Target {
         const json status = pa.value("status", json::object());
         int desired = status.value("desiredScale", -1);
         int actual = status.value("actualScale", -1);
-        auto key = std::make_pair(desired, actual);
+        const json extra_status = status.value("refstack", json::object());
+        std::string key = common::strCat(desired, "/", actual, "/", extra_status.value("panic", false), "/",
+                                         extra_status.value("activatorInPath", false));
         auto it = last_scale_.find(rev);
         if (it != last_scale_.end() && it->second == key) continue;
         last_scale_[rev] = key;
@@ -361,6 +377,10 @@ class KubeTarget final : public Target {
           if (c.value("type", "") == "Active") active = c.value("status", "") == "True";
         }
         events::ScaleDecided scale;
+        // refstack's PodAutoscalers also say what Knative keeps in its decider and SKS.
+        const json extra = status.value("refstack", json::object());
+        scale.panic = extra.value("panic", false);
+        scale.activator_in_path = extra.value("activatorInPath", false);
         scale.isvc = ns + "/" + isvc;
         scale.revision = rev;
         scale.desired = desired;
@@ -385,6 +405,10 @@ class KubeTarget final : public Target {
  private:
   absl::StatusOr<std::string> kubectl(std::vector<std::string> args, const std::string& input) {
     std::vector<std::string> argv = {options_.kubectl};
+    if (!options_.kubeconfig.empty()) {
+      argv.push_back("--kubeconfig");
+      argv.push_back(options_.kubeconfig);
+    }
     if (!options_.context.empty()) {
       argv.push_back("--context");
       argv.push_back(options_.context);
@@ -415,7 +439,7 @@ class KubeTarget final : public Target {
   KubeOptions options_;
   const common::TimeSource& time_;
   std::set<std::string> namespaces_;
-  std::map<std::string, std::pair<int, int>> last_scale_;
+  std::map<std::string, std::string> last_scale_;  // revision -> what its last event showed
   int64_t seq_ = 0;
   std::string note_;
 };

@@ -240,6 +240,13 @@ absl::Status InferenceServiceReconciler::start() {
     if (!sub.ok()) return sub.status();
     subscriptions_.push_back(std::move(*sub));
   }
+  // Knative's config-autoscaler, as a cluster keeps it: a change reconciles every service.
+  auto config = store.subscribe("ConfigMap", [this](const kubeapi::WatchEvent& e) {
+    if (keyOf(*e.object) == common::strCat(kAutoscalerConfigNamespace, "/", kAutoscalerConfigName)) {
+      enqueue(std::string(kEveryService));
+    }
+  });
+  if (config.ok()) subscriptions_.push_back(std::move(*config));
   thread_ = std::thread([this] { loop(); });
   enqueue(std::string(kEveryService));
   return absl::OkStatus();
@@ -597,6 +604,14 @@ void InferenceServiceReconciler::reconcile(const std::string& k) {
   };
   collect("ServingRuntime", ns, namespaced);
   collect("ClusterServingRuntime", "", cluster);
+  // The stack's config-autoscaler, overlaid by the ConfigMap a cluster keeps it in.
+  std::map<std::string, std::string> autoscaler_config = options_.autoscaler;
+  if (auto cm = deps_.store->get("ConfigMap", kAutoscalerConfigNamespace, kAutoscalerConfigName); cm.ok()) {
+    const json data = (**cm).value("data", json::object());  // items() must not outlive it
+    for (const auto& [key, value] : data.items()) {
+      autoscaler_config[key] = value.is_string() ? value.get<std::string>() : value.dump();
+    }
+  }
 
   // A custom-container component's launch, or a failure message.
   auto containerLaunch = [&](const std::string& component, const ComponentSpec& spec) -> std::optional<RevisionLaunch> {
@@ -753,7 +768,7 @@ void InferenceServiceReconciler::reconcile(const std::string& k) {
       int want = kept ? replicas : 0;
       if (kept && autoscale) {
         // The KPA owns the count (between min and max scale, 0 allowed).
-        auto settings = resolveScalingSettings(options_.autoscaler, isvc.predictor.extension, isvc.metadata.annotations);
+        auto settings = resolveScalingSettings(autoscaler_config, isvc.predictor.extension, isvc.metadata.annotations);
         if (settings.ok()) {
           int ready_now = 0;
           for (const auto& p : names) ready_now += ready_pods_.count(p) ? 1 : 0;

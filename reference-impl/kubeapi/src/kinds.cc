@@ -469,6 +469,28 @@ std::vector<KindSpec> refstackKinds() {
     if (!object["status"].contains("phase")) object["status"]["phase"] = "Active";
   };
   kinds.push_back(std::move(ns));
+
+  // ConfigMaps: Knative's config-autoscaler in knative-serving, as on a cluster.
+  KindSpec cm;
+  cm.version = "v1";
+  cm.kind = "ConfigMap";
+  cm.plural = "configmaps";
+  cm.singular = "configmap";
+  cm.short_names = {"cm"};
+  cm.status_subresource = false;
+  PrinterColumn data;
+  data.name = "Data";
+  data.type = "integer";
+  data.description = "Number of data entries";
+  data.cell = [](const json& object, common::SystemTime) -> json {
+    int64_t n = 0;
+    for (const char* key : {"data", "binaryData"}) {
+      if (object.contains(key) && object[key].is_object()) n += static_cast<int64_t>(object[key].size());
+    }
+    return n;
+  };
+  cm.columns = {nameColumn(), data, ageColumn()};
+  kinds.push_back(std::move(cm));
   return kinds;
 }
 

@@ -104,8 +104,16 @@ absl::StatusOr<std::unique_ptr<Target>> makeEndpointTarget(const std::string& ur
                                                            const std::string& grpc);
 
 struct KubeOptions {
-  std::string kubectl = "kubectl";  // the program (a fake one in tests)
+  std::string kubectl = "kubectl";  // the program
   std::string context;
+  /** --kubeconfig for every kubectl call ("" : kubectl's own, $KUBECONFIG or ~/.kube/config). */
+  std::string kubeconfig;
+  /**
+   * Write each scenario's config-autoscaler overrides (and nothing else: an apply resets what the
+   * previous scenario set) into the knative-serving/config-autoscaler ConfigMap when it begins,
+   * as a cluster takes them. Off: the cluster's own settings stay, and the report says so.
+   */
+  bool apply_autoscaler_config = false;
   /** The ingress gateway as host:port (e.g. a port-forward of istio-ingressgateway). */
   std::string ingress = "127.0.0.1:8080";
   /** Its gRPC port when different (0 = same as HTTP). */

@@ -49,6 +49,10 @@ class Family;
 
 namespace kh::controller {
 
+/** Where Knative keeps its autoscaler settings; its data overlays ReconcilerOptions::autoscaler. */
+inline constexpr const char* kAutoscalerConfigNamespace = "knative-serving";
+inline constexpr const char* kAutoscalerConfigName = "config-autoscaler";
+
 struct ReconcilerOptions {
   std::string domain = "example.com";
   /** Where pods reach the ingress (KH_INGRESS_ADDRESS), host part. */
@@ -57,7 +61,7 @@ struct ReconcilerOptions {
   std::map<std::string, std::vector<std::string>> images;
   /** The queue-proxy put in front of every pod (empty: none, and no autoscaling). */
   std::vector<std::string> queue_proxy;
-  /** Knative's config-autoscaler keys. */
+  /** Knative's config-autoscaler keys (the knative-serving/config-autoscaler ConfigMap wins). */
   std::map<std::string, std::string> autoscaler;
   std::chrono::milliseconds revision_timeout{300'000};
   std::chrono::milliseconds pod_grace_period{10'000};

@@ -117,7 +117,7 @@ std::vector<PrinterColumn> customResourceColumns(std::vector<PrinterColumn> addi
  * - serving.knative.dev/v1 revisions (rev) and autoscaling.internal.knative.dev/v1alpha1
  *   podautoscalers (kpa, pa): read-only, Knative's CRD columns;
  * - core v1 pods (read-only), events (read-only, involvedObject.* field selectors), namespaces
- *   (cluster-scoped, client-creatable; status.phase Active by default).
+ *   (cluster-scoped, client-creatable; status.phase Active by default), configmaps.
  * Client-writable kinds are persisted; the read-only ones (which the stack recreates) are not.
  * No admission hooks are set: refstack adds KServe's validation with findKind().
  */
