@@ -17,6 +17,7 @@
 #include "kh/process/subprocess.h"
 #include "support/modelserver_process.h"
 #include "support/process_exit.h"
+#include "support/refstack_process.h"
 
 namespace kh::refstack {
 namespace {
@@ -43,20 +44,11 @@ class RefstackCli : public ::testing::Test {
 
   // Starts `refstack up` on free ports and reads the admin address from its first line.
   void up() {
-    process::SpawnOptions opts;
-    opts.argv = {testing::binDir() + "/refstack", "up", "--state-dir", state_.string(), "--admin-port", "0",
-                 "--ingress-port", "0", "--grpc-port", "0"};
-    opts.working_dir = testing::sourceDir();
-    auto child = process::Subprocess::spawn(opts);
-    ASSERT_TRUE(child.ok()) << child.status();
-    daemon_ = std::move(*child);
-    auto line = daemon_->waitForLine("refstack up:", 30s);
-    ASSERT_TRUE(line.ok()) << line.status();
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(admin http://([0-9.]+:[0-9]+))"))) << *line;
-    admin_ = m[1];
-    ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(ingress http://[0-9.]+:([0-9]+))"))) << *line;
-    ingress_port_ = static_cast<uint16_t>(std::stoi(m[1]));
+    auto started = testing::startRefstackProcess(state_);
+    ASSERT_TRUE(started.ok()) << started.status();
+    daemon_ = std::move(started->process);
+    admin_ = started->admin;
+    ingress_port_ = started->ingress_port;
   }
 
   // Follows `refstack events -w` until a line contains `needle`.

@@ -16,6 +16,7 @@
 #include "kh/process/subprocess.h"
 #include "nlohmann/json.hpp"
 #include "support/modelserver_process.h"
+#include "support/refstack_process.h"
 
 namespace kh::refstack {
 namespace {
@@ -23,20 +24,6 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-bool onPath(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t colon = dirs.find(':', start);
-    fs::path candidate = fs::path(dirs.substr(start, colon - start)) / program;
-    if (::access(candidate.c_str(), X_OK) == 0) return true;
-    if (colon == std::string::npos) break;
-    start = colon + 1;
-  }
-  return false;
-}
 
 struct CommandRun {
   int rc = -1;
@@ -46,20 +33,14 @@ struct CommandRun {
 class RefstackKubectl : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!onPath("kubectl")) GTEST_SKIP() << "no kubectl on PATH (./scripts/test installs Debian's kubernetes-client)";
+    if (!testing::onPath("kubectl")) GTEST_SKIP() << "no kubectl on PATH (./scripts/test installs Debian's kubernetes-client)";
     dir_ = fs::path(::testing::TempDir()) /
            ("refstack-kubectl-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "home");
-    process::SpawnOptions o;
-    o.argv = {testing::binDir() + "/refstack", "up", "--state-dir", (dir_ / "state").string(), "--admin-port", "0",
-              "--ingress-port", "0", "--grpc-port", "0"};
-    o.working_dir = testing::sourceDir();
-    auto child = process::Subprocess::spawn(o);
-    ASSERT_TRUE(child.ok()) << child.status();
-    daemon_ = std::move(*child);
-    auto line = daemon_->waitForLine("refstack up:", 30s);
-    ASSERT_TRUE(line.ok()) << line.status();
+    auto started = testing::startRefstackProcess(dir_ / "state");
+    ASSERT_TRUE(started.ok()) << started.status();
+    daemon_ = std::move(started->process);
     kubeconfig_ = (dir_ / "state" / "kubeconfig").string();
     ASSERT_TRUE(fs::exists(kubeconfig_));
   }

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "kh/refstack/refstack.h"
 #include "kh/scenario/target.h"
+#include "support/refstack_process.h"
 #include "support/refstack_test_support.h"
 
 namespace kh::scenario {
@@ -105,22 +106,9 @@ TEST_F(KubeTargetTest, ReportsAMissingKubectl) {
   EXPECT_FALSE(st.ok());
 }
 
-bool kubectlOnPath() {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "";
-  for (size_t start = 0; start <= dirs.size();) {
-    size_t colon = dirs.find(':', start);
-    std::string candidate = dirs.substr(start, colon - start) + "/kubectl";
-    if (::access(candidate.c_str(), X_OK) == 0) return true;
-    if (colon == std::string::npos) break;
-    start = colon + 1;
-  }
-  return false;
-}
-
 TEST(KubeTargetOnRefstack, DrivesTheStackThroughTheRealKubectl) {
   using namespace std::chrono_literals;
-  if (!kubectlOnPath()) GTEST_SKIP() << "no kubectl on PATH (./scripts/test installs Debian's kubernetes-client)";
+  if (!testing::onPath("kubectl")) GTEST_SKIP() << "no kubectl on PATH (./scripts/test installs Debian's kubernetes-client)";
   common::RealTimeSource time;
   refstack::Config config = testing::refstackTestConfig("kube-target", /*serverless=*/true);
   auto stack = refstack::Refstack::start(config, time);
