@@ -564,17 +564,17 @@ absl::Status Runner::runStep(const Step& step, json& step_log) {
       return target_.remove(s_.ns, isvcOf(step));
     }
     case StepKind::kPatch: {
-      absl::StatusOr<json> obj;
+      step_log["detail"] = step.merge_patch.dump();
+      const double before = now();
+      absl::Status st;
       {
         std::lock_guard lock(target_mu_);
-        obj = target_.get(s_.ns, isvcOf(step));
+        st = target_.patch(s_.ns, isvcOf(step), step.merge_patch);
       }
-      if (!obj.ok()) return obj.status();
-      json doc = *obj;
-      doc.erase("status");
-      doc.merge_patch(step.merge_patch);
-      step_log["detail"] = step.merge_patch.dump();
-      return applyText(doc.dump(), common::strCat("patch of ", isvcOf(step)));
+      if (!st.ok()) return absl::Status(st.code(), common::strCat("patch of ", isvcOf(step), ": ", msg(st)));
+      std::lock_guard lock(mu_);
+      changed_at_[isvcOf(step)] = before;
+      return absl::OkStatus();
     }
     case StepKind::kWait:
       return waitStep(step);

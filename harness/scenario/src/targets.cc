@@ -165,6 +165,10 @@ class EmbeddedTarget final : public Target {
     if (!stack_) return absl::FailedPreconditionError("the embedded stack is not running");
     return stack_->remove("InferenceService", ns, name);
   }
+  absl::Status patch(const std::string& ns, const std::string& name, const json& merge_patch) override {
+    if (!stack_) return absl::FailedPreconditionError("the embedded stack is not running");
+    return stack_->patch("InferenceService", ns, name, merge_patch);
+  }
   absl::StatusOr<json> get(const std::string& ns, const std::string& name) override {
     if (!stack_) return absl::FailedPreconditionError("the embedded stack is not running");
     return stack_->get(ns, name);
@@ -217,6 +221,7 @@ class EndpointTarget final : public Target {
   void end() override {}
   absl::Status apply(const std::string&, const std::string&) override { return unsupported(); }
   absl::Status remove(const std::string&, const std::string&) override { return unsupported(); }
+  absl::Status patch(const std::string&, const std::string&, const json&) override { return unsupported(); }
   absl::StatusOr<json> get(const std::string&, const std::string&) override { return unsupported(); }
   absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string&, const std::string&) override {
     return unsupported();
@@ -342,6 +347,10 @@ class KubeTarget final : public Target {
   }
   absl::Status remove(const std::string& ns, const std::string& name) override {
     return kubectl({"delete", "inferenceservice", name, "-n", ns, "--ignore-not-found"}, "").status();
+  }
+  absl::Status patch(const std::string& ns, const std::string& name, const json& merge_patch) override {
+    return kubectl({"patch", "inferenceservice", name, "-n", ns, "--type=merge", "-p", merge_patch.dump()}, "")
+        .status();
   }
   absl::StatusOr<json> get(const std::string& ns, const std::string& name) override {
     namespaces_.insert(ns);

@@ -84,6 +84,9 @@ json revisionObject(const RevisionRecord& r) {
   for (const auto& [k, v] : r.launch.env) env.push_back({{"name", k}, {"value", v}});
   json command = r.launch.argv;
   std::string configuration = common::strCat(r.isvc, "-", r.launch.component);
+  // Knative numbers a configuration's revisions; ours end in that number ({isvc}-{c}-0000N).
+  std::string generation = r.name.substr(r.name.find_last_not_of("0123456789") + 1);
+  generation.erase(0, std::min(generation.find_first_not_of('0'), generation.size() - 1));
   return {{"apiVersion", "serving.knative.dev/v1"},
           {"kind", "Revision"},
           {"metadata",
@@ -93,6 +96,7 @@ json revisionObject(const RevisionRecord& r) {
              {{kIsvcLabel, r.isvc},
               {kComponentLabel, r.launch.component},
               {kConfigurationLabel, configuration},
+              {"serving.knative.dev/configurationGeneration", generation},
               {kServiceLabel, configuration}}}}},
           {"spec",
            {{"containerConcurrency", r.container_concurrency},

@@ -378,6 +378,16 @@ absl::Status Refstack::remove(const std::string& kind, const std::string& ns, co
   return r.status();
 }
 
+absl::Status Refstack::patch(const std::string& kind, const std::string& ns, const std::string& name,
+                             const nlohmann::json& merge_patch) {
+  const kubeapi::KindSpec* spec = impl_->store->findKind(kind);
+  if (spec == nullptr || !spec->client_writable) {
+    return absl::InvalidArgumentError(common::strCat("cannot patch a ", kind));
+  }
+  return impl_->store->patch(kind, spec->namespaced ? ns : "", name, kubeapi::PatchType::kMerge, merge_patch.dump())
+      .status();
+}
+
 absl::StatusOr<nlohmann::json> Refstack::get(const std::string& ns, const std::string& name) const {
   auto o = impl_->store->get("InferenceService", ns, name);
   if (!o.ok()) return o.status();

@@ -65,6 +65,8 @@ class Target {
   virtual absl::Status apply(const std::string& yaml, const std::string& source) = 0;
   /** Deletes an InferenceService. */
   virtual absl::Status remove(const std::string& ns, const std::string& name) = 0;
+  /** Changes an InferenceService by a JSON merge patch (RFC 7386), as `kubectl patch --type=merge`. */
+  virtual absl::Status patch(const std::string& ns, const std::string& name, const nlohmann::json& merge_patch) = 0;
   /** An InferenceService with its status (KServe's shape). */
   virtual absl::StatusOr<nlohmann::json> get(const std::string& ns, const std::string& name) = 0;
   /** Pods of an InferenceService by revision. */

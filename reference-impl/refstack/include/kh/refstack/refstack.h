@@ -93,6 +93,12 @@ class Refstack {
    * (`ns` is ignored for the latter). @return NotFound, or InvalidArgument for another kind.
    */
   absl::Status remove(const std::string& kind, const std::string& ns, const std::string& name);
+  /**
+   * Changes a resource by a JSON merge patch (RFC 7386), as `kubectl patch --type=merge`; its
+   * admission (KServe's validation) applies. @return NotFound, or the refusal.
+   */
+  absl::Status patch(const std::string& kind, const std::string& ns, const std::string& name,
+                     const nlohmann::json& merge_patch);
   /** An InferenceService with its status (the object the Kubernetes API serves). */
   absl::StatusOr<nlohmann::json> get(const std::string& ns, const std::string& name) const;
   /** Every InferenceService, as a list object. */
