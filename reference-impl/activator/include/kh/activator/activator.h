@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "kh/common/random.h"
 #include "kh/common/time_source.h"
 #include "kh/events/event_log.h"
 #include "kh/queueproxy/request_stats.h"
@@ -50,32 +51,9 @@ struct Endpoint {
 using EndpointList = std::vector<Endpoint>;
 using EndpointListPtr = std::shared_ptr<const EndpointList>;
 
-/**
- * Random draws for traffic splits and load balancing. Implementations are thread-safe and
- * lock-free; tests inject fixed sequences.
- */
-class RandomSource {
- public:
-  virtual ~RandomSource() = default;
-  /** A uniformly distributed 64-bit value. */
-  virtual uint64_t next() = 0;
-  /** A uniform double in [0, 1). */
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-};
-
-/**
- * Draws from a seed: draw i is splitmix64(seed + i), i counted atomically across threads, so a run
- * is reproducible from its seed (in the order draws are taken) with no lock and no allocation.
- */
-class SeededRandom final : public RandomSource {
- public:
-  explicit SeededRandom(uint64_t seed) : seed_(seed) {}
-  uint64_t next() override;
-
- private:
-  const uint64_t seed_;
-  std::atomic<uint64_t> counter_{0};
-};
+/** Random draws for traffic splits and load balancing (kh/common/random.h). */
+using common::RandomSource;
+using common::SeededRandom;
 
 /**
  * Knative's lb_policy.go, chosen by containerConcurrency: 0 → the less loaded of two random pods
