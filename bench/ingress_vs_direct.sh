@@ -19,12 +19,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-admin="$(kh_free_port)"; ingress="$(kh_free_port)"; grpc="$(kh_free_port)"
-"$KH_BUILD_DIR/bin/refstack" up --state-dir "$work/state" --admin-port "$admin" --ingress-port "$ingress" \
-  --grpc-port "$grpc" >"$work/refstack.log" 2>&1 &
-pid=$!
-rs=("$KH_BUILD_DIR/bin/refstack" --admin "127.0.0.1:$admin")
-for _ in $(seq 1 100); do "${rs[@]}" get isvc >/dev/null 2>&1 && break; sleep 0.05; done
+kh_start_refstack
 (cd "$KH_ROOT" && "${rs[@]}" apply -f reference-impl/manifests/xgboost-iris.yaml)
 for _ in $(seq 1 200); do "${rs[@]}" get isvc xgboost-iris | grep -q ' True ' && break; sleep 0.05; done
 # The pod's traffic port is its queue-proxy; the model server's own port is its --http_port.

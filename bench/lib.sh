@@ -1,4 +1,4 @@
-# Shared by the bench scripts: a free loopback port and an nginx serving one static body.
+# Shared by the bench scripts: a free loopback port, an nginx serving one static body, refstack.
 # Sourced after scripts/common.sh; expects $work (a temporary directory).
 
 # A port nothing listens on (nginx cannot take port 0 and report it).
@@ -33,5 +33,20 @@ NGX
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0; sleep 0.05; done
   echo "nginx did not start:" >&2
   cat "$work/nginx.err" >&2 || true
+  return 1
+}
+
+# kh_start_refstack [refstack up flags...]: refstack on free ports with its state under $work,
+# waits for its API; sets $pid, $admin, $ingress, $grpc and $rs (the refstack client command).
+# The caller's EXIT trap stops $pid.
+kh_start_refstack() {
+  admin="$(kh_free_port)"; ingress="$(kh_free_port)"; grpc="$(kh_free_port)"
+  (cd "$KH_ROOT" && exec "$KH_BUILD_DIR/bin/refstack" up --state-dir "$work/state" --admin-port "$admin" \
+    --ingress-port "$ingress" --grpc-port "$grpc" "$@" >"$work/refstack.log" 2>&1) &
+  pid=$!
+  rs=("$KH_BUILD_DIR/bin/refstack" --admin "127.0.0.1:$admin")
+  for _ in $(seq 1 100); do "${rs[@]}" get isvc >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "refstack did not start:" >&2
+  cat "$work/refstack.log" >&2 || true
   return 1
 }

@@ -1,4 +1,5 @@
-// `harness conform`: runs the data-driven protocol conformance suite against a target.
+// `harness conform`: runs the data-driven protocol conformance suite against a target: a model's
+// V1, V2 REST and V2 gRPC cases (--model), and InferenceGraph cases (--graph).
 
 #include <fstream>
 #include <iostream>
@@ -16,6 +17,8 @@ struct ConformArgs {
   std::string target = "http://127.0.0.1:8080";
   std::string grpc;
   std::string model;
+  std::vector<std::string> graphs;
+  std::string graph_host = "{graph}-default.example.com";
   std::string protocol = "all";
   std::string sample;
   std::string junit;
@@ -33,6 +36,10 @@ bool writeFile(const std::string& path, const std::string& text) {
 }
 
 int runConform(const ConformArgs& a) {
+  if (a.model.empty() && a.graphs.empty()) {
+    std::cerr << "harness conform: say what to test: --model NAME (protocol cases) and/or --graph NAME (graph cases)\n";
+    return 2;
+  }
   auto target = common::parseHostPort(a.target);
   if (!target.ok()) {
     std::cerr << "harness conform: --target " << common::toStd(target.status().message()) << "\n";
@@ -49,14 +56,20 @@ int runConform(const ConformArgs& a) {
   options.http_port = target->port;
   if (!a.grpc.empty()) options.grpc_target = a.grpc;
   options.model = a.model;
+  options.graphs = a.graphs;
+  options.graph_host = a.graph_host;
   options.protocols = a.protocol;
   if (!a.sample.empty()) options.sample_file = a.sample;
   options.filter = a.filter;
   options.timeout = std::chrono::milliseconds(a.timeout_ms);
 
-  std::cout << "conformance: " << cases->size() << " cases from " << dir << " against "
-            << a.target << (a.grpc.empty() ? "" : " and grpc " + a.grpc) << ", model '"
-            << a.model << "'\n";
+  std::string graphs;
+  for (const auto& g : a.graphs) graphs += (graphs.empty() ? "" : ",") + g;
+  std::cout << "conformance: " << cases->size() << " cases from " << dir << " against " << a.target
+            << (a.grpc.empty() ? "" : " and grpc " + a.grpc)
+            << (a.model.empty() ? "" : ", model '" + a.model + "'")
+            << (graphs.empty() ? "" : ", graphs " + graphs + " (Host " + (a.graph_host.empty() ? "host:port" : a.graph_host) + ")")
+            << "\n";
   auto summary = conformance::runCases(*cases, options, [&](const conformance::CaseResult& r) {
     if (a.quiet && r.outcome == conformance::Outcome::kPass) return;
     std::cout << conformance::formatResult(r) << "\n" << std::flush;
@@ -88,13 +101,23 @@ Command addConformCommand(CLI::App& app) {
   auto args = std::make_shared<ConformArgs>();
   CLI::App* cmd = app.add_subcommand(
       "conform",
-      "Check that a server speaks KServe V1, V2 REST and V2 gRPC correctly.\n"
-      "Exit status: 0 every MUST case passed, 1 a MUST case failed, 2 target unreachable.");
+      "Check that a server speaks KServe V1, V2 REST and V2 gRPC correctly (--model), and that\n"
+      "InferenceGraphs answer as KServe's router does (--graph; deploy protocols/conformance/graphs/\n"
+      "first: kubectl apply -f protocols/conformance/graphs/).\n"
+      "Exit status: 0 every MUST case passed, 1 a MUST case failed, 2 target unreachable or bad usage.");
   cmd->add_option("--target", args->target, "HTTP base URL of the server (V1 and V2 REST)")
       ->default_val("http://127.0.0.1:8080");
   cmd->add_option("--grpc", args->grpc, "host:port of the V2 gRPC endpoint (gRPC cases skipped without it)");
-  cmd->add_option("--model", args->model, "Model name to test")->required();
-  cmd->add_option("--protocol", args->protocol, "Which suites: v1, v2, grpc or all (comma-separated)")
+  cmd->add_option("--model", args->model, "Model name to test (protocol cases)");
+  cmd->add_option("--graph", args->graphs,
+                  "InferenceGraph(s) whose cases run (comma-separated, or 'all'): the graphs of "
+                  "protocols/conformance/graphs/")
+      ->delimiter(',');
+  cmd->add_option("--graph-host", args->graph_host,
+                  "Host header of graph requests, {graph} replaced by the graph's name (\"\": host:port, "
+                  "for a graph router reached directly)")
+      ->default_val("{graph}-default.example.com");
+  cmd->add_option("--protocol", args->protocol, "Which suites: v1, v2, grpc, graph or all (comma-separated)")
       ->default_val("all");
   cmd->add_option("--sample", args->sample,
                   "A V2 inference request JSON whose inputs are used as valid sample data "

@@ -1,5 +1,9 @@
 // Suite files: validation with file:line:column, datatype matrices, the shipped suites load.
 
+#include <fstream>
+#include <set>
+#include <sstream>
+
 #include "gtest/gtest.h"
 #include "kh/common/strings.h"
 #include "kh/conformance/conformance.h"
@@ -26,6 +30,38 @@ TEST(CaseLoader, ShippedSuitesLoadWithEnoughBadInputCases) {
   EXPECT_GT(grpc, 20);
 }
 
+TEST(CaseLoader, GraphCasesNameTheShippedGraphs) {
+  auto cases = loadCases(KH_TEST_SOURCE_DIR "/protocols/conformance");
+  ASSERT_TRUE(cases.ok()) << cases.status();
+  // Every graph a case names is defined in protocols/conformance/graphs/.
+  std::string manifests;
+  for (const char* file : {"sequence.yaml", "switch.yaml", "splitter.yaml", "ensemble.yaml"}) {
+    std::ifstream in(std::string(KH_TEST_SOURCE_DIR "/protocols/conformance/graphs/") + file);
+    std::stringstream text;
+    text << in.rdbuf();
+    manifests += text.str();
+  }
+  int graph_cases = 0;
+  std::set<std::string> graphs;
+  for (const auto& c : *cases) {
+    if (c.protocol != "graph") continue;
+    ++graph_cases;
+    graphs.insert(c.graph);
+    EXPECT_NE(manifests.find("  name: " + c.graph + "\n"), std::string::npos) << c.id << " names " << c.graph;
+  }
+  EXPECT_GE(graph_cases, 15);
+  EXPECT_GE(graphs.size(), 13u);
+}
+
+TEST(CaseLoader, AGraphCaseNeedsItsGraph) {
+  auto r = parseSuite("protocol: graph\ncases:\n  - id: G\n    section: '5'\n    tag: REF\n    level: MUST\n"
+                      "    request: {method: POST, path: /}\n    expect: {status: 200}\n",
+                      "g.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(message(r.status()).find("g.yaml:3:"), std::string::npos) << r.status();
+  EXPECT_NE(message(r.status()).find("graph case 'G' needs a scalar 'graph'"), std::string::npos) << r.status();
+}
+
 TEST(CaseLoader, YamlSyntaxErrorNamesLineAndColumn) {
   auto r = parseSuite("protocol: v2\ncases:\n  - id: A\n    title: a: b: c\n", "bad.yaml");
   ASSERT_FALSE(r.ok());
@@ -42,7 +78,7 @@ TEST(CaseLoader, MissingFieldsAreReportedWithPosition) {
   EXPECT_NE(message(r.status()).find("expect"), std::string::npos);
 
   r = parseSuite("protocol: v9\ncases: []\n", "p.yaml");
-  EXPECT_NE(message(r.status()).find("v1, v2 or grpc"), std::string::npos);
+  EXPECT_NE(message(r.status()).find("v1, v2, grpc or graph"), std::string::npos);
 
   r = parseSuite(
       "protocol: v2\ncases:\n  - {id: A, section: '2', tag: MAYBE, level: MUST, "

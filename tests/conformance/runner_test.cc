@@ -1,6 +1,8 @@
 // The runner must be able to fail: a server that answers everything with 200 {} fails the MUST
 // cases, and an unreachable target is reported as such.
 
+#include <map>
+
 #include "gtest/gtest.h"
 #include "kh/conformance/conformance.h"
 #include "kh/http/server.h"
@@ -48,6 +50,50 @@ TEST(Runner, AServerThatAnswersEverythingWithOkFailsMustCases) {
   EXPECT_TRUE(live_passed);
   // gRPC cases are skipped without a gRPC target.
   EXPECT_GT(summary->skipped, 20);
+  (*server)->drain(std::chrono::milliseconds(1000));
+}
+
+// Answers like KServe's router for the graph seq-soft-recover (the Host says which graph is
+// asked), and 404 for any other host.
+class OneGraph final : public http::Handler {
+ public:
+  void handle(http::Request& req, http::Response& res) override {
+    res.set("Content-Type", "application/json");
+    if (req[boost::beast::http::field::host] == "seq-soft-recover-team.example.com") {
+      res.result(200);
+      res.body() = R"({"predictions":[{"message":"SUCCESS"}]})";
+    } else {
+      res.result(404);
+      res.body() = R"({"error":"no such host"})";
+    }
+  }
+};
+
+TEST(Runner, GraphCasesGoToTheGraphsHostAndLeaveModelCasesOut) {
+  OneGraph handler;
+  auto server = http::HttpServer::create({}, handler);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  auto cases = loadCases(KH_TEST_SOURCE_DIR "/protocols/conformance");
+  ASSERT_TRUE(cases.ok());
+  RunOptions options;
+  options.http_host = "127.0.0.1";
+  options.http_port = (*server)->port();
+  options.graphs = {"seq-soft-recover", "seq-hard"};
+  options.graph_host = "{graph}-team.example.com";
+  auto summary = runCases(*cases, options, {});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  std::map<std::string, Outcome> outcomes;
+  for (const auto& r : summary->results) {
+    EXPECT_EQ(r.test->protocol, "graph") << r.test->id;
+    outcomes[r.test->id] = r.outcome;
+  }
+  EXPECT_EQ(outcomes["GRAPH-SEQ-SOFT-FAILURE-CONTINUES"], Outcome::kPass);
+  EXPECT_EQ(outcomes["GRAPH-SEQ-ANY-PATH"], Outcome::kPass);
+  // seq-hard's host is not served: its case runs and fails.
+  EXPECT_EQ(outcomes["GRAPH-SEQ-HARD-FAILURE-STOPS"], Outcome::kFail);
+  EXPECT_EQ(outcomes.count("GRAPH-SWITCH-NO-MATCH-404"), 0u);  // another graph's case
+  EXPECT_EQ(summary->must_failed, 1);
   (*server)->drain(std::chrono::milliseconds(1000));
 }
 

@@ -70,6 +70,13 @@ TEST(GraphSpec, KServeWebhookMessages) {
                 {"name":"two","serviceName":"a","serviceUrl":"http://b"}]}}})"),
             "Step 0 (\"two\") in node \"root\" of InferenceGraph \"g\" specifies more than one of nodeName, "
             "serviceName, serviceUrl");
+  // The router's spec: KServe's controller fills serviceUrl beside serviceName; that is one target.
+  const auto resolved = nlohmann::json::parse(R"({"nodes":{"root":{"routerType":"Sequence","steps":[
+                {"name":"two","serviceName":"a","serviceUrl":"http://a.default/v1/models/a:predict"}]}}})");
+  EXPECT_TRUE(loadGraph("g", resolved, /*resolved=*/true).ok());
+  const auto node_and_url = nlohmann::json::parse(R"({"nodes":{"root":{"routerType":"Sequence","steps":[
+                {"nodeName":"root","serviceUrl":"http://b"}]}}})");
+  EXPECT_FALSE(loadGraph("g", node_and_url, /*resolved=*/true).ok());
   EXPECT_EQ(loadError("g", R"({"nodes":{"root":{"routerType":"Splitter","steps":[
                 {"serviceName":"a","weight":50},{"serviceName":"b"}]}}})"),
             "InferenceGraph[g] Node[root] Route[b] missing the 'Weight'");

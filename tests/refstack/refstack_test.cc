@@ -41,8 +41,7 @@ class RefstackTest : public ::testing::Test {
     config_.admin_port = 0;
     config_.ingress_port = 0;
     config_.grpc_ingress_port = 0;
-    config_.images["kserve-harness/modelserver"] = {testing::binDir() + "/modelserver"};
-    config_.images["kserve-harness/passthrough-transformer"] = {testing::binDir() + "/passthrough-transformer"};
+    config_.images = builtinImages(testing::binDir());
     config_.runtimes_dir = testing::sourceDir() + "/reference-impl/controller/runtimes";
     config_.base_dir = testing::sourceDir();
     config_.pod_grace_period = 5s;

@@ -27,7 +27,8 @@ TEST(ScenarioParser, EveryShippedScenarioParses) {
     EXPECT_TRUE(names.insert(s.name).second) << "duplicate name " << s.name;
   }
   for (const char* want : {"conformance", "cold-start", "scale-to-zero", "burst-panic", "concurrency-backpressure",
-                           "canary-rollout", "runtime-comparison"}) {
+                           "canary-rollout", "runtime-comparison", "inference-graph-sequence", "inference-graph-switch",
+                           "inference-graph-splitter", "inference-graph-ensemble"}) {
     EXPECT_TRUE(names.count(want)) << want;
   }
 }
@@ -85,7 +86,7 @@ TEST(ScenarioParser, RejectsWithLineAndColumn) {
             "bad.yaml:3:11: idle: not a duration: \"soon\" (e.g. 30s, 500ms)");
   EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: 10, duraton: 1s}\n"),
             "bad.yaml:3:22: unknown key \"duraton\" in load (allowed: arrival, batch, concurrency, concurrent, "
-            "connections, duration, headers, host, input, isvc, label, name, per_request, profile, protocol, "
+            "connections, duration, graph, headers, host, input, isvc, label, name, per_request, profile, protocol, "
             "rate, requests, seed, slo, slo_confidence, threads, timeout, trace, warmup, window)");
   EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: fast, duration: 1s}\n"),
             "bad.yaml:3:18: load.rate must be a number, not \"fast\"");
@@ -109,6 +110,38 @@ TEST(ScenarioParser, RejectsWithLineAndColumn) {
             "bad.yaml:2:11: requires: \"gpu\" is not control-plane or serverless");
   EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: 1, concurrency: 2, duration: 1s}\n"),
             "bad.yaml:3:11: load: give rate (open loop) or concurrency (closed loop), not both");
+  // InferenceGraph keys.
+  EXPECT_EQ(error("name: x\nsteps:\n  - wait: {for: zero, graph: g}\n"),
+            "bad.yaml:3:30: wait.graph: an InferenceGraph is waited for with for: ready");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {graph: g, isvc: i, requests: 1}\n"),
+            "bad.yaml:3:11: load: a graph load goes to the graph's host: give graph, or isvc/host, not both");
+  EXPECT_EQ(error("name: x\nsteps:\n  - conform: {graph: all, protocols: [v1]}\n"),
+            "bad.yaml:3:22: conform.graph runs graph cases: no isvc, protocols or model with it");
+  EXPECT_EQ(error("name: x\nsteps:\n  - assert: {graph_output: {input: {}}}\n"),
+            "bad.yaml:3:28: assert.graph_output needs graph (an InferenceGraph) and input (the request body)");
+  EXPECT_EQ(error("name: x\nsteps:\n  - assert: {graph_split: {node: root}}\n"),
+            "bad.yaml:3:27: assert.graph_split needs load (a load with graph: set)");
+}
+
+TEST(ScenarioParser, GraphStepsReadTheirKeys) {
+  auto s = parseScenario(
+      "name: g\nsteps:\n  - wait: {for: ready, graph: g}\n  - conform: {graph: all, filter: SWITCH}\n"
+      "  - load: {name: l, graph: g, requests: 10}\n  - assert: {graph_split: {load: l, node: n1}}\n"
+      "  - assert: {graph_breakdown: {load: l}}\n"
+      "  - assert: {graph_output: {graph: g, input: {a: [1]}, status: 404, output: {detail: x}}}\n",
+      "g.yaml", kScenarios);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->steps.size(), 6u);
+  EXPECT_EQ(s->steps[0].graph, "g");
+  EXPECT_EQ(s->steps[1].graph, "all");
+  EXPECT_EQ(s->steps[1].protocols, "graph");
+  EXPECT_EQ(s->steps[1].filter, "SWITCH");
+  EXPECT_EQ(s->steps[2].graph, "g");
+  EXPECT_TRUE(s->steps[2].per_request);  // a graph load records the per-step breakdown
+  EXPECT_EQ(s->steps[3].params["node"], "n1");
+  EXPECT_EQ(s->steps[5].params["input"], nlohmann::json::parse(R"({"a":[1]})"));
+  EXPECT_EQ(s->steps[5].params["status"], 404);
+  EXPECT_EQ(s->steps[5].params["output"]["detail"], "x");
 }
 
 TEST(ScenarioParser, LoadValuesAreCheckedAsHarnessLoadChecksThem) {

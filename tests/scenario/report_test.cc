@@ -88,6 +88,34 @@ TEST(Report, WritesEveryFileWithThePlots) {
   EXPECT_EQ(parsed["skipped"], 1);
 }
 
+TEST(Report, ShowsAGraphsBreakdownAndSplit) {
+  json breakdown = {{"kind", "graph_breakdown"}, {"graph", "chain"}, {"graph_p50_ms", 2.5}, {"graph_p99_ms", 6.0},
+                    {"steps", {{{"node", "root"}, {"step", "classify"}, {"target", "http://iris.default/v1"}, {"calls", 500},
+                                {"start_p50_ms", 0.1}, {"p50_ms", 0.9}, {"p99_ms", 2.0}, {"statuses", {{"200", 500}}}},
+                               {{"node", "root"}, {"step", "finish"}, {"target", "http://fixed.default/v1"}, {"calls", 500},
+                                {"start_p50_ms", 1.1}, {"p50_ms", 0.7}, {"p99_ms", 1.5}, {"statuses", {{"200", 500}}}}}}};
+  json split = {{"kind", "graph_split"}, {"graph", "split"}, {"node", "root"}, {"confidence", 0.999},
+                {"steps", {{{"step", "thirty"}, {"k", 590}, {"n", 2000}, {"expected_percent", 30.0}, {"ci_low", 26.5}, {"ci_high", 32.6}},
+                           {{"step", "seventy"}, {"k", 1410}, {"n", 2000}, {"expected_percent", 70.0}, {"ci_low", 67.4}, {"ci_high", 73.5}}}}};
+  json scenario = {{"name", "graphs"}, {"description", "graph plots"}, {"verdict", "passed"}, {"duration_s", 3.0},
+                   {"skip_reason", ""}, {"error", ""},
+                   {"assertions", {{{"name", "graph_breakdown (load chain, chain)"}, {"verdict", "passed"}, {"data", breakdown}},
+                                   {{"name", "graph_split (load split)"}, {"verdict", "passed"}, {"data", split}}}},
+                   {"observations", json::object()}};
+  auto dir = std::filesystem::path(::testing::TempDir()) / "scenario-report-graph";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(writeReport(dir, reportJson({scenario}, "embedded", "20250101T000000Z", 3.0)).ok());
+  std::string html = readFile(dir / "index.html");
+  EXPECT_EQ(count(html, "class=\"graph\""), 1u);
+  EXPECT_EQ(count(html, "class=\"split\""), 2u);  // one interval per Splitter step
+  EXPECT_NE(html.find("root/classify"), std::string::npos);
+  EXPECT_NE(html.find("<td>finish</td>"), std::string::npos);
+  EXPECT_NE(html.find("share of step seventy"), std::string::npos);
+  std::string md = readFile(dir / "summary.md");
+  EXPECT_NE(md.find("### graphs: InferenceGraph chain (graph p50 2.50 ms, p99 6.00 ms)"), std::string::npos) << md;
+  EXPECT_NE(md.find("| root | finish | http://fixed.default/v1 | 500 | 1.10 | 0.70 | 1.50 |"), std::string::npos) << md;
+}
+
 TEST(Report, RendersInHeadlessChromium) {
   if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "chromium is not installed (apt-get install chromium)";

@@ -38,8 +38,7 @@ inline refstack::Config refstackTestConfig(const std::string& prefix, bool serve
   config.admin_port = 0;
   config.ingress_port = 0;
   config.grpc_ingress_port = 0;
-  config.images["kserve-harness/modelserver"] = {binDir() + "/modelserver"};
-  config.images["kserve-harness/passthrough-transformer"] = {binDir() + "/passthrough-transformer"};
+  config.images = refstack::builtinImages(binDir());
   config.runtimes_dir = sourceDir() + "/reference-impl/controller/runtimes";
   config.base_dir = sourceDir();
   config.pod_grace_period = 5s;

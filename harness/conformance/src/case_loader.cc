@@ -47,9 +47,9 @@ absl::StatusOr<std::vector<Case>> parseSuite(const std::string& yaml_text, const
   }
   if (!root.IsMap()) return absl::InvalidArgumentError(common::strCat(name, ": not a YAML mapping"));
   std::string protocol = root["protocol"] ? root["protocol"].as<std::string>("") : "";
-  if (protocol != "v1" && protocol != "v2" && protocol != "grpc") {
+  if (protocol != "v1" && protocol != "v2" && protocol != "grpc" && protocol != "graph") {
     return absl::InvalidArgumentError(
-        common::strCat(name, ": top-level 'protocol' must be v1, v2 or grpc"));
+        common::strCat(name, ": top-level 'protocol' must be v1, v2, grpc or graph"));
   }
   std::string suite = std::filesystem::path(name).stem().string();
   const YAML::Node cases = root["cases"];
@@ -76,6 +76,17 @@ absl::StatusOr<std::vector<Case>> parseSuite(const std::string& yaml_text, const
     c.level = node["level"].as<std::string>();
     c.protocol = protocol;
     c.suite = suite;
+    if (protocol == "graph") {
+      if (!node["graph"] || !node["graph"].IsScalar()) {
+        return absl::InvalidArgumentError(common::strCat(where(name, node.Mark()), ": graph case '", c.id,
+                                                         "' needs a scalar 'graph' (the InferenceGraph it runs against)"));
+      }
+      c.graph = node["graph"].as<std::string>();
+      if (!node["request"]) {
+        return absl::InvalidArgumentError(
+            common::strCat(where(name, node.Mark()), ": graph case '", c.id, "' needs 'request'"));
+      }
+    }
     if (c.tag != "SPEC" && c.tag != "REF") {
       return absl::InvalidArgumentError(common::strCat(where(name, node["tag"].Mark()),
                                                        ": tag must be SPEC or REF"));

@@ -482,6 +482,19 @@ HttpOutcome checkHttp(const json& expect, const http::Response& res, const json&
     std::string path, why;
     if (!matches(expect["json"], parsed, path, why)) return {false, why};
   }
+  if (expect.contains("json_exact")) {
+    if (!parsed_ok) return {false, common::strCat("body is not JSON: ", snippet(body))};
+    if (parsed != expect["json_exact"]) {
+      return {false, common::strCat("expected exactly ", expect["json_exact"].dump(), ", got ", snippet(body))};
+    }
+  }
+  if (expect.contains("json_one_of")) {
+    if (!parsed_ok) return {false, common::strCat("body is not JSON: ", snippet(body))};
+    const json& options = expect["json_one_of"];
+    if (!std::any_of(options.begin(), options.end(), [&](const json& o) { return o == parsed; })) {
+      return {false, common::strCat("expected one of ", options.dump(), ", got ", snippet(body))};
+    }
+  }
   if (expect.value("v2_response", false) && accepted) {
     auto decoded = protocols::decodeV2Response(body, json_length);
     if (!decoded.ok()) {
@@ -789,6 +802,17 @@ void discoverMetadata(Context& ctx, http::Client* client, GrpcTarget* grpc_targe
   ctx.metadata_error = errors;
 }
 
+bool selectedGraph(const std::vector<std::string>& graphs, const std::string& graph) {
+  return std::any_of(graphs.begin(), graphs.end(), [&](const std::string& g) { return g == "all" || g == graph; });
+}
+
+std::string graphHostHeader(const RunOptions& options, const std::string& graph) {
+  if (options.graph_host.empty()) return common::strCat(options.http_host, ":", options.http_port);
+  std::string host = options.graph_host;
+  for (size_t at; (at = host.find("{graph}")) != std::string::npos;) host.replace(at, 7, graph);
+  return host;
+}
+
 bool wants(const std::string& protocols, const std::string& p) {
   if (protocols == "all") return true;
   std::stringstream ss(protocols);
@@ -838,8 +862,13 @@ absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOption
 
   Context ctx;
   ctx.model = options.model;
-  discoverMetadata(ctx, http_reachable ? &*client : nullptr,
-                   grpc_reachable ? &*grpc_target : nullptr, options.timeout, host_header);
+  // A run of graph cases only has no model to describe.
+  if (!options.model.empty()) {
+    discoverMetadata(ctx, http_reachable ? &*client : nullptr, grpc_reachable ? &*grpc_target : nullptr,
+                     options.timeout, host_header);
+  } else {
+    ctx.metadata_error = "no --model";
+  }
   std::optional<json> sample;
   if (options.sample_file) {
     std::ifstream in(*options.sample_file);
@@ -861,6 +890,9 @@ absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOption
     if (!options.filter.empty() && c.id.find(options.filter) == std::string::npos) {
       continue;
     }
+    // Graph cases belong to the graphs asked for; a run of graphs only leaves the model cases out.
+    if (c.protocol == "graph" && !selectedGraph(options.graphs, c.graph)) continue;
+    if (c.protocol != "graph" && options.model.empty() && !options.graphs.empty()) continue;
     Context local = ctx;
     if (c.spec.contains("matrix_datatype")) {
       local.vars["matrix_dt"] = c.spec["matrix_datatype"];
@@ -872,6 +904,9 @@ absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOption
     } else if (c.protocol == "grpc" && !grpc_target) {
       result.outcome = Outcome::kSkip;
       result.detail = "no --grpc target";
+    } else if (c.protocol != "graph" && options.model.empty()) {
+      result.outcome = Outcome::kSkip;
+      result.detail = "no --model";
     } else {
       auto spec = substitute(c.spec, local.vars);
       if (!spec.ok()) {
@@ -897,7 +932,8 @@ absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOption
           if (req.contains("json")) request_json = req["json"];
           absl::StatusOr<http::Request> built;
           try {
-            built = buildHttpRequest(req, local.vars, host_header);
+            built = buildHttpRequest(req, local.vars,
+                                     c.protocol == "graph" ? graphHostHeader(options, c.graph) : host_header);
           } catch (const std::exception& e) {
             // Beast refuses some header values (e.g. over 64 KiB): a broken case, not a crash.
             built = absl::InvalidArgumentError(common::strCat("cannot build the request: ", e.what()));

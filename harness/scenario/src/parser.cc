@@ -148,7 +148,7 @@ absl::Status Parser::parseLoad(const YAML::Node& node, Step& step) const {
                                                  "connections", "batch", "seed", "slo_confidence"};
   static const std::set<std::string> kStrings = {"protocol", "arrival", "profile", "slo", "input",
                                                  "label", "trace"};
-  std::set<std::string> allowed = {"name", "isvc", "host", "concurrent", "per_request", "headers"};
+  std::set<std::string> allowed = {"name", "isvc", "graph", "host", "concurrent", "per_request", "headers"};
   allowed.insert(kDurations.begin(), kDurations.end());
   allowed.insert(kNumbers.begin(), kNumbers.end());
   allowed.insert(kStrings.begin(), kStrings.end());
@@ -161,6 +161,8 @@ absl::Status Parser::parseLoad(const YAML::Node& node, Step& step) const {
       KH_TRY(step.name, str(v, what));
     } else if (key == "isvc") {
       KH_TRY(step.isvc, str(v, what));
+    } else if (key == "graph") {
+      KH_TRY(step.graph, str(v, what));
     } else if (key == "host") {
       KH_TRY(step.host, str(v, what));
     } else if (key == "concurrent") {
@@ -209,11 +211,16 @@ absl::Status Parser::parseLoad(const YAML::Node& node, Step& step) const {
   if (!o.contains("duration") && !o.contains("requests") && !o.contains("profile") && !o.contains("trace")) {
     return error(node, "load needs a duration, requests, profile or trace");
   }
+  if (!step.graph.empty() && (!step.isvc.empty() || !step.host.empty())) {
+    return error(node, "load: a graph load goes to the graph's host: give graph, or isvc/host, not both");
+  }
+  // A graph load records every request's Kh-Graph-Steps (graph_split, graph_breakdown).
+  if (!step.graph.empty()) step.per_request = true;
   return absl::OkStatus();
 }
 
 absl::Status Parser::parseWait(const YAML::Node& node, Step& step) const {
-  KH_CHECK(checkKeys(node, "wait", {"for", "isvc", "replicas", "revision", "event", "timeout", "name"}));
+  KH_CHECK(checkKeys(node, "wait", {"for", "isvc", "graph", "replicas", "revision", "event", "timeout", "name"}));
   if (!node["for"]) return error(node, "wait needs \"for\": ready, replicas, zero or event");
   std::string what;
   KH_TRY(what, str(node["for"], "wait.for"));
@@ -231,6 +238,11 @@ absl::Status Parser::parseWait(const YAML::Node& node, Step& step) const {
     return error(node["for"], common::strCat("wait.for must be ready, replicas, zero or event, not \"", what, "\""));
   }
   if (node["isvc"]) KH_TRY(step.isvc, str(node["isvc"], "wait.isvc"));
+  if (node["graph"]) {
+    KH_TRY(step.graph, str(node["graph"], "wait.graph"));
+    if (step.wait_for != WaitFor::kReady) return error(node["graph"], "wait.graph: an InferenceGraph is waited for with for: ready");
+    if (node["isvc"]) return error(node["graph"], "wait: give isvc or graph, not both");
+  }
   if (node["name"]) KH_TRY(step.name, str(node["name"], "wait.name"));
   if (node["replicas"]) KH_TRY(step.replicas, integer(node["replicas"], "wait.replicas", 0, 10000));
   if (node["revision"]) KH_TRY(step.revision, str(node["revision"], "wait.revision"));
@@ -253,20 +265,28 @@ absl::Status Parser::parseAssert(const YAML::Node& node, Step& step) const {
       {"latency_slo", {{"load", "string"}, {"percentile", "number"}, {"max", "duration"}, {"confidence", "number"}}},
       {"scaled_up", {{"isvc", "string"}, {"min_pods", "int"}, {"panic", "bool"}}},
       {"compare", {{"loads", "list"}, {"metric", "string"}, {"max_ratio", "number"}}},
+      {"graph_output", {{"graph", "string"}, {"input", "json"}, {"status", "int"}, {"output", "json"}}},
+      {"graph_split", {{"load", "string"}, {"node", "string"}, {"confidence", "number"}}},
+      {"graph_breakdown", {{"load", "string"}}},
   };
   if (!node.IsMap() || node.size() != 1) {
     return error(node, "assert takes one assertion: {KIND: {...}} with KIND one of cold_start, scale_to_zero, "
-                       "canary_split, tag_routing, no_errors, latency_slo, scaled_up, compare");
+                       "canary_split, tag_routing, no_errors, latency_slo, scaled_up, compare, graph_output, "
+                       "graph_split, graph_breakdown");
   }
   auto kv = *node.begin();
   std::string kind = kv.first.Scalar();
   auto k = kKinds.find(kind);
   if (k == kKinds.end()) {
     return error(kv.first, common::strCat("unknown assertion \"", kind, "\" (cold_start, scale_to_zero, canary_split, "
-                                          "tag_routing, no_errors, latency_slo, scaled_up, compare)"));
+                                          "tag_routing, no_errors, latency_slo, scaled_up, compare, graph_output, "
+                                          "graph_split, graph_breakdown)"));
   }
   step.assertion = kind;
   const YAML::Node& body = kv.second;
+  if (body.IsNull() && kind.rfind("graph_", 0) == 0) {
+    return error(node, common::strCat("assert.", kind, " needs its keys (", kind == "graph_output" ? "graph, input" : "load", ")"));
+  }
   if (body.IsNull()) return absl::OkStatus();
   std::set<std::string> allowed;
   for (const auto& [key, type] : k->second) allowed.insert(key);
@@ -294,6 +314,8 @@ absl::Status Parser::parseAssert(const YAML::Node& node, Step& step) const {
       bool b = false;
       KH_TRY(b, boolean(p.second, what));
       step.params[key] = b;
+    } else if (type == "json") {
+      step.params[key] = common::yamlToJson(p.second);
     } else if (type == "list") {
       std::vector<std::string> l;
       KH_TRY(l, strings(p.second, what));
@@ -309,6 +331,12 @@ absl::Status Parser::parseAssert(const YAML::Node& node, Step& step) const {
     if (m != "p50" && m != "p90" && m != "p99" && m != "throughput" && m != "mean") {
       return error(body["metric"], "assert.compare.metric must be p50, p90, p99, mean or throughput");
     }
+  }
+  if (kind == "graph_output" && (!step.params.contains("graph") || !step.params.contains("input"))) {
+    return error(body, "assert.graph_output needs graph (an InferenceGraph) and input (the request body)");
+  }
+  if ((kind == "graph_split" || kind == "graph_breakdown") && !step.params.contains("load")) {
+    return error(body, common::strCat("assert.", kind, " needs load (a load with graph: set)"));
   }
   if ((kind == "cold_start" || kind == "latency_slo") && !step.params.contains("max")) {
     return error(body, common::strCat("assert.", kind, " needs max (a duration)"));
@@ -373,8 +401,17 @@ absl::Status Parser::parseStep(const YAML::Node& node, Scenario& scenario, Step&
   } else if (kind == "conform") {
     step.kind = StepKind::kConform;
     if (!body.IsNull()) {
-      KH_CHECK(checkKeys(body, "conform", {"isvc", "protocols", "model", "filter", "name"}));
+      KH_CHECK(checkKeys(body, "conform", {"isvc", "graph", "protocols", "model", "filter", "name"}));
       if (body["isvc"]) KH_TRY(step.isvc, str(body["isvc"], "conform.isvc"));
+      if (body["graph"]) {
+        // The graph cases (protocols/conformance/graph.yaml) of one of the conformance graphs,
+        // or `all` of them, each through its own host.
+        KH_TRY(step.graph, str(body["graph"], "conform.graph"));
+        if (body["isvc"] || body["protocols"] || body["model"]) {
+          return error(body["graph"], "conform.graph runs graph cases: no isvc, protocols or model with it");
+        }
+        step.protocols = "graph";
+      }
       if (body["model"]) KH_TRY(step.model, str(body["model"], "conform.model"));
       if (body["filter"]) KH_TRY(step.filter, str(body["filter"], "conform.filter"));
       if (body["name"]) KH_TRY(step.name, str(body["name"], "conform.name"));

@@ -121,11 +121,33 @@ std::string scenarioPlots(const json& s) {
     std::string kind = d.value("kind", "");
     if (kind == "coldstart" && !d.value("samples", json::array()).empty()) {
       html += "<div class=plot>" + svgColdStartBreakdown(d["samples"]) + "</div>\n";
+    } else if (kind == "graph_breakdown" && !d.value("steps", json::array()).empty()) {
+      html += "<div class=plot>" + svgGraphBreakdown(d) + "</div>\n";
+      html += "<table><tr><th>node</th><th>step</th><th>target</th><th>calls</th><th>start p50 ms</th><th>p50 ms</th>"
+              "<th>p99 ms</th><th>statuses</th></tr>\n";
+      for (const auto& st : d["steps"]) {
+        html += common::strCat("<tr><td>", esc(st.value("node", "")), "</td><td>", esc(st.value("step", "")), "</td><td>",
+                               esc(st.value("target", "")), "</td><td>", st.value("calls", 0), "</td><td>",
+                               num(st.value("start_p50_ms", 0.0), 2), "</td><td>", num(st.value("p50_ms", 0.0), 2), "</td><td>",
+                               num(st.value("p99_ms", 0.0), 2), "</td><td>", esc(st.value("statuses", json::object()).dump()),
+                               "</td></tr>\n");
+      }
+      html += "</table>\n";
+    } else if (kind == "graph_split") {
+      for (const auto& st : d.value("steps", json::array())) {
+        double n = st.value("n", 0.0);
+        double measured = n > 0 ? 100.0 * st.value("k", 0.0) / n : 0;
+        html += "<div class=plot>" +
+                svgSplitInterval(common::strCat("Splitter ", d.value("graph", ""), "/", d.value("node", ""), ": share of step ",
+                                                st.value("step", ""), " (", num(d.value("confidence", 0.999) * 100, 1), "% CI)"),
+                                 st.value("expected_percent", 0.0), measured, st.value("ci_low", 0.0), st.value("ci_high", 0.0)) +
+                "</div>\n";
+      }
     } else if (kind == "canary") {
       double n = d.value("n", 0.0);
       double measured = n > 0 ? 100.0 * d.value("k", 0.0) / n : 0;
       html += "<div class=plot>" +
-              svgSplitInterval(common::strCat("share of ", d.value("revision", ""), " (", num(d.value("confidence", 0.999) * 100, 1), "% CI)"),
+              svgSplitInterval(common::strCat("Canary split: share of ", d.value("revision", ""), " (", num(d.value("confidence", 0.999) * 100, 1), "% CI)"),
                                d.value("expected_percent", 0.0), measured, d.value("ci_low", 0.0), d.value("ci_high", 0.0)) +
               "</div>\n";
     }
@@ -185,13 +207,48 @@ std::string svgColdStartBreakdown(const json& samples) {
   return o.str();
 }
 
+std::string svgGraphBreakdown(const json& d) {
+  // One bar per step: from its median start to its median start plus its median duration, on
+  // the graph request's time line; the graph's own p50 closes the axis.
+  const json& steps = d.value("steps", json::array());
+  const int rows = static_cast<int>(steps.size());
+  const int width = 720, left = 200, right = 20, top = 40, bar = 18, gap = 8;
+  const int height = top + rows * (bar + gap) + 40;
+  double max_ms = std::max(0.001, d.value("graph_p50_ms", 0.0));
+  for (const auto& st : steps) max_ms = std::max(max_ms, st.value("start_p50_ms", 0.0) + st.value("p50_ms", 0.0));
+  auto x = [&](double ms) { return left + (width - left - right) * ms / max_ms; };
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"graph\" width=\"" << width << "\" height=\"" << height
+    << "\" font-family=\"sans-serif\" font-size=\"11\">";
+  o << "<text x=\"" << width / 2 << "\" y=\"16\" text-anchor=\"middle\" font-size=\"13\">InferenceGraph "
+    << esc(d.value("graph", "")) << ": where a request spends its time (medians, ms from arrival at the router)</text>";
+  int row = 0;
+  for (const auto& st : steps) {
+    int y = top + row * (bar + gap);
+    double start = st.value("start_p50_ms", 0.0), ms = st.value("p50_ms", 0.0);
+    o << "<text x=\"" << left - 6 << "\" y=\"" << y + bar - 5 << "\" text-anchor=\"end\">" << esc(st.value("node", "")) << "/"
+      << esc(st.value("step", "")) << "</text>";
+    o << "<rect x=\"" << num(x(start), 1) << "\" y=\"" << y << "\" width=\"" << num(std::max(1.0, x(start + ms) - x(start)), 1)
+      << "\" height=\"" << bar << "\" fill=\"" << kPalette[row % 7] << "\"><title>" << esc(st.value("target", "")) << ": p50 "
+      << num(ms, 2) << " ms, p99 " << num(st.value("p99_ms", 0.0), 2) << " ms, " << st.value("calls", 0) << " calls</title></rect>";
+    o << "<text x=\"" << num(x(start + ms) + 4, 1) << "\" y=\"" << y + bar - 5 << "\">" << num(ms, 2) << " ms</text>";
+    ++row;
+  }
+  int ly = top + rows * (bar + gap) + 20;
+  o << "<text x=\"" << left << "\" y=\"" << ly << "\">0 ms</text><text x=\"" << width - right << "\" y=\"" << ly
+    << "\" text-anchor=\"end\">" << num(max_ms, 2) << " ms (graph p50 " << num(d.value("graph_p50_ms", 0.0), 2) << ", p99 "
+    << num(d.value("graph_p99_ms", 0.0), 2) << ")</text>";
+  o << "</svg>";
+  return o.str();
+}
+
 std::string svgSplitInterval(const std::string& label, double expected, double measured, double low, double high) {
   const int width = 720, height = 90, left = 40, right = 40;
   auto x = [&](double pct) { return left + (width - left - right) * pct / 100.0; };
   std::ostringstream o;
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"split\" width=\"" << width << "\" height=\"" << height
     << "\" font-family=\"sans-serif\" font-size=\"11\">";
-  o << "<text x=\"" << width / 2 << "\" y=\"14\" text-anchor=\"middle\" font-size=\"13\">Canary split: " << esc(label) << "</text>";
+  o << "<text x=\"" << width / 2 << "\" y=\"14\" text-anchor=\"middle\" font-size=\"13\">" << esc(label) << "</text>";
   o << "<line x1=\"" << x(0) << "\" y1=\"55\" x2=\"" << x(100) << "\" y2=\"55\" stroke=\"#888\"/>";
   for (int t = 0; t <= 100; t += 10) {
     o << "<line x1=\"" << x(t) << "\" y1=\"52\" x2=\"" << x(t) << "\" y2=\"58\" stroke=\"#888\"/>";
@@ -307,6 +364,21 @@ std::string reportMarkdown(const json& r) {
     for (const auto& a : as) {
       o << "| " << cell(s.value("name", "")) << " | " << cell(a.value("name", "")) << " | " << a.value("verdict", "") << " | "
         << cell(a.value("expected", "")) << " | " << cell(a.value("measured", "")) << " | " << cell(a.value("why", "")) << " |\n";
+    }
+  }
+  // Where graph requests spend their time, per step.
+  for (const auto& s : r.value("scenarios", json::array())) {
+    for (const auto& a : s.value("assertions", json::array())) {
+      const json d = a.value("data", json::object());
+      if (d.value("kind", "") != "graph_breakdown" || d.value("steps", json::array()).empty()) continue;
+      o << "\n### " << cell(s.value("name", "")) << ": InferenceGraph " << cell(d.value("graph", "")) << " (graph p50 "
+        << num(d.value("graph_p50_ms", 0.0), 2) << " ms, p99 " << num(d.value("graph_p99_ms", 0.0), 2) << " ms)\n\n";
+      o << "| node | step | target | calls | start p50 ms | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|\n";
+      for (const auto& st : d["steps"]) {
+        o << "| " << cell(st.value("node", "")) << " | " << cell(st.value("step", "")) << " | " << cell(st.value("target", ""))
+          << " | " << st.value("calls", 0) << " | " << num(st.value("start_p50_ms", 0.0), 2) << " | "
+          << num(st.value("p50_ms", 0.0), 2) << " | " << num(st.value("p99_ms", 0.0), 2) << " |\n";
+      }
     }
   }
   o << "\nFiles: index.html (plots), results.json, junit.xml.\n";

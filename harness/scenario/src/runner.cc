@@ -15,6 +15,7 @@
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/conformance/conformance.h"
+#include "kh/http/client.h"
 #include "kh/loadgen/plan.h"
 #include "kh/loadgen/results.h"
 #include "kh/loadgen/statistics.h"
@@ -57,12 +58,14 @@ struct Record {
   double latency_ms = 0;
   int status = 0;
   std::string revision;
+  std::string graph_steps;  // a graph load: the router's Kh-Graph-Steps (a JSON array)
   std::string error;  // "" (succeeded), "status 503", "timeout", "connect", "check"
 };
 
 struct LoadOutcome {
   std::string name;
   std::string isvc;
+  std::string graph;  // a load on an InferenceGraph instead
   std::string host;
   std::string engine;  // "loadgen", or "per-request" (loadgen recording every request)
   double start_t = 0, end_t = 0;
@@ -98,6 +101,7 @@ class Runner {
   absl::Status applyText(const std::string& text, const std::string& source);
   absl::Status runStep(const Step& step, json& step_log);
   absl::Status waitStep(const Step& step);
+  absl::Status waitGraphReady(const Step& step);
   absl::Status loadStep(const Step& step);
   void runLoad(LoadOutcome& out, const Step& step, Endpoint ep, std::string model);
   absl::StatusOr<loadgen::LoadSpec> loadSpec(const Step& step, const Endpoint& ep,
@@ -116,6 +120,9 @@ class Runner {
   AssertionResult scaleToZero(const Step& step);
   AssertionResult scaledUp(const Step& step);
   AssertionResult compare(const Step& step);
+  AssertionResult graphOutput(const Step& step);
+  AssertionResult graphSplit(const Step& step, const LoadOutcome& l);
+  AssertionResult graphBreakdown(const Step& step, const LoadOutcome& l);
 
   std::string resolveRevision(const std::string& which, const json& isvc) const;
   bool eventIsFor(const events::Event& e, const std::string& isvc) const {
@@ -222,7 +229,38 @@ std::string Runner::resolveRevision(const std::string& which, const json& isvc) 
   return which;
 }
 
+absl::Status Runner::waitGraphReady(const Step& step) {
+  const double deadline = now() + step.timeout_s;
+  std::string last_state = "nothing observed";
+  while (true) {
+    absl::StatusOr<json> obj;
+    {
+      std::lock_guard lock(target_mu_);
+      obj = target_.getGraph(s_.ns, step.graph);
+    }
+    if (obj.ok()) {
+      // The status must describe the graph as it is now (observedGeneration, when written).
+      const json status = obj->value("status", json::object());
+      bool current = !status.contains("observedGeneration") || !(*obj)["metadata"].contains("generation") ||
+                     status["observedGeneration"] == (*obj)["metadata"]["generation"];
+      if (isReady(*obj) && current && !urlHost(status.value("url", "")).empty()) return absl::OkStatus();
+      last_state = "Ready=False";
+      for (const auto& c : status.value("conditions", json::array())) {
+        if (c.value("type", "") == "Ready") last_state = common::strCat("Ready=", c.value("status", "?"), " ", c.value("message", ""));
+      }
+    } else {
+      last_state = msg(obj.status());
+    }
+    if (now() > deadline) {
+      return absl::DeadlineExceededError(common::strCat("waited ", fmtNum(step.timeout_s), "s for Ready of InferenceGraph ",
+                                                        step.graph, "; last seen: ", last_state));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 absl::Status Runner::waitStep(const Step& step) {
+  if (!step.graph.empty()) return waitGraphReady(step);
   const std::string isvc = isvcOf(step);
   const double deadline = now() + step.timeout_s;
   size_t event_cursor = 0;
@@ -335,21 +373,27 @@ absl::Status Runner::loadStep(const Step& step) {
   auto outcome = std::make_unique<LoadOutcome>();
   LoadOutcome& l = *outcome;
   l.name = step.name;
-  l.isvc = isvcOf(step);
+  l.isvc = step.graph.empty() ? isvcOf(step) : "";
+  l.graph = step.graph;
   l.host = step.host;
   l.engine = step.per_request ? "per-request" : "loadgen";
   absl::StatusOr<Endpoint> ep;
   {
     std::lock_guard lock(target_mu_);
-    ep = target_.endpoint(s_.ns, l.isvc, step.host);
-    if (target_.lacks("control-plane").empty()) {
-      auto obj = target_.get(s_.ns, l.isvc);
-      if (obj.ok()) l.isvc_at_start = *obj;
+    if (!l.graph.empty()) {
+      ep = target_.graphEndpoint(s_.ns, l.graph);
+    } else {
+      ep = target_.endpoint(s_.ns, l.isvc, step.host);
+      if (target_.lacks("control-plane").empty()) {
+        auto obj = target_.get(s_.ns, l.isvc);
+        if (obj.ok()) l.isvc_at_start = *obj;
+      }
     }
   }
   if (!ep.ok()) return ep.status();
-  std::string model = l.isvc;
-  if (!target_.lacks("control-plane").empty()) {
+  // A graph's router ignores the path: the model name only shapes the V1/V2 URL.
+  std::string model = l.graph.empty() ? l.isvc : l.graph;
+  if (l.graph.empty() && !target_.lacks("control-plane").empty()) {
     model = !options_.model.empty() ? options_.model : (!s_.model.empty() ? s_.model : l.isvc);
   }
   {
@@ -390,9 +434,10 @@ absl::StatusOr<loadgen::LoadSpec> Runner::loadSpec(const Step& step, const Endpo
     return absl::FailedPreconditionError("the target has no gRPC endpoint");
   }
   if (step.per_request) {
-    // Every request's revision: the ingress's response header (gRPC: initial metadata).
+    // Every request's revision: the ingress's response header (gRPC: initial metadata); on a
+    // graph, the router's per-step breakdown.
     spec->per_request = true;
-    spec->record_header = "Kh-Revision";
+    spec->record_header = step.graph.empty() ? "Kh-Revision" : "Kh-Graph-Steps";
   }
   return spec;
 }
@@ -438,8 +483,9 @@ void Runner::runLoad(LoadOutcome& l, const Step& step, Endpoint ep, std::string 
         std::chrono::duration<double>(result->started.time_since_epoch()).count() - start_unix_;
     l.records.reserve(result->records.size());
     for (auto& r : result->records) {
-      Record record{run_start + r.intended_s, static_cast<double>(r.latency_ns) / 1e6, r.status,
-                    std::move(r.header), failureOf(r)};
+      Record record{run_start + r.intended_s, static_cast<double>(r.latency_ns) / 1e6, r.status, "", "",
+                    failureOf(r)};
+      (l.graph.empty() ? record.revision : record.graph_steps) = std::move(r.header);
       if (record.error.empty()) {
         ++l.succeeded;
       } else {
@@ -475,63 +521,105 @@ void Runner::joinLoads(const std::vector<std::string>& names) {
 }
 
 absl::Status Runner::conformStep(const Step& step) {
-  const std::string isvc = isvcOf(step);
-  absl::StatusOr<Endpoint> ep;
-  {
-    std::lock_guard lock(target_mu_);
-    ep = target_.endpoint(s_.ns, isvc, "");
-  }
-  if (!ep.ok()) return ep.status();
   std::string dir = options_.conformance_dir.empty() ? conformance::defaultCaseDir() : options_.conformance_dir;
   auto cases = conformance::loadCases(dir);
   if (!cases.ok()) return cases.status();
-  conformance::RunOptions ro;
-  ro.http_host = ep->host;
-  ro.http_port = ep->http_port;
-  if (ep->grpc_port != 0) ro.grpc_target = common::strCat(ep->host, ":", ep->grpc_port);
-  ro.model = !step.model.empty() ? step.model
-             : !target_.lacks("control-plane").empty() && !options_.model.empty() ? options_.model
-             : !target_.lacks("control-plane").empty() && !s_.model.empty()      ? s_.model
-                                                                                  : isvc;
-  ro.protocols = step.protocols;
-  ro.filter = step.filter;
-  ro.authority = ep->authority;
-  auto summary = conformance::runCases(*cases, ro, {});
-  AssertionResult a;
-  a.name = common::strCat("conformance ", step.protocols, " (", ro.model, ")");
-  if (!summary.ok()) {
-    a.verdict = Verdict::kFail;
-    a.expected = "every MUST case passes";
-    a.measured = msg(summary.status());
-    a.why = "the target did not answer";
-    assertions_.push_back(a);
-    return absl::OkStatus();
+  // One run of the cases per endpoint: the ISVC's, or each graph's (through its own host).
+  std::vector<conformance::RunOptions> runs;
+  std::string subject;
+  if (!step.graph.empty()) {
+    std::set<std::string> graphs;
+    for (const auto& c : *cases) {
+      if (c.protocol != "graph" || (step.graph != "all" && c.graph != step.graph)) continue;
+      if (!step.filter.empty() && c.id.find(step.filter) == std::string::npos) continue;
+      graphs.insert(c.graph);
+    }
+    if (graphs.empty()) {
+      return absl::InvalidArgumentError(common::strCat("conform.graph: no graph cases for \"", step.graph, "\" in ", dir));
+    }
+    for (const auto& g : graphs) {
+      absl::StatusOr<Endpoint> ep;
+      {
+        std::lock_guard lock(target_mu_);
+        ep = target_.graphEndpoint(s_.ns, g);
+      }
+      if (!ep.ok()) return absl::Status(ep.status().code(), common::strCat("conform.graph ", g, ": ", msg(ep.status())));
+      conformance::RunOptions ro;
+      ro.http_host = ep->host;
+      ro.http_port = ep->http_port;
+      ro.graphs = {g};
+      ro.graph_host = ep->authority;  // empty: the router itself
+      ro.protocols = "graph";
+      ro.filter = step.filter;
+      runs.push_back(ro);
+    }
+    subject = common::strCat("graph ", step.graph);
+  } else {
+    const std::string isvc = isvcOf(step);
+    absl::StatusOr<Endpoint> ep;
+    {
+      std::lock_guard lock(target_mu_);
+      ep = target_.endpoint(s_.ns, isvc, "");
+    }
+    if (!ep.ok()) return ep.status();
+    conformance::RunOptions ro;
+    ro.http_host = ep->host;
+    ro.http_port = ep->http_port;
+    if (ep->grpc_port != 0) ro.grpc_target = common::strCat(ep->host, ":", ep->grpc_port);
+    ro.model = !step.model.empty() ? step.model
+               : !target_.lacks("control-plane").empty() && !options_.model.empty() ? options_.model
+               : !target_.lacks("control-plane").empty() && !s_.model.empty()      ? s_.model
+                                                                                    : isvc;
+    ro.protocols = step.protocols;
+    ro.filter = step.filter;
+    ro.authority = ep->authority;
+    runs.push_back(ro);
+    subject = ro.model;
   }
-  json results = conformance::resultsJson(*summary, ro);
+  AssertionResult a;
+  a.name = common::strCat("conformance ", step.protocols, " (", subject, ")");
+  a.expected = "every MUST case passes";
+  conformance::Summary summary;
+  for (const auto& ro : runs) {
+    auto one = conformance::runCases(*cases, ro, {});
+    if (!one.ok()) {
+      a.verdict = Verdict::kFail;
+      a.measured = msg(one.status());
+      a.why = "the target did not answer";
+      assertions_.push_back(a);
+      return absl::OkStatus();
+    }
+    summary.passed += one->passed;
+    summary.failed += one->failed;
+    summary.skipped += one->skipped;
+    summary.must_failed += one->must_failed;
+    for (auto& r : one->results) summary.results.push_back(std::move(r));
+  }
+  const conformance::RunOptions& ro = runs.front();
+  json results = conformance::resultsJson(summary, ro);
   std::string failed_ids;
   int shown = 0;
-  for (const auto& r : summary->results) {
+  for (const auto& r : summary.results) {
     if (r.outcome == conformance::Outcome::kFail && r.test && r.test->level == "MUST" && shown++ < 5) {
       failed_ids += common::strCat(failed_ids.empty() ? "" : "; ", r.test->id, ": ", r.detail.substr(0, 160));
     }
   }
-  a.verdict = summary->must_failed == 0 ? Verdict::kPass : Verdict::kFail;
-  a.expected = "every MUST case passes";
-  a.measured = common::strCat(summary->passed, " passed, ", summary->failed, " failed (", summary->must_failed,
-                              " MUST), ", summary->skipped, " skipped");
+  a.verdict = summary.must_failed == 0 ? Verdict::kPass : Verdict::kFail;
+  a.measured = common::strCat(summary.passed, " passed, ", summary.failed, " failed (", summary.must_failed,
+                              " MUST), ", summary.skipped, " skipped");
   a.why = a.verdict == Verdict::kPass ? "no MUST case failed" : common::strCat("MUST cases failed: ", failed_ids);
-  a.data = {{"kind", "conformance"}, {"passed", summary->passed}, {"failed", summary->failed},
-            {"skipped", summary->skipped}, {"must_failed", summary->must_failed}};
+  a.data = {{"kind", "conformance"}, {"passed", summary.passed}, {"failed", summary.failed},
+            {"skipped", summary.skipped}, {"must_failed", summary.must_failed}};
   assertions_.push_back(a);
-  conformance_.push_back({{"protocols", step.protocols}, {"model", ro.model}, {"results", results}});
+  conformance_.push_back({{"protocols", step.protocols}, {"model", subject}, {"results", results}});
   if (!options_.out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options_.out_dir, ec);
-    std::string stem = step.protocols;
+    std::string stem = step.graph.empty() ? step.protocols : common::strCat("graph-", step.graph);
     std::replace(stem.begin(), stem.end(), ',', '-');
-    std::ofstream(options_.out_dir / common::strCat("conformance-", stem, ".junit.xml")) << conformance::junitXml(*summary, ro);
+    std::ofstream(options_.out_dir / common::strCat("conformance-", stem, ".junit.xml")) << conformance::junitXml(summary, ro);
   }
-  log(common::strCat("conform ", step.protocols, ": ", a.measured));
+  log(common::strCat("conform ", step.graph.empty() ? step.protocols : subject, ": ", a.measured));
   return absl::OkStatus();
 }
 
@@ -724,7 +812,7 @@ ScenarioResult Runner::run() {
 }
 
 json Runner::loadJson(const LoadOutcome& l) const {
-  json out = {{"name", l.name}, {"isvc", l.isvc}, {"host", l.host}, {"engine", l.engine},
+  json out = {{"name", l.name}, {"isvc", l.isvc}, {"graph", l.graph}, {"host", l.host}, {"engine", l.engine},
               {"start_t", l.start_t}, {"end_t", l.end_t}, {"succeeded", l.succeeded},
               {"failed", l.failed}, {"failures", l.failures}, {"error", l.error}};
   json rate = json::array();
@@ -787,6 +875,26 @@ AssertionResult Runner::evaluate(const Step& step) {
     return noErrors(step);
   }
   if (kind == "compare") return compare(step);
+  if (kind == "graph_output") return graphOutput(step);
+  if (kind == "graph_split" || kind == "graph_breakdown") {
+    LoadOutcome* l = loadNamed(p["load"]);
+    std::string name = common::strCat(kind, " (load ", p["load"].get<std::string>(), ")");
+    if (l == nullptr) return skip(name, "no such load");
+    if (!l->error.empty() || l->graph.empty()) {
+      AssertionResult a = skip(name, "");
+      a.verdict = Verdict::kFail;
+      a.measured = l->error.empty() ? "the load was not on a graph" : "the load did not run";
+      a.why = l->error.empty() ? "give the load graph: NAME" : l->error;
+      return a;
+    }
+    // KServe's own router sends no breakdown: nothing to measure (not a failure of the graph).
+    bool any = std::any_of(l->records.begin(), l->records.end(), [](const Record& r) { return !r.graph_steps.empty(); });
+    if (!any && !l->records.empty()) {
+      return skip(name, "no response carried Kh-Graph-Steps (the per-step breakdown refstack's graph-router adds; "
+                        "KServe's router has none)");
+    }
+    return kind == "graph_split" ? graphSplit(step, *l) : graphBreakdown(step, *l);
+  }
   // The rest read observations of the control plane.
   std::string name = common::strCat(kind, " (", isvcOf(step), ")");
   if (std::string why = target_.lacks("events"); !why.empty()) return skip(name, why);
@@ -843,6 +951,205 @@ AssertionResult Runner::canarySplit(const Step& step, const LoadOutcome& l) {
   a.data = {{"kind", "canary"}, {"revision", l.records.empty() ? "" : rev}, {"k", k}, {"n", n},
             {"expected_percent", percent}, {"ci_low", ci.low * 100}, {"ci_high", ci.high * 100},
             {"p_value", pval}, {"confidence", confidence}};
+  return a;
+}
+
+// ------------------------------------------------------------------ graph assertions
+
+namespace {
+
+// One call of a graph's breakdown (Kh-Graph-Steps).
+struct GraphStep {
+  std::string node, step, target;
+  int status = 0;
+  double start_ms = 0, ms = 0;
+};
+
+std::vector<GraphStep> parseGraphSteps(const std::string& header) {
+  std::vector<GraphStep> out;
+  json parsed = json::parse(header, nullptr, false);
+  if (!parsed.is_array()) return out;
+  for (const auto& s : parsed) {
+    if (!s.is_object()) continue;
+    out.push_back({s.value("node", ""), s.value("step", ""), s.value("target", ""), s.value("status", 0),
+                   s.value("start_ms", 0.0), s.value("ms", 0.0)});
+  }
+  return out;
+}
+
+}  // namespace
+
+AssertionResult Runner::graphOutput(const Step& step) {
+  const json& p = step.params;
+  const std::string graph = p["graph"].get<std::string>();
+  AssertionResult a;
+  std::string input = p["input"].is_string() ? p["input"].get<std::string>() : p["input"].dump();
+  a.name = common::strCat("graph_output (", graph, ", input ", input.substr(0, 60), ")");
+  int want_status = p.value("status", 200);
+  a.expected = common::strCat("status ", want_status, p.contains("output") ? common::strCat(", body ", p["output"].dump()) : "");
+  absl::StatusOr<Endpoint> ep;
+  {
+    std::lock_guard lock(target_mu_);
+    ep = target_.graphEndpoint(s_.ns, graph);
+  }
+  if (!ep.ok()) {
+    a.verdict = Verdict::kFail;
+    a.measured = msg(ep.status());
+    a.why = "the graph has no endpoint";
+    return a;
+  }
+  http::Client client(ep->host, ep->http_port, std::chrono::seconds(60));
+  http::Request req{boost::beast::http::verb::post, "/", 11};
+  req.set(boost::beast::http::field::host,
+          ep->authority.empty() ? common::strCat(ep->host, ":", ep->http_port) : ep->authority);
+  req.set(boost::beast::http::field::content_type, "application/json");
+  req.body() = input;
+  req.prepare_payload();
+  auto res = client.send(std::move(req));
+  if (!res.ok()) {
+    a.verdict = Verdict::kFail;
+    a.measured = msg(res.status());
+    a.why = "no answer";
+    return a;
+  }
+  int status = static_cast<int>(res->result_int());
+  json body = json::parse(res->body(), nullptr, false);
+  a.measured = common::strCat("status ", status, ", body ", res->body().substr(0, 300));
+  bool status_ok = status == want_status;
+  bool body_ok = !p.contains("output") || (!body.is_discarded() && body == p["output"]);
+  a.verdict = status_ok && body_ok ? Verdict::kPass : Verdict::kFail;
+  a.why = a.verdict == Verdict::kPass ? "the graph answered as expected"
+          : !status_ok               ? common::strCat("status ", status, ", not ", want_status)
+                                     : "the body differs (compared as JSON)";
+  std::vector<GraphStep> steps = parseGraphSteps(std::string((*res)["Kh-Graph-Steps"]));
+  json trace = json::array();
+  for (const auto& st : steps) trace.push_back({{"node", st.node}, {"step", st.step}, {"status", st.status}, {"ms", st.ms}});
+  a.data = {{"kind", "graph_output"}, {"graph", graph}, {"status", status}, {"steps", trace}};
+  return a;
+}
+
+AssertionResult Runner::graphSplit(const Step& step, const LoadOutcome& l) {
+  const json& p = step.params;
+  const std::string node = p.value("node", "root");
+  const double confidence = p.value("confidence", 0.999);
+  AssertionResult a;
+  a.name = common::strCat("graph_split (load ", l.name, ", ", l.graph, " node ", node, ")");
+  absl::StatusOr<json> graph;
+  {
+    std::lock_guard lock(target_mu_);
+    graph = target_.getGraph(s_.ns, l.graph);
+  }
+  if (!graph.ok()) {
+    a.verdict = Verdict::kFail;
+    a.measured = msg(graph.status());
+    a.why = "cannot read the graph's weights";
+    return a;
+  }
+  const json router = graph->value("spec", json::object()).value("nodes", json::object()).value(node, json::object());
+  if (router.value("routerType", "") != "Splitter") {
+    a.verdict = Verdict::kFail;
+    a.why = common::strCat("node ", node, " of ", l.graph, " is not a Splitter");
+    return a;
+  }
+  // Step names as the router reports them: the name, else the index.
+  std::vector<std::pair<std::string, double>> weights;
+  int index = 0;
+  for (const auto& st : router.value("steps", json::array())) {
+    std::string name = st.value("name", "");
+    weights.emplace_back(name.empty() ? std::to_string(index) : name, st.value("weight", 0.0));
+    ++index;
+  }
+  std::map<std::string, int64_t> chosen;
+  int64_t n = 0;
+  for (const auto& r : l.records) {
+    for (const auto& st : parseGraphSteps(r.graph_steps)) {
+      if (st.node != node) continue;
+      ++chosen[st.step];
+      ++n;
+      break;  // the first call at the node is the draw's
+    }
+  }
+  a.expected = common::strCat("each step of ", node, " drawn as often as its weight, exact two-sided binomial test at ",
+                              fmtNum(confidence * 100, 2), "% confidence (Bonferroni over ", weights.size(), " steps)");
+  if (n == 0) {
+    a.verdict = Verdict::kFail;
+    a.measured = "no request reached the node";
+    a.why = "nothing to test";
+    return a;
+  }
+  bool pass = true;
+  std::string measured, why;
+  json per_step = json::array();
+  const double alpha = (1 - confidence) / static_cast<double>(std::max<size_t>(1, weights.size()));
+  for (const auto& [name, weight] : weights) {
+    int64_t k = chosen.count(name) ? chosen[name] : 0;
+    double pval = binomialTwoSidedPValue(k, n, weight / 100);
+    Interval ci = clopperPearson(k, n, confidence);
+    measured += common::strCat(measured.empty() ? "" : "; ", name, " ", k, "/", n, " = ",
+                               fmtNum(100.0 * static_cast<double>(k) / static_cast<double>(n), 2), "% (weight ",
+                               fmtNum(weight), ", p = ", fmtNum(pval, 4), ")");
+    if (pval < alpha) {
+      pass = false;
+      why += common::strCat(why.empty() ? "" : "; ", name, ": p = ", pval, " < ", fmtNum(alpha, 6));
+    }
+    per_step.push_back({{"step", name}, {"k", k}, {"n", n}, {"expected_percent", weight}, {"ci_low", ci.low * 100},
+                        {"ci_high", ci.high * 100}, {"p_value", pval}});
+  }
+  a.measured = measured;
+  a.verdict = pass ? Verdict::kPass : Verdict::kFail;
+  a.why = pass ? "every step's share is consistent with its weight" : why;
+  a.data = {{"kind", "graph_split"}, {"graph", l.graph}, {"node", node}, {"confidence", confidence}, {"steps", per_step}};
+  return a;
+}
+
+AssertionResult Runner::graphBreakdown(const Step&, const LoadOutcome& l) {
+  AssertionResult a;
+  a.name = common::strCat("graph_breakdown (load ", l.name, ", ", l.graph, ")");
+  a.expected = "every answered request carries the router's per-step breakdown (Kh-Graph-Steps)";
+  struct Agg {
+    std::string target;
+    std::vector<double> ms, start_ms;
+    std::map<int, int64_t> statuses;
+  };
+  std::map<std::pair<std::string, std::string>, Agg> by_step;
+  std::vector<std::pair<std::string, std::string>> order;  // first seen
+  std::vector<double> totals;
+  int64_t answered = 0, with_steps = 0;
+  for (const auto& r : l.records) {
+    if (r.status == 0) continue;  // no HTTP answer at all
+    ++answered;
+    auto steps = parseGraphSteps(r.graph_steps);
+    if (!steps.empty()) ++with_steps;
+    totals.push_back(r.latency_ms);
+    for (const auto& st : steps) {
+      auto key = std::make_pair(st.node, st.step);
+      auto [it, inserted] = by_step.try_emplace(key);
+      if (inserted) order.push_back(key);
+      it->second.target = st.target;
+      it->second.ms.push_back(st.ms);
+      it->second.start_ms.push_back(st.start_ms);
+      ++it->second.statuses[st.status];
+    }
+  }
+  json rows = json::array();
+  std::string measured;
+  for (const auto& key : order) {
+    const Agg& g = by_step[key];
+    json statuses = json::object();
+    for (const auto& [st, n] : g.statuses) statuses[std::to_string(st)] = n;
+    double p50 = percentile(g.ms, 50), p99 = percentile(g.ms, 99), start = percentile(g.start_ms, 50);
+    rows.push_back({{"node", key.first}, {"step", key.second}, {"target", g.target}, {"calls", g.ms.size()},
+                    {"p50_ms", p50}, {"p99_ms", p99}, {"start_p50_ms", start}, {"statuses", statuses}});
+    measured += common::strCat(measured.empty() ? "" : "; ", key.first, "/", key.second, " p50 ", fmtNum(p50, 2),
+                               " ms p99 ", fmtNum(p99, 2), " ms (", g.ms.size(), " calls)");
+  }
+  a.measured = common::strCat(with_steps, " of ", answered, " answers with a breakdown: ", measured);
+  a.verdict = answered > 0 && with_steps == answered ? Verdict::kPass : Verdict::kFail;
+  a.why = a.verdict == Verdict::kPass ? "the breakdown is in the report"
+          : answered == 0              ? "no request was answered"
+                                       : common::strCat(answered - with_steps, " answers had no Kh-Graph-Steps");
+  a.data = {{"kind", "graph_breakdown"}, {"graph", l.graph}, {"steps", rows},
+            {"graph_p50_ms", percentile(totals, 50)}, {"graph_p99_ms", percentile(totals, 99)}};
   return a;
 }
 

@@ -59,6 +59,14 @@ absl::StatusOr<std::string> hostFor(const json& isvc, const std::string& ns, con
   return common::strCat(host, "-", name, "-predictor-", ns, ".", domain);
 }
 
+absl::StatusOr<std::string> graphHost(const json& graph, const std::string& ns, const std::string& name) {
+  std::string host = urlHost(graph.value("status", json::object()).value("url", ""));
+  if (host.empty()) {
+    return absl::FailedPreconditionError(common::strCat("InferenceGraph ", ns, "/", name, " has no status.url yet"));
+  }
+  return host;
+}
+
 // Pods by revision from a Pod list (kubectl get pods -o json, or refstack's Kubernetes API): the
 // revision label Knative sets, Ready from the Ready condition, terminating pods not ready.
 std::map<std::string, PodCount> podCountsOf(const json& list) {
@@ -131,8 +139,7 @@ class EmbeddedTarget final : public Target {
     config.admin_port = 0;
     config.ingress_port = 0;
     config.grpc_ingress_port = 0;
-    config.images["kserve-harness/modelserver"] = {(options_.bin_dir / "modelserver").string()};
-    config.images["kserve-harness/passthrough-transformer"] = {(options_.bin_dir / "passthrough-transformer").string()};
+    config.images = refstack::builtinImages(options_.bin_dir);
     config.runtimes_dir = options_.runtimes_dir;
     config.base_dir = settings.base_dir;
     config.pod_grace_period = std::chrono::seconds(3);
@@ -173,6 +180,10 @@ class EmbeddedTarget final : public Target {
     if (!stack_) return absl::FailedPreconditionError("the embedded stack is not running");
     return stack_->get(ns, name);
   }
+  absl::StatusOr<json> getGraph(const std::string& ns, const std::string& name) override {
+    if (!stack_) return absl::FailedPreconditionError("the embedded stack is not running");
+    return stack_->getObject("InferenceGraph", ns, name);
+  }
   absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string& ns, const std::string& name) override {
     if (!stack_) return absl::FailedPreconditionError("the embedded stack is not running");
     // The Pod objects, read exactly as the kube target reads a cluster's.
@@ -190,6 +201,13 @@ class EmbeddedTarget final : public Target {
     auto h = hostFor(*obj, ns, isvc, host);
     if (!h.ok()) return h.status();
     return Endpoint{"127.0.0.1", stack_->ingressPort(), stack_->grpcIngressPort(), *h};
+  }
+  absl::StatusOr<Endpoint> graphEndpoint(const std::string& ns, const std::string& graph) override {
+    auto obj = getGraph(ns, graph);
+    if (!obj.ok()) return obj.status();
+    auto h = graphHost(*obj, ns, graph);
+    if (!h.ok()) return h.status();
+    return Endpoint{"127.0.0.1", stack_->ingressPort(), 0, *h};
   }
 
  private:
@@ -223,6 +241,11 @@ class EndpointTarget final : public Target {
   absl::Status remove(const std::string&, const std::string&) override { return unsupported(); }
   absl::Status patch(const std::string&, const std::string&, const json&) override { return unsupported(); }
   absl::StatusOr<json> get(const std::string&, const std::string&) override { return unsupported(); }
+  absl::StatusOr<json> getGraph(const std::string&, const std::string&) override { return unsupported(); }
+  /** The URL is the graph's router (or an ingress that routes it by the URL's host). */
+  absl::StatusOr<Endpoint> graphEndpoint(const std::string&, const std::string&) override {
+    return Endpoint{http_.host, http_.port, 0, ""};
+  }
   absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string&, const std::string&) override {
     return unsupported();
   }
@@ -356,6 +379,10 @@ class KubeTarget final : public Target {
     namespaces_.insert(ns);
     return kubectlJson({"get", "inferenceservice", name, "-n", ns, "-o", "json"});
   }
+  absl::StatusOr<json> getGraph(const std::string& ns, const std::string& name) override {
+    namespaces_.insert(ns);
+    return kubectlJson({"get", "inferencegraph", name, "-n", ns, "-o", "json"});
+  }
   absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string& ns, const std::string& name) override {
     namespaces_.insert(ns);
     auto list = kubectlJson({"get", "pods", "-n", ns, "-l", "serving.kserve.io/inferenceservice=" + name, "-o", "json"});
@@ -409,6 +436,15 @@ class KubeTarget final : public Target {
     auto h = hostFor(*obj, ns, isvc, host);
     if (!h.ok()) return h.status();
     return Endpoint{ingress->host, ingress->port, options_.grpc_port ? options_.grpc_port : ingress->port, *h};
+  }
+  absl::StatusOr<Endpoint> graphEndpoint(const std::string& ns, const std::string& graph) override {
+    auto ingress = common::parseHostPort(options_.ingress);
+    if (!ingress.ok()) return ingress.status();
+    auto obj = getGraph(ns, graph);
+    if (!obj.ok()) return obj.status();
+    auto h = graphHost(*obj, ns, graph);
+    if (!h.ok()) return h.status();
+    return Endpoint{ingress->host, ingress->port, 0, *h};
   }
 
  private:

@@ -1,6 +1,7 @@
 #include "kh/controller/api_objects.h"
 
 #include "kh/common/strings.h"
+#include "kh/graph/spec.h"
 #include "kh/kubeapi/errors.h"
 
 namespace kh::controller {
@@ -19,7 +20,8 @@ absl::Status webhookDenial(const absl::Status& st, std::string_view kind, std::s
   std::string prefix = common::strCat("The ", kind, " \"", name, "\" is invalid: ");
   if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
   std::string webhook = kind == "InferenceService" ? "inferenceservice.kserve-webhook-server.validator"
-                                                   : "servingruntime.kserve-webhook-server.validator";
+                        : kind == "InferenceGraph"  ? "inferencegraph.kserve-webhook-server.validator"
+                                                    : "servingruntime.kserve-webhook-server.validator";
   return kubeapi::apiError(absl::StatusCode::kFailedPrecondition, 400, "BadRequest",
                            common::strCat("admission webhook \"", webhook, "\" denied the request: ", message));
 }
@@ -51,6 +53,18 @@ json conditionJson(const std::string& type, bool status, common::SystemTime sinc
   return c;
 }
 
+// The labels KServe's and Knative's controllers put on a revision's objects: a graph's router
+// revision belongs to the graph's Knative Service ({graph}), a component's to {isvc}-{component}.
+json ownerLabels(const std::string& owner, const std::string& component) {
+  if (component == kGraphComponent) {
+    return {{kGraphLabel, owner}, {"serving.kserve.io/kind", "InferenceGraph"}, {kConfigurationLabel, owner},
+            {kServiceLabel, owner}};
+  }
+  std::string configuration = common::strCat(owner, "-", component);
+  return {{kIsvcLabel, owner}, {kComponentLabel, component}, {kConfigurationLabel, configuration},
+          {kServiceLabel, configuration}};
+}
+
 }  // namespace
 
 void installAdmission(std::vector<kubeapi::KindSpec>& kinds) {
@@ -63,13 +77,36 @@ void installAdmission(std::vector<kubeapi::KindSpec>& kinds) {
   if (auto* k = kubeapi::findKind(kinds, "InferenceGraph")) {
     k->admission = [](const json& object, const json*) -> absl::Status {
       std::string name = metaName(object);
-      if (!isValidName(name)) {
-        return kubeapi::invalidError({kubeapi::invalidField(
-            "metadata.name", name, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'")});
-      }
+      const json spec = object.value("spec", json::object());
+      // Types and enums are the CRD schema's (422); the rest is KServe's webhook (400).
+      auto parsed = graph::parseGraphSpec(spec);
+      if (!parsed.ok()) return kubeapi::invalidError({{"FieldValueInvalid", text(parsed.status()), "spec"}});
+      if (auto st = graph::validateGraph(name, *parsed); !st.ok()) return webhookDenial(st, "InferenceGraph", name);
+      if (auto st = graph::compileConditions(name, *parsed); !st.ok()) return webhookDenial(st, "InferenceGraph", name);
       return absl::OkStatus();
     };
   }
+}
+
+OwnerKey parseOwnerKey(std::string_view key) {
+  OwnerKey k;
+  if (key.rfind(kGraphKeyPrefix, 0) == 0) {
+    k.graph = true;
+    key.remove_prefix(kGraphKeyPrefix.size());
+  }
+  auto slash = key.find('/');
+  if (slash == std::string_view::npos) {
+    k.namespace_name = "default";
+    k.name = std::string(key);
+  } else {
+    k.namespace_name = std::string(key.substr(0, slash));
+    k.name = std::string(key.substr(slash + 1));
+  }
+  return k;
+}
+
+std::string graphKey(std::string_view ns, std::string_view name) {
+  return common::strCat(kGraphKeyPrefix, ns, "/", name);
 }
 
 absl::StatusOr<Resource> resourceFromObject(const json& object) {
@@ -83,21 +120,17 @@ json revisionObject(const RevisionRecord& r) {
   json env = json::array();
   for (const auto& [k, v] : r.launch.env) env.push_back({{"name", k}, {"value", v}});
   json command = r.launch.argv;
-  std::string configuration = common::strCat(r.isvc, "-", r.launch.component);
+  json labels = ownerLabels(r.isvc, r.launch.component);
   // Knative numbers a configuration's revisions; ours end in that number ({isvc}-{c}-0000N).
   std::string generation = r.name.substr(r.name.find_last_not_of("0123456789") + 1);
   generation.erase(0, std::min(generation.find_first_not_of('0'), generation.size() - 1));
+  labels["serving.knative.dev/configurationGeneration"] = generation;
   return {{"apiVersion", "serving.knative.dev/v1"},
           {"kind", "Revision"},
           {"metadata",
            {{"name", r.name},
             {"namespace", r.namespace_name},
-            {"labels",
-             {{kIsvcLabel, r.isvc},
-              {kComponentLabel, r.launch.component},
-              {kConfigurationLabel, configuration},
-              {"serving.knative.dev/configurationGeneration", generation},
-              {kServiceLabel, configuration}}}}},
+            {"labels", labels}}},
           {"spec",
            {{"containerConcurrency", r.container_concurrency},
             {"timeoutSeconds", r.timeout_seconds},
@@ -118,7 +151,7 @@ absl::StatusOr<RevisionRecord> revisionRecordFromObject(const json& o) {
   r.name = md.value("name", "");
   r.namespace_name = md.value("namespace", "");
   const json& labels = md.value("labels", json::object());
-  r.isvc = labels.value(kIsvcLabel, "");
+  r.isvc = labels.value(kIsvcLabel, labels.value(kGraphLabel, ""));
   if (r.name.empty() || r.isvc.empty()) {
     return absl::InvalidArgumentError(common::strCat("Revision ", r.name, ": no name or no ", kIsvcLabel, " label"));
   }
@@ -153,12 +186,9 @@ json podObject(const PodRecord& p) {
   bool ready = p.phase == "Ready";
   bool stopping = p.phase == "Stopping";
   bool backoff = p.phase == "BackOff";
-  json labels = {{kIsvcLabel, p.isvc},
-                 {kComponentLabel, p.component},
-                 {kRevisionLabel, p.revision},
-                 {kConfigurationLabel, common::strCat(p.isvc, "-", p.component)},
-                 {kServiceLabel, common::strCat(p.isvc, "-", p.component)},
-                 {"app", p.revision}};
+  json labels = ownerLabels(p.isvc, p.component);
+  labels[kRevisionLabel] = p.revision;
+  labels["app"] = p.revision;
   json metadata = {{"name", p.name}, {"namespace", p.namespace_name}, {"labels", labels}};
   if (!p.revision_uid.empty()) {
     metadata["ownerReferences"] = json::array({{{"apiVersion", "serving.knative.dev/v1"},
@@ -210,9 +240,8 @@ json podObject(const PodRecord& p) {
 
 json podAutoscalerObject(const PodAutoscalerView& v, common::SystemTime now_system,
                          common::MonotonicTime now_monotonic) {
-  auto slash = v.isvc.find('/');
-  std::string ns = slash == std::string::npos ? "default" : v.isvc.substr(0, slash);
-  std::string isvc = slash == std::string::npos ? v.isvc : v.isvc.substr(slash + 1);
+  OwnerKey owner = parseOwnerKey(v.isvc);
+  const std::string& ns = owner.namespace_name;
   auto since = now_system - std::chrono::duration_cast<common::SystemTime::duration>(now_monotonic - v.active_since);
   json active = {{"type", "Active"}, {"status", v.active}, {"lastTransitionTime", formatRfc3339(since)}};
   if (!v.active_reason.empty()) active["reason"] = v.active_reason;
@@ -233,7 +262,7 @@ json podAutoscalerObject(const PodAutoscalerView& v, common::SystemTime now_syst
           {"metadata",
            {{"name", v.revision},
             {"namespace", ns},
-            {"labels", {{kIsvcLabel, isvc}, {kRevisionLabel, v.revision}}},
+            {"labels", {{owner.graph ? kGraphLabel : kIsvcLabel, owner.name}, {kRevisionLabel, v.revision}}},
             {"annotations", {{"autoscaling.knative.dev/class", "kpa.autoscaling.knative.dev"}}}}},
           {"spec",
            {{"protocolType", "http1"},

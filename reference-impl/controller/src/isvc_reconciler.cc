@@ -6,6 +6,7 @@
 
 #include "absl/time/time.h"
 #include "kh/common/strings.h"
+#include "kh/controller/graph_deployment.h"
 #include "kh/controller/scaling.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -18,6 +19,7 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kIsvcKind = "InferenceService";
+constexpr const char* kGraphKind = "InferenceGraph";
 // Keys of the reconcile queue that are not InferenceServices.
 constexpr std::string_view kEveryService = "*";
 constexpr std::string_view kBuiltinPrefix = "builtin:";
@@ -98,7 +100,8 @@ int64_t creationOrder(const json& object) {
 
 /** What the reconciler keeps of one InferenceService. */
 struct InferenceServiceReconciler::Entry {
-  std::string key;  // "ns/name"
+  std::string key;  // "ns/name", or "graph:ns/name" for an InferenceGraph
+  bool graph = false;  // an InferenceGraph: `isvc` runs its router, as `predictor`
   InferenceService isvc;
   ComponentState predictor;
   std::optional<ComponentState> transformer;
@@ -152,8 +155,10 @@ absl::Status InferenceServiceReconciler::start() {
     for (const auto& object : revisions->items) {
       auto record = revisionRecordFromObject(*object);
       if (!record.ok()) return record.status();
-      std::string key = common::strCat(record->namespace_name, "/", record->isvc);
-      auto isvc = store.get(kIsvcKind, record->namespace_name, record->isvc);
+      const bool graph = record->launch.component == kGraphComponent;
+      std::string key = graph ? graphKey(record->namespace_name, record->isvc)
+                              : common::strCat(record->namespace_name, "/", record->isvc);
+      auto isvc = store.get(graph ? kGraphKind : kIsvcKind, record->namespace_name, record->isvc);
       if (!isvc.ok()) {
         (void)store.remove("Revision", record->namespace_name, record->name);  // its service is gone
         continue;
@@ -162,6 +167,7 @@ absl::Status InferenceServiceReconciler::start() {
       if (!e) {
         e = std::make_unique<Entry>();
         e->key = key;
+        e->graph = graph;
         deps_.events->emit(events::ResourceRestored{key});
       }
       const std::string& component = record->launch.component;
@@ -174,6 +180,13 @@ absl::Status InferenceServiceReconciler::start() {
       e->revisions[record->name] = std::move(*record);
     }
     for (auto& [key, e] : services_) {
+      if (e->graph) {
+        // A graph's router follows its latest revision (its Knative Service's default traffic).
+        auto& revs = e->predictor.revisions;
+        std::sort(revs.begin(), revs.end(), [](const Revision& a, const Revision& b) { return a.name < b.name; });
+        if (!revs.empty()) e->predictor.rollout.latest_created_revision = revs.back().name;
+        continue;
+      }
       auto [ns, name] = splitKey(key);
       auto isvc = store.get(kIsvcKind, ns, name);
       if (!isvc.ok()) continue;
@@ -197,11 +210,27 @@ absl::Status InferenceServiceReconciler::start() {
     std::lock_guard lock(seen_mu_);
     for (const auto& o : all->items) seen_[keyOf(*o)] = seenOf(*o);
   }
+  if (auto all = store.list(kGraphKind, ""); all.ok()) {
+    std::lock_guard lock(seen_mu_);
+    for (const auto& o : all->items) {
+      std::string key = common::strCat(kGraphKeyPrefix, keyOf(*o));
+      seen_[key] = seenOf(*o);
+      graph_keys_.insert(key);
+    }
+  }
   // What clients change: an InferenceService (its own key), a runtime (every service), a
   // built-in runtime deleted (put back). The callbacks run under the store's lock: enqueue only.
   auto isvcs = store.subscribe(kIsvcKind, [this](const kubeapi::WatchEvent& e) {
     std::string key = keyOf(*e.object);
     auto [ns, name] = splitKey(key);
+    // Graphs resolve their services' URLs and wait for them to be Ready: every change of a
+    // service, its status included, is theirs to look at.
+    {
+      std::lock_guard lock(seen_mu_);
+      for (const auto& g : graph_keys_) {
+        if (parseOwnerKey(g).namespace_name == ns) enqueue(g);
+      }
+    }
     if (e.type == kubeapi::EventType::kDeleted) {
       {
         std::lock_guard lock(seen_mu_);
@@ -224,6 +253,31 @@ absl::Status InferenceServiceReconciler::start() {
   });
   if (!isvcs.ok()) return isvcs.status();
   subscriptions_.push_back(std::move(*isvcs));
+  auto graphs = store.subscribe(kGraphKind, [this](const kubeapi::WatchEvent& e) {
+    std::string key = common::strCat(kGraphKeyPrefix, keyOf(*e.object));
+    auto [ns, name] = splitKey(keyOf(*e.object));
+    if (e.type == kubeapi::EventType::kDeleted) {
+      {
+        std::lock_guard lock(seen_mu_);
+        seen_.erase(key);
+        graph_keys_.erase(key);
+      }
+      deps_.events->emit(events::ResourceDeleted{kGraphKind, ns, name});
+      return enqueue(key);
+    }
+    std::string seen = seenOf(*e.object);
+    {
+      std::lock_guard lock(seen_mu_);
+      graph_keys_.insert(key);
+      auto& last = seen_[key];
+      if (last == seen) return;
+      last = std::move(seen);
+    }
+    deps_.events->emit(events::ResourceApplied{kGraphKind, ns, name});
+    enqueue(key);
+  });
+  if (!graphs.ok()) return graphs.status();
+  subscriptions_.push_back(std::move(*graphs));
   for (const char* kind : {"ServingRuntime", "ClusterServingRuntime"}) {
     auto sub = store.subscribe(kind, [this, kind = std::string(kind)](const kubeapi::WatchEvent& e) {
       const json& md = e.object->value("metadata", json::object());
@@ -242,7 +296,9 @@ absl::Status InferenceServiceReconciler::start() {
   }
   // Knative's config-autoscaler, as a cluster keeps it: a change reconciles every service.
   auto config = store.subscribe("ConfigMap", [this](const kubeapi::WatchEvent& e) {
-    if (keyOf(*e.object) == common::strCat(kAutoscalerConfigNamespace, "/", kAutoscalerConfigName)) {
+    const std::string key = keyOf(*e.object);
+    if (key == common::strCat(kAutoscalerConfigNamespace, "/", kAutoscalerConfigName) ||
+        key == common::strCat(kKServeConfigNamespace, "/", kKServeConfigName)) {
       enqueue(std::string(kEveryService));
     }
   });
@@ -294,6 +350,9 @@ void InferenceServiceReconciler::loop() {
       std::set<std::string> keys;
       if (auto all = deps_.store->list(kIsvcKind, ""); all.ok()) {
         for (const auto& o : all->items) keys.insert(keyOf(*o));
+      }
+      if (auto all = deps_.store->list(kGraphKind, ""); all.ok()) {
+        for (const auto& o : all->items) keys.insert(common::strCat(kGraphKeyPrefix, keyOf(*o)));
       }
       {
         std::lock_guard lock(mu_);
@@ -430,6 +489,7 @@ void InferenceServiceReconciler::startPod(const std::string& key, const std::str
     // runs, so it is not part of the revision.
     spec.env["KH_INGRESS_ADDRESS"] =
         common::strCat(options_.address, ":", deps_.ingress_port ? deps_.ingress_port() : 0);
+    spec.env["KH_RANDOM_SEED"] = std::to_string(options_.random_seed + pod_serial_++);
     spec.readiness_path = r.launch.readiness_path;
     // The model server writes when its process started and its model loaded (cold-start
     // breakdown); other containers ignore it.
@@ -557,23 +617,61 @@ void InferenceServiceReconciler::deleted(const std::string& k) {
   stopPodsLater(std::move(pods_to_stop));
 }
 
+absl::StatusOr<Resource> InferenceServiceReconciler::graphResource(const json& object, std::string& waiting) const {
+  GraphRouterConfig defaults;
+  defaults.drain_seconds = static_cast<int>((options_.drain_quiet_period.count() + 999) / 1000);
+  std::optional<json> kserve_config;
+  if (auto cm = deps_.store->get("ConfigMap", kKServeConfigNamespace, kKServeConfigName); cm.ok()) kserve_config = **cm;
+  GraphRouterConfig config = routerConfigFrom(kserve_config ? &*kserve_config : nullptr, defaults);
+  auto lookup = [this](const std::string& kind, const std::string& ns,
+                       const std::string& name) -> std::shared_ptr<const json> {
+    auto o = deps_.store->get(kind, ns, name);
+    return o.ok() ? *o : nullptr;
+  };
+  auto deployment = graphDeployment(object, lookup, config);
+  if (!deployment.ok()) return deployment.status();
+  waiting = std::move(deployment->waiting);
+  Resource r;
+  r.kind = kGraphKind;
+  r.inference_service = std::move(deployment->service);
+  return r;
+}
+
 void InferenceServiceReconciler::reconcile(const std::string& k) {
-  auto [object_ns, object_name] = splitKey(k);
-  auto object = deps_.store->get(kIsvcKind, object_ns, object_name);
+  const OwnerKey owner = parseOwnerKey(k);
+  const std::string& object_ns = owner.namespace_name;
+  const std::string& object_name = owner.name;
+  const char* kind = owner.kind();
+  auto object = deps_.store->get(kind, object_ns, object_name);
   if (!object.ok()) return deleted(k);
   const int64_t generation = (**object)["metadata"].value("generation", int64_t{1});
-  auto parsed = resourceFromObject(**object);
+  absl::StatusOr<Resource> parsed;
+  // A graph waits (makes no revision) while a service it calls is missing or not Ready.
+  std::string waiting;
+  if (owner.graph) {
+    parsed = graphResource(**object, waiting);
+  } else {
+    parsed = resourceFromObject(**object);
+  }
   std::unique_lock lock(mu_);
   auto& slot = services_[k];
   if (!slot) {
     slot = std::make_unique<Entry>();
     slot->key = k;
+    slot->graph = owner.graph;
   }
   Entry& e = *slot;
   if (!parsed.ok() || !parsed->inference_service) {
     // Admission refuses these; an internal write could still store one.
     lock.unlock();
-    (void)deps_.store->updateStatus(kIsvcKind, object_ns, object_name, [&](json& o) {
+    (void)deps_.store->updateStatus(kind, object_ns, object_name, [&](json& o) {
+      if (owner.graph) {
+        o["status"]["conditions"] = json::array({{{"type", "Ready"},
+                                                  {"status", "False"},
+                                                  {"reason", "InvalidSpec"},
+                                                  {"message", message(parsed.status())}}});
+        return absl::OkStatus();
+      }
       o["status"]["modelStatus"] = {{"transitionStatus", "InvalidSpec"},
                                     {"lastFailureInfo", {{"reason", "InvalidSpec"}, {"message", message(parsed.status())}}}};
       return absl::OkStatus();
@@ -630,7 +728,8 @@ void InferenceServiceReconciler::reconcile(const std::string& k) {
     }
     for (const auto& a : c.args) launch.argv.push_back(expand(a, vars));
     for (const auto& [key, value] : c.env) launch.env[key] = expand(value, vars);
-    launch.readiness_path = "/";
+    // KServe's router probe (constants.GetRouterReadinessProbe); a custom container's root.
+    launch.readiness_path = component == kGraphComponent ? "/readyz" : "/";
     return launch;
   };
   // What makes a revision: the component spec less the traffic-only fields (changing the
@@ -661,7 +760,13 @@ void InferenceServiceReconciler::reconcile(const std::string& k) {
 
   // Predictor: a custom container, or a model on a selected runtime.
   std::optional<RuntimeSelection> selection;
-  if (!isvc.predictor.containers.empty()) {
+  if (owner.graph) {
+    if (waiting.empty()) {
+      if (auto launch = containerLaunch(kGraphComponent, isvc.predictor)) {
+        record(e.predictor, kGraphComponent, isvc.predictor, revisionSpec("predictor"), *launch);
+      }
+    }
+  } else if (!isvc.predictor.containers.empty()) {
     if (auto launch = containerLaunch("predictor", isvc.predictor)) {
       record(e.predictor, "predictor", isvc.predictor, revisionSpec("predictor"), *launch);
     }
@@ -806,8 +911,12 @@ void InferenceServiceReconciler::reconcile(const std::string& k) {
   in.transformer = e.transformer ? &*e.transformer : nullptr;
   in.runtime = selection;
   in.now = deps_.time->systemTime();
-  json status = buildStatus(isvc, in);
-  if (!failure.empty()) {
+  json status = owner.graph ? buildGraphStatus(name, ns, options_.domain, e.predictor,
+                                              failure.empty() ? waiting : failure, in.now)
+                            : buildStatus(isvc, in);
+  if (owner.graph) {
+    // The graph's own status has no modelStatus.
+  } else if (!failure.empty()) {
     status["modelStatus"]["transitionStatus"] = "InvalidSpec";
     status["modelStatus"]["lastFailureInfo"] = {{"reason", "InvalidPredictorSpec"}, {"message", failure}};
   } else if (!downloading.empty()) {
@@ -835,7 +944,7 @@ void InferenceServiceReconciler::reconcile(const std::string& k) {
   revisions_to_write.erase(std::unique(revisions_to_write.begin(), revisions_to_write.end()), revisions_to_write.end());
   for (const auto& rev : revisions_to_write) writeRevision(e, rev);
   lock.unlock();
-  (void)deps_.store->updateStatus(kIsvcKind, ns, name, [&](json& o) {
+  (void)deps_.store->updateStatus(kind, ns, name, [&](json& o) {
     o["status"] = status;
     return absl::OkStatus();
   });
@@ -886,7 +995,7 @@ void InferenceServiceReconciler::publishRoutes() {
           reachable[target.revision] = it == snapshot->revisions.end() ? 0 : static_cast<int>(it->second.endpoints->size());
         }
       };
-      component("predictor", e.predictor);
+      component(e.graph ? kGraphComponent : "predictor", e.predictor);
       if (e.transformer) component("transformer", *e.transformer);
       if (e.explainer) component("explainer", *e.explainer);
       snapshot->table.add(routes);

@@ -4,6 +4,7 @@
 
 #include "fmt/format.h"
 #include "kh/common/strings.h"
+#include "kh/controller/api_objects.h"
 
 namespace kh::controller {
 namespace {
@@ -58,6 +59,8 @@ json componentStatus(const std::string& host_prefix, const std::string& ns, cons
 }  // namespace
 
 std::string revisionName(const std::string& isvc, const std::string& component, int index) {
+  // A graph's router is a Knative Service of its own, named as the graph.
+  if (component == kGraphComponent) return fmt::format("{}-{:05d}", isvc, index);
   return fmt::format("{}-{}-{:05d}", isvc, component, index);
 }
 

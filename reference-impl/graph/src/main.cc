@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
   app.add_option("--drain_seconds", drain_seconds,
                  "After SIGTERM: how long /readyz answers 503 while requests are still served (KServe: 30)")
       ->check(CLI::Range(0, 3600));
-  app.add_option("--seed", seed, "Seed of the Splitter's draws (default: from the clock)");
+  app.add_option("--seed", seed, "Seed of the Splitter's draws (default $KH_RANDOM_SEED, else from the clock)");
   app.add_option("--ingress", ingress, "Where steps on cluster hosts go (default $KH_INGRESS_ADDRESS)");
   CLI11_PARSE(app, argc, argv);
   if (port == 0) port = std::getenv("PORT") ? std::atoi(std::getenv("PORT")) : 8080;
@@ -185,7 +185,8 @@ int main(int argc, char** argv) {
     std::cerr << "graph-router: failed to unmarshall inference graph json: --graph-json is not JSON\n";
     return 1;
   }
-  auto graph = kh::graph::loadGraph(name, spec);
+  // The controller's spec: serviceName steps carry the serviceUrl it resolved them to.
+  auto graph = kh::graph::loadGraph(name, spec, /*resolved=*/true);
   if (!graph.ok()) {
     std::cerr << "graph-router: " << kh::common::toStd(graph.status().message()) << "\n";
     return 1;
@@ -207,6 +208,8 @@ int main(int argc, char** argv) {
     }
     ingress_address = kh::graph::HostPort{a->host, a->port};
   }
+  // refstack seeds each pod (KH_RANDOM_SEED) so that a run's Splitter draws repeat with its seed.
+  if (seed == 0 && std::getenv("KH_RANDOM_SEED")) seed = std::strtoull(std::getenv("KH_RANDOM_SEED"), nullptr, 10);
   if (seed == 0) seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   GraphHandler handler(*graph, options, ingress_address,
                        std::chrono::seconds(t.server_write.value_or(kh::graph::kDefaultServerWriteSeconds)), seed);

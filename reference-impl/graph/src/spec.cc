@@ -160,7 +160,7 @@ absl::StatusOr<GraphSpec> parseGraphSpec(const json& spec) {
   return out;
 }
 
-absl::Status validateGraph(std::string_view name, const GraphSpec& spec) {
+absl::Status validateGraph(std::string_view name, const GraphSpec& spec, bool resolved) {
   if (!matchesGraphName(name)) {
     return absl::InvalidArgumentError(fmt::format(
         "The InferenceGraph \"{}\" is invalid: a InferenceGraph name must consist of lower case alphanumeric "
@@ -186,6 +186,7 @@ absl::Status validateGraph(std::string_view name, const GraphSpec& spec) {
     for (size_t i = 0; i < node.steps.size(); ++i) {
       const Step& s = node.steps[i];
       int targets = !s.node_name.empty() + !s.service_name.empty() + !s.service_url.empty();
+      if (resolved && !s.service_name.empty() && !s.service_url.empty()) --targets;
       if (targets == 0) {
         return absl::InvalidArgumentError(
             fmt::format("Step {} (\"{}\") in node \"{}\" of InferenceGraph \"{}\" does not specify an inference target",
@@ -235,10 +236,10 @@ absl::Status compileConditions(std::string_view name, GraphSpec& spec) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<GraphSpec> loadGraph(std::string_view name, const json& spec) {
+absl::StatusOr<GraphSpec> loadGraph(std::string_view name, const json& spec, bool resolved) {
   auto parsed = parseGraphSpec(spec);
   if (!parsed.ok()) return parsed.status();
-  if (auto st = validateGraph(name, *parsed); !st.ok()) return st;
+  if (auto st = validateGraph(name, *parsed, resolved); !st.ok()) return st;
   if (auto st = compileConditions(name, *parsed); !st.ok()) return st;
   return parsed;
 }

@@ -13,7 +13,8 @@ void RouteTable::add(const ServiceRoutes& s) {
     if (c.component == "transformer") top = &c;
   }
   for (const auto& c : s.components) {
-    if (!top && c.component == "predictor") top = &c;
+    // A graph's router is the whole of its service (KServe runs it as the graph's Knative Service).
+    if (!top && (c.component == "predictor" || c.component == "graph")) top = &c;
   }
   for (const auto& c : s.components) {
     Route r{s.isvc, s.namespace_name, c.component, c.split};

@@ -255,6 +255,7 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   ropts.pod_grace_period = config.pod_grace_period;
   ropts.drain_quiet_period = config.drain_quiet_period;
   ropts.activator_queue_limit = config.activator_queue_limit;
+  ropts.random_seed = config.random_seed;
   ropts.state_dir = config.state_dir;
   ropts.builtin_runtimes = std::move(builtin);
   impl->reconciler = std::make_unique<ctl::InferenceServiceReconciler>(std::move(rdeps), std::move(ropts));
@@ -366,8 +367,20 @@ absl::StatusOr<nlohmann::json> Refstack::apply(const std::string& yaml, const st
   return impl_->applyText(yaml, source);
 }
 
+std::map<std::string, std::vector<std::string>> builtinImages(const std::filesystem::path& bin_dir) {
+  auto bin = [&](const char* name) { return (bin_dir / name).string(); };
+  return {
+      {"kserve-harness/modelserver", {bin("modelserver")}},
+      {"kserve-harness/passthrough-transformer", {bin("passthrough-transformer")}},
+      {"kserve-harness/fixed-response", {bin("fixed-response")}},
+      {"kserve/router", {bin("graph-router")}},
+      {"kserve/success-200-isvc", {bin("fixed-response")}},
+      {"kserve/error-404-isvc", {bin("fixed-response"), "--status=404", R"(--body={"detail":"Intentional 404 code"})"}},
+  };
+}
+
 absl::Status Refstack::remove(const std::string& kind, const std::string& ns, const std::string& name) {
-  std::string k = kind == "isvc" ? "InferenceService" : kind;
+  std::string k = kind == "isvc" ? "InferenceService" : kind == "ig" ? "InferenceGraph" : kind;
   const kubeapi::KindSpec* spec = impl_->store->findKind(k);
   if (spec == nullptr || !spec->client_writable) {
     return absl::InvalidArgumentError(common::strCat("cannot delete a ", kind,
@@ -386,6 +399,13 @@ absl::Status Refstack::patch(const std::string& kind, const std::string& ns, con
   }
   return impl_->store->patch(kind, spec->namespaced ? ns : "", name, kubeapi::PatchType::kMerge, merge_patch.dump())
       .status();
+}
+
+absl::StatusOr<nlohmann::json> Refstack::getObject(const std::string& kind, const std::string& ns,
+                                                   const std::string& name) const {
+  auto o = impl_->store->get(kind, ns, name);
+  if (!o.ok()) return o.status();
+  return **o;
 }
 
 absl::StatusOr<nlohmann::json> Refstack::get(const std::string& ns, const std::string& name) const {

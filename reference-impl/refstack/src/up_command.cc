@@ -38,8 +38,7 @@ struct UpArgs {
 int runUp(const UpArgs& a, const AdminFlags& admin) {
   Config config;
   fs::path self = fs::canonical("/proc/self/exe").parent_path();
-  config.images["kserve-harness/modelserver"] = {(self / "modelserver").string()};
-  config.images["kserve-harness/passthrough-transformer"] = {(self / "passthrough-transformer").string()};
+  config.images = builtinImages(self);
   config.queue_proxy = {(self / "queue-proxy").string()};
   const char* env_runtimes = std::getenv("KH_RUNTIMES_DIR");
   config.runtimes_dir = env_runtimes ? env_runtimes : KH_DEFAULT_RUNTIMES_DIR;

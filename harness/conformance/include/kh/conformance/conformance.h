@@ -1,6 +1,8 @@
 #pragma once
 // The protocol conformance suite: data-driven cases (YAML under protocols/conformance/) run over
-// real HTTP and gRPC against a target, with results as text lines, JUnit XML and JSON.
+// real HTTP and gRPC against a target, with results as text lines, JUnit XML and JSON. Graph
+// cases (protocol `graph`) check an InferenceGraph's answers: each names the graph it runs
+// against, one of the shipped graphs of protocols/conformance/graphs/.
 
 #include <chrono>
 #include <functional>
@@ -20,7 +22,8 @@ struct Case {
   std::string section;   // the spec section it checks, e.g. "2.3"
   std::string tag;       // SPEC (written protocol) or REF (KServe's reference server)
   std::string level;     // MUST or SHOULD
-  std::string protocol;  // v1, v2 or grpc
+  std::string protocol;  // v1, v2, grpc or graph
+  std::string graph;     // graph cases: the InferenceGraph they run against
   std::string suite;     // file stem
   nlohmann::json spec;   // request and expect blocks, variables not yet substituted
 };
@@ -39,8 +42,18 @@ struct RunOptions {
   uint16_t http_port = 0;
   std::optional<std::string> grpc_target;  // host:port
   std::string model;
-  /** "all", or any of v1, v2, grpc (comma-separated). */
+  /** "all", or any of v1, v2, grpc, graph (comma-separated). */
   std::string protocols = "all";
+  /**
+   * The graphs whose cases run ("all": every graph's); none: graph cases are skipped. Model
+   * cases need `model`; a run of graph cases only needs none.
+   */
+  std::vector<std::string> graphs;
+  /**
+   * Host header of a graph case's requests; "{graph}" is replaced by the case's graph. Empty:
+   * host:port (a graph router reached directly).
+   */
+  std::string graph_host = "{graph}-default.example.com";
   /** A V2 inference request JSON whose inputs are the sample (else made from metadata). */
   std::optional<std::string> sample_file;
   /** Only cases whose id contains this text. */

@@ -27,7 +27,10 @@ absl::Status writeReport(const std::filesystem::path& dir, const nlohmann::json&
 /** A horizontal stacked-bar SVG of cold-start breakdowns (offsets from arrival, ms). */
 std::string svgColdStartBreakdown(const nlohmann::json& samples);
 
-/** An SVG of a measured proportion with its interval against the expected value (percent). */
+/** A waterfall SVG of an InferenceGraph's steps (a graph_breakdown assertion's data). */
+std::string svgGraphBreakdown(const nlohmann::json& data);
+
+/** An SVG of a measured proportion with its interval against the expected value (percent); `label` is its title. */
 std::string svgSplitInterval(const std::string& label, double expected, double measured, double low,
                              double high);
 

@@ -32,6 +32,8 @@ struct Step {
   /** A name other steps refer to (loads; optional elsewhere). */
   std::string name;
   std::string isvc;  // the InferenceService the step is about (default: the scenario's)
+  /** The InferenceGraph the step is about instead (wait for ready, load, conform). */
+  std::string graph;
 
   // apply: a manifest file (resolved against the scenario's directory) or inline documents.
   std::filesystem::path file;
@@ -62,7 +64,7 @@ struct Step {
   std::string filter;
 
   // assert: its kind (cold_start, scale_to_zero, canary_split, tag_routing, no_errors,
-  // latency_slo, scaled_up, compare) and parameters.
+  // latency_slo, scaled_up, compare, graph_output, graph_split, graph_breakdown) and parameters.
   std::string assertion;
   nlohmann::json params = nlohmann::json::object();
 

@@ -3,8 +3,9 @@
 //  - embedded: kh::refstack::Refstack in this process (temporary state dir, free ports), with the
 //    scenario's config-autoscaler overrides; its event log is the observation source.
 //  - endpoint: a URL of a model server; no control plane (steps that need one are skipped).
-//  - kube: kubectl with a context; apply/delete/get InferenceServices, pods and Knative
-//    PodAutoscalers as JSON, traffic through a given ingress host:port with the ISVC's Host.
+//  - kube: kubectl with a context; apply/delete/get InferenceServices and InferenceGraphs, pods
+//    and Knative PodAutoscalers as JSON, traffic through a given ingress host:port with the
+//    ISVC's (or graph's) Host.
 
 #include <cstdint>
 #include <filesystem>
@@ -69,6 +70,8 @@ class Target {
   virtual absl::Status patch(const std::string& ns, const std::string& name, const nlohmann::json& merge_patch) = 0;
   /** An InferenceService with its status (KServe's shape). */
   virtual absl::StatusOr<nlohmann::json> get(const std::string& ns, const std::string& name) = 0;
+  /** An InferenceGraph with its status (KServe's shape: conditions, url). */
+  virtual absl::StatusOr<nlohmann::json> getGraph(const std::string& ns, const std::string& name) = 0;
   /** Pods of an InferenceService by revision. */
   virtual absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string& ns,
                                                                const std::string& name) = 0;
@@ -83,6 +86,8 @@ class Target {
    */
   virtual absl::StatusOr<Endpoint> endpoint(const std::string& ns, const std::string& isvc,
                                             const std::string& host) = 0;
+  /** Where to send requests for an InferenceGraph (its status.url's host through the ingress). */
+  virtual absl::StatusOr<Endpoint> graphEndpoint(const std::string& ns, const std::string& graph) = 0;
 };
 
 struct EmbeddedOptions {

@@ -26,13 +26,31 @@ inline constexpr const char* kComponentLabel = "component";
 inline constexpr const char* kRevisionLabel = "serving.knative.dev/revision";
 inline constexpr const char* kConfigurationLabel = "serving.knative.dev/configuration";
 inline constexpr const char* kServiceLabel = "serving.knative.dev/service";
+/** KServe's label on the objects of an InferenceGraph's router revision. */
+inline constexpr const char* kGraphLabel = "serving.kserve.io/inferencegraph";
+/** The component of an InferenceGraph's router revision (named {graph}-0000N). */
+inline constexpr const char* kGraphComponent = "graph";
+/**
+ * The keys the controller gives what it reconciles, in its queue and its events: "ns/name" for
+ * an InferenceService, "graph:ns/name" for an InferenceGraph.
+ */
+inline constexpr std::string_view kGraphKeyPrefix = "graph:";
+struct OwnerKey {
+  bool graph = false;
+  std::string namespace_name;
+  std::string name;
+  const char* kind() const { return graph ? "InferenceGraph" : "InferenceService"; }
+  const char* apiVersion() const { return graph ? "serving.kserve.io/v1alpha1" : "serving.kserve.io/v1beta1"; }
+};
+OwnerKey parseOwnerKey(std::string_view key);
+std::string graphKey(std::string_view ns, std::string_view name);
 /** Marks the ClusterServingRuntimes refstack ships (recreated when deleted). */
 inline constexpr const char* kBuiltInAnnotation = "serving.kserve-harness.io/built-in";
 
 /**
  * Sets KServe's admission on the kinds refstack serves: InferenceServices and (Cluster)
  * ServingRuntimes are parsed and validated as KServe's webhook does, and rejected as Invalid with
- * its message; InferenceGraphs need a valid name.
+ * its message; InferenceGraphs are loaded (kh::graph) and checked as KServe's webhook does.
  */
 void installAdmission(std::vector<kubeapi::KindSpec>& kinds);
 

@@ -6,7 +6,9 @@
 // for the autoscaled predictor), publishes the ingress's routes and the activator's endpoints,
 // and writes the InferenceService's status, the Pods and the PodAutoscalers back to the store.
 //
-// One thread, fed by a queue of "namespace/name" keys. Nothing slow runs under its lock: storage
+// InferenceGraphs too: each runs as a one-component service whose pods are its router.
+//
+// One thread, fed by a queue of "namespace/name" keys ("graph:namespace/name" for graphs). Nothing slow runs under its lock: storage
 // downloads happen in StorageResolver, pods stop (drain) on threads of their own, routes are
 // published after the lock is released.
 
@@ -67,6 +69,11 @@ struct ReconcilerOptions {
   std::chrono::milliseconds pod_grace_period{10'000};
   std::chrono::milliseconds drain_quiet_period{1'000};
   size_t activator_queue_limit = 1000;
+  /**
+   * Seeds each pod's own draws (KH_RANDOM_SEED: this plus the pod's serial; a graph router's
+   * Splitter), so that a run with the same seed draws the same.
+   */
+  uint64_t random_seed = 1;
   /** Pod logs (logs/), pid and start-up files (pods/). */
   std::filesystem::path state_dir = "/tmp/refstack";
   /** The ClusterServingRuntimes shipped with the stack (recreated when deleted). */
@@ -124,6 +131,8 @@ class InferenceServiceReconciler final : public ScaleTarget {
   void enqueue(const std::string& key);
   void loop();
   void reconcile(const std::string& key);
+  /** An InferenceGraph's router as a service; `waiting` says which service it waits for. */
+  absl::StatusOr<Resource> graphResource(const nlohmann::json& object, std::string& waiting) const;
   void deleted(const std::string& key);
   void publishRoutes();
   void startPod(const std::string& key, const std::string& revision);
@@ -168,6 +177,8 @@ class InferenceServiceReconciler final : public ScaleTarget {
   // annotations), to tell a client's change from a status write.
   std::mutex seen_mu_;
   std::map<std::string, std::string> seen_;
+  std::set<std::string> graph_keys_;  // "graph:ns/name" of every InferenceGraph
+  uint64_t pod_serial_ = 0;  // guarded by mu_: every pod started, for its seed
 };
 
 }  // namespace kh::controller

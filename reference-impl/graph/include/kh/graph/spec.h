@@ -80,8 +80,10 @@ absl::StatusOr<GraphSpec> parseGraphSpec(const nlohmann::json& spec);
 /**
  * KServe's webhook checks, in its order and with its messages: the name, the root node, unique
  * step names per node, exactly one target per step, Splitter weights present and summing to 100.
+ * `resolved`: the spec the controller gives the router, where a serviceName step also has the
+ * serviceUrl it resolved to (KServe's controller keeps both); that pair is one target.
  */
-absl::Status validateGraph(std::string_view name, const GraphSpec& spec);
+absl::Status validateGraph(std::string_view name, const GraphSpec& spec, bool resolved = false);
 
 /**
  * Compiles every step's condition. A condition outside our GJSON subset is InvalidArgument
@@ -92,6 +94,6 @@ absl::Status validateGraph(std::string_view name, const GraphSpec& spec);
 absl::Status compileConditions(std::string_view name, GraphSpec& spec);
 
 /** parseGraphSpec + validateGraph + compileConditions. */
-absl::StatusOr<GraphSpec> loadGraph(std::string_view name, const nlohmann::json& spec);
+absl::StatusOr<GraphSpec> loadGraph(std::string_view name, const nlohmann::json& spec, bool resolved = false);
 
 }  // namespace kh::graph

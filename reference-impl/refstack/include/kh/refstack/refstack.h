@@ -69,6 +69,14 @@ struct Config {
 };
 
 /**
+ * The images refstack runs out of the box, as commands in `bin_dir` (where refstack's own
+ * executable is): KServe-harness's model server and transformer, KServe's InferenceGraph router
+ * (kserve/router) and the two helper images of KServe's graph e2e tests
+ * (kserve/success-200-isvc, kserve/error-404-isvc), so that their manifests run unchanged.
+ */
+std::map<std::string, std::vector<std::string>> builtinImages(const std::filesystem::path& bin_dir);
+
+/**
  * Reads refstack's YAML config file (see reference-impl/refstack/README.md) over `base`.
  * @return InvalidArgument "file:line:col: ..." or naming the bad key.
  */
@@ -99,6 +107,9 @@ class Refstack {
    */
   absl::Status patch(const std::string& kind, const std::string& ns, const std::string& name,
                      const nlohmann::json& merge_patch);
+  /** Any object the Kubernetes API serves, by kind ("InferenceGraph", ...); `ns` "" when cluster-scoped. */
+  absl::StatusOr<nlohmann::json> getObject(const std::string& kind, const std::string& ns,
+                                           const std::string& name) const;
   /** An InferenceService with its status (the object the Kubernetes API serves). */
   absl::StatusOr<nlohmann::json> get(const std::string& ns, const std::string& name) const;
   /** Every InferenceService, as a list object. */
