@@ -180,8 +180,10 @@ TEST_F(RefstackGraph, ModelChainAsKServesTestInferenceGraph) {
   EXPECT_EQ(steps(res), (std::vector<std::string>{"root/xgboost:200", "root/dense:200", "root/xgboost-again:200"}));
 }
 
-TEST_F(RefstackGraph, StepAtZeroPodsColdStartsThroughTheActivator) {
-  // A service that scales to zero (minReplicas 0), called by a graph that stays up.
+TEST_F(RefstackGraph, GraphAndStepAtZeroPodsColdStartThroughTheActivator) {
+  // A service that scales to zero (minReplicas 0), called by a graph that does too: one request
+  // wakes the graph's router (held by the activator at the graph's host), whose step is held in
+  // turn at the service's.
   const std::string zero = R"(apiVersion: serving.kserve.io/v1beta1
 kind: InferenceService
 metadata:
@@ -199,7 +201,10 @@ apiVersion: serving.kserve.io/v1alpha1
 kind: InferenceGraph
 metadata:
   name: wake
+  annotations:
+    autoscaling.knative.dev/window: "6s"
 spec:
+  minReplicas: 0
   nodes:
     root:
       routerType: Sequence
@@ -208,19 +213,27 @@ spec:
 )";
   ASSERT_TRUE(stack_->apply(zero, "zero").ok());
   ASSERT_TRUE(waitGraphReady("wake")) << testing::dumpEvents(stack_->events(0));
-  // Wait for the service's pods to go (no request has been sent, so the KPA takes it to zero).
-  auto stopped = stack_->waitForEvent(0, testing::eventWhere<events::PodPhaseChanged>([](const auto& p) {
-    return p.revision == "sleepy-predictor-00001" && p.phase == "Stopped";
-  }), 60s);
-  ASSERT_TRUE(stopped.has_value()) << testing::dumpEvents(stack_->events(0));
+  // Wait for both to go (no request has been sent, so the KPA takes them to zero).
+  for (const char* revision : {"sleepy-predictor-00001", "wake-00001"}) {
+    auto stopped = stack_->waitForEvent(0, testing::eventWhere<events::PodPhaseChanged>([&](const auto& p) {
+      return p.revision == revision && p.phase == "Stopped";
+    }), 60s);
+    ASSERT_TRUE(stopped.has_value()) << revision << "\n" << testing::dumpEvents(stack_->events(0));
+  }
+  // A revision at zero stays Ready (Knative): the graph still answers at its host.
+  auto graph = stack_->getObject("InferenceGraph", "default", "wake");
+  ASSERT_TRUE(graph.ok());
+  EXPECT_EQ((*graph)["status"]["url"], "http://wake-default.example.com");
   int64_t seq = lastSeq();
   auto res = call("wake", "{}");
   EXPECT_EQ(res.result_int(), 200u) << res.body();
   EXPECT_EQ(res.body(), kSuccess);
-  auto cold = stack_->waitForEvent(seq, testing::eventWhere<events::ColdStart>([](const auto& c) {
-    return c.revision == "sleepy-predictor-00001";
-  }), 10s);
-  EXPECT_TRUE(cold.has_value()) << testing::dumpEvents(stack_->events(seq));
+  for (const char* revision : {"wake-00001", "sleepy-predictor-00001"}) {
+    auto cold = stack_->waitForEvent(seq, testing::eventWhere<events::ColdStart>([&](const auto& c) {
+      return c.revision == revision;
+    }), 10s);
+    EXPECT_TRUE(cold.has_value()) << revision << "\n" << testing::dumpEvents(stack_->events(seq));
+  }
 }
 
 TEST_F(RefstackGraph, RefusesMalformedGraphsAtApplyAndWaitsForItsServices) {
