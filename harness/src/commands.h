@@ -25,4 +25,7 @@ Command addReportCommand(CLI::App& app);
 /** `harness run [FILES] [--target ...]`: scenarios; exit 1 on a failed assertion, 2 bad input. */
 Command addRunCommand(CLI::App& app);
 
+/** `harness simulate`: the KPA in virtual time over workloads; exit 0 done, 2 bad input. */
+Command addSimulateCommand(CLI::App& app);
+
 }  // namespace kh::cli

@@ -16,11 +16,13 @@ int main(int argc, char** argv) {
   kh::cli::Command compare = kh::cli::addCompareCommand(app);
   kh::cli::Command report = kh::cli::addReportCommand(app);
   kh::cli::Command run = kh::cli::addRunCommand(app);
+  kh::cli::Command simulate = kh::cli::addSimulateCommand(app);
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("conform")) return conform();
   if (app.got_subcommand("load")) return load();
   if (app.got_subcommand("compare")) return compare();
   if (app.got_subcommand("report")) return report();
   if (app.got_subcommand("run")) return run();
+  if (app.got_subcommand("simulate")) return simulate();
   return 2;
 }

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "kh/autoscaler/config.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/loadgen/plan.h"
@@ -481,13 +482,8 @@ absl::StatusOr<Scenario> Parser::parse(const YAML::Node& root, const std::filesy
   }
   if (const YAML::Node& a = root["autoscaler"]) {
     // config-autoscaler keys as Knative spells them; values are strings as in a ConfigMap.
-    static const std::set<std::string> kKeys = {
-        "stable-window", "panic-window-percentage", "panic-threshold-percentage", "target-burst-capacity",
-        "container-concurrency-target-percentage", "container-concurrency-target-default",
-        "requests-per-second-target-default", "max-scale-up-rate", "max-scale-down-rate",
-        "scale-to-zero-grace-period", "scale-to-zero-pod-retention-period", "scale-down-delay",
-        "initial-scale", "allow-zero-initial-scale", "min-scale", "max-scale", "max-scale-limit",
-        "enable-scale-to-zero", "activator-capacity", "pod-autoscaler-class"};
+    static const std::set<std::string> kKeys(autoscaler::autoscalerConfigKeys().begin(),
+                                             autoscaler::autoscalerConfigKeys().end());
     KH_CHECK(checkKeys(a, "autoscaler", kKeys));
     for (const auto& kv : a) {
       if (!kv.second.IsScalar()) return error(kv.second, "autoscaler values are strings (as in the ConfigMap)");

@@ -405,6 +405,18 @@ absl::Status validateAutoscalerConfig(const AutoscalerConfig& lc) {
   return absl::OkStatus();
 }
 
+const std::vector<std::string>& autoscalerConfigKeys() {
+  // Those parseAutoscalerConfig reads below.
+  static const std::vector<std::string> kKeys = {
+      "pod-autoscaler-class", "enable-scale-to-zero", "allow-zero-initial-scale", "max-scale-up-rate",
+      "max-scale-down-rate", "container-concurrency-target-percentage", "container-concurrency-target-default",
+      "requests-per-second-target-default", "target-burst-capacity", "panic-window-percentage",
+      "activator-capacity", "panic-threshold-percentage", "initial-scale", "min-scale", "max-scale",
+      "max-scale-limit", "stable-window", "scale-down-delay", "scale-to-zero-grace-period",
+      "scale-to-zero-pod-retention-period"};
+  return kKeys;
+}
+
 absl::StatusOr<AutoscalerConfig> parseAutoscalerConfig(
     const std::map<std::string, std::string>& configMap) {
   AutoscalerConfig lc;

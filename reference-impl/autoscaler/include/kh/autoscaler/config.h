@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -137,6 +138,9 @@ struct AutoscalerConfig {
  */
 absl::StatusOr<AutoscalerConfig> parseAutoscalerConfig(
     const std::map<std::string, std::string>& configMap);
+
+/** The config-autoscaler keys parseAutoscalerConfig reads, as Knative spells them. */
+const std::vector<std::string>& autoscalerConfigKeys();
 
 /** The range checks of parseAutoscalerConfig on an already-built config (`validate`). */
 absl::Status validateAutoscalerConfig(const AutoscalerConfig& config);

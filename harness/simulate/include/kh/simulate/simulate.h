@@ -1,0 +1,141 @@
+#pragma once
+// `harness simulate`: what-if for Knative autoscaling. A workload (request arrival times per
+// service) is replayed in virtual time through kh::autoscaler's RevisionAutoscaler, the very KPA
+// refstack runs, driven as refstack's KpaReconciler drives it: a revision-wide stat every second
+// (the scraper's while pods are ready, the activator's for what it holds), the decider every
+// tick, the activator's poke for a request at zero pods, a tick whenever the ready pod count
+// changes. Pods take `pod_startup` to become ready; requests wait in one FIFO (the activator's
+// buffer, or the queue-proxies' queues) until a ready pod has room under containerConcurrency.
+// Deterministic: the same inputs give the same result (arrivals come from seeded schedules).
+//
+// What it reports per service and in total: requests delayed by a cold start (they arrived with
+// no pod ready), the added latency (time waiting for a pod), pod-seconds (cost), time at zero,
+// scale events and panic episodes. A sweep over config-autoscaler settings gives the Pareto
+// front of cost against cold-start share.
+//
+// Simplifications, documented where a user reads the results: one queue per service (Knative's
+// activator balances by containerConcurrency; without it, kube-proxy spreads requests and each
+// queue-proxy queues its own); a pod taken away stops taking requests at once and finishes the
+// ones it has; service time is a constant.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace kh::simulate {
+
+/** One service's workload: its request arrival times, seconds from the start, non-decreasing. */
+struct ServiceWorkload {
+  std::string name;
+  std::vector<double> arrivals_s;
+};
+
+/**
+ * Arrivals from a `harness load` schedule description, the same readers `harness load` uses:
+ * "trace:FILE" (one offset in seconds per line), "poisson:RATE" (seeded), "constant:RATE",
+ * "every:SECONDS" (one request every SECONDS, from 0), or a profile ("100@60s,0@300s",
+ * "ramp:0-50@600s": steps and ramps, Poisson gaps with the seed). `duration_s` bounds the
+ * generated ones (a trace stops there too when > 0).
+ * @return InvalidArgument naming the problem (a trace's bad line with its number).
+ */
+absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, double duration_s, uint64_t seed);
+
+/** How each service's pods behave. */
+struct ServiceModel {
+  /** Time a request holds its pod. */
+  double service_time_s = 0.05;
+  /** From a pod's creation to its readiness (a cold start's floor). */
+  double pod_startup_s = 1.0;
+  /** containerConcurrency: requests a pod serves at once (0: unlimited). */
+  int container_concurrency = 0;
+  /** Per-service autoscaling annotations (autoscaling.knative.dev/...), as on the revision. */
+  std::map<std::string, std::string> annotations;
+};
+
+struct SimulationSettings {
+  /** Knative's config-autoscaler keys ("stable-window": "60s", ...), over Knative's defaults. */
+  std::map<std::string, std::string> autoscaler;
+  /** Simulate until here (seconds); 0: the last arrival plus 15 minutes (time to reach zero). */
+  double duration_s = 0;
+  /** Cost of a pod-hour, to report a price beside pod-seconds (0: none). */
+  double price_per_pod_hour = 0;
+  /** Keep each service's pods-over-time series (changes only) in the result. */
+  bool keep_series = false;
+};
+
+struct ServiceResult {
+  std::string name;
+  int64_t requests = 0;
+  /** Requests that arrived when no pod was ready and waited for one to start. */
+  int64_t cold_start_requests = 0;
+  double cold_start_share = 0;
+  /** Time each request waited for a pod (added to its service time), over all requests. */
+  double added_latency_p50_ms = 0;
+  double added_latency_p99_ms = 0;
+  double added_latency_max_ms = 0;
+  /** Pods alive (starting, ready or draining) integrated over time. */
+  double pod_seconds = 0;
+  double price = 0;
+  /** Time with no pod at all. */
+  double zero_seconds = 0;
+  /** Changes of the replicas the KPA asked for; of those, to zero. */
+  int64_t scale_events = 0;
+  int64_t scale_to_zero_events = 0;
+  /** Times the decider entered panic mode. */
+  int64_t panic_episodes = 0;
+  int max_pods = 0;
+  double simulated_s = 0;
+  /** (time, pods alive) at each change, when SimulationSettings::keep_series. */
+  std::vector<std::pair<double, int>> pods_series;
+};
+
+struct SimulationResult {
+  std::vector<ServiceResult> services;
+  /** Sums (percentiles: over every request of every service). */
+  ServiceResult total;
+};
+
+/**
+ * Runs every service's workload through its own KPA.
+ * @return InvalidArgument for bad autoscaler settings or annotations (Knative's messages).
+ */
+absl::StatusOr<SimulationResult> simulate(const std::vector<ServiceWorkload>& workloads, const ServiceModel& model,
+                                          const SimulationSettings& settings);
+
+/** One config-autoscaler key and the values a sweep tries. */
+struct SweepAxis {
+  std::string key;
+  std::vector<std::string> values;
+};
+
+/** Parses "stable-window=30s,60s,120s" into an axis. @return InvalidArgument. */
+absl::StatusOr<SweepAxis> parseSweepAxis(const std::string& text);
+
+struct SweepPoint {
+  std::map<std::string, std::string> settings;  // the swept keys' values
+  double pod_seconds = 0;
+  double cold_start_share = 0;
+  double added_latency_p99_ms = 0;
+  /** No other point is at least as good on both cost and cold-start share and better on one. */
+  bool pareto = false;
+  /** These are the settings the simulation was given (the user's current ones). */
+  bool current = false;
+};
+
+/**
+ * Every combination of the axes' values (over `settings.autoscaler`), simulated; the front
+ * marked. The user's current settings (those of `settings`) are simulated too and marked.
+ */
+absl::StatusOr<std::vector<SweepPoint>> sweep(const std::vector<ServiceWorkload>& workloads, const ServiceModel& model,
+                                              const SimulationSettings& settings, const std::vector<SweepAxis>& axes);
+
+nlohmann::json toJson(const ServiceResult& r);
+nlohmann::json toJson(const SimulationResult& r);
+nlohmann::json toJson(const std::vector<SweepPoint>& points);
+
+}  // namespace kh::simulate

@@ -1,0 +1,489 @@
+#include "kh/simulate/simulate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <tuple>
+
+#include "kh/autoscaler/config.h"
+#include "kh/autoscaler/revision_autoscaler.h"
+#include "kh/common/strings.h"
+#include "kh/loadgen/schedule.h"
+
+namespace kh::simulate {
+namespace {
+
+using nlohmann::json;
+namespace as = autoscaler;
+
+constexpr double kDefaultTailS = 15 * 60;
+
+// Virtual time: seconds from the start, as the autoscaler's time points (an arbitrary origin
+// far from the clock's zero).
+as::TimePoint at(double s) {
+  return as::TimePoint{} + std::chrono::hours(24) +
+         std::chrono::duration_cast<as::Duration>(std::chrono::duration<double>(s));
+}
+double seconds(as::TimePoint t) { return std::chrono::duration<double>(t - at(0)).count(); }
+
+double percentileOf(std::vector<double>& values, double q) {
+  if (values.empty()) return 0;
+  size_t k = static_cast<size_t>(std::ceil(q / 100.0 * static_cast<double>(values.size()))) - 1;
+  k = std::min(k, values.size() - 1);
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+  return values[k];
+}
+
+struct Pod {
+  uint64_t id = 0;
+  double ready_at = 0;
+  int in_flight = 0;
+  bool leaving = false;  // taken away by a scale-down: finishes what it has, takes nothing new
+};
+
+// One service through its own KPA, event by event.
+class ServiceRun {
+ public:
+  ServiceRun(const ServiceWorkload& w, const ServiceModel& m, const SimulationSettings& s, as::RevisionScaling scaling,
+             double end_s, std::vector<double>& waits_ms)
+      : w_(w), m_(m), s_(s), end_s_(end_s), waits_ms_(waits_ms), kpa_(std::move(scaling), at(0)) {
+    result_.name = w.name;
+    // The revision is created with initial-scale pods, then the KPA reconciles at once.
+    applyReplicas(kpa_.initialReplicas());
+  }
+
+  ServiceResult run() {
+    size_t next_arrival = 0;
+    double next_stat = 1;  // the scraper's and the activator's 1 s reports
+    while (true) {
+      // The next event, in this order on ties: a completion, a pod ready, an arrival, the
+      // second's stats, a tick.
+      double t_done = completions_.empty() ? kNever : completions_.front().first;
+      double t_ready = nextReadyAfter(now_);
+      double t_arrival = next_arrival < w_.arrivals_s.size() ? w_.arrivals_s[next_arrival] : kNever;
+      double t = std::min({t_done, t_ready, t_arrival, next_stat, next_tick_});
+      if (t > end_s_) break;
+      advance(t);
+      if (t == t_done) {
+        finish();
+      } else if (t == t_ready) {
+        // A pod became ready: it takes waiting requests, and the KPA re-reconciles on pods.
+        dispatch();
+        tick();
+      } else if (t == t_arrival) {
+        arrive(w_.arrivals_s[next_arrival++]);
+      } else if (t == next_stat) {
+        stat();
+        next_stat += 1;
+      } else {
+        tick();
+      }
+    }
+    advance(end_s_);
+    result_.simulated_s = end_s_;
+    result_.cold_start_share =
+        result_.requests > 0 ? static_cast<double>(result_.cold_start_requests) / static_cast<double>(result_.requests) : 0;
+    result_.price = result_.pod_seconds / 3600.0 * s_.price_per_pod_hour;
+    return result_;
+  }
+
+ private:
+  static constexpr double kNever = std::numeric_limits<double>::infinity();
+
+  bool takes(const Pod& p) const {
+    const int cc = m_.container_concurrency;
+    return !p.leaving && p.ready_at <= now_ && (cc <= 0 || p.in_flight < cc);
+  }
+  int readyPods() const {
+    int n = 0;
+    for (const auto& p : pods_) n += !p.leaving && p.ready_at <= now_ ? 1 : 0;
+    return n;
+  }
+  double nextReadyAfter(double t) const {
+    double best = kNever;
+    for (const auto& p : pods_) {
+      if (!p.leaving && p.ready_at > t) best = std::min(best, p.ready_at);
+    }
+    return best;
+  }
+
+  // Moves time to `t`: the integrals (pods alive, time at zero, requests in the system).
+  void advance(double t) {
+    double dt = t - now_;
+    if (dt > 0) {
+      result_.pod_seconds += dt * static_cast<double>(pods_.size());
+      if (pods_.empty()) result_.zero_seconds += dt;
+      serving_integral_ += dt * static_cast<double>(serving_);
+      held_integral_ += dt * static_cast<double>(queue_.size());
+    }
+    now_ = t;
+  }
+
+  void podsChanged() {
+    pods_.erase(std::remove_if(pods_.begin(), pods_.end(), [](const Pod& p) { return p.leaving && p.in_flight == 0; }),
+                pods_.end());
+    int alive = static_cast<int>(pods_.size());
+    result_.max_pods = std::max(result_.max_pods, alive);
+    if (s_.keep_series && (result_.pods_series.empty() || result_.pods_series.back().second != alive)) {
+      result_.pods_series.emplace_back(now_, alive);
+    }
+  }
+
+  // The KPA's replicas: new pods start cold; a scale-down takes the pods not ready yet first
+  // (newest first), then the idlest.
+  void applyReplicas(int32_t replicas) {
+    replicas_ = replicas;
+    int active = 0;
+    for (const auto& p : pods_) active += p.leaving ? 0 : 1;
+    for (; active < replicas_; ++active) pods_.push_back({next_pod_id_++, now_ + m_.pod_startup_s, 0, false});
+    for (; active > replicas_; --active) {
+      Pod* victim = nullptr;
+      auto rank = [&](const Pod& p) { return std::make_tuple(p.ready_at > now_ ? 0 : 1, p.in_flight, -p.ready_at); };
+      for (auto& p : pods_) {
+        if (!p.leaving && (victim == nullptr || rank(p) < rank(*victim))) victim = &p;
+      }
+      victim->leaving = true;
+    }
+    podsChanged();
+  }
+
+  void decide(const as::RevisionDecision& d) {
+    next_tick_ = std::max(now_, seconds(d.next_tick_at));
+    if (d.panicking && !panicking_) ++result_.panic_episodes;
+    panicking_ = d.panicking;
+    if (d.replicas && *d.replicas != replicas_) {
+      ++result_.scale_events;
+      if (*d.replicas == 0) ++result_.scale_to_zero_events;
+      applyReplicas(*d.replicas);
+      dispatch();
+    }
+  }
+
+  as::RevisionObservation observation() const { return {readyPods(), replicas_, as::Reachability::kReachable}; }
+
+  void tick() { decide(kpa_.tick(at(now_), observation())); }
+
+  void arrive(double arrival) {
+    ++result_.requests;
+    if (readyPods() == 0) {
+      ++result_.cold_start_requests;
+      // The activator's first request of the period pokes the KPA (and is left out of its
+      // next report, as refstack's KpaReconciler does).
+      if (!poked_this_period_) {
+        poked_this_period_ = true;
+        subtract_poke_ = true;
+        decide(kpa_.activate(at(now_), observation()));
+      }
+    }
+    bool room = std::any_of(pods_.begin(), pods_.end(), [&](const Pod& p) { return takes(p); });
+    ++(room && queue_.empty() ? period_direct_ : period_held_);
+    queue_.push_back(arrival);
+    dispatch();
+  }
+
+  // Waiting requests go to ready pods with room, the least busy first.
+  void dispatch() {
+    while (!queue_.empty()) {
+      Pod* best = nullptr;
+      for (auto& p : pods_) {
+        if (takes(p) && (best == nullptr || p.in_flight < best->in_flight)) best = &p;
+      }
+      if (best == nullptr) return;
+      waits_ms_.push_back((now_ - queue_.front()) * 1000);
+      queue_.pop_front();
+      ++best->in_flight;
+      ++serving_;
+      // Every request takes the same service time, so completions stay in time order.
+      completions_.emplace_back(now_ + m_.service_time_s, best->id);
+    }
+  }
+
+  void finish() {
+    uint64_t id = completions_.front().second;
+    completions_.pop_front();
+    --serving_;
+    for (auto& p : pods_) {
+      if (p.id == id) {
+        --p.in_flight;
+        if (p.leaving && p.in_flight == 0) podsChanged();
+        break;
+      }
+    }
+    dispatch();
+  }
+
+  // The second's reports: the pods' (the scraper's) while any is ready, the activator's for the
+  // requests it held; a stat that pokes the KPA ticks it at once.
+  void stat() {
+    double serving = serving_integral_, held = held_integral_;
+    double direct = static_cast<double>(period_direct_), through = static_cast<double>(period_held_);
+    serving_integral_ = held_integral_ = 0;
+    period_direct_ = period_held_ = 0;
+    bool poke = false;
+    if (readyPods() > 0) {
+      as::Stat s;
+      s.pod_name = std::string(as::kScraperPodName);
+      s.average_concurrent_requests = serving;
+      s.request_count = direct;
+      poke = kpa_.record(at(now_), s) || poke;
+    }
+    if (subtract_poke_) {
+      held = std::max(0.0, held - 1);
+      through = std::max(0.0, through - 1);
+      subtract_poke_ = false;
+    }
+    poked_this_period_ = false;
+    if (held > 0 || through > 0) {
+      as::Stat s;
+      s.pod_name = std::string(as::kActivatorPodName);
+      s.average_concurrent_requests = held;
+      s.request_count = through;
+      poke = kpa_.record(at(now_), s) || poke;
+    }
+    if (poke) tick();
+  }
+
+  const ServiceWorkload& w_;
+  const ServiceModel& m_;
+  const SimulationSettings& s_;
+  const double end_s_;
+  std::vector<double>& waits_ms_;
+  as::RevisionAutoscaler kpa_;
+  ServiceResult result_;
+
+  double now_ = 0;
+  double next_tick_ = 0;
+  int32_t replicas_ = 0;
+  bool panicking_ = false;
+  std::vector<Pod> pods_;
+  uint64_t next_pod_id_ = 1;
+  std::deque<double> queue_;  // arrival times of the requests waiting for a pod
+  std::deque<std::pair<double, uint64_t>> completions_;  // (time, pod id)
+  int serving_ = 0;
+  double serving_integral_ = 0, held_integral_ = 0;
+  int64_t period_direct_ = 0, period_held_ = 0;
+  bool poked_this_period_ = false;
+  bool subtract_poke_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, double duration_s, uint64_t seed) {
+  const auto duration = std::chrono::duration_cast<loadgen::Nanos>(std::chrono::duration<double>(duration_s));
+  std::unique_ptr<loadgen::Schedule> s;
+  auto number = [&](std::string_view text) -> absl::StatusOr<double> {
+    char* end = nullptr;
+    std::string copy(text);
+    double v = std::strtod(copy.c_str(), &end);
+    if (end == copy.c_str() || *end != '\0' || !(v > 0)) {
+      return absl::InvalidArgumentError(common::strCat("workload \"", schedule, "\": not a positive number: ", text));
+    }
+    return v;
+  };
+  if (schedule.rfind("trace:", 0) == 0) {
+    auto t = loadgen::makeTraceSchedule(schedule.substr(6));
+    if (!t.ok()) return t.status();
+    s = std::move(*t);
+  } else if (schedule.rfind("poisson:", 0) == 0 || schedule.rfind("constant:", 0) == 0 ||
+             schedule.rfind("every:", 0) == 0) {
+    if (duration_s <= 0) return absl::InvalidArgumentError(common::strCat("workload \"", schedule, "\" needs a duration"));
+    auto colon = schedule.find(':');
+    auto v = number(std::string_view(schedule).substr(colon + 1));
+    if (!v.ok()) return v.status();
+    if (schedule[0] == 'p') {
+      s = loadgen::makePoissonSchedule(*v, duration, seed);
+    } else {
+      s = loadgen::makeConstantSchedule(schedule[0] == 'c' ? *v : 1.0 / *v, duration);
+    }
+  } else {
+    auto stages = loadgen::parseProfile(schedule);
+    if (!stages.ok()) {
+      return absl::InvalidArgumentError(common::strCat(
+          "workload \"", schedule, "\": ", common::toStd(stages.status().message()),
+          " (give trace:FILE, poisson:RATE, constant:RATE, every:SECONDS or a profile like 100@60s,0@300s)"));
+    }
+    s = loadgen::makeProfileSchedule(std::move(*stages), seed);
+  }
+  std::vector<double> out;
+  while (auto next = s->next()) {
+    double t = std::chrono::duration<double>(*next).count();
+    if (duration_s > 0 && t > duration_s) break;
+    out.push_back(t);
+  }
+  return out;
+}
+
+absl::StatusOr<SimulationResult> simulate(const std::vector<ServiceWorkload>& workloads, const ServiceModel& model,
+                                          const SimulationSettings& settings) {
+  auto config = as::parseAutoscalerConfig(settings.autoscaler);
+  if (!config.ok()) return config.status();
+  auto scaling = as::resolveRevisionScaling(*config, model.annotations, model.container_concurrency);
+  if (!scaling.ok()) return scaling.status();
+  if (model.service_time_s < 0 || model.pod_startup_s < 0) {
+    return absl::InvalidArgumentError("service time and pod start-up must not be negative");
+  }
+  SimulationResult out;
+  std::vector<double> all_waits;
+  for (const auto& w : workloads) {
+    double end = settings.duration_s > 0 ? settings.duration_s
+                                         : (w.arrivals_s.empty() ? 0 : w.arrivals_s.back()) + kDefaultTailS;
+    std::vector<double> waits;
+    waits.reserve(w.arrivals_s.size());
+    ServiceResult r = ServiceRun(w, model, settings, *scaling, end, waits).run();
+    r.added_latency_p50_ms = percentileOf(waits, 50);
+    r.added_latency_p99_ms = percentileOf(waits, 99);
+    r.added_latency_max_ms = waits.empty() ? 0 : *std::max_element(waits.begin(), waits.end());
+    all_waits.insert(all_waits.end(), waits.begin(), waits.end());
+    ServiceResult& t = out.total;
+    t.requests += r.requests;
+    t.cold_start_requests += r.cold_start_requests;
+    t.pod_seconds += r.pod_seconds;
+    t.price += r.price;
+    t.zero_seconds += r.zero_seconds;
+    t.scale_events += r.scale_events;
+    t.scale_to_zero_events += r.scale_to_zero_events;
+    t.panic_episodes += r.panic_episodes;
+    t.max_pods += r.max_pods;
+    t.simulated_s = std::max(t.simulated_s, r.simulated_s);
+    out.services.push_back(std::move(r));
+  }
+  ServiceResult& t = out.total;
+  t.name = "total";
+  t.cold_start_share =
+      t.requests > 0 ? static_cast<double>(t.cold_start_requests) / static_cast<double>(t.requests) : 0;
+  t.added_latency_p50_ms = percentileOf(all_waits, 50);
+  t.added_latency_p99_ms = percentileOf(all_waits, 99);
+  t.added_latency_max_ms = all_waits.empty() ? 0 : *std::max_element(all_waits.begin(), all_waits.end());
+  return out;
+}
+
+absl::StatusOr<SweepAxis> parseSweepAxis(const std::string& text) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    return absl::InvalidArgumentError(common::strCat("--sweep \"", text, "\": want KEY=V1,V2,... (a config-autoscaler key)"));
+  }
+  SweepAxis axis;
+  axis.key = text.substr(0, eq);
+  std::string values = text.substr(eq + 1);
+  size_t start = 0;
+  while (start <= values.size()) {
+    size_t comma = values.find(',', start);
+    std::string v = values.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (v.empty()) return absl::InvalidArgumentError(common::strCat("--sweep \"", text, "\": an empty value"));
+    axis.values.push_back(v);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  // The key must be one Knative reads (a ConfigMap ignores the others), each value one it takes.
+  const auto& keys = as::autoscalerConfigKeys();
+  if (std::find(keys.begin(), keys.end(), axis.key) == keys.end()) {
+    std::string known;
+    for (const auto& k : keys) known += (known.empty() ? "" : ", ") + k;
+    return absl::InvalidArgumentError(
+        common::strCat("--sweep ", axis.key, ": not a config-autoscaler key (", known, ")"));
+  }
+  for (const auto& v : axis.values) {
+    auto checked = as::parseAutoscalerConfig({{axis.key, v}});
+    if (!checked.ok()) {
+      return absl::InvalidArgumentError(common::strCat("--sweep ", axis.key, "=", v, ": ",
+                                                       common::toStd(checked.status().message())));
+    }
+  }
+  return axis;
+}
+
+absl::StatusOr<std::vector<SweepPoint>> sweep(const std::vector<ServiceWorkload>& workloads, const ServiceModel& model,
+                                              const SimulationSettings& settings, const std::vector<SweepAxis>& axes) {
+  std::vector<std::map<std::string, std::string>> combos = {{}};
+  for (const auto& axis : axes) {
+    std::vector<std::map<std::string, std::string>> next;
+    for (const auto& c : combos) {
+      for (const auto& v : axis.values) {
+        auto d = c;
+        d[axis.key] = v;
+        next.push_back(std::move(d));
+      }
+    }
+    combos = std::move(next);
+  }
+  // The user's own settings, as a point of their own unless a combination equals them.
+  std::map<std::string, std::string> current;
+  for (const auto& axis : axes) {
+    auto it = settings.autoscaler.find(axis.key);
+    current[axis.key] = it != settings.autoscaler.end() ? it->second : "(default)";
+  }
+  bool current_listed = std::find(combos.begin(), combos.end(), current) != combos.end();
+  std::vector<SweepPoint> points;
+  auto run = [&](const std::map<std::string, std::string>& combo, bool is_current) -> absl::Status {
+    SimulationSettings s = settings;
+    s.keep_series = false;
+    for (const auto& [k, v] : combo) {
+      if (v != "(default)") s.autoscaler[k] = v;
+    }
+    auto r = simulate(workloads, model, s);
+    if (!r.ok()) return r.status();
+    SweepPoint p;
+    p.settings = combo;
+    p.pod_seconds = r->total.pod_seconds;
+    p.cold_start_share = r->total.cold_start_share;
+    p.added_latency_p99_ms = r->total.added_latency_p99_ms;
+    p.current = is_current;
+    points.push_back(std::move(p));
+    return absl::OkStatus();
+  };
+  for (const auto& c : combos) {
+    if (auto st = run(c, c == current); !st.ok()) return st;
+  }
+  if (!current_listed) {
+    if (auto st = run(current, true); !st.ok()) return st;
+  }
+  for (auto& p : points) {
+    p.pareto = std::none_of(points.begin(), points.end(), [&](const SweepPoint& q) {
+      return q.pod_seconds <= p.pod_seconds && q.cold_start_share <= p.cold_start_share &&
+             (q.pod_seconds < p.pod_seconds || q.cold_start_share < p.cold_start_share);
+    });
+  }
+  return points;
+}
+
+json toJson(const ServiceResult& r) {
+  json o = {{"name", r.name},
+            {"requests", r.requests},
+            {"cold_start_requests", r.cold_start_requests},
+            {"cold_start_share", r.cold_start_share},
+            {"added_latency_ms", {{"p50", r.added_latency_p50_ms}, {"p99", r.added_latency_p99_ms}, {"max", r.added_latency_max_ms}}},
+            {"pod_seconds", r.pod_seconds},
+            {"price", r.price},
+            {"zero_seconds", r.zero_seconds},
+            {"scale_events", r.scale_events},
+            {"scale_to_zero_events", r.scale_to_zero_events},
+            {"panic_episodes", r.panic_episodes},
+            {"max_pods", r.max_pods},
+            {"simulated_s", r.simulated_s}};
+  if (!r.pods_series.empty()) o["pods_series"] = r.pods_series;
+  return o;
+}
+
+json toJson(const SimulationResult& r) {
+  json services = json::array();
+  for (const auto& s : r.services) services.push_back(toJson(s));
+  return {{"schema", "kserve-harness/simulation/v1"}, {"services", services}, {"total", toJson(r.total)}};
+}
+
+json toJson(const std::vector<SweepPoint>& points) {
+  json out = json::array();
+  for (const auto& p : points) {
+    out.push_back({{"settings", p.settings},
+                   {"pod_seconds", p.pod_seconds},
+                   {"cold_start_share", p.cold_start_share},
+                   {"added_latency_p99_ms", p.added_latency_p99_ms},
+                   {"pareto", p.pareto},
+                   {"current", p.current}});
+  }
+  return out;
+}
+
+}  // namespace kh::simulate

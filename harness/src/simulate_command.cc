@@ -1,0 +1,228 @@
+// `harness simulate`: replays workloads through Knative's KPA (kh::autoscaler, the code refstack
+// runs) in virtual time and reports cold starts against pod-seconds; sweeps settings for the
+// Pareto front.
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "kh/common/strings.h"
+#include "kh/autoscaler/config.h"
+#include "kh/simulate/simulate.h"
+
+namespace kh::cli {
+namespace {
+
+struct SimulateArgs {
+  std::vector<std::string> workloads;  // NAME=SCHEDULE
+  std::vector<std::string> traces;     // FILE (name: the file's stem)
+  std::string duration;
+  uint64_t seed = 1;
+  std::string service_time = "50ms";
+  std::string pod_startup = "1s";
+  int container_concurrency = 0;
+  std::vector<std::string> settings;     // config-autoscaler KEY=VALUE
+  std::vector<std::string> annotations;  // KEY=VALUE (autoscaling.knative.dev/ optional)
+  std::vector<std::string> sweeps;       // KEY=V1,V2,...
+  double price_per_pod_hour = 0;
+  std::string json_out;
+  std::string csv_out;
+};
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// Durations as Knative writes them (Go's time.ParseDuration: 500ms, 90s, 1m30s, 6h).
+absl::StatusOr<double> secondsOf(const std::string& text, const char* what) {
+  auto d = autoscaler::parseGoDuration(text);
+  if (!d.ok() || d->count() < 0) {
+    return absl::InvalidArgumentError(common::strCat(what, " \"", text, "\": not a duration (e.g. 500ms, 90s, 1m30s, 6h)"));
+  }
+  return std::chrono::duration<double>(*d).count();
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> keyValue(const std::string& text, const char* what) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return absl::InvalidArgumentError(common::strCat(what, " \"", text, "\": want KEY=VALUE"));
+  }
+  return std::make_pair(text.substr(0, eq), text.substr(eq + 1));
+}
+
+void printResult(const simulate::SimulationResult& r, double price) {
+  std::printf("%-24s %9s %9s %8s %10s %10s %11s %9s %7s %6s\n", "service", "requests", "cold", "cold %",
+              "+p50 ms", "+p99 ms", "pod-s", "zero s", "scales", "panic");
+  auto row = [](const simulate::ServiceResult& s) {
+    std::printf("%-24s %9lld %9lld %8s %10s %10s %11s %9s %7lld %6lld\n", s.name.substr(0, 24).c_str(),
+                static_cast<long long>(s.requests), static_cast<long long>(s.cold_start_requests),
+                fixed(s.cold_start_share * 100, 3).c_str(), fixed(s.added_latency_p50_ms, 1).c_str(),
+                fixed(s.added_latency_p99_ms, 1).c_str(), fixed(s.pod_seconds, 0).c_str(),
+                fixed(s.zero_seconds, 0).c_str(), static_cast<long long>(s.scale_events),
+                static_cast<long long>(s.panic_episodes));
+  };
+  for (const auto& s : r.services) row(s);
+  if (r.services.size() > 1) row(r.total);
+  if (price > 0) std::printf("cost: %s at %s per pod-hour\n", fixed(r.total.price, 2).c_str(), fixed(price, 4).c_str());
+}
+
+int runSimulate(const SimulateArgs& a) {
+  auto fail = [](const absl::Status& st) {
+    std::cerr << "harness simulate: " << common::toStd(st.message()) << "\n";
+    return 2;
+  };
+  if (a.workloads.empty() && a.traces.empty()) {
+    return fail(absl::InvalidArgumentError(
+        "no workload: give --trace FILE or --workload NAME=SCHEDULE (poisson:RATE, constant:RATE, every:SECONDS, "
+        "a profile like 100@60s,0@300s, or trace:FILE)"));
+  }
+  double duration_s = 0;
+  if (!a.duration.empty()) {
+    auto d = secondsOf(a.duration, "--duration");
+    if (!d.ok()) return fail(d.status());
+    duration_s = *d;
+  }
+  std::vector<simulate::ServiceWorkload> workloads;
+  for (const auto& t : a.traces) {
+    auto arrivals = simulate::arrivalsFrom("trace:" + t, duration_s, a.seed);
+    if (!arrivals.ok()) return fail(arrivals.status());
+    std::string name = t.substr(t.find_last_of('/') + 1);
+    name = name.substr(0, name.find('.'));
+    workloads.push_back({name, std::move(*arrivals)});
+  }
+  for (size_t i = 0; i < a.workloads.size(); ++i) {
+    auto kv = keyValue(a.workloads[i], "--workload");
+    if (!kv.ok()) return fail(kv.status());
+    // Each generated service draws from its own seed, so adding one changes no other.
+    auto arrivals = simulate::arrivalsFrom(kv->second, duration_s, a.seed + i);
+    if (!arrivals.ok()) return fail(arrivals.status());
+    workloads.push_back({kv->first, std::move(*arrivals)});
+  }
+  simulate::ServiceModel model;
+  auto service = secondsOf(a.service_time, "--service-time");
+  if (!service.ok()) return fail(service.status());
+  auto startup = secondsOf(a.pod_startup, "--pod-startup");
+  if (!startup.ok()) return fail(startup.status());
+  model.service_time_s = *service;
+  model.pod_startup_s = *startup;
+  model.container_concurrency = a.container_concurrency;
+  for (const auto& text : a.annotations) {
+    auto kv = keyValue(text, "--annotation");
+    if (!kv.ok()) return fail(kv.status());
+    std::string key = kv->first.find('/') == std::string::npos ? "autoscaling.knative.dev/" + kv->first : kv->first;
+    model.annotations[key] = kv->second;
+  }
+  simulate::SimulationSettings settings;
+  settings.duration_s = duration_s;
+  settings.price_per_pod_hour = a.price_per_pod_hour;
+  for (const auto& text : a.settings) {
+    auto kv = keyValue(text, "--set");
+    if (!kv.ok()) return fail(kv.status());
+    settings.autoscaler[kv->first] = kv->second;
+  }
+  std::vector<simulate::SweepAxis> axes;
+  for (const auto& text : a.sweeps) {
+    auto axis = simulate::parseSweepAxis(text);
+    if (!axis.ok()) return fail(axis.status());
+    axes.push_back(std::move(*axis));
+  }
+  int64_t requests = 0;
+  for (const auto& w : workloads) requests += static_cast<int64_t>(w.arrivals_s.size());
+  std::cerr << "simulating " << workloads.size() << " service(s), " << requests << " requests"
+            << (axes.empty() ? "" : common::strCat(", sweeping ", axes.size(), " setting(s)")) << "\n";
+  auto result = simulate::simulate(workloads, model, settings);
+  if (!result.ok()) return fail(result.status());
+  printResult(*result, a.price_per_pod_hour);
+  nlohmann::json out = simulate::toJson(*result);
+  if (!axes.empty()) {
+    auto points = simulate::sweep(workloads, model, settings, axes);
+    if (!points.ok()) return fail(points.status());
+    std::printf("\nsweep: %zu settings; * on the Pareto front of pod-seconds against cold-start share, "
+                "> your current settings\n",
+                points->size());
+    const simulate::SweepPoint* current = nullptr;
+    const simulate::SweepPoint* recommended = nullptr;
+    for (const auto& p : *points) {
+      std::string label;
+      for (const auto& [k, v] : p.settings) label += (label.empty() ? "" : " ") + k + "=" + v;
+      std::printf("%s%s %-50s pod-s %11s  cold %8s%%  +p99 %9s ms\n", p.pareto ? "*" : " ", p.current ? ">" : " ",
+                  label.c_str(), fixed(p.pod_seconds, 0).c_str(), fixed(p.cold_start_share * 100, 3).c_str(),
+                  fixed(p.added_latency_p99_ms, 1).c_str());
+      if (p.current) current = &p;
+    }
+    // The cheapest point of the front with no more cold starts than the current settings.
+    for (const auto& p : *points) {
+      if (!p.pareto || (current != nullptr && p.cold_start_share > current->cold_start_share)) continue;
+      if (recommended == nullptr || p.pod_seconds < recommended->pod_seconds) recommended = &p;
+    }
+    if (recommended != nullptr && current != nullptr && recommended != current &&
+        recommended->pod_seconds < current->pod_seconds) {
+      std::string label;
+      for (const auto& [k, v] : recommended->settings) label += (label.empty() ? "" : " ") + k + "=" + v;
+      std::printf("recommendation: %s costs %s%% less pod-time with no more cold starts than your current settings\n",
+                  label.c_str(), fixed(100 * (1 - recommended->pod_seconds / std::max(current->pod_seconds, 1e-9)), 1).c_str());
+    } else {
+      std::printf("recommendation: your current settings are on the front (no setting tried is cheaper without more cold starts)\n");
+    }
+    out["sweep"] = simulate::toJson(*points);
+  }
+  if (!a.json_out.empty()) {
+    std::ofstream f(a.json_out);
+    f << out.dump(2) << "\n";
+    if (!f) return fail(absl::UnavailableError(common::strCat("cannot write ", a.json_out)));
+  }
+  if (!a.csv_out.empty()) {
+    std::ofstream f(a.csv_out);
+    f << "service,requests,cold_start_requests,cold_start_share,added_p50_ms,added_p99_ms,pod_seconds,zero_seconds,"
+         "scale_events,scale_to_zero_events,panic_episodes\n";
+    auto line = [&](const simulate::ServiceResult& s) {
+      f << s.name << "," << s.requests << "," << s.cold_start_requests << "," << s.cold_start_share << ","
+        << s.added_latency_p50_ms << "," << s.added_latency_p99_ms << "," << s.pod_seconds << "," << s.zero_seconds
+        << "," << s.scale_events << "," << s.scale_to_zero_events << "," << s.panic_episodes << "\n";
+    };
+    for (const auto& s : result->services) line(s);
+    line(result->total);
+    if (!f) return fail(absl::UnavailableError(common::strCat("cannot write ", a.csv_out)));
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command addSimulateCommand(CLI::App& app) {
+  auto args = std::make_shared<SimulateArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "simulate",
+      "What-if for Knative autoscaling: replay workloads through the KPA (the code refstack runs) in\n"
+      "virtual time; report cold starts, added latency and pod-seconds; sweep settings for the\n"
+      "Pareto front of cost against cold starts.\n"
+      "Exit status: 0 done, 2 bad input.");
+  cmd->add_option("--trace", args->traces, "A service's request times: one offset in seconds per line (repeatable)");
+  cmd->add_option("--workload", args->workloads,
+                  "NAME=SCHEDULE: a generated service (repeatable): poisson:RATE, constant:RATE, every:SECONDS, "
+                  "a profile (100@60s,0@300s; ramp:0-50@600s), or trace:FILE");
+  cmd->add_option("--duration", args->duration,
+                  "Simulated time (generated workloads need it; default: the last request plus 15m)");
+  cmd->add_option("--seed", args->seed, "Seed of generated arrivals (service i uses seed + i)")->default_val(1);
+  cmd->add_option("--service-time", args->service_time, "Time a request holds its pod")->default_val("50ms");
+  cmd->add_option("--pod-startup", args->pod_startup, "From a pod's creation to its readiness")->default_val("1s");
+  cmd->add_option("--container-concurrency", args->container_concurrency, "Requests a pod serves at once (0: no limit)")
+      ->default_val(0);
+  cmd->add_option("--set", args->settings,
+                  "KEY=VALUE of Knative's config-autoscaler (stable-window=60s, scale-to-zero-grace-period=30s, "
+                  "target-burst-capacity=200, ...; repeatable)");
+  cmd->add_option("--annotation", args->annotations,
+                  "KEY=VALUE revision annotation (min-scale=0, target=10, window=60s, ...; the "
+                  "autoscaling.knative.dev/ prefix is added when missing; repeatable)");
+  cmd->add_option("--sweep", args->sweeps, "KEY=V1,V2,...: try these config-autoscaler values (repeatable: every combination)");
+  cmd->add_option("--price-per-pod-hour", args->price_per_pod_hour, "Report a price beside pod-seconds");
+  cmd->add_option("-o,--json", args->json_out, "Write the results (and the sweep) as JSON");
+  cmd->add_option("--csv", args->csv_out, "Write the per-service results as CSV");
+  return [args] { return runSimulate(*args); };
+}
+
+}  // namespace kh::cli
