@@ -3,6 +3,7 @@
 // Pareto front.
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -22,6 +23,9 @@ struct SimulateArgs {
   uint64_t seed = 1;
   std::string service_time = "50ms";
   std::string pod_startup = "1s";
+  std::string pod_drain = "0s";
+  std::string tick = "2s";
+  std::string stats_delay = "1s";
   int container_concurrency = 0;
   std::vector<std::string> settings;     // config-autoscaler KEY=VALUE
   std::vector<std::string> annotations;  // KEY=VALUE (autoscaling.knative.dev/ optional)
@@ -39,6 +43,10 @@ std::string fixed(double v, int digits) {
 
 // Durations as Knative writes them (Go's time.ParseDuration: 500ms, 90s, 1m30s, 6h).
 absl::StatusOr<double> secondsOf(const std::string& text, const char* what) {
+  // A bare number is seconds.
+  char* end = nullptr;
+  double plain = std::strtod(text.c_str(), &end);
+  if (!text.empty() && end != nullptr && *end == '\0' && plain >= 0) return plain;
   auto d = autoscaler::parseGoDuration(text);
   if (!d.ok() || d->count() < 0) {
     return absl::InvalidArgumentError(common::strCat(what, " \"", text, "\": not a duration (e.g. 500ms, 90s, 1m30s, 6h)"));
@@ -109,6 +117,9 @@ int runSimulate(const SimulateArgs& a) {
   if (!startup.ok()) return fail(startup.status());
   model.service_time_s = *service;
   model.pod_startup_s = *startup;
+  auto drain = secondsOf(a.pod_drain, "--pod-drain");
+  if (!drain.ok()) return fail(drain.status());
+  model.pod_drain_s = *drain;
   model.container_concurrency = a.container_concurrency;
   for (const auto& text : a.annotations) {
     auto kv = keyValue(text, "--annotation");
@@ -118,6 +129,14 @@ int runSimulate(const SimulateArgs& a) {
   }
   simulate::SimulationSettings settings;
   settings.duration_s = duration_s;
+  auto tick = secondsOf(a.tick, "--tick");
+  if (!tick.ok() || *tick <= 0) return fail(absl::InvalidArgumentError("--tick: a duration above 0 (Knative: 2s)"));
+  settings.tick_interval_s = *tick;
+  auto delay = secondsOf(a.stats_delay, "--stats-delay");
+  if (!delay.ok()) return fail(delay.status());
+  settings.stats_delay_s = *delay;
+  // Pods over time for each service in the JSON, while that stays small.
+  settings.keep_series = !a.json_out.empty() && workloads.size() <= 100;
   settings.price_per_pod_hour = a.price_per_pod_hour;
   for (const auto& text : a.settings) {
     auto kv = keyValue(text, "--set");
@@ -210,6 +229,14 @@ Command addSimulateCommand(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "Seed of generated arrivals (service i uses seed + i)")->default_val(1);
   cmd->add_option("--service-time", args->service_time, "Time a request holds its pod")->default_val("50ms");
   cmd->add_option("--pod-startup", args->pod_startup, "From a pod's creation to its readiness")->default_val("1s");
+  cmd->add_option("--pod-drain", args->pod_drain,
+                  "How long a pod taken away still costs (its drain; Knative on a cluster: up to 30s)")
+      ->default_val("0s");
+  cmd->add_option("--tick", args->tick, "The decider's period (Knative: 2s; refstack's autoscalerTickSeconds)")
+      ->default_val("2s");
+  cmd->add_option("--stats-delay", args->stats_delay,
+                  "How late a second's stats reach the KPA (a queue-proxy's report read at the next scrape)")
+      ->default_val("1s");
   cmd->add_option("--container-concurrency", args->container_concurrency, "Requests a pod serves at once (0: no limit)")
       ->default_val(0);
   cmd->add_option("--set", args->settings,

@@ -269,11 +269,13 @@ absl::Status Parser::parseAssert(const YAML::Node& node, Step& step) const {
       {"graph_output", {{"graph", "string"}, {"input", "json"}, {"status", "int"}, {"output", "json"}}},
       {"graph_split", {{"load", "string"}, {"node", "string"}, {"confidence", "number"}}},
       {"graph_breakdown", {{"load", "string"}}},
+      {"simulation_agrees", {{"isvc", "string"}, {"load", "string"}, {"service_time", "duration"},
+                             {"pod_startup", "duration"}, {"pod_drain", "duration"}, {"tolerance", "number"}}},
   };
   if (!node.IsMap() || node.size() != 1) {
     return error(node, "assert takes one assertion: {KIND: {...}} with KIND one of cold_start, scale_to_zero, "
                        "canary_split, tag_routing, no_errors, latency_slo, scaled_up, compare, graph_output, "
-                       "graph_split, graph_breakdown");
+                       "graph_split, graph_breakdown, simulation_agrees");
   }
   auto kv = *node.begin();
   std::string kind = kv.first.Scalar();
@@ -281,7 +283,7 @@ absl::Status Parser::parseAssert(const YAML::Node& node, Step& step) const {
   if (k == kKinds.end()) {
     return error(kv.first, common::strCat("unknown assertion \"", kind, "\" (cold_start, scale_to_zero, canary_split, "
                                           "tag_routing, no_errors, latency_slo, scaled_up, compare, graph_output, "
-                                          "graph_split, graph_breakdown)"));
+                                          "graph_split, graph_breakdown, simulation_agrees)"));
   }
   step.assertion = kind;
   const YAML::Node& body = kv.second;

@@ -15,7 +15,9 @@
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/conformance/conformance.h"
+#include "kh/autoscaler/config.h"
 #include "kh/http/client.h"
+#include "kh/simulate/simulate.h"
 #include "kh/loadgen/plan.h"
 #include "kh/loadgen/results.h"
 #include "kh/loadgen/statistics.h"
@@ -123,6 +125,7 @@ class Runner {
   AssertionResult graphOutput(const Step& step);
   AssertionResult graphSplit(const Step& step, const LoadOutcome& l);
   AssertionResult graphBreakdown(const Step& step, const LoadOutcome& l);
+  AssertionResult simulationAgrees(const Step& step);
 
   std::string resolveRevision(const std::string& which, const json& isvc) const;
   bool eventIsFor(const events::Event& e, const std::string& isvc) const {
@@ -903,6 +906,10 @@ AssertionResult Runner::evaluate(const Step& step) {
     return coldStart(step);
   }
   if (kind == "scale_to_zero") return scaleToZero(step);
+  if (kind == "simulation_agrees") {
+    if (std::string why = target_.lacks("coldstart-events"); !why.empty()) return skip(name, why);
+    return simulationAgrees(step);
+  }
   return scaledUp(step);
 }
 
@@ -1150,6 +1157,129 @@ AssertionResult Runner::graphBreakdown(const Step&, const LoadOutcome& l) {
                                        : common::strCat(answered - with_steps, " answers had no Kh-Graph-Steps");
   a.data = {{"kind", "graph_breakdown"}, {"graph", l.graph}, {"steps", rows},
             {"graph_p50_ms", percentile(totals, 50)}, {"graph_p99_ms", percentile(totals, 99)}};
+  return a;
+}
+
+// ------------------------------------------------------------------ the simulator against the stack
+
+AssertionResult Runner::simulationAgrees(const Step& step) {
+  const json& p = step.params;
+  const std::string isvc = isvcOf(step);
+  AssertionResult a;
+  a.name = common::strCat("simulation_agrees (", isvc, ")");
+  const double tolerance = p.value("tolerance", 0.10);
+  a.expected = common::strCat("harness simulate, replaying these requests through the same KPA code, gives the same cold "
+                              "starts and scale-to-zero events, and pod-seconds within ",
+                              fmtNum(tolerance * 100), "%");
+  auto fail = [&](std::string why) {
+    a.verdict = Verdict::kFail;
+    a.why = std::move(why);
+    return a;
+  };
+  // The live revision: the service's first predictor revision; its creation is time zero.
+  std::string revision;
+  double origin = 0;
+  int64_t live_cold = 0, live_zero = 0;
+  double live_pod_s = 0;
+  std::vector<double> ready_ms;  // pod start-up as the cold starts measured it
+  const double end = now();
+  {
+    std::lock_guard lock(mu_);
+    int last_replicas = -1;
+    std::map<std::string, double> started;  // pod -> first seen
+    for (const auto& oe : events_) {
+      if (const auto* rc = oe.event.as<events::RevisionCreated>()) {
+        if (revision.empty() && rc->component == "predictor" && eventIsFor(oe.event, isvc)) {
+          revision = rc->revision;
+          origin = oe.t;
+        }
+        continue;
+      }
+      if (revision.empty()) continue;
+      if (const auto* c = oe.event.as<events::ColdStart>(); c && c->revision == revision) {
+        ++live_cold;
+        if (c->breakdown.ready_ms) ready_ms.push_back(*c->breakdown.ready_ms);
+      } else if (const auto* d = oe.event.as<events::ScaleDecided>(); d && d->revision == revision) {
+        if (d->desired == 0 && last_replicas != 0) ++live_zero;
+        last_replicas = d->desired;
+      } else if (const auto* pp = oe.event.as<events::PodPhaseChanged>(); pp && pp->revision == revision) {
+        started.try_emplace(pp->pod, oe.t);
+        if (pp->phase == "Stopped" && started.count(pp->pod)) {
+          live_pod_s += oe.t - started[pp->pod];
+          started.erase(pp->pod);
+        }
+      }
+    }
+    for (const auto& [pod, t] : started) live_pod_s += end - t;
+  }
+  if (revision.empty()) return fail(common::strCat("no revision of ", isvc, " was created while the scenario watched"));
+  // The requests: every per-request load on the service (or the one named), at their intended
+  // send times.
+  std::vector<double> arrivals, latencies;
+  for (const auto& n : load_order_) {
+    const auto& l = *loads_.at(n);
+    if (p.contains("load") ? n != p["load"].get<std::string>() : l.isvc != isvc) continue;
+    for (const auto& r : l.records) {
+      arrivals.push_back(r.t - origin);
+      latencies.push_back(r.latency_ms);
+    }
+  }
+  if (arrivals.empty()) return fail("no per_request load on the service to replay (give the load per_request: true)");
+  std::sort(arrivals.begin(), arrivals.end());
+  // The model: what the stack measured, unless given.
+  simulate::ServiceModel model;
+  model.service_time_s = p.contains("service_time") ? p["service_time"].get<double>() : percentile(latencies, 50) / 1000;
+  model.pod_startup_s = p.contains("pod_startup") ? p["pod_startup"].get<double>()
+                        : ready_ms.empty()        ? 0.5
+                                                  : percentile(ready_ms, 50) / 1000;
+  model.pod_drain_s = p.value("pod_drain", 1.0);  // refstack's drainQuietPeriod
+  json obj;
+  {
+    std::lock_guard lock(target_mu_);
+    auto got = target_.get(s_.ns, isvc);
+    if (!got.ok()) return fail(msg(got.status()));
+    obj = *got;
+  }
+  // The revision's annotations as the controller makes them: the service's, with KServe's
+  // fields (minReplicas: unset is 1) on top.
+  autoscaler::Annotations annotations;
+  const json annotation_map = obj.value("metadata", json::object()).value("annotations", json::object());
+  for (const auto& [k, v] : annotation_map.items()) {
+    if (v.is_string()) annotations[k] = v.get<std::string>();
+  }
+  const json predictor = obj.value("spec", json::object()).value("predictor", json::object());
+  autoscaler::KServeScalingFields fields;
+  if (predictor.contains("minReplicas") && predictor["minReplicas"].is_number()) fields.min_replicas = predictor["minReplicas"].get<int32_t>();
+  if (predictor.contains("maxReplicas") && predictor["maxReplicas"].is_number()) fields.max_replicas = predictor["maxReplicas"].get<int32_t>();
+  if (predictor.contains("scaleTarget") && predictor["scaleTarget"].is_number()) fields.scale_target = predictor["scaleTarget"].get<int32_t>();
+  if (predictor.contains("scaleMetric") && predictor["scaleMetric"].is_string()) fields.scale_metric = predictor["scaleMetric"].get<std::string>();
+  model.annotations = autoscaler::applyKServeScaling(fields, annotations);
+  model.container_concurrency = predictor.value("containerConcurrency", 0);
+  simulate::SimulationSettings settings;
+  settings.autoscaler = s_.autoscaler;
+  settings.tick_interval_s = s_.autoscaler_tick_s > 0 ? s_.autoscaler_tick_s : 2.0;
+  settings.duration_s = end - origin;
+  auto sim = simulate::simulate({{isvc, arrivals}}, model, settings);
+  if (!sim.ok()) return fail(common::strCat("the simulation did not run: ", msg(sim.status())));
+  const simulate::ServiceResult& r = sim->services.at(0);
+  a.measured = common::strCat("live: ", live_cold, " cold starts, ", live_zero, " to zero, ", fmtNum(live_pod_s, 1),
+                              " pod-s; simulated: ", r.cold_starts, " cold starts, ", r.scale_to_zero_events, " to zero, ",
+                              fmtNum(r.pod_seconds, 1), " pod-s (", arrivals.size(), " requests over ",
+                              fmtNum(settings.duration_s, 1), " s; pod start-up ", fmtNum(model.pod_startup_s * 1000, 0),
+                              " ms, service ", fmtNum(model.service_time_s * 1000, 1), " ms)");
+  const double pod_gap = live_pod_s > 0 ? std::fabs(r.pod_seconds - live_pod_s) / live_pod_s : 0;
+  std::string why;
+  if (r.cold_starts != live_cold) why += common::strCat("cold starts differ (", r.cold_starts, " vs ", live_cold, "); ");
+  if (r.scale_to_zero_events != live_zero) {
+    why += common::strCat("scale-to-zero events differ (", r.scale_to_zero_events, " vs ", live_zero, "); ");
+  }
+  if (pod_gap > tolerance) why += common::strCat("pod-seconds differ by ", fmtNum(pod_gap * 100, 1), "%; ");
+  a.verdict = why.empty() ? Verdict::kPass : Verdict::kFail;
+  a.why = why.empty() ? common::strCat("agreement (pod-seconds within ", fmtNum(pod_gap * 100, 1), "%)")
+                      : why.substr(0, why.size() - 2);
+  a.data = {{"kind", "simulation"},
+            {"live", {{"cold_starts", live_cold}, {"scale_to_zero", live_zero}, {"pod_seconds", live_pod_s}}},
+            {"simulated", simulate::toJson(r)}};
   return a;
 }
 

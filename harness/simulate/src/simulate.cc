@@ -42,6 +42,7 @@ struct Pod {
   double ready_at = 0;
   int in_flight = 0;
   bool leaving = false;  // taken away by a scale-down: finishes what it has, takes nothing new
+  double gone_at = 0;    // leaving: when its drain ends (it goes once idle too)
 };
 
 // One service through its own KPA, event by event.
@@ -49,7 +50,12 @@ class ServiceRun {
  public:
   ServiceRun(const ServiceWorkload& w, const ServiceModel& m, const SimulationSettings& s, as::RevisionScaling scaling,
              double end_s, std::vector<double>& waits_ms)
-      : w_(w), m_(m), s_(s), end_s_(end_s), waits_ms_(waits_ms), kpa_(std::move(scaling), at(0)) {
+      : w_(w),
+        m_(m),
+        s_(s),
+        end_s_(end_s),
+        waits_ms_(waits_ms),
+        kpa_(std::move(scaling), at(0), 0, options(s)) {
     result_.name = w.name;
     // The revision is created with initial-scale pods, then the KPA reconciles at once.
     applyReplicas(kpa_.initialReplicas());
@@ -64,11 +70,15 @@ class ServiceRun {
       double t_done = completions_.empty() ? kNever : completions_.front().first;
       double t_ready = nextReadyAfter(now_);
       double t_arrival = next_arrival < w_.arrivals_s.size() ? w_.arrivals_s[next_arrival] : kNever;
-      double t = std::min({t_done, t_ready, t_arrival, next_stat, next_tick_});
+      double t_gone = nextGoneAfter(now_);
+      double t_deliver = pending_stats_.empty() ? kNever : pending_stats_.front().at;
+      double t = std::min({t_done, t_ready, t_gone, t_arrival, next_stat, t_deliver, next_tick_});
       if (t > end_s_) break;
       advance(t);
       if (t == t_done) {
         finish();
+      } else if (t == t_gone) {
+        podsChanged();
       } else if (t == t_ready) {
         // A pod became ready: it takes waiting requests, and the KPA re-reconciles on pods.
         dispatch();
@@ -76,8 +86,10 @@ class ServiceRun {
       } else if (t == t_arrival) {
         arrive(w_.arrivals_s[next_arrival++]);
       } else if (t == next_stat) {
-        stat();
+        snapshot();
         next_stat += 1;
+      } else if (t == t_deliver) {
+        deliver();
       } else {
         tick();
       }
@@ -92,6 +104,22 @@ class ServiceRun {
 
  private:
   static constexpr double kNever = std::numeric_limits<double>::infinity();
+
+  static as::RevisionAutoscalerOptions options(const SimulationSettings& s) {
+    as::RevisionAutoscalerOptions o;
+    if (s.tick_interval_s > 0) {
+      o.tick_interval = std::chrono::duration_cast<as::Duration>(std::chrono::duration<double>(s.tick_interval_s));
+    }
+    return o;
+  }
+  double nextGoneAfter(double t) const {
+    double best = kNever;
+    for (const auto& p : pods_) {
+      if (p.leaving && p.in_flight == 0 && p.gone_at > t) best = std::min(best, p.gone_at);
+    }
+    return best;
+  }
+  bool gone(const Pod& p) const { return p.leaving && p.in_flight == 0 && p.gone_at <= now_; }
 
   bool takes(const Pod& p) const {
     const int cc = m_.container_concurrency;
@@ -123,8 +151,7 @@ class ServiceRun {
   }
 
   void podsChanged() {
-    pods_.erase(std::remove_if(pods_.begin(), pods_.end(), [](const Pod& p) { return p.leaving && p.in_flight == 0; }),
-                pods_.end());
+    pods_.erase(std::remove_if(pods_.begin(), pods_.end(), [&](const Pod& p) { return gone(p); }), pods_.end());
     int alive = static_cast<int>(pods_.size());
     result_.max_pods = std::max(result_.max_pods, alive);
     if (s_.keep_series && (result_.pods_series.empty() || result_.pods_series.back().second != alive)) {
@@ -138,7 +165,7 @@ class ServiceRun {
     replicas_ = replicas;
     int active = 0;
     for (const auto& p : pods_) active += p.leaving ? 0 : 1;
-    for (; active < replicas_; ++active) pods_.push_back({next_pod_id_++, now_ + m_.pod_startup_s, 0, false});
+    for (; active < replicas_; ++active) pods_.push_back({next_pod_id_++, now_ + m_.pod_startup_s, 0, false, 0});
     for (; active > replicas_; --active) {
       Pod* victim = nullptr;
       auto rank = [&](const Pod& p) { return std::make_tuple(p.ready_at > now_ ? 0 : 1, p.in_flight, -p.ready_at); };
@@ -146,6 +173,7 @@ class ServiceRun {
         if (!p.leaving && (victim == nullptr || rank(p) < rank(*victim))) victim = &p;
       }
       victim->leaving = true;
+      victim->gone_at = now_ + m_.pod_drain_s;
     }
     podsChanged();
   }
@@ -168,6 +196,7 @@ class ServiceRun {
 
   void arrive(double arrival) {
     ++result_.requests;
+    if (replicas_ == 0) ++result_.cold_starts;
     if (readyPods() == 0) {
       ++result_.cold_start_requests;
       // The activator's first request of the period pokes the KPA (and is left out of its
@@ -208,43 +237,63 @@ class ServiceRun {
     for (auto& p : pods_) {
       if (p.id == id) {
         --p.in_flight;
-        if (p.leaving && p.in_flight == 0) podsChanged();
+        if (gone(p)) podsChanged();
         break;
       }
     }
     dispatch();
   }
 
-  // The second's reports: the pods' (the scraper's) while any is ready, the activator's for the
-  // requests it held; a stat that pokes the KPA ticks it at once.
-  void stat() {
-    double serving = serving_integral_, held = held_integral_;
-    double direct = static_cast<double>(period_direct_), through = static_cast<double>(period_held_);
+  // The second's reports, taken at its end: the pods' (the scraper's) while any is ready, the
+  // activator's for the requests it held (less the request it already sent as the poke).
+  void snapshot() {
+    PendingStats st;
+    st.at = now_ + std::max(0.0, s_.stats_delay_s);
+    st.pods_ready = readyPods() > 0;
+    st.serving = serving_integral_;
+    st.held = held_integral_;
+    st.direct = static_cast<double>(period_direct_);
+    st.through = static_cast<double>(period_held_);
     serving_integral_ = held_integral_ = 0;
     period_direct_ = period_held_ = 0;
-    bool poke = false;
-    if (readyPods() > 0) {
-      as::Stat s;
-      s.pod_name = std::string(as::kScraperPodName);
-      s.average_concurrent_requests = serving;
-      s.request_count = direct;
-      poke = kpa_.record(at(now_), s) || poke;
-    }
     if (subtract_poke_) {
-      held = std::max(0.0, held - 1);
-      through = std::max(0.0, through - 1);
+      st.held = std::max(0.0, st.held - 1);
+      st.through = std::max(0.0, st.through - 1);
       subtract_poke_ = false;
     }
     poked_this_period_ = false;
-    if (held > 0 || through > 0) {
+    pending_stats_.push_back(st);
+    if (st.at <= now_) deliver();
+  }
+
+  // The KPA reads a second's reports (the next scrape); a stat that pokes it ticks it at once.
+  void deliver() {
+    PendingStats st = pending_stats_.front();
+    pending_stats_.pop_front();
+    bool poke = false;
+    if (st.pods_ready) {
+      as::Stat s;
+      s.pod_name = std::string(as::kScraperPodName);
+      s.average_concurrent_requests = st.serving;
+      s.request_count = st.direct;
+      poke = kpa_.record(at(now_), s) || poke;
+    }
+    if (st.held > 0 || st.through > 0) {
       as::Stat s;
       s.pod_name = std::string(as::kActivatorPodName);
-      s.average_concurrent_requests = held;
-      s.request_count = through;
+      s.average_concurrent_requests = st.held;
+      s.request_count = st.through;
       poke = kpa_.record(at(now_), s) || poke;
     }
     if (poke) tick();
   }
+
+  struct PendingStats {
+    double at = 0;
+    bool pods_ready = false;
+    double serving = 0, held = 0, direct = 0, through = 0;
+  };
+  std::deque<PendingStats> pending_stats_;
 
   const ServiceWorkload& w_;
   const ServiceModel& m_;
@@ -340,6 +389,7 @@ absl::StatusOr<SimulationResult> simulate(const std::vector<ServiceWorkload>& wo
     ServiceResult& t = out.total;
     t.requests += r.requests;
     t.cold_start_requests += r.cold_start_requests;
+    t.cold_starts += r.cold_starts;
     t.pod_seconds += r.pod_seconds;
     t.price += r.price;
     t.zero_seconds += r.zero_seconds;
@@ -453,6 +503,7 @@ json toJson(const ServiceResult& r) {
   json o = {{"name", r.name},
             {"requests", r.requests},
             {"cold_start_requests", r.cold_start_requests},
+            {"cold_starts", r.cold_starts},
             {"cold_start_share", r.cold_start_share},
             {"added_latency_ms", {{"p50", r.added_latency_p50_ms}, {"p99", r.added_latency_p99_ms}, {"max", r.added_latency_max_ms}}},
             {"pod_seconds", r.pod_seconds},

@@ -53,6 +53,11 @@ struct ServiceModel {
   double pod_startup_s = 1.0;
   /** containerConcurrency: requests a pod serves at once (0: unlimited). */
   int container_concurrency = 0;
+  /**
+   * How long a pod taken away still costs: its queue-proxy's drain (Knative waits out the
+   * terminationGracePeriod, 30 s by default on a cluster; refstack's drainQuietPeriod is 1 s).
+   */
+  double pod_drain_s = 0;
   /** Per-service autoscaling annotations (autoscaling.knative.dev/...), as on the revision. */
   std::map<std::string, std::string> annotations;
 };
@@ -62,6 +67,14 @@ struct SimulationSettings {
   std::map<std::string, std::string> autoscaler;
   /** Simulate until here (seconds); 0: the last arrival plus 15 minutes (time to reach zero). */
   double duration_s = 0;
+  /** The decider's period (Knative: 2 s; refstack's autoscalerTickSeconds may be shorter). */
+  double tick_interval_s = 2;
+  /**
+   * How late a second's stats reach the KPA: a queue-proxy reports each second and the
+   * autoscaler reads the report at its next scrape, so the stat of [k-1, k] arrives up to a
+   * second after k (1 s matches refstack's measured scale-to-zero times).
+   */
+  double stats_delay_s = 1;
   /** Cost of a pod-hour, to report a price beside pod-seconds (0: none). */
   double price_per_pod_hour = 0;
   /** Keep each service's pods-over-time series (changes only) in the result. */
@@ -73,6 +86,9 @@ struct ServiceResult {
   int64_t requests = 0;
   /** Requests that arrived when no pod was ready and waited for one to start. */
   int64_t cold_start_requests = 0;
+  /** Times a request found the revision at zero replicas and woke it (refstack's "coldstart"
+   *  events count these). */
+  int64_t cold_starts = 0;
   double cold_start_share = 0;
   /** Time each request waited for a pod (added to its service time), over all requests. */
   double added_latency_p50_ms = 0;
