@@ -33,6 +33,7 @@ struct SimulateArgs {
   double price_per_pod_hour = 0;
   std::string json_out;
   std::string csv_out;
+  std::string html_out;
 };
 
 std::string fixed(double v, int digits) {
@@ -135,8 +136,8 @@ int runSimulate(const SimulateArgs& a) {
   auto delay = secondsOf(a.stats_delay, "--stats-delay");
   if (!delay.ok()) return fail(delay.status());
   settings.stats_delay_s = *delay;
-  // Pods over time for each service in the JSON, while that stays small.
-  settings.keep_series = !a.json_out.empty() && workloads.size() <= 100;
+  // Pods over time for each service in the JSON and the report, while that stays small.
+  settings.keep_series = (!a.json_out.empty() || !a.html_out.empty()) && workloads.size() <= 100;
   settings.price_per_pod_hour = a.price_per_pod_hour;
   for (const auto& text : a.settings) {
     auto kv = keyValue(text, "--set");
@@ -194,6 +195,11 @@ int runSimulate(const SimulateArgs& a) {
     f << out.dump(2) << "\n";
     if (!f) return fail(absl::UnavailableError(common::strCat("cannot write ", a.json_out)));
   }
+  if (!a.html_out.empty()) {
+    std::ofstream f(a.html_out);
+    f << simulate::reportHtml(out);
+    if (!f) return fail(absl::UnavailableError(common::strCat("cannot write ", a.html_out)));
+  }
   if (!a.csv_out.empty()) {
     std::ofstream f(a.csv_out);
     f << "service,requests,cold_start_requests,cold_start_share,added_p50_ms,added_p99_ms,pod_seconds,zero_seconds,"
@@ -249,6 +255,7 @@ Command addSimulateCommand(CLI::App& app) {
   cmd->add_option("--price-per-pod-hour", args->price_per_pod_hour, "Report a price beside pod-seconds");
   cmd->add_option("-o,--json", args->json_out, "Write the results (and the sweep) as JSON");
   cmd->add_option("--csv", args->csv_out, "Write the per-service results as CSV");
+  cmd->add_option("--html", args->html_out, "Write a self-contained HTML report (pods over time, the sweep's front)");
   return [args] { return runSimulate(*args); };
 }
 

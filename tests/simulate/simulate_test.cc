@@ -79,6 +79,38 @@ TEST(Simulate, ABurstPanicsAndScalesOut) {
   EXPECT_NEAR(static_cast<double>(r.requests), 3000, 200);  // a profile's gaps are Poisson with the seed
 }
 
+TEST(Simulate, ADrainCostsPodTimeAtEveryScaleDown) {
+  SimulationSettings settings;
+  settings.duration_s = 900;
+  ServiceModel model;
+  auto without = run(one("every:90", 900), model, settings).services.at(0);
+  model.pod_drain_s = 10;
+  auto with = run(one("every:90", 900), model, settings).services.at(0);
+  EXPECT_EQ(with.scale_to_zero_events, without.scale_to_zero_events);
+  EXPECT_NEAR(with.pod_seconds - without.pod_seconds, 10.0 * static_cast<double>(without.scale_to_zero_events), 1e-6);
+  EXPECT_EQ(without.cold_starts, 10);  // every request woke the revision from zero
+}
+
+TEST(Simulate, TheReportShowsTheTableThePodsAndTheFront) {
+  SimulationSettings settings;
+  settings.duration_s = 600;
+  settings.keep_series = true;
+  auto w = one("every:90", 600);
+  auto r = simulate(w, {}, settings);
+  ASSERT_TRUE(r.ok());
+  auto axis = parseSweepAxis("stable-window=10s,60s");
+  ASSERT_TRUE(axis.ok());
+  auto points = sweep(w, {}, settings, {*axis});
+  ASSERT_TRUE(points.ok());
+  nlohmann::json out = toJson(*r);
+  out["sweep"] = toJson(*points);
+  std::string html = reportHtml(out);
+  EXPECT_NE(html.find("Pods over time"), std::string::npos);
+  EXPECT_NE(html.find("Cost against cold starts"), std::string::npos);
+  EXPECT_NE(html.find("<td>stable-window=10s</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);  // self-contained
+}
+
 TEST(Simulate, TheSameSeedGivesTheSameResult) {
   SimulationSettings settings;
   settings.duration_s = 600;

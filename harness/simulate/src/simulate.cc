@@ -1,6 +1,7 @@
 #include "kh/simulate/simulate.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <deque>
 #include <limits>
@@ -12,6 +13,7 @@
 #include "kh/autoscaler/revision_autoscaler.h"
 #include "kh/common/strings.h"
 #include "kh/loadgen/schedule.h"
+#include "kh/report/html.h"
 
 namespace kh::simulate {
 namespace {
@@ -535,6 +537,100 @@ json toJson(const std::vector<SweepPoint>& points) {
                    {"current", p.current}});
   }
   return out;
+}
+
+}  // namespace kh::simulate
+
+namespace kh::simulate {
+
+std::string reportHtml(const nlohmann::json& result, size_t series_services) {
+  using nlohmann::json;
+  auto esc = [](const std::string& s) { return report::escapeHtml(s); };
+  auto num = [](double v, int digits) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return std::string(buf);
+  };
+  std::string html =
+      "<!doctype html><html><head><meta charset=utf-8><title>harness simulate</title><style>"
+      "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
+      "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}"
+      "td:first-child{text-align:left}.plot{margin:1em 0}</style></head><body>"
+      "<h1>Autoscaler what-if (harness simulate)</h1>"
+      "<p>Workloads replayed in virtual time through Knative's KPA (kh::autoscaler, the code refstack runs).</p>";
+  html += "<table><tr><th>service</th><th>requests</th><th>cold-start requests</th><th>cold %</th><th>cold starts</th>"
+          "<th>added p50 ms</th><th>added p99 ms</th><th>pod-seconds</th><th>at zero s</th><th>scale events</th>"
+          "<th>panic episodes</th></tr>";
+  const json services = result.value("services", json::array());
+  std::vector<json> rows(services.begin(), services.end());
+  if (rows.size() > 1) rows.push_back(result.value("total", json::object()));
+  for (const auto& s : rows) {
+    const json lat = s.value("added_latency_ms", json::object());
+    html += common::strCat("<tr><td>", esc(s.value("name", "")), "</td><td>", s.value("requests", 0), "</td><td>",
+                           s.value("cold_start_requests", 0), "</td><td>", num(s.value("cold_start_share", 0.0) * 100, 3),
+                           "</td><td>", s.value("cold_starts", 0), "</td><td>", num(lat.value("p50", 0.0), 1), "</td><td>",
+                           num(lat.value("p99", 0.0), 1), "</td><td>", num(s.value("pod_seconds", 0.0), 0), "</td><td>",
+                           num(s.value("zero_seconds", 0.0), 0), "</td><td>", s.value("scale_events", 0), "</td><td>",
+                           s.value("panic_episodes", 0), "</td></tr>");
+  }
+  html += "</table>";
+  // Pods over time, as steps.
+  std::vector<report::Series> pods;
+  for (const auto& s : services) {
+    if (pods.size() >= series_services || !s.contains("pods_series")) continue;
+    report::Series series;
+    series.name = s.value("name", "");
+    double last = 0;
+    for (const auto& point : s["pods_series"]) {
+      double t = point[0].get<double>(), n = point[1].get<double>();
+      if (!series.points.empty()) series.points.emplace_back(t, last);
+      series.points.emplace_back(t, n);
+      last = n;
+    }
+    series.points.emplace_back(s.value("simulated_s", 0.0), last);
+    pods.push_back(std::move(series));
+  }
+  if (!pods.empty()) {
+    report::PlotOptions o;
+    o.title = "Pods over time";
+    o.x_label = "simulated seconds";
+    o.y_label = "pods";
+    html += "<div class=plot>" + report::svgLinePlot(pods, o) + "</div>";
+  }
+  if (result.contains("sweep")) {
+    std::vector<json> points(result["sweep"].begin(), result["sweep"].end());
+    std::sort(points.begin(), points.end(),
+              [](const json& a, const json& b) { return a.value("pod_seconds", 0.0) < b.value("pod_seconds", 0.0); });
+    report::Series front{"Pareto front", {}, false, 0};
+    report::Series current{"your current settings", {}, false, 3};
+    for (const auto& p : points) {
+      std::pair<double, double> xy{p.value("pod_seconds", 0.0), p.value("cold_start_share", 0.0) * 100};
+      if (p.value("pareto", false)) front.points.push_back(xy);
+      if (p.value("current", false)) current.points.push_back(xy);
+    }
+    report::PlotOptions o;
+    o.title = "Cost against cold starts, per setting tried";
+    o.x_label = "pod-seconds";
+    o.y_label = "requests delayed by a cold start (%)";
+    html += "<div class=plot>" + report::svgLinePlot({front, current}, o) + "</div>";
+    html += "<table><tr><th>settings</th><th>pod-seconds</th><th>cold %</th><th>added p99 ms</th><th>front</th>"
+            "<th>current</th></tr>";
+    for (const auto& p : points) {
+      std::string label;
+      const json settings = p.value("settings", json::object());  // items() must not outlive it
+      for (const auto& [k, v] : settings.items()) {
+        label += (label.empty() ? "" : " ") + k + "=" + v.get<std::string>();
+      }
+      html += common::strCat("<tr><td>", esc(label), "</td><td>", num(p.value("pod_seconds", 0.0), 0), "</td><td>",
+                             num(p.value("cold_start_share", 0.0) * 100, 3), "</td><td>",
+                             num(p.value("added_latency_p99_ms", 0.0), 1), "</td><td>",
+                             p.value("pareto", false) ? "*" : "", "</td><td>", p.value("current", false) ? "&gt;" : "",
+                             "</td></tr>");
+    }
+    html += "</table>";
+  }
+  html += "</body></html>\n";
+  return html;
 }
 
 }  // namespace kh::simulate

@@ -154,4 +154,12 @@ nlohmann::json toJson(const ServiceResult& r);
 nlohmann::json toJson(const SimulationResult& r);
 nlohmann::json toJson(const std::vector<SweepPoint>& points);
 
+/**
+ * A self-contained HTML report of toJson(SimulationResult) (with "sweep" when there was one):
+ * the per-service table, pods over time for the first `series_services` services that have a
+ * series, and the sweep's front (pod-seconds against cold-start share) with the current
+ * settings marked.
+ */
+std::string reportHtml(const nlohmann::json& result, size_t series_services = 8);
+
 }  // namespace kh::simulate
