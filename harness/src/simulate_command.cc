@@ -3,6 +3,8 @@
 // Pareto front.
 
 #include <cstdio>
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -19,6 +21,7 @@ namespace {
 struct SimulateArgs {
   std::vector<std::string> workloads;  // NAME=SCHEDULE
   std::vector<std::string> traces;     // FILE (name: the file's stem)
+  std::string fleet;                   // N:TOTAL_RATE[:ALPHA]
   std::string duration;
   uint64_t seed = 1;
   std::string service_time = "50ms";
@@ -84,7 +87,7 @@ int runSimulate(const SimulateArgs& a) {
     std::cerr << "harness simulate: " << common::toStd(st.message()) << "\n";
     return 2;
   };
-  if (a.workloads.empty() && a.traces.empty()) {
+  if (a.workloads.empty() && a.traces.empty() && a.fleet.empty()) {
     return fail(absl::InvalidArgumentError(
         "no workload: give --trace FILE or --workload NAME=SCHEDULE (poisson:RATE, constant:RATE, every:SECONDS, "
         "a profile like 100@60s,0@300s, or trace:FILE)"));
@@ -150,13 +153,48 @@ int runSimulate(const SimulateArgs& a) {
     if (!axis.ok()) return fail(axis.status());
     axes.push_back(std::move(*axis));
   }
-  int64_t requests = 0;
-  for (const auto& w : workloads) requests += static_cast<int64_t>(w.arrivals_s.size());
-  std::cerr << "simulating " << workloads.size() << " service(s), " << requests << " requests"
+  // A fleet: its services are made one at a time as they are simulated.
+  simulate::FleetSpec fleet;
+  std::vector<double> rates;
+  if (!a.fleet.empty()) {
+    if (!a.traces.empty() || !a.workloads.empty() || !axes.empty()) {
+      return fail(absl::InvalidArgumentError("--fleet runs alone (no --trace, --workload or --sweep with it)"));
+    }
+    if (duration_s <= 0) return fail(absl::InvalidArgumentError("--fleet needs --duration"));
+    unsigned long long n = 0;
+    double rate = 0, alpha = 1.2;
+    int fields = std::sscanf(a.fleet.c_str(), "%llu:%lf:%lf", &n, &rate, &alpha);
+    if (fields < 2 || n == 0 || rate <= 0 || alpha <= 0) {
+      return fail(absl::InvalidArgumentError(common::strCat("--fleet \"", a.fleet, "\": want N:TOTAL_RATE[:ALPHA], e.g. 1000:50:1.2")));
+    }
+    fleet = {static_cast<size_t>(n), rate, alpha, duration_s, a.seed};
+    rates = simulate::fleetRates(fleet);
+    settings.keep_series = settings.keep_series && n <= 100;
+  }
+  const size_t services = a.fleet.empty() ? workloads.size() : fleet.count;
+  std::cerr << "simulating " << services << " service(s)"
             << (axes.empty() ? "" : common::strCat(", sweeping ", axes.size(), " setting(s)")) << "\n";
-  auto result = simulate::simulate(workloads, model, settings);
+  const auto started = std::chrono::steady_clock::now();
+  auto result = a.fleet.empty()
+                    ? simulate::simulate(workloads, model, settings)
+                    : simulate::simulate(fleet.count, [&](size_t i) { return simulate::fleetService(fleet, rates, i); },
+                                         model, settings);
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!result.ok()) return fail(result.status());
-  printResult(*result, a.price_per_pod_hour);
+  if (result->services.size() > 50) {
+    // A fleet: the total, and the busiest services.
+    simulate::SimulationResult top;
+    top.total = result->total;
+    std::vector<simulate::ServiceResult> sorted = result->services;
+    std::partial_sort(sorted.begin(), sorted.begin() + 10, sorted.end(),
+                      [](const auto& x, const auto& y) { return x.requests > y.requests; });
+    top.services.assign(sorted.begin(), sorted.begin() + 10);
+    std::printf("the 10 busiest of %zu services, then the total:\n", result->services.size());
+    printResult(top, a.price_per_pod_hour);
+  } else {
+    printResult(*result, a.price_per_pod_hour);
+  }
+  std::cerr << "simulated " << result->total.requests << " requests in " << wall_s << " s of wall time\n";
   nlohmann::json out = simulate::toJson(*result);
   if (!axes.empty()) {
     auto points = simulate::sweep(workloads, model, settings, axes);
@@ -230,6 +268,9 @@ Command addSimulateCommand(CLI::App& app) {
   cmd->add_option("--workload", args->workloads,
                   "NAME=SCHEDULE: a generated service (repeatable): poisson:RATE, constant:RATE, every:SECONDS, "
                   "a profile (100@60s,0@300s; ramp:0-50@600s), or trace:FILE");
+  cmd->add_option("--fleet", args->fleet,
+                  "N:TOTAL_RATE[:ALPHA]: N services whose Poisson rates follow a Pareto distribution (shape ALPHA, "
+                  "default 1.2) and add up to TOTAL_RATE requests/s");
   cmd->add_option("--duration", args->duration,
                   "Simulated time (generated workloads need it; default: the last request plus 15m)");
   cmd->add_option("--seed", args->seed, "Seed of generated arrivals (service i uses seed + i)")->default_val(1);

@@ -17,9 +17,12 @@ using nlohmann::json;
 
 std::string message(const absl::Status& s) { return std::string(common::toStd(s.message())); }
 
-// A V2 request file in the test's temporary directory; @return its directory.
+// A V2 request file in a temporary directory of the running test's own (CTest runs each test
+// as its own process, in parallel: a shared file could be read while another test rewrites it);
+// @return its directory.
 std::filesystem::path requestDir() {
-  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "plan_test";
+  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
+                              (std::string("plan_test-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "iris.json")
       << R"({"inputs":[{"name":"input-0","datatype":"FP32","shape":[1,4],"data":[6.8,2.8,4.8,1.4]}]})";

@@ -32,7 +32,9 @@ struct CliRun {
 class RefstackCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    state_ = std::filesystem::path(::testing::TempDir()) / "refstack-cli";
+    // A directory of the test's own: CTest runs the tests of this fixture in parallel.
+    state_ = std::filesystem::path(::testing::TempDir()) /
+             (std::string("refstack-cli-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(state_);
   }
   void TearDown() override {

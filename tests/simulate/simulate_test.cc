@@ -112,6 +112,21 @@ TEST(Simulate, TheReportShowsTheTableThePodsAndTheFront) {
   EXPECT_EQ(html.find("<script"), std::string::npos);  // self-contained
 }
 
+TEST(Simulate, SkippingIdleTimeChangesNothing) {
+  SimulationSettings settings;
+  settings.duration_s = 4 * 3600;
+  settings.keep_series = true;
+  ServiceModel model;
+  model.pod_drain_s = 2;
+  for (const char* workload : {"poisson:0.01", "every:75", "0@1000s,5@60s,0@2000s,1@600s"}) {
+    settings.skip_idle = true;
+    auto fast = toJson(run(one(workload, settings.duration_s, 3), model, settings));
+    settings.skip_idle = false;
+    auto exact = toJson(run(one(workload, settings.duration_s, 3), model, settings));
+    EXPECT_EQ(fast, exact) << workload;
+  }
+}
+
 TEST(Simulate, TheSameSeedGivesTheSameResult) {
   SimulationSettings settings;
   settings.duration_s = 600;

@@ -7,11 +7,13 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <random>
 #include <tuple>
 
 #include "kh/autoscaler/config.h"
 #include "kh/autoscaler/revision_autoscaler.h"
 #include "kh/common/strings.h"
+#include "kh/loadgen/hdr_histogram.h"
 #include "kh/loadgen/schedule.h"
 #include "kh/report/html.h"
 
@@ -74,6 +76,14 @@ class ServiceRun {
       double t_arrival = next_arrival < w_.arrivals_s.size() ? w_.arrivals_s[next_arrival] : kNever;
       double t_gone = nextGoneAfter(now_);
       double t_deliver = pending_stats_.empty() ? kNever : pending_stats_.front().at;
+      if (s_.skip_idle && idle()) {
+        // At zero with nothing in flight, pending or due: every stat would be empty and every
+        // tick a decider run without data, so time jumps to the next request (exactly what the
+        // KPA would have decided; a fleet's idle revisions then cost nothing).
+        double resume = std::min(t_arrival, end_s_);
+        if (resume > next_stat) next_stat = std::ceil(resume);
+        if (resume > next_tick_) next_tick_ = resume;
+      }
       double t = std::min({t_done, t_ready, t_gone, t_arrival, next_stat, t_deliver, next_tick_});
       if (t > end_s_) break;
       advance(t);
@@ -122,6 +132,12 @@ class ServiceRun {
     return best;
   }
   bool gone(const Pod& p) const { return p.leaving && p.in_flight == 0 && p.gone_at <= now_; }
+  bool idle() const {
+    return replicas_ == 0 && pods_.empty() && queue_.empty() && serving_ == 0 && pending_stats_.empty() &&
+           serving_integral_ == 0 && held_integral_ == 0 && period_direct_ == 0 && period_held_ == 0 &&
+           !subtract_poke_ && !kpa_.pokePending() && !kpa_.requeueAt().has_value() &&
+           kpa_.paStatus().activity != as::PaActivity::kActive;
+  }
 
   bool takes(const Pod& p) const {
     const int cc = m_.container_concurrency;
@@ -367,8 +383,39 @@ absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, do
   return out;
 }
 
+std::vector<double> fleetRates(const FleetSpec& fleet) {
+  std::mt19937_64 random(fleet.seed);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<double> weights(fleet.count);
+  double sum = 0;
+  for (auto& w : weights) {
+    // Inverse transform of Pareto(x_m = 1, alpha).
+    w = std::pow(1.0 - uniform(random), -1.0 / std::max(fleet.alpha, 0.01));
+    sum += w;
+  }
+  for (auto& w : weights) w = sum > 0 ? w / sum * fleet.total_rate : 0;
+  return weights;
+}
+
+ServiceWorkload fleetService(const FleetSpec& fleet, const std::vector<double>& rates, size_t i) {
+  char name[32];
+  std::snprintf(name, sizeof name, "fleet-%06zu", i + 1);
+  ServiceWorkload w{name, {}};
+  const double rate = rates.at(i);
+  if (rate <= 0) return w;
+  std::mt19937_64 random(fleet.seed + 1 + i);
+  std::exponential_distribution<double> gap(rate);
+  for (double t = gap(random); t < fleet.duration_s; t += gap(random)) w.arrivals_s.push_back(t);
+  return w;
+}
+
 absl::StatusOr<SimulationResult> simulate(const std::vector<ServiceWorkload>& workloads, const ServiceModel& model,
                                           const SimulationSettings& settings) {
+  return simulate(workloads.size(), [&](size_t i) { return workloads[i]; }, model, settings);
+}
+
+absl::StatusOr<SimulationResult> simulate(size_t count, const std::function<ServiceWorkload(size_t)>& workload,
+                                          const ServiceModel& model, const SimulationSettings& settings) {
   auto config = as::parseAutoscalerConfig(settings.autoscaler);
   if (!config.ok()) return config.status();
   auto scaling = as::resolveRevisionScaling(*config, model.annotations, model.container_concurrency);
@@ -377,8 +424,10 @@ absl::StatusOr<SimulationResult> simulate(const std::vector<ServiceWorkload>& wo
     return absl::InvalidArgumentError("service time and pod start-up must not be negative");
   }
   SimulationResult out;
-  std::vector<double> all_waits;
-  for (const auto& w : workloads) {
+  // Every request's wait, in microseconds (a fleet's requests need not all be kept).
+  loadgen::HdrHistogram all_waits;
+  for (size_t i = 0; i < count; ++i) {
+    const ServiceWorkload w = workload(i);
     double end = settings.duration_s > 0 ? settings.duration_s
                                          : (w.arrivals_s.empty() ? 0 : w.arrivals_s.back()) + kDefaultTailS;
     std::vector<double> waits;
@@ -387,7 +436,7 @@ absl::StatusOr<SimulationResult> simulate(const std::vector<ServiceWorkload>& wo
     r.added_latency_p50_ms = percentileOf(waits, 50);
     r.added_latency_p99_ms = percentileOf(waits, 99);
     r.added_latency_max_ms = waits.empty() ? 0 : *std::max_element(waits.begin(), waits.end());
-    all_waits.insert(all_waits.end(), waits.begin(), waits.end());
+    for (double ms : waits) all_waits.record(static_cast<int64_t>(std::llround(ms * 1000)));
     ServiceResult& t = out.total;
     t.requests += r.requests;
     t.cold_start_requests += r.cold_start_requests;
@@ -406,9 +455,9 @@ absl::StatusOr<SimulationResult> simulate(const std::vector<ServiceWorkload>& wo
   t.name = "total";
   t.cold_start_share =
       t.requests > 0 ? static_cast<double>(t.cold_start_requests) / static_cast<double>(t.requests) : 0;
-  t.added_latency_p50_ms = percentileOf(all_waits, 50);
-  t.added_latency_p99_ms = percentileOf(all_waits, 99);
-  t.added_latency_max_ms = all_waits.empty() ? 0 : *std::max_element(all_waits.begin(), all_waits.end());
+  t.added_latency_p50_ms = t.requests > 0 ? static_cast<double>(all_waits.valueAtPercentile(50)) / 1000 : 0;
+  t.added_latency_p99_ms = t.requests > 0 ? static_cast<double>(all_waits.valueAtPercentile(99)) / 1000 : 0;
+  t.added_latency_max_ms = t.requests > 0 ? static_cast<double>(all_waits.max()) / 1000 : 0;
   return out;
 }
 
