@@ -12,13 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cycles="${1:-50}"
 kh_build kh_refstack_main
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  [[ -n "${KH_KEEP_WORK:-}" ]] && echo "kept $work" >&2 || rm -rf "$work"
-}
-trap cleanup EXIT
+kh_bench_workdir
 admin="$(kh_free_port)"; ingress="$(kh_free_port)"; grpc="$(kh_free_port)"
 cat >"$work/config.yaml" <<YAML
 autoscaler:

@@ -13,13 +13,7 @@ duration="${1:-5s}"
 concurrency="${2:-8}"
 kh_build kh_refstack_main kh_harness_main
 
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+kh_bench_workdir
 kh_start_refstack
 cat > "$work/graphs.yaml" <<'YAML'
 apiVersion: serving.kserve.io/v1alpha1

@@ -12,13 +12,7 @@ duration="${1:-5s}"
 concurrency="${2:-16}"
 kh_build kh_refstack_main kh_harness_main
 
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+kh_bench_workdir
 kh_start_refstack
 (cd "$KH_ROOT" && "${rs[@]}" apply -f reference-impl/manifests/xgboost-iris.yaml)
 for _ in $(seq 1 200); do "${rs[@]}" get isvc xgboost-iris | grep -q ' True ' && break; sleep 0.05; done

@@ -14,13 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 kh_build kh_refstack_main
 command -v kubectl >/dev/null || { echo "kube_api.sh: needs kubectl" >&2; exit 2; }
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  [[ -n "${KH_KEEP_WORK:-}" ]] && echo "kept $work" >&2 || rm -rf "$work"
-}
-trap cleanup EXIT
+kh_bench_workdir
 admin="$(kh_free_port)"; ingress="$(kh_free_port)"; grpc="$(kh_free_port)"
 (cd "$KH_ROOT" && exec "$KH_BUILD_DIR/bin/refstack" up --state-dir "$work/state" --admin-port "$admin" \
   --ingress-port "$ingress" --grpc-port "$grpc" >"$work/refstack.log" 2>&1) &

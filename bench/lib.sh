@@ -1,5 +1,6 @@
 # Shared by the bench scripts: a free loopback port, an nginx serving one static body, refstack.
-# Sourced after scripts/common.sh; expects $work (a temporary directory).
+# Sourced after scripts/common.sh; expects $work (a temporary directory: kh_bench_workdir makes
+# one).
 
 # A port nothing listens on (nginx cannot take port 0 and report it).
 kh_free_port() {
@@ -49,4 +50,16 @@ kh_start_refstack() {
   echo "refstack did not start:" >&2
   cat "$work/refstack.log" >&2 || true
   return 1
+}
+
+# kh_bench_workdir: a temporary $work, removed at exit (kept with KH_KEEP_WORK=1), and the
+# refstack of kh_start_refstack ($pid) stopped at exit.
+kh_bench_workdir() {
+  work="$(mktemp -d)"
+  pid=""
+  trap kh_bench_cleanup EXIT
+}
+kh_bench_cleanup() {
+  [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  [[ -n "${KH_KEEP_WORK:-}" ]] && echo "kept $work" >&2 || rm -rf "$work"
 }

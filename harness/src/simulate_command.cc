@@ -164,8 +164,10 @@ int runSimulate(const SimulateArgs& a) {
     unsigned long long n = 0;
     double rate = 0, alpha = 1.2;
     int fields = std::sscanf(a.fleet.c_str(), "%llu:%lf:%lf", &n, &rate, &alpha);
-    if (fields < 2 || n == 0 || rate <= 0 || alpha <= 0) {
-      return fail(absl::InvalidArgumentError(common::strCat("--fleet \"", a.fleet, "\": want N:TOTAL_RATE[:ALPHA], e.g. 1000:50:1.2")));
+    // Each service's rate is kept (8 bytes) and its result (a few hundred): bound N to what fits.
+    constexpr unsigned long long kMaxFleet = 10'000'000;
+    if (fields < 2 || n == 0 || n > kMaxFleet || rate <= 0 || alpha <= 0) {
+      return fail(absl::InvalidArgumentError(common::strCat("--fleet \"", a.fleet, "\": want N:TOTAL_RATE[:ALPHA] with 1 <= N <= 10000000, e.g. 1000:50:1.2")));
     }
     fleet = {static_cast<size_t>(n), rate, alpha, duration_s, a.seed};
     rates = simulate::fleetRates(fleet);
@@ -205,10 +207,8 @@ int runSimulate(const SimulateArgs& a) {
     const simulate::SweepPoint* current = nullptr;
     const simulate::SweepPoint* recommended = nullptr;
     for (const auto& p : *points) {
-      std::string label;
-      for (const auto& [k, v] : p.settings) label += (label.empty() ? "" : " ") + k + "=" + v;
       std::printf("%s%s %-50s pod-s %11s  cold %8s%%  +p99 %9s ms\n", p.pareto ? "*" : " ", p.current ? ">" : " ",
-                  label.c_str(), fixed(p.pod_seconds, 0).c_str(), fixed(p.cold_start_share * 100, 3).c_str(),
+                  simulate::settingsLabel(p.settings).c_str(), fixed(p.pod_seconds, 0).c_str(), fixed(p.cold_start_share * 100, 3).c_str(),
                   fixed(p.added_latency_p99_ms, 1).c_str());
       if (p.current) current = &p;
     }
@@ -219,8 +219,7 @@ int runSimulate(const SimulateArgs& a) {
     }
     if (recommended != nullptr && current != nullptr && recommended != current &&
         recommended->pod_seconds < current->pod_seconds) {
-      std::string label;
-      for (const auto& [k, v] : recommended->settings) label += (label.empty() ? "" : " ") + k + "=" + v;
+      const std::string label = simulate::settingsLabel(recommended->settings);
       std::printf("recommendation: %s costs %s%% less pod-time with no more cold starts than your current settings\n",
                   label.c_str(), fixed(100 * (1 - recommended->pod_seconds / std::max(current->pod_seconds, 1e-9)), 1).c_str());
     } else {

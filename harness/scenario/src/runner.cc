@@ -12,16 +12,16 @@
 #include <sstream>
 #include <thread>
 
+#include "kh/autoscaler/config.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/conformance/conformance.h"
-#include "kh/autoscaler/config.h"
 #include "kh/http/client.h"
-#include "kh/simulate/simulate.h"
 #include "kh/loadgen/plan.h"
 #include "kh/loadgen/results.h"
 #include "kh/loadgen/statistics.h"
 #include "kh/scenario/stats.h"
+#include "kh/simulate/simulate.h"
 
 namespace kh::scenario {
 
@@ -103,7 +103,8 @@ class Runner {
   absl::Status applyText(const std::string& text, const std::string& source);
   absl::Status runStep(const Step& step, json& step_log);
   absl::Status waitStep(const Step& step);
-  absl::Status waitGraphReady(const Step& step);
+  /** One look at a `wait: {for: ready, graph}` step's InferenceGraph; says what it saw. */
+  bool graphReady(const Step& step, std::string& last_state);
   absl::Status loadStep(const Step& step);
   void runLoad(LoadOutcome& out, const Step& step, Endpoint ep, std::string model);
   absl::StatusOr<loadgen::LoadSpec> loadSpec(const Step& step, const Endpoint& ep,
@@ -232,44 +233,37 @@ std::string Runner::resolveRevision(const std::string& which, const json& isvc) 
   return which;
 }
 
-absl::Status Runner::waitGraphReady(const Step& step) {
-  const double deadline = now() + step.timeout_s;
-  std::string last_state = "nothing observed";
-  while (true) {
-    absl::StatusOr<json> obj;
-    {
-      std::lock_guard lock(target_mu_);
-      obj = target_.getGraph(s_.ns, step.graph);
-    }
-    if (obj.ok()) {
-      // The status must describe the graph as it is now (observedGeneration, when written).
-      const json status = obj->value("status", json::object());
-      bool current = !status.contains("observedGeneration") || !(*obj)["metadata"].contains("generation") ||
-                     status["observedGeneration"] == (*obj)["metadata"]["generation"];
-      if (isReady(*obj) && current && !urlHost(status.value("url", "")).empty()) return absl::OkStatus();
-      last_state = "Ready=False";
-      for (const auto& c : status.value("conditions", json::array())) {
-        if (c.value("type", "") == "Ready") last_state = common::strCat("Ready=", c.value("status", "?"), " ", c.value("message", ""));
-      }
-    } else {
-      last_state = msg(obj.status());
-    }
-    if (now() > deadline) {
-      return absl::DeadlineExceededError(common::strCat("waited ", fmtNum(step.timeout_s), "s for Ready of InferenceGraph ",
-                                                        step.graph, "; last seen: ", last_state));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+bool Runner::graphReady(const Step& step, std::string& last_state) {
+  absl::StatusOr<json> obj;
+  {
+    std::lock_guard lock(target_mu_);
+    obj = target_.getGraph(s_.ns, step.graph);
   }
+  if (!obj.ok()) {
+    last_state = msg(obj.status());
+    return false;
+  }
+  // The status must describe the graph as it is now (observedGeneration, when written).
+  const json status = obj->value("status", json::object());
+  bool current = !status.contains("observedGeneration") || !(*obj)["metadata"].contains("generation") ||
+                 status["observedGeneration"] == (*obj)["metadata"]["generation"];
+  if (isReady(*obj) && current && !urlHost(status.value("url", "")).empty()) return true;
+  last_state = "Ready=False";
+  for (const auto& c : status.value("conditions", json::array())) {
+    if (c.value("type", "") == "Ready") last_state = common::strCat("Ready=", c.value("status", "?"), " ", c.value("message", ""));
+  }
+  return false;
 }
 
 absl::Status Runner::waitStep(const Step& step) {
-  if (!step.graph.empty()) return waitGraphReady(step);
   const std::string isvc = isvcOf(step);
   const double deadline = now() + step.timeout_s;
   size_t event_cursor = 0;
   std::string last_state = "nothing observed";
   while (true) {
-    if (step.wait_for == WaitFor::kEvent) {
+    if (!step.graph.empty()) {
+      if (graphReady(step, last_state)) return absl::OkStatus();
+    } else if (step.wait_for == WaitFor::kEvent) {
       std::lock_guard lock(mu_);
       for (; event_cursor < events_.size(); ++event_cursor) {
         // The scenario names fields of the event as GET /events shows them.
@@ -365,8 +359,9 @@ absl::Status Runner::waitStep(const Step& step) {
                          : step.wait_for == WaitFor::kReplicas ? "the replica count"
                                                                : "the event";
       std::string want = step.wait_for == WaitFor::kReplicas ? common::strCat(" (", step.replicas, " ready)") : "";
-      return absl::DeadlineExceededError(common::strCat("waited ", fmtNum(step.timeout_s), "s for ", what, want,
-                                                        " of ", isvc, "; last seen: ", last_state));
+      return absl::DeadlineExceededError(common::strCat("waited ", fmtNum(step.timeout_s), "s for ", what, want, " of ",
+                                                        step.graph.empty() ? isvc : "InferenceGraph " + step.graph,
+                                                        "; last seen: ", last_state));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -857,7 +852,8 @@ AssertionResult Runner::evaluate(const Step& step) {
     return a;
   };
   const std::string& kind = step.assertion;
-  if (kind == "canary_split" || kind == "tag_routing" || kind == "latency_slo") {
+  if (kind == "canary_split" || kind == "tag_routing" || kind == "latency_slo" || kind == "graph_split" ||
+      kind == "graph_breakdown") {
     LoadOutcome* l = loadNamed(p["load"]);
     std::string name = common::strCat(kind, " (load ", p["load"].get<std::string>(), ")");
     if (l == nullptr) return skip(name, "no such load");
@@ -867,6 +863,21 @@ AssertionResult Runner::evaluate(const Step& step) {
       a.measured = "the load did not run";
       a.why = l->error;
       return a;
+    }
+    if (kind == "graph_split" || kind == "graph_breakdown") {
+      if (l->graph.empty()) {
+        AssertionResult a = skip(name, "give the load graph: NAME");
+        a.verdict = Verdict::kFail;
+        a.measured = "the load was not on a graph";
+        return a;
+      }
+      // KServe's own router sends no breakdown: nothing to measure (not a failure of the graph).
+      bool any = std::any_of(l->records.begin(), l->records.end(), [](const Record& r) { return !r.graph_steps.empty(); });
+      if (!any && !l->records.empty()) {
+        return skip(name, "no response carried Kh-Graph-Steps (the per-step breakdown refstack's graph-router adds; "
+                          "KServe's router has none)");
+      }
+      return kind == "graph_split" ? graphSplit(step, *l) : graphBreakdown(step, *l);
     }
     if (kind == "canary_split") return canarySplit(step, *l);
     if (kind == "tag_routing") return tagRouting(step, *l);
@@ -879,25 +890,6 @@ AssertionResult Runner::evaluate(const Step& step) {
   }
   if (kind == "compare") return compare(step);
   if (kind == "graph_output") return graphOutput(step);
-  if (kind == "graph_split" || kind == "graph_breakdown") {
-    LoadOutcome* l = loadNamed(p["load"]);
-    std::string name = common::strCat(kind, " (load ", p["load"].get<std::string>(), ")");
-    if (l == nullptr) return skip(name, "no such load");
-    if (!l->error.empty() || l->graph.empty()) {
-      AssertionResult a = skip(name, "");
-      a.verdict = Verdict::kFail;
-      a.measured = l->error.empty() ? "the load was not on a graph" : "the load did not run";
-      a.why = l->error.empty() ? "give the load graph: NAME" : l->error;
-      return a;
-    }
-    // KServe's own router sends no breakdown: nothing to measure (not a failure of the graph).
-    bool any = std::any_of(l->records.begin(), l->records.end(), [](const Record& r) { return !r.graph_steps.empty(); });
-    if (!any && !l->records.empty()) {
-      return skip(name, "no response carried Kh-Graph-Steps (the per-step breakdown refstack's graph-router adds; "
-                        "KServe's router has none)");
-    }
-    return kind == "graph_split" ? graphSplit(step, *l) : graphBreakdown(step, *l);
-  }
   // The rest read observations of the control plane.
   std::string name = common::strCat(kind, " (", isvcOf(step), ")");
   if (std::string why = target_.lacks("events"); !why.empty()) return skip(name, why);

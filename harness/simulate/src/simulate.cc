@@ -336,10 +336,25 @@ class ServiceRun {
   bool subtract_poke_ = false;
 };
 
+// A schedule's offsets in seconds, up to `duration_s` when it is > 0.
+std::vector<double> drain(loadgen::Schedule& schedule, double duration_s) {
+  std::vector<double> out;
+  while (auto next = schedule.next()) {
+    double t = std::chrono::duration<double>(*next).count();
+    if (duration_s > 0 && t > duration_s) break;
+    out.push_back(t);
+  }
+  return out;
+}
+
+loadgen::Nanos nanos(double seconds) {
+  return std::chrono::duration_cast<loadgen::Nanos>(std::chrono::duration<double>(seconds));
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, double duration_s, uint64_t seed) {
-  const auto duration = std::chrono::duration_cast<loadgen::Nanos>(std::chrono::duration<double>(duration_s));
+  const auto duration = nanos(duration_s);
   std::unique_ptr<loadgen::Schedule> s;
   auto number = [&](std::string_view text) -> absl::StatusOr<double> {
     char* end = nullptr;
@@ -374,13 +389,7 @@ absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, do
     }
     s = loadgen::makeProfileSchedule(std::move(*stages), seed);
   }
-  std::vector<double> out;
-  while (auto next = s->next()) {
-    double t = std::chrono::duration<double>(*next).count();
-    if (duration_s > 0 && t > duration_s) break;
-    out.push_back(t);
-  }
-  return out;
+  return drain(*s, duration_s);
 }
 
 std::vector<double> fleetRates(const FleetSpec& fleet) {
@@ -403,9 +412,9 @@ ServiceWorkload fleetService(const FleetSpec& fleet, const std::vector<double>& 
   ServiceWorkload w{name, {}};
   const double rate = rates.at(i);
   if (rate <= 0) return w;
-  std::mt19937_64 random(fleet.seed + 1 + i);
-  std::exponential_distribution<double> gap(rate);
-  for (double t = gap(random); t < fleet.duration_s; t += gap(random)) w.arrivals_s.push_back(t);
+  // `harness load`'s seeded Poisson schedule.
+  auto schedule = loadgen::makePoissonSchedule(rate, nanos(fleet.duration_s), fleet.seed + 1 + i);
+  w.arrivals_s = drain(*schedule, fleet.duration_s);
   return w;
 }
 
@@ -550,6 +559,12 @@ absl::StatusOr<std::vector<SweepPoint>> sweep(const std::vector<ServiceWorkload>
   return points;
 }
 
+std::string settingsLabel(const std::map<std::string, std::string>& settings) {
+  std::string label;
+  for (const auto& [k, v] : settings) label += common::strCat(label.empty() ? "" : " ", k, "=", v);
+  return label;
+}
+
 json toJson(const ServiceResult& r) {
   json o = {{"name", r.name},
             {"requests", r.requests},
@@ -665,12 +680,8 @@ std::string reportHtml(const nlohmann::json& result, size_t series_services) {
     html += "<table><tr><th>settings</th><th>pod-seconds</th><th>cold %</th><th>added p99 ms</th><th>front</th>"
             "<th>current</th></tr>";
     for (const auto& p : points) {
-      std::string label;
-      const json settings = p.value("settings", json::object());  // items() must not outlive it
-      for (const auto& [k, v] : settings.items()) {
-        label += (label.empty() ? "" : " ") + k + "=" + v.get<std::string>();
-      }
-      html += common::strCat("<tr><td>", esc(label), "</td><td>", num(p.value("pod_seconds", 0.0), 0), "</td><td>",
+      const auto settings = p.value("settings", json::object()).get<std::map<std::string, std::string>>();
+      html += common::strCat("<tr><td>", esc(settingsLabel(settings)), "</td><td>", num(p.value("pod_seconds", 0.0), 0), "</td><td>",
                              num(p.value("cold_start_share", 0.0) * 100, 3), "</td><td>",
                              num(p.value("added_latency_p99_ms", 0.0), 1), "</td><td>",
                              p.value("pareto", false) ? "*" : "", "</td><td>", p.value("current", false) ? "&gt;" : "",

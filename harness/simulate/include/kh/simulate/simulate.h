@@ -183,6 +183,9 @@ struct SweepPoint {
 absl::StatusOr<std::vector<SweepPoint>> sweep(const std::vector<ServiceWorkload>& workloads, const ServiceModel& model,
                                               const SimulationSettings& settings, const std::vector<SweepAxis>& axes);
 
+/** A sweep point's settings as "key=value key=value", for tables. */
+std::string settingsLabel(const std::map<std::string, std::string>& settings);
+
 nlohmann::json toJson(const ServiceResult& r);
 nlohmann::json toJson(const SimulationResult& r);
 nlohmann::json toJson(const std::vector<SweepPoint>& points);
