@@ -6,6 +6,7 @@
 #include "kh/controller/graph_deployment.h"
 
 #include <map>
+#include <set>
 
 #include "gtest/gtest.h"
 
@@ -78,6 +79,14 @@ TEST(GraphDeployment, ResolvesServiceNamesToPredictUrlsByProtocol) {
   // KServe's router probe path and port template are the reconciler's; the args carry the rest.
   EXPECT_NE(std::find(c.args.begin(), c.args.end(), "--http_port={{.Port}}"), c.args.end());
   EXPECT_NE(std::find(c.args.begin(), c.args.end(), "--name=g"), c.args.end());
+}
+
+TEST(GraphDeployment, TheServicesAGraphCallsAreItsServiceNameSteps) {
+  json spec = kTwoSteps;
+  spec["nodes"]["other"] = json::parse(R"({"routerType":"Ensemble","steps":[{"serviceName":"v1-model"},
+    {"serviceUrl":"http://elsewhere/v1/models/x:predict"},{"nodeName":"root"}]})");
+  EXPECT_EQ(graphServiceNames(graphObject(spec)), (std::set<std::string>{"v1-model", "v2-model"}));
+  EXPECT_TRUE(graphServiceNames(graphObject(json::object())).empty());
 }
 
 TEST(GraphDeployment, WaitsForMissingOrUnreadyServicesWithKServesMessages) {

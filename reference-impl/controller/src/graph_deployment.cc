@@ -94,6 +94,21 @@ GraphRouterConfig routerConfigFrom(const json* configmap, GraphRouterConfig conf
   return config;
 }
 
+std::set<std::string> graphServiceNames(const json& object) {
+  std::set<std::string> out;
+  const json nodes = object.value("spec", json::object()).value("nodes", json::object());
+  if (!nodes.is_object()) return out;
+  for (const auto& [node, value] : nodes.items()) {
+    if (!value.is_object() || !value.contains("steps") || !value["steps"].is_array()) continue;
+    for (const auto& step : value["steps"]) {
+      if (step.is_object() && step.contains("serviceName") && step["serviceName"].is_string()) {
+        out.insert(step["serviceName"].get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<GraphDeployment> graphDeployment(const json& object, const ObjectLookup& lookup,
                                                 const GraphRouterConfig& config) {
   const json md = object.value("metadata", json::object());

@@ -215,7 +215,7 @@ absl::Status InferenceServiceReconciler::start() {
     for (const auto& o : all->items) {
       std::string key = common::strCat(kGraphKeyPrefix, keyOf(*o));
       seen_[key] = seenOf(*o);
-      graph_keys_.insert(key);
+      graph_services_[key] = graphServiceNames(*o);
     }
   }
   // What clients change: an InferenceService (its own key), a runtime (every service), a
@@ -224,11 +224,11 @@ absl::Status InferenceServiceReconciler::start() {
     std::string key = keyOf(*e.object);
     auto [ns, name] = splitKey(key);
     // Graphs resolve their services' URLs and wait for them to be Ready: every change of a
-    // service, its status included, is theirs to look at.
+    // service they call, its status included, is theirs to look at.
     {
       std::lock_guard lock(seen_mu_);
-      for (const auto& g : graph_keys_) {
-        if (parseOwnerKey(g).namespace_name == ns) enqueue(g);
+      for (const auto& [g, services] : graph_services_) {
+        if (services.count(name) && parseOwnerKey(g).namespace_name == ns) enqueue(g);
       }
     }
     if (e.type == kubeapi::EventType::kDeleted) {
@@ -260,7 +260,7 @@ absl::Status InferenceServiceReconciler::start() {
       {
         std::lock_guard lock(seen_mu_);
         seen_.erase(key);
-        graph_keys_.erase(key);
+        graph_services_.erase(key);
       }
       deps_.events->emit(events::ResourceDeleted{kGraphKind, ns, name});
       return enqueue(key);
@@ -268,7 +268,7 @@ absl::Status InferenceServiceReconciler::start() {
     std::string seen = seenOf(*e.object);
     {
       std::lock_guard lock(seen_mu_);
-      graph_keys_.insert(key);
+      graph_services_[key] = graphServiceNames(*e.object);
       auto& last = seen_[key];
       if (last == seen) return;
       last = std::move(seen);

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ struct GraphDeployment {
    */
   std::string waiting;
 };
+
+/** The InferenceServices an InferenceGraph's steps name (serviceName), in its own namespace. */
+std::set<std::string> graphServiceNames(const nlohmann::json& graph_object);
 
 /**
  * @param graph_object an InferenceGraph object (admission validated it).

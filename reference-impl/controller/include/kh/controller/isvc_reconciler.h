@@ -177,7 +177,9 @@ class InferenceServiceReconciler final : public ScaleTarget {
   // annotations), to tell a client's change from a status write.
   std::mutex seen_mu_;
   std::map<std::string, std::string> seen_;
-  std::set<std::string> graph_keys_;  // "graph:ns/name" of every InferenceGraph
+  // "graph:ns/name" of every InferenceGraph -> the InferenceServices its steps name (a change of
+  // one of those, its status included, re-reconciles the graph).
+  std::map<std::string, std::set<std::string>> graph_services_;
   uint64_t pod_serial_ = 0;  // guarded by mu_: every pod started, for its seed
 };
 
