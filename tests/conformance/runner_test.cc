@@ -97,6 +97,27 @@ TEST(Runner, GraphCasesGoToTheGraphsHostAndLeaveModelCasesOut) {
   (*server)->drain(std::chrono::milliseconds(1000));
 }
 
+TEST(Runner, AGraphNamedLikeTheHostPlaceholderStillGetsItsRequest) {
+  // A case file's graph name is input: "{graph}" in it must not make the Host loop forever.
+  auto cases = parseSuite("protocol: graph\ncases:\n  - id: G\n    section: '5'\n    tag: REF\n    level: MUST\n"
+                          "    graph: 'x{graph}'\n    request: {method: POST, path: /}\n    expect: {status: 404}\n",
+                          "g.yaml");
+  ASSERT_TRUE(cases.ok()) << cases.status();
+  OneGraph handler;  // 404 for any host but seq-soft-recover's
+  auto server = http::HttpServer::create({}, handler);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  RunOptions options;
+  options.http_host = "127.0.0.1";
+  options.http_port = (*server)->port();
+  options.graphs = {"all"};
+  options.graph_host = "{graph}-{graph}.example.com";
+  auto summary = runCases(*cases, options, {});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->passed, 1);
+  (*server)->drain(std::chrono::milliseconds(1000));
+}
+
 TEST(Runner, UnreachableTargetIsUnavailable) {
   auto cases = loadCases(KH_TEST_SOURCE_DIR "/protocols/conformance");
   ASSERT_TRUE(cases.ok());

@@ -809,7 +809,10 @@ bool selectedGraph(const std::vector<std::string>& graphs, const std::string& gr
 std::string graphHostHeader(const RunOptions& options, const std::string& graph) {
   if (options.graph_host.empty()) return common::strCat(options.http_host, ":", options.http_port);
   std::string host = options.graph_host;
-  for (size_t at; (at = host.find("{graph}")) != std::string::npos;) host.replace(at, 7, graph);
+  // Past each replacement, so that a name containing "{graph}" cannot make this loop forever.
+  for (size_t at = 0; (at = host.find("{graph}", at)) != std::string::npos; at += graph.size()) {
+    host.replace(at, 7, graph);
+  }
   return host;
 }
 
