@@ -22,6 +22,8 @@ struct SimulateArgs {
   std::vector<std::string> workloads;  // NAME=SCHEDULE
   std::vector<std::string> traces;     // FILE (name: the file's stem)
   std::string fleet;                   // N:TOTAL_RATE[:ALPHA]
+  std::string azure;                   // an Azure Functions invocation-count file
+  size_t azure_limit = 0;              // its first N functions (0: all)
   std::string duration;
   uint64_t seed = 1;
   std::string service_time = "50ms";
@@ -87,10 +89,16 @@ int runSimulate(const SimulateArgs& a) {
     std::cerr << "harness simulate: " << common::toStd(st.message()) << "\n";
     return 2;
   };
-  if (a.workloads.empty() && a.traces.empty() && a.fleet.empty()) {
+  if (a.workloads.empty() && a.traces.empty() && a.fleet.empty() && a.azure.empty()) {
     return fail(absl::InvalidArgumentError(
-        "no workload: give --trace FILE or --workload NAME=SCHEDULE (poisson:RATE, constant:RATE, every:SECONDS, "
+        "no workload: give --trace FILE, --azure FILE, --fleet N:TOTAL_RATE or --workload NAME=SCHEDULE "
+        "(poisson:RATE, constant:RATE, every:SECONDS, diurnal:MEAN_RATE:AMPLITUDE[:PERIOD], onoff:RATE:ON:OFF, "
         "a profile like 100@60s,0@300s, or trace:FILE)"));
+  }
+  if (a.azure_limit > 0 && a.azure.empty()) return fail(absl::InvalidArgumentError("--azure-limit needs --azure FILE"));
+  if (!a.azure.empty() && (!a.fleet.empty() || !a.traces.empty() || !a.workloads.empty())) {
+    return fail(
+        absl::InvalidArgumentError("--azure runs alone (no --trace, --workload or --fleet with it; --sweep is fine)"));
   }
   double duration_s = 0;
   if (!a.duration.empty()) {
@@ -173,14 +181,40 @@ int runSimulate(const SimulateArgs& a) {
     rates = simulate::fleetRates(fleet);
     settings.keep_series = settings.keep_series && n <= 100;
   }
-  const size_t services = a.fleet.empty() ? workloads.size() : fleet.count;
+  // An Azure Functions trace: its counts are read now and each function's arrivals made as it is
+  // simulated, unless a sweep needs them all (it replays every workload for each setting).
+  simulate::AzureTrace azure;
+  if (!a.azure.empty()) {
+    simulate::AzureTraceOptions options;
+    options.seed = a.seed;
+    options.limit = a.azure_limit;
+    auto read = simulate::readAzureFunctionsTrace(a.azure, options);
+    if (!read.ok()) return fail(read.status());
+    azure = std::move(*read);
+    if (a.duration.empty()) {
+      duration_s = 60.0 * static_cast<double>(azure.minutes);  // the trace's day
+      settings.duration_s = duration_s;
+    }
+    settings.keep_series = settings.keep_series && azure.functions.size() <= 100;
+    if (!axes.empty()) {
+      for (const auto& f : azure.functions) workloads.push_back(simulate::azureService(f, duration_s));
+    }
+    std::cerr << "read " << azure.functions.size() << " function(s) with invocations from " << a.azure << "\n";
+  }
+  const bool stream_azure = !a.azure.empty() && axes.empty();
+  const size_t services = !a.fleet.empty() ? fleet.count : stream_azure ? azure.functions.size() : workloads.size();
   std::cerr << "simulating " << services << " service(s)"
             << (axes.empty() ? "" : common::strCat(", sweeping ", axes.size(), " setting(s)")) << "\n";
   const auto started = std::chrono::steady_clock::now();
-  auto result = a.fleet.empty()
-                    ? simulate::simulate(workloads, model, settings)
-                    : simulate::simulate(fleet.count, [&](size_t i) { return simulate::fleetService(fleet, rates, i); },
-                                         model, settings);
+  auto result = !a.fleet.empty()
+                    ? simulate::simulate(fleet.count, [&](size_t i) { return simulate::fleetService(fleet, rates, i); },
+                                         model, settings)
+                : stream_azure
+                    ? simulate::simulate(
+                          azure.functions.size(),
+                          [&](size_t i) { return simulate::azureService(azure.functions[i], duration_s); }, model,
+                          settings)
+                    : simulate::simulate(workloads, model, settings);
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!result.ok()) return fail(result.status());
   if (result->services.size() > 50) {
@@ -266,12 +300,21 @@ Command addSimulateCommand(CLI::App& app) {
   cmd->add_option("--trace", args->traces, "A service's request times: one offset in seconds per line (repeatable)");
   cmd->add_option("--workload", args->workloads,
                   "NAME=SCHEDULE: a generated service (repeatable): poisson:RATE, constant:RATE, every:SECONDS, "
-                  "a profile (100@60s,0@300s; ramp:0-50@600s), or trace:FILE");
+                  "a profile (100@60s,0@300s; ramp:0-50@600s), diurnal:MEAN_RATE:AMPLITUDE[:PERIOD] (Poisson at "
+                  "MEAN_RATE*(1+AMPLITUDE*sin(2 pi t/PERIOD)), AMPLITUDE in [0,1], PERIOD 24h by default), "
+                  "onoff:RATE:ON:OFF (Poisson at RATE for ON, silent for OFF, repeating: onoff:5:2m:28m), or "
+                  "trace:FILE");
   cmd->add_option("--fleet", args->fleet,
                   "N:TOTAL_RATE[:ALPHA]: N services whose Poisson rates follow a Pareto distribution (shape ALPHA, "
                   "default 1.2) and add up to TOTAL_RATE requests/s");
+  cmd->add_option("--azure", args->azure,
+                  "An Azure Functions trace (AzurePublicDataset invocations_per_function_md.anon.dNN.csv): one "
+                  "service per function with invocations; minute k's n invocations are n uniform times in "
+                  "[60(k-1), 60k) (seeded)");
+  cmd->add_option("--azure-limit", args->azure_limit, "Simulate only the first N functions of --azure (0: all)");
   cmd->add_option("--duration", args->duration,
-                  "Simulated time (generated workloads need it; default: the last request plus 15m)");
+                  "Simulated time (generated workloads need it; with --azure: the trace's day; default: the last "
+                  "request plus 15m)");
   cmd->add_option("--seed", args->seed, "Seed of generated arrivals (service i uses seed + i)")->default_val(1);
   cmd->add_option("--service-time", args->service_time, "Time a request holds its pod")->default_val("50ms");
   cmd->add_option("--pod-startup", args->pod_startup, "From a pod's creation to its readiness")->default_val("1s");

@@ -217,7 +217,7 @@ TEST(Scaler, FastPathSksInProxyLong) {
                         input(0, SksMode::kProxy, kGrace), kNow);
   EXPECT_EQ(d.want, 0);
   EXPECT_TRUE(d.apply);
-  EXPECT_NE(d.note.find("fast path"), std::string::npos);
+  EXPECT_NE(d.note.text().find("fast path"), std::string::npos);
 }
 
 TEST(Scaler, UnlimitedTbcNeedsNoProbe) {

@@ -2,8 +2,10 @@
 
 #include "kh/loadgen/schedule.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <numbers>
 
 #include "gtest/gtest.h"
 
@@ -57,6 +59,96 @@ TEST(Schedule, PoissonMeanAndVarianceWithinBoundsForAFixedSeed) {
   // The same seed gives the same schedule; another seed does not.
   EXPECT_EQ(drain(*makePoissonSchedule(rate, 1s, 7)), drain(*makePoissonSchedule(rate, 1s, 7)));
   EXPECT_NE(drain(*makePoissonSchedule(rate, 1s, 7)), drain(*makePoissonSchedule(rate, 1s, 8)));
+}
+
+TEST(Schedule, DiurnalFollowsItsSineWithPoissonCounts) {
+  // Mean 20/s, amplitude 0.8, ten periods of 1000 s. Over a period's rising half (phase 0: the
+  // sine's positive half) the expected count is mean * (P/2 + a P/pi), over the other half
+  // mean * (P/2 - a P/pi); each count is Poisson, so 5 sd is 5 sqrt(expected).
+  const double mean = 20, amplitude = 0.8, period = 1000, periods = 10;
+  auto s = makeDiurnalSchedule(mean, amplitude, Nanos(static_cast<int64_t>(period * periods * 1e9)), 7,
+                               Nanos(static_cast<int64_t>(period * 1e9)));
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto times = drain(**s);
+  double peak_half = 0, trough_half = 0;
+  for (auto t : times) {
+    double within = std::fmod(static_cast<double>(t.count()) / 1e9, period);
+    (within < period / 2 ? peak_half : trough_half) += 1;
+  }
+  const double total = mean * period * periods;
+  const double expected_peak = mean * (period / 2 + amplitude * period / std::numbers::pi) * periods;
+  const double expected_trough = total - expected_peak;
+  EXPECT_NEAR(static_cast<double>(times.size()), total, 5 * std::sqrt(total));
+  EXPECT_NEAR(peak_half, expected_peak, 5 * std::sqrt(expected_peak));
+  EXPECT_NEAR(trough_half, expected_trough, 5 * std::sqrt(expected_trough));
+  EXPECT_TRUE(std::is_sorted(times.begin(), times.end()));
+  // Around the peak (36/s at 250 s) there are many, around the trough (4/s at 750 s) few: the
+  // 100 s around each, over ten periods, expect about 35,700 and 4,300.
+  double near_peak = 0, near_trough = 0;
+  for (auto t : times) {
+    double within = std::fmod(static_cast<double>(t.count()) / 1e9, period);
+    near_peak += within >= 200 && within < 300;
+    near_trough += within >= 700 && within < 800;
+  }
+  EXPECT_GT(near_peak, 5 * near_trough);
+  // Amplitude 0 is a plain Poisson process at the mean.
+  auto flat = makeDiurnalSchedule(mean, 0, 1000s, 3, 1000s);
+  ASSERT_TRUE(flat.ok());
+  EXPECT_NEAR(static_cast<double>(drain(**flat).size()), 20000, 5 * std::sqrt(20000.0));
+  // Seeded: the same seed repeats, another differs.
+  auto again = [](uint64_t seed) { return drain(**makeDiurnalSchedule(5, 0.5, 600s, seed, 300s)); };
+  EXPECT_EQ(again(11), again(11));
+  EXPECT_NE(again(11), again(12));
+  // The default period is a day: the first 6 hours rise towards the peak at 6 h.
+  auto day = makeDiurnalSchedule(1, 1, 24h, 5);
+  ASSERT_TRUE(day.ok());
+  double first_half_day = 0, all = 0;
+  for (auto t : drain(**day)) {
+    first_half_day += t < 12h;
+    all += 1;
+  }
+  EXPECT_NEAR(all, 86400, 5 * std::sqrt(86400.0));
+  EXPECT_NEAR(first_half_day, 43200 + 86400 / std::numbers::pi, 5 * std::sqrt(70702.0));
+  // Bad values are refused.
+  EXPECT_FALSE(makeDiurnalSchedule(5, 1.5, 1s, 1).ok());
+  EXPECT_FALSE(makeDiurnalSchedule(5, -0.1, 1s, 1).ok());
+  EXPECT_FALSE(makeDiurnalSchedule(-5, 0.5, 1s, 1).ok());
+  EXPECT_FALSE(makeDiurnalSchedule(5, 0.5, 1s, 1, 0s).ok());
+  EXPECT_FALSE(makeDiurnalSchedule(INFINITY, 0.5, 1s, 1).ok());
+}
+
+TEST(Schedule, OnOffSendsOnlyDuringItsOnPeriods) {
+  // 50/s for 2 s of every 10 s, for 1000 s: 100 ON periods, 10,000 expected (sd 100).
+  auto s = makeOnOffSchedule(50, 2s, 8s, 1000s, 9);
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto times = drain(**s);
+  EXPECT_NEAR(static_cast<double>(times.size()), 10000, 500);
+  EXPECT_TRUE(std::is_sorted(times.begin(), times.end()));
+  std::vector<int> per_burst(100, 0);
+  for (auto t : times) {
+    EXPECT_LT(t % Nanos(10s), Nanos(2s)) << "an arrival in an OFF period at " << t.count() << " ns";
+    ++per_burst[static_cast<size_t>(t / Nanos(10s))];
+  }
+  // Every burst is Poisson(100): none anywhere near empty or double.
+  for (int n : per_burst) {
+    EXPECT_GT(n, 50);
+    EXPECT_LT(n, 150);
+  }
+  // OFF 0 is a plain Poisson process; the end is respected.
+  auto plain = makeOnOffSchedule(10, 1s, 0s, 100s, 4);
+  ASSERT_TRUE(plain.ok());
+  auto plain_times = drain(**plain);
+  EXPECT_NEAR(static_cast<double>(plain_times.size()), 1000, 5 * std::sqrt(1000.0));
+  EXPECT_LT(plain_times.back(), Nanos(100s));
+  // Seeded.
+  auto again = [](uint64_t seed) { return drain(**makeOnOffSchedule(5, 2min, 28min, 1h, seed)); };
+  EXPECT_EQ(again(3), again(3));
+  EXPECT_NE(again(3), again(4));
+  // Bad values are refused.
+  EXPECT_FALSE(makeOnOffSchedule(5, 0s, 1s, 10s, 1).ok());
+  EXPECT_FALSE(makeOnOffSchedule(5, 1s, -1s, 10s, 1).ok());
+  EXPECT_FALSE(makeOnOffSchedule(-1, 1s, 1s, 10s, 1).ok());
+  EXPECT_FALSE(makeOnOffSchedule(INFINITY, 1s, 1s, 10s, 1).ok());  // it would never advance
 }
 
 TEST(Schedule, StepProfile) {

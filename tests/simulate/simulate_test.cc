@@ -4,8 +4,12 @@
 
 #include "kh/simulate/simulate.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "gtest/gtest.h"
 #include "kh/common/strings.h"
@@ -123,8 +127,20 @@ TEST(Simulate, SkippingIdleTimeChangesNothing) {
     auto fast = toJson(run(one(workload, settings.duration_s, 3), model, settings));
     settings.skip_idle = false;
     auto exact = toJson(run(one(workload, settings.duration_s, 3), model, settings));
+    // The same results with less work: the skipped time is really skipped.
+    auto fast_ticks = fast["total"]["kpa_ticks"].get<int64_t>();
+    auto exact_ticks = exact["total"]["kpa_ticks"].get<int64_t>();
+    EXPECT_LT(fast_ticks, exact_ticks) << workload;
+    for (auto* j : {&fast, &exact}) {
+      (*j)["total"].erase("kpa_ticks");
+      for (auto& s : (*j)["services"]) s.erase("kpa_ticks");
+    }
     EXPECT_EQ(fast, exact) << workload;
   }
+  // Mostly idle (4 h with two short bursts): most of the time is skipped.
+  settings.skip_idle = true;
+  auto idle = run(one("0@1000s,5@60s,0@2000s,1@600s", settings.duration_s, 3), model, settings);
+  EXPECT_LT(idle.total.kpa_ticks, settings.duration_s / 2 / 4) << "ticks every 2 s for a quarter of the time at most";
 }
 
 TEST(Simulate, TheSameSeedGivesTheSameResult) {
@@ -194,6 +210,173 @@ TEST(Simulate, WorkloadsAndTheirErrors) {
   SimulationSettings settings;
   settings.autoscaler["stable-window"] = "1s";
   EXPECT_FALSE(simulate(one("every:10", 30), {}, settings).ok());
+}
+
+TEST(Simulate, DiurnalAndOnOffWorkloads) {
+  // diurnal: mean 5/s over two 1 h periods: 36,000 expected (5 sd: 949).
+  auto diurnal = arrivalsFrom("diurnal:5:0.5:1h", 7200, 1);
+  ASSERT_TRUE(diurnal.ok()) << diurnal.status();
+  EXPECT_NEAR(static_cast<double>(diurnal->size()), 36000, 949);
+  EXPECT_EQ(*diurnal, *arrivalsFrom("diurnal:5:0.5:3600", 7200, 1));  // a period in seconds is the same
+  EXPECT_TRUE(arrivalsFrom("diurnal:0.01:1", 3600, 1).ok());          // the period defaults to 24h
+  // onoff: 5/s for 2 minutes of every 30: nothing outside [0, 120) and [1800, 1920).
+  auto onoff = arrivalsFrom("onoff:5:2m:28m", 3600, 2);
+  ASSERT_TRUE(onoff.ok()) << onoff.status();
+  EXPECT_NEAR(static_cast<double>(onoff->size()), 1200, 5 * std::sqrt(1200.0));
+  for (double t : *onoff) EXPECT_TRUE(t < 120 || (t >= 1800 && t < 1920)) << t;
+  // Bad values are refused, naming the problem.
+  auto message = [](const std::string& schedule) {
+    auto r = arrivalsFrom(schedule, 3600, 1);
+    EXPECT_FALSE(r.ok()) << schedule;
+    return r.ok() ? std::string() : std::string(common::toStd(r.status().message()));
+  };
+  EXPECT_NE(message("diurnal:5:1.5").find("amplitude"), std::string::npos);
+  EXPECT_NE(message("diurnal:5:0.5:0s").find("period"), std::string::npos);
+  EXPECT_NE(message("diurnal:5:0.5:soon").find("not a duration"), std::string::npos);
+  EXPECT_NE(message("diurnal:5").find("diurnal:MEAN_RATE:AMPLITUDE"), std::string::npos);
+  EXPECT_NE(message("diurnal:-5:0.5").find("not a positive number"), std::string::npos);
+  EXPECT_NE(message("onoff:5:2m").find("onoff:RATE:ON:OFF"), std::string::npos);
+  EXPECT_NE(message("onoff:5:0s:1m").find("ON period"), std::string::npos);
+  EXPECT_NE(message("onoff:5:2m:later").find("OFF period"), std::string::npos);
+  EXPECT_NE(message("onoff:x:2m:1m").find("not a positive number"), std::string::npos);
+  EXPECT_FALSE(arrivalsFrom("onoff:5:2m:28m", 0, 1).ok());  // a generator needs a duration
+}
+
+// A directory of the running test's own: CTest runs each test as its own process, in parallel.
+std::filesystem::path testDir() {
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  auto dir = std::filesystem::path(::testing::TempDir()) / (std::string("simulate_test-") + test->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// An Azure Functions trace row: the ids, then 1440 counts (`counts` by minute from 1, 0 elsewhere).
+std::string azureRow(const std::string& function, const std::string& trigger, const std::map<int, std::string>& counts,
+                     const char* eol = "\n") {
+  std::string row = "owner1,app1," + function + "," + trigger;
+  for (int k = 1; k <= 1440; ++k) row += "," + (counts.count(k) ? counts.at(k) : std::string("0"));
+  return row + eol;
+}
+
+std::string azureHeader(const char* eol = "\n") {
+  std::string header = "HashOwner,HashApp,HashFunction,Trigger";
+  for (int k = 1; k <= 1440; ++k) header += "," + std::to_string(k);
+  return header + eol;
+}
+
+TEST(Simulate, AzureTraceSpreadsEachMinutesCountWithinThatMinute) {
+  const std::string path = (testDir() / "invocations.csv").string();
+  {
+    std::ofstream f(path, std::ios::binary);  // CRLF lines, as the public files may have
+    f << azureHeader("\r\n")
+      << azureRow("0123456789abcdef0123", "http", {{1, "3"}, {700, "100"}, {1440, "5"}}, "\r\n")
+      << azureRow("ffffffffffffffff", "timer", {}, "\r\n")  // never invoked: left out by default
+      << azureRow("0123456789abcdef9999", "http", {{2, "1"}}, "\r\n")  // the same short name
+      << azureRow("aaaaaaaaaaaaaaaa", "queue", {{60, "2"}}, "\r\n");
+  }
+  auto trace = readAzureFunctionsTrace(path, {});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  EXPECT_EQ(trace->minutes, 1440u);
+  ASSERT_EQ(trace->functions.size(), 3u);
+  EXPECT_EQ(trace->functions[0].name, "0123456789ab-http");
+  EXPECT_EQ(trace->functions[1].name, "0123456789ab-http-r3");  // unique
+  EXPECT_EQ(trace->functions[2].name, "aaaaaaaaaaaa-queue");
+  EXPECT_EQ(trace->functions[0].invocations, 108u);
+  // Minute k's n invocations: n times in [60(k-1), 60k), sorted.
+  const AzureFunction& busy = trace->functions[0];
+  ServiceWorkload w = azureService(busy);
+  EXPECT_EQ(w.name, busy.name);
+  ASSERT_EQ(w.arrivals_s.size(), 108u);
+  EXPECT_TRUE(std::is_sorted(w.arrivals_s.begin(), w.arrivals_s.end()));
+  std::map<int, int> per_minute;
+  double offset_sum = 0;
+  for (double t : w.arrivals_s) {
+    int minute = static_cast<int>(std::floor(t / 60)) + 1;
+    ++per_minute[minute];
+    EXPECT_GE(t, 60.0 * (minute - 1));
+    EXPECT_LT(t, 60.0 * minute);
+    if (minute == 700) offset_sum += t - 60.0 * 699;
+  }
+  EXPECT_EQ(per_minute, (std::map<int, int>{{1, 3}, {700, 100}, {1440, 5}}));
+  // Uniform within the minute: 100 offsets average 30 s (sd of the mean 60/sqrt(12)/10 = 1.7 s).
+  EXPECT_NEAR(offset_sum / 100, 30, 5 * 1.74);
+  // Seeded: the same function gives the same times; another seed other ones.
+  EXPECT_EQ(azureService(busy).arrivals_s, w.arrivals_s);
+  AzureTraceOptions other;
+  other.seed = 2;
+  auto reseeded = readAzureFunctionsTrace(path, other);
+  ASSERT_TRUE(reseeded.ok());
+  EXPECT_NE(azureService(reseeded->functions[0]).arrivals_s, w.arrivals_s);
+  // A duration keeps what comes before it.
+  EXPECT_EQ(azureService(busy, 60).arrivals_s, std::vector<double>(w.arrivals_s.begin(), w.arrivals_s.begin() + 3));
+  // Options: idle functions kept, a limit.
+  AzureTraceOptions all;
+  all.skip_idle_functions = false;
+  auto with_idle = readAzureFunctionsTrace(path, all);
+  ASSERT_TRUE(with_idle.ok());
+  ASSERT_EQ(with_idle->functions.size(), 4u);
+  EXPECT_EQ(with_idle->functions[1].invocations, 0u);
+  EXPECT_TRUE(azureService(with_idle->functions[1]).arrivals_s.empty());
+  AzureTraceOptions first;
+  first.limit = 1;
+  auto limited = readAzureFunctionsTrace(path, first);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited->functions.size(), 1u);
+  // Simulated one at a time: every invocation is a request.
+  SimulationSettings settings;
+  settings.duration_s = 86400;
+  auto result = simulate(
+      trace->functions.size(), [&](size_t i) { return azureService(trace->functions[i], settings.duration_s); }, {},
+      settings);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->total.requests, 108 + 1 + 2);
+}
+
+TEST(Simulate, AzureTraceRefusesMalformedLinesWithTheirNumbers) {
+  const auto dir = testDir();
+  auto refusal = [&](const std::string& name, const std::string& content) {
+    const std::string path = (dir / name).string();
+    std::ofstream(path, std::ios::binary) << content;
+    auto r = readAzureFunctionsTrace(path, {});
+    EXPECT_FALSE(r.ok()) << name;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    return r.ok() ? std::string() : std::string(common::toStd(r.status().message()));
+  };
+  const std::string good = azureRow("f1", "http", {{1, "1"}});
+  // The header: the four ids and the minutes 1, 2, ... in order.
+  std::string no_trigger = "HashOwner,HashApp,HashFunction";
+  for (int k = 1; k <= 1440; ++k) no_trigger += "," + std::to_string(k);
+  EXPECT_NE(refusal("no-trigger.csv", no_trigger + "\n" + good).find("no-trigger.csv:1: "), std::string::npos);
+  std::string shuffled = azureHeader();
+  shuffled.replace(shuffled.find(",2,3,"), 5, ",3,2,");
+  EXPECT_NE(refusal("shuffled.csv", shuffled + good).find(":1: minute column 2"), std::string::npos);
+  EXPECT_NE(refusal("empty.csv", "").find("empty.csv:1: "), std::string::npos);
+  // Rows: the wrong number of fields, a negative count, a fraction, a word; each with its line.
+  std::string short_row = good.substr(0, good.rfind(',')) + "\n";
+  EXPECT_NE(refusal("short.csv", azureHeader() + good + short_row).find("short.csv:3: 1443 fields, want 1444"),
+            std::string::npos);
+  EXPECT_NE(refusal("negative.csv", azureHeader() + good + good + azureRow("f2", "http", {{9, "-1"}}))
+                .find("negative.csv:4: minute 9"),
+            std::string::npos);
+  EXPECT_NE(refusal("fraction.csv", azureHeader() + azureRow("f2", "http", {{5, "1.5"}}))
+                .find("fraction.csv:2: minute 5"),
+            std::string::npos);
+  EXPECT_NE(refusal("word.csv", azureHeader() + "\n" + azureRow("f2", "http", {{1440, "many"}}))
+                .find("word.csv:3: minute 1440"),
+            std::string::npos);  // an empty line is skipped but counted
+  // A shorter day is read when the header and every row agree.
+  const std::string path = (dir / "short-day.csv").string();
+  std::ofstream(path) << "HashOwner,HashApp,HashFunction,Trigger,1,2,3\no,a,f,http,0,4,0\n";
+  auto short_day = readAzureFunctionsTrace(path, {});
+  ASSERT_TRUE(short_day.ok()) << short_day.status();
+  EXPECT_EQ(short_day->minutes, 3u);
+  ASSERT_EQ(short_day->functions.size(), 1u);
+  for (double t : azureService(short_day->functions[0]).arrivals_s) {
+    EXPECT_GE(t, 60);
+    EXPECT_LT(t, 120);
+  }
+  EXPECT_EQ(readAzureFunctionsTrace((dir / "missing.csv").string(), {}).status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <numbers>
 
 #include "kh/common/strings.h"
 
@@ -131,6 +132,84 @@ class TraceSchedule final : public Schedule {
   size_t index_ = 0;
 };
 
+double toSeconds(Nanos d) { return static_cast<double>(d.count()) / 1e9; }
+
+class DiurnalSchedule final : public Schedule {
+ public:
+  DiurnalSchedule(double mean_rate, double amplitude, Nanos duration, uint64_t seed, Nanos period, Nanos phase)
+      : mean_rate_(mean_rate),
+        amplitude_(amplitude),
+        duration_(duration),
+        seed_(seed),
+        period_s_(toSeconds(period)),
+        phase_s_(toSeconds(phase)),
+        rng_(seed),
+        candidate_gap_(mean_rate * (1 + amplitude)) {}
+
+  std::optional<Nanos> next() override {
+    const double peak = mean_rate_ * (1 + amplitude_);
+    if (peak <= 0) return std::nullopt;
+    // Thinning: a Poisson process at the peak rate, each candidate kept with probability
+    // rate(t) / peak, is exactly the process at rate(t).
+    while (true) {
+      t_ += candidate_gap_(rng_);
+      auto at = Nanos(static_cast<int64_t>(t_ * 1e9));
+      if (at >= duration_) return std::nullopt;
+      double rate = mean_rate_ * (1 + amplitude_ * std::sin(2 * std::numbers::pi * (t_ - phase_s_) / period_s_));
+      if (keep_(rng_) * peak < rate) return at;
+    }
+  }
+  std::string describe() const override {
+    return common::strCat("diurnal mean ", mean_rate_, "/s amplitude ", amplitude_, " period ", period_s_,
+                          "s seed ", seed_, " for ", duration_.count() / 1e9, "s");
+  }
+
+ private:
+  double mean_rate_;
+  double amplitude_;
+  Nanos duration_;
+  uint64_t seed_;
+  double period_s_;
+  double phase_s_;
+  std::mt19937_64 rng_;
+  std::exponential_distribution<double> candidate_gap_;
+  std::uniform_real_distribution<double> keep_{0.0, 1.0};
+  double t_ = 0;  // seconds
+};
+
+class OnOffSchedule final : public Schedule {
+ public:
+  OnOffSchedule(double rate, Nanos on, Nanos off, Nanos duration, uint64_t seed)
+      : rate_(rate), on_s_(toSeconds(on)), off_s_(toSeconds(off)), duration_(duration), seed_(seed), rng_(seed),
+        gap_(rate) {}
+
+  std::optional<Nanos> next() override {
+    if (rate_ <= 0) return std::nullopt;
+    // A Poisson process on the ON time alone (memoryless, so cutting the OFF periods out of the
+    // timeline leaves it Poisson within each burst), mapped onto the wall timeline.
+    on_time_ += gap_(rng_);
+    double cycles = std::floor(on_time_ / on_s_);
+    double within = std::min(on_time_ - cycles * on_s_, on_s_);
+    auto at = Nanos(static_cast<int64_t>((cycles * (on_s_ + off_s_) + within) * 1e9));
+    if (at >= duration_) return std::nullopt;
+    return at;
+  }
+  std::string describe() const override {
+    return common::strCat("on/off ", rate_, "/s for ", on_s_, "s, off ", off_s_, "s, seed ", seed_, " for ",
+                          duration_.count() / 1e9, "s");
+  }
+
+ private:
+  double rate_;
+  double on_s_;
+  double off_s_;
+  Nanos duration_;
+  uint64_t seed_;
+  std::mt19937_64 rng_;
+  std::exponential_distribution<double> gap_;
+  double on_time_ = 0;  // seconds of ON time before the last arrival
+};
+
 }  // namespace
 
 absl::StatusOr<Nanos> parseDuration(std::string_view text) {
@@ -164,6 +243,28 @@ std::unique_ptr<Schedule> makeConstantSchedule(double rate, Nanos duration) {
 
 std::unique_ptr<Schedule> makePoissonSchedule(double rate, Nanos duration, uint64_t seed) {
   return std::make_unique<PoissonSchedule>(rate, duration, seed);
+}
+
+absl::StatusOr<std::unique_ptr<Schedule>> makeDiurnalSchedule(double mean_rate, double amplitude, Nanos duration,
+                                                              uint64_t seed, Nanos period, Nanos phase) {
+  if (!(mean_rate >= 0) || !std::isfinite(mean_rate)) {
+    return absl::InvalidArgumentError(common::strCat("diurnal: mean rate ", mean_rate, " is not a finite rate >= 0"));
+  }
+  if (!(amplitude >= 0 && amplitude <= 1)) {
+    return absl::InvalidArgumentError(common::strCat("diurnal: amplitude ", amplitude, " is outside [0, 1]"));
+  }
+  if (period.count() <= 0) return absl::InvalidArgumentError("diurnal: the period must be above 0");
+  return std::make_unique<DiurnalSchedule>(mean_rate, amplitude, duration, seed, period, phase);
+}
+
+absl::StatusOr<std::unique_ptr<Schedule>> makeOnOffSchedule(double rate, Nanos on, Nanos off, Nanos duration,
+                                                            uint64_t seed) {
+  if (!(rate >= 0) || !std::isfinite(rate)) {
+    return absl::InvalidArgumentError(common::strCat("on/off: rate ", rate, " is not a finite rate >= 0"));
+  }
+  if (on.count() <= 0) return absl::InvalidArgumentError("on/off: the ON period must be above 0");
+  if (off.count() < 0) return absl::InvalidArgumentError("on/off: the OFF period must not be negative");
+  return std::make_unique<OnOffSchedule>(rate, on, off, duration, seed);
 }
 
 absl::StatusOr<std::vector<Stage>> parseProfile(const std::string& text) {

@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <cmath>
 #include <deque>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <random>
 #include <tuple>
+#include <unordered_set>
 
 #include "kh/autoscaler/config.h"
 #include "kh/autoscaler/revision_autoscaler.h"
@@ -210,7 +212,10 @@ class ServiceRun {
 
   as::RevisionObservation observation() const { return {readyPods(), replicas_, as::Reachability::kReachable}; }
 
-  void tick() { decide(kpa_.tick(at(now_), observation())); }
+  void tick() {
+    ++result_.kpa_ticks;
+    decide(kpa_.tick(at(now_), observation()));
+  }
 
   void arrive(double arrival) {
     ++result_.requests;
@@ -280,8 +285,13 @@ class ServiceRun {
       subtract_poke_ = false;
     }
     poked_this_period_ = false;
+    // An empty second (no pod ready, nothing held) records nothing when delivered: keep it out
+    // of the queue, so that a revision at zero is idle and its time can be skipped.
+    if (!st.pods_ready && st.held <= 0 && st.through <= 0) return;
     pending_stats_.push_back(st);
-    if (st.at <= now_) deliver();
+    // Reports due now (the previous second's, with the usual 1 s delay) go in at once, in the
+    // same step: nothing else can happen between the second's snapshot and them.
+    while (!pending_stats_.empty() && pending_stats_.front().at <= now_) deliver();
   }
 
   // The KPA reads a second's reports (the next scrape); a stat that pokes it ticks it at once.
@@ -380,12 +390,71 @@ absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, do
     } else {
       s = loadgen::makeConstantSchedule(schedule[0] == 'c' ? *v : 1.0 / *v, duration);
     }
+  } else if (schedule.rfind("diurnal:", 0) == 0 || schedule.rfind("onoff:", 0) == 0) {
+    auto refuse = [&](const std::string& why) {
+      return absl::InvalidArgumentError(common::strCat("workload \"", schedule, "\": ", why));
+    };
+    if (duration_s <= 0) return refuse("needs a duration");
+    std::vector<std::string> fields;
+    for (size_t pos = schedule.find(':') + 1;;) {
+      size_t colon = schedule.find(':', pos);
+      fields.push_back(schedule.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos));
+      if (colon == std::string::npos) break;
+      pos = colon + 1;
+    }
+    // Go's durations (2m, 24h) or a number of seconds.
+    auto span = [&](const std::string& text, const char* what) -> absl::StatusOr<loadgen::Nanos> {
+      char* end = nullptr;
+      double plain = std::strtod(text.c_str(), &end);
+      if (!text.empty() && *end == '\0' && plain >= 0) return nanos(plain);
+      auto d = as::parseGoDuration(text);
+      if (!d.ok() || d->count() < 0) {
+        return refuse(common::strCat(what, " \"", text, "\" is not a duration (e.g. 90s, 2m, 24h)"));
+      }
+      return *d;
+    };
+    absl::StatusOr<std::unique_ptr<loadgen::Schedule>> made;
+    if (schedule[0] == 'd') {
+      if (fields.size() < 2 || fields.size() > 3) {
+        return refuse("want diurnal:MEAN_RATE:AMPLITUDE[:PERIOD], e.g. diurnal:5:0.8:24h");
+      }
+      auto mean = number(fields[0]);
+      if (!mean.ok()) return mean.status();
+      char* end = nullptr;
+      double amplitude = std::strtod(fields[1].c_str(), &end);
+      if (fields[1].empty() || *end != '\0' || !(amplitude >= 0 && amplitude <= 1)) {
+        return refuse(common::strCat("amplitude \"", fields[1], "\" is not a number in [0, 1]"));
+      }
+      loadgen::Nanos period = std::chrono::hours(24);
+      if (fields.size() == 3) {
+        auto p = span(fields[2], "period");
+        if (!p.ok()) return p.status();
+        if (p->count() <= 0) return refuse("the period must be above 0");
+        period = *p;
+      }
+      made = loadgen::makeDiurnalSchedule(*mean, amplitude, duration, seed, period);
+    } else {
+      if (fields.size() != 3) {
+        return refuse("want onoff:RATE:ON:OFF, e.g. onoff:5:2m:28m");
+      }
+      auto rate = number(fields[0]);
+      if (!rate.ok()) return rate.status();
+      auto on = span(fields[1], "ON period");
+      if (!on.ok()) return on.status();
+      if (on->count() <= 0) return refuse("the ON period must be above 0");
+      auto off = span(fields[2], "OFF period");
+      if (!off.ok()) return off.status();
+      made = loadgen::makeOnOffSchedule(*rate, *on, *off, duration, seed);
+    }
+    if (!made.ok()) return refuse(std::string(common::toStd(made.status().message())));
+    s = std::move(*made);
   } else {
     auto stages = loadgen::parseProfile(schedule);
     if (!stages.ok()) {
       return absl::InvalidArgumentError(common::strCat(
           "workload \"", schedule, "\": ", common::toStd(stages.status().message()),
-          " (give trace:FILE, poisson:RATE, constant:RATE, every:SECONDS or a profile like 100@60s,0@300s)"));
+          " (give trace:FILE, poisson:RATE, constant:RATE, every:SECONDS, diurnal:MEAN_RATE:AMPLITUDE[:PERIOD], "
+          "onoff:RATE:ON:OFF or a profile like 100@60s,0@300s)"));
     }
     s = loadgen::makeProfileSchedule(std::move(*stages), seed);
   }
@@ -415,6 +484,103 @@ ServiceWorkload fleetService(const FleetSpec& fleet, const std::vector<double>& 
   // `harness load`'s seeded Poisson schedule.
   auto schedule = loadgen::makePoissonSchedule(rate, nanos(fleet.duration_s), fleet.seed + 1 + i);
   w.arrivals_s = drain(*schedule, fleet.duration_s);
+  return w;
+}
+
+absl::StatusOr<AzureTrace> readAzureFunctionsTrace(const std::string& path, const AzureTraceOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(common::strCat("cannot read Azure Functions trace ", path));
+  auto bad = [&](size_t line_no, const std::string& why) {
+    return absl::InvalidArgumentError(common::strCat(path, ":", line_no, ": ", why));
+  };
+  std::vector<std::string_view> fields;
+  auto split = [&fields](std::string_view line) {
+    fields.clear();
+    for (size_t pos = 0;;) {
+      size_t comma = line.find(',', pos);
+      fields.push_back(line.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+      if (comma == std::string_view::npos) break;
+      pos = comma + 1;
+    }
+  };
+  auto chomp = [](std::string& line) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+  };
+  std::string line;
+  size_t line_no = 1;
+  if (!std::getline(in, line)) {
+    return bad(1, "empty file: want the header HashOwner,HashApp,HashFunction,Trigger,1,...,1440");
+  }
+  if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 BOM
+  chomp(line);
+  split(line);
+  constexpr std::string_view kIds[] = {"HashOwner", "HashApp", "HashFunction", "Trigger"};
+  bool ids_ok = fields.size() > 4;
+  for (size_t i = 0; ids_ok && i < 4; ++i) ids_ok = fields[i] == kIds[i];
+  if (!ids_ok) {
+    return bad(1, "not an Azure Functions invocation-count header: want "
+                  "HashOwner,HashApp,HashFunction,Trigger,1,...,1440");
+  }
+  for (size_t i = 4; i < fields.size(); ++i) {
+    if (fields[i] != std::to_string(i - 3)) {
+      return bad(1, common::strCat("minute column ", i - 3, " is named \"", fields[i], "\" (want 1, 2, ... in order)"));
+    }
+  }
+  AzureTrace trace;
+  trace.minutes = fields.size() - 4;
+  std::unordered_set<std::string> names;
+  uint64_t row = 0;
+  while ((options.limit == 0 || trace.functions.size() < options.limit) && std::getline(in, line)) {
+    ++line_no;
+    chomp(line);
+    if (line.empty()) continue;
+    split(line);
+    if (fields.size() != 4 + trace.minutes) {
+      return bad(line_no, common::strCat(fields.size(), " fields, want ", 4 + trace.minutes, " (4 ids and ",
+                                         trace.minutes, " minute counts, as the header)"));
+    }
+    ++row;
+    AzureFunction f;
+    for (size_t k = 1; k <= trace.minutes; ++k) {
+      std::string_view text = fields[3 + k];
+      auto count = common::parseInt<uint32_t>(text);
+      if (!count) {
+        return bad(line_no, common::strCat("minute ", k, ": \"", text, "\" is not a count (a non-negative integer)"));
+      }
+      if (*count > 0) {
+        f.minutes.emplace_back(static_cast<uint32_t>(k), *count);
+        f.invocations += *count;
+      }
+    }
+    if (options.skip_idle_functions && f.invocations == 0) continue;
+    f.name = common::strCat(fields[2].substr(0, 12), "-", fields[3]);
+    if (!names.insert(f.name).second) {
+      f.name = common::strCat(f.name, "-r", row);
+      names.insert(f.name);
+    }
+    f.seed = options.seed + row;
+    trace.functions.push_back(std::move(f));
+  }
+  if (in.bad()) return absl::UnavailableError(common::strCat("error reading ", path));
+  return trace;
+}
+
+ServiceWorkload azureService(const AzureFunction& function, double duration_s) {
+  ServiceWorkload w{function.name, {}};
+  w.arrivals_s.reserve(function.invocations);
+  std::mt19937_64 random(function.seed);
+  std::uniform_real_distribution<double> within(0.0, 60.0);
+  for (const auto& [minute, count] : function.minutes) {
+    const double start = 60.0 * (minute - 1), end = 60.0 * minute;
+    if (duration_s > 0 && start >= duration_s) break;
+    const size_t first = w.arrivals_s.size();
+    for (uint32_t j = 0; j < count; ++j) {
+      // start + u can round up to `end` for u just under 60; the minute is half-open.
+      w.arrivals_s.push_back(std::min(start + within(random), std::nextafter(end, start)));
+    }
+    std::sort(w.arrivals_s.begin() + static_cast<std::ptrdiff_t>(first), w.arrivals_s.end());
+  }
+  while (duration_s > 0 && !w.arrivals_s.empty() && w.arrivals_s.back() >= duration_s) w.arrivals_s.pop_back();
   return w;
 }
 
@@ -457,6 +623,7 @@ absl::StatusOr<SimulationResult> simulate(size_t count, const std::function<Serv
     t.scale_to_zero_events += r.scale_to_zero_events;
     t.panic_episodes += r.panic_episodes;
     t.max_pods += r.max_pods;
+    t.kpa_ticks += r.kpa_ticks;
     t.simulated_s = std::max(t.simulated_s, r.simulated_s);
     out.services.push_back(std::move(r));
   }
@@ -579,6 +746,7 @@ json toJson(const ServiceResult& r) {
             {"scale_to_zero_events", r.scale_to_zero_events},
             {"panic_episodes", r.panic_episodes},
             {"max_pods", r.max_pods},
+            {"kpa_ticks", r.kpa_ticks},
             {"simulated_s", r.simulated_s}};
   if (!r.pods_series.empty()) o["pods_series"] = r.pods_series;
   return o;

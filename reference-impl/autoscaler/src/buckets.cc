@@ -34,6 +34,15 @@ double roundToNDigits(int digits, double value) {
   return std::round(value * p) / p;
 }
 
+namespace {
+// roundToPrecision(v) without a pow per call (the window average runs every tick).
+double roundToPrecision(double value) {
+  constexpr double kScale = 1e6;
+  static_assert(kPrecision == 6);
+  return std::round(value * kScale) / kScale;
+}
+}  // namespace
+
 // ----- TimedFloat64Buckets -----
 
 TimedFloat64Buckets::TimedFloat64Buckets(Duration window, std::chrono::seconds granularity)
@@ -43,10 +52,14 @@ TimedFloat64Buckets::TimedFloat64Buckets(Duration window, std::chrono::seconds g
 
 TimedFloat64Buckets::Seconds TimedFloat64Buckets::truncate(TimePoint now) const {
   auto secs = std::chrono::floor<Seconds>(now.time_since_epoch()).count();
+  // Knative's buckets are a second wide: no division then (a fleet simulation records
+  // millions of stats).
+  if (granularity_.count() == 1) return Seconds(secs);
   return Seconds(floorDiv(secs, granularity_.count()) * granularity_.count());
 }
 
 int64_t TimedFloat64Buckets::timeToIndex(Seconds t) const {
+  if (granularity_.count() == 1) return t.count();
   return floorDiv(t.count(), granularity_.count());
 }
 
@@ -103,7 +116,7 @@ double TimedFloat64Buckets::windowAverage(TimePoint now_point) const {
       first_write_ ? static_cast<double>((last - *first_write_) / granularity_ + 1) : n;
   const auto d = now - last;
   if (d <= Seconds(0)) {
-    return roundToNDigits(kPrecision, window_total_ / std::min(valid, n));
+    return roundToPrecision(window_total_ / std::min(valid, n));
   }
   if (d < window_) {
     const int64_t st_idx = timeToIndex(last);
@@ -111,7 +124,7 @@ double TimedFloat64Buckets::windowAverage(TimePoint now_point) const {
     double ret = window_total_;
     for (int64_t i = st_idx + 1; i <= e_idx; ++i) ret -= buckets_[ringIndex(i)];
     const double num_b = std::min(valid, n - static_cast<double>(e_idx - st_idx));
-    return roundToNDigits(kPrecision, ret / num_b);
+    return roundToPrecision(ret / num_b);
   }
   return 0;
 }

@@ -74,7 +74,11 @@ ScaleResult Decider::scale(TimePoint now, int readyCount) {
                                                 ? metrics_.stableAndPanicRps(now)
                                                 : metrics_.stableAndPanicConcurrency(now);
   // ErrNoData or any other error: no decision this tick.
-  if (!observed.ok()) return ScaleResult{};
+  if (!observed.ok()) {
+    last_observed_.reset();
+    return ScaleResult{};
+  }
+  last_observed_ = *observed;
   return scaleObserved(now, readyCount, observed->stable, observed->panic);
 }
 

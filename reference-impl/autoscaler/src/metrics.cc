@@ -38,7 +38,11 @@ Stat aggregateScrapedStats(const std::vector<Stat>& samples, int readyPods) {
 }
 
 absl::Status noDataError() {
-  return absl::UnavailableError(absl::string_view(kNoDataMessage.data(), kNoDataMessage.size()));
+  // Made once and shared: a status with a message is a heap object, and the decider asks for
+  // metrics every tick of every revision (copies only count references).
+  static const absl::Status* const kNoData = new absl::Status(
+      absl::UnavailableError(absl::string_view(kNoDataMessage.data(), kNoDataMessage.size())));
+  return *kNoData;
 }
 
 bool isNoData(const absl::Status& status) {

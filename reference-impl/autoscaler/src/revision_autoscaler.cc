@@ -98,10 +98,9 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
     const int32_t before = decider_.status().desired_scale;
     published = decider_.tick(now, observation.ready_pods);
     activation = poke && before == 0 && decider_.status().desired_scale > 0;
-    const bool rps = decider_.spec().scaling_metric == ScalingMetric::kRps;
-    auto observed = rps ? collector_.stableAndPanicRps(now)
-                        : collector_.stableAndPanicConcurrency(now);
-    has_metrics_ = observed.ok();
+    // What the decider just read (the collector has not changed since).
+    const std::optional<StableAndPanic>& observed = decider_.lastObserved();
+    has_metrics_ = observed.has_value();
     stable_ = has_metrics_ ? observed->stable : 0;
     panic_ = has_metrics_ ? observed->panic : 0;
     // A Go ticker keeps its phase; ticks missed while busy are dropped.
@@ -117,8 +116,8 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
   // 3. The KPA reconciler, again while its status or the SKS changes.
   const int32_t initial_replicas = observation.current_replicas;
   int32_t current = observation.current_replicas;
-  std::string applied_note;
-  std::string last_note;
+  ScaleNote applied_note;
+  ScaleNote last_note;
   PodAutoscaler::Result result;
   std::vector<PaStatus> transitions;
   for (int i = 0; i < kMaxReconcilesPerTick; ++i) {
@@ -170,11 +169,11 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
   // The reason, for a "scale" event.
   if (d.replicas) {
     if (*d.replicas == 0) {
-      d.reason = applied_note;
+      d.reason = applied_note.text();
     } else if (activation) {
       d.reason = "activation: a request arrived at zero pods";
     } else if (!applied_note.empty()) {
-      d.reason = applied_note;
+      d.reason = applied_note.text();
     } else if (d.decider.desired_scale < 0) {
       d.reason = strCat("scale bounds: ", *d.replicas, " before any metrics");
     } else {
@@ -196,9 +195,8 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
       d.reason = strCat("activator in the path: excess burst capacity ",
                         d.decider.excess_burst_capacity);
     }
-  } else {
-    d.reason = last_note;
   }
+  d.note = last_note;
   return d;
 }
 

@@ -23,8 +23,8 @@ void markActive(PaStatus& pa, PaActivity activity, std::string_view reason,
                 std::string_view message, TimePoint now) {
   if (pa.activity == activity && pa.reason == reason && pa.message == message) return;
   pa.activity = activity;
-  pa.reason = std::string(reason);
-  pa.message = std::string(message);
+  pa.reason = reason;
+  pa.message = message;
   pa.activity_since = now;
 }
 
@@ -33,22 +33,24 @@ struct ScaleToZero {
   bool apply;
   std::optional<Duration> requeue_after;
   bool start_async_probe = false;
-  std::string note;
+  ScaleNote note;
 };
+
+using NoteKind = ScaleNote::Kind;
+ScaleNote note(NoteKind kind, Duration a = Duration(0), Duration b = Duration(0)) { return ScaleNote{kind, a, b}; }
 
 ScaleToZero handleScaleToZero(const RevisionScaling& scaling, const PaStatus& pa,
                               const ScalerInput& input, int32_t desired, TimePoint now) {
-  if (desired != 0) return {desired, true, std::nullopt, false, ""};
-  if (!scaling.enable_scale_to_zero) return {1, true, std::nullopt, false, "scale to zero disabled"};
+  if (desired != 0) return {desired, true, std::nullopt, false, {}};
+  if (!scaling.enable_scale_to_zero) return {1, true, std::nullopt, false, note(NoteKind::kScaleToZeroDisabled)};
 
   const Duration activation_timeout = scaling.progress_deadline + kActivationTimeoutBuffer;
   switch (pa.activity) {
     case PaActivity::kActivating:
       if (pa.inStateFor(PaActivity::kActivating, now) > activation_timeout) {
-        return {desired, true, std::nullopt, false,
-                strCat("activation timed out after ", formatGoDuration(activation_timeout))};
+        return {desired, true, std::nullopt, false, note(NoteKind::kActivationTimedOut, activation_timeout)};
       }
-      return {-1, false, activation_timeout, false, "activating"};
+      return {-1, false, activation_timeout, false, note(NoteKind::kActivating)};
 
     case PaActivity::kActive: {
       const Duration sw = scaling.stable_window;
@@ -57,11 +59,9 @@ ScaleToZero handleScaleToZero(const RevisionScaling& scaling, const PaStatus& pa
         // Not applied: the PA goes Inactive and the SKS to Proxy first.
         std::optional<Duration> requeue;
         if (input.sks_mode == SksMode::kProxy) requeue = kProxyRequeue;
-        return {desired, false, requeue, false,
-                strCat("can deactivate PA, was active for ", formatGoDuration(af))};
+        return {desired, false, requeue, false, note(NoteKind::kCanDeactivate, af)};
       }
-      return {1, true, sw - af, false,
-              strCat("sleeping ", formatGoDuration(sw - af), " more before scaling to 0")};
+      return {1, true, sw - af, false, note(NoteKind::kSleeping, sw - af)};
     }
 
     case PaActivity::kInactive:
@@ -71,32 +71,58 @@ ScaleToZero handleScaleToZero(const RevisionScaling& scaling, const PaStatus& pa
   // Inactive: unless TBC = -1, the activator must be in the path before the last pod goes.
   const bool probe_ok = scaling.target_burst_capacity == -1 || input.activator_probe_ok;
   if (!probe_ok) {
-    return {desired, false, std::nullopt, true,
-            "PA is not yet backed by activator, cannot scale to zero"};
+    return {desired, false, std::nullopt, true, note(NoteKind::kNotBackedByActivator)};
   }
   const Duration inactive_for = pa.inStateFor(PaActivity::kInactive, now);
   const Duration last_pod_timeout = lastPodRetention(scaling, input.reachability);
   const Duration last_pod_max_timeout =
       std::max(scaling.scale_to_zero_grace_period, last_pod_timeout);
   if (inactive_for >= last_pod_max_timeout) {
-    return {desired, true, std::nullopt, false, "inactive past grace and retention"};
+    return {desired, true, std::nullopt, false, note(NoteKind::kPastGrace)};
   }
   if (last_pod_timeout > Duration(0) && inactive_for < last_pod_timeout) {
     return {desired, false, last_pod_timeout - inactive_for, false,
-            strCat("can't scale to 0; inactive for ", formatGoDuration(inactive_for),
-                   " < scale-to-zero-pod-retention-period ",
-                   formatGoDuration(last_pod_timeout))};
+            note(NoteKind::kRetention, inactive_for, last_pod_timeout)};
   }
   const Duration to = scaling.scale_to_zero_grace_period - input.proxy_for;
   if (to <= Duration(0)) {
-    return {desired, true, std::nullopt, false,
-            strCat("fast path scaling to 0, in proxy mode for: ",
-                   formatGoDuration(input.proxy_for))};
+    return {desired, true, std::nullopt, false, note(NoteKind::kFastPath, input.proxy_for)};
   }
-  return {desired, false, to, false, strCat("enqueueing PA after ", formatGoDuration(to))};
+  return {desired, false, to, false, note(NoteKind::kEnqueueing, to)};
 }
 
 }  // namespace
+
+std::string ScaleNote::text() const {
+  switch (kind) {
+    case Kind::kNone:
+      return "";
+    case Kind::kNoMetrics:
+      return "metrics are not yet being collected";
+    case Kind::kScaleToZeroDisabled:
+      return "scale to zero disabled";
+    case Kind::kActivationTimedOut:
+      return strCat("activation timed out after ", formatGoDuration(a));
+    case Kind::kActivating:
+      return "activating";
+    case Kind::kCanDeactivate:
+      return strCat("can deactivate PA, was active for ", formatGoDuration(a));
+    case Kind::kSleeping:
+      return strCat("sleeping ", formatGoDuration(a), " more before scaling to 0");
+    case Kind::kNotBackedByActivator:
+      return "PA is not yet backed by activator, cannot scale to zero";
+    case Kind::kPastGrace:
+      return "inactive past grace and retention";
+    case Kind::kRetention:
+      return strCat("can't scale to 0; inactive for ", formatGoDuration(a),
+                    " < scale-to-zero-pod-retention-period ", formatGoDuration(b));
+    case Kind::kFastPath:
+      return strCat("fast path scaling to 0, in proxy mode for: ", formatGoDuration(a));
+    case Kind::kEnqueueing:
+      return strCat("enqueueing PA after ", formatGoDuration(a));
+  }
+  return "";
+}
 
 const char* paActivityName(PaActivity activity) {
   switch (activity) {
@@ -167,7 +193,7 @@ ScalerDecision computeScale(const RevisionScaling& scaling, const PaStatus& pa,
   int32_t desired = input.desired_scale;
   if (desired < 0 && pa.activity != PaActivity::kActivating) {
     out.want = desired;
-    out.note = "metrics are not yet being collected";
+    out.note = note(NoteKind::kNoMetrics);
     return out;
   }
   auto [min_scale, max_scale] = scaleBounds(scaling, input.reachability);
@@ -182,7 +208,7 @@ ScalerDecision computeScale(const RevisionScaling& scaling, const PaStatus& pa,
   out.apply = z.apply;
   out.requeue_after = z.requeue_after;
   out.start_async_probe = z.start_async_probe;
-  out.note = std::move(z.note);
+  out.note = z.note;
   return out;
 }
 
@@ -231,7 +257,7 @@ PodAutoscaler::Result PodAutoscaler::reconcile(TimePoint now, const Observation&
   if (d.apply && d.want != obs.current_replicas) r.replicas_to_apply = d.want;
   r.requeue_after = d.requeue_after;
   r.start_async_probe = d.start_async_probe;
-  r.note = std::move(d.note);
+  r.note = d.note;
   r.sks_mode = computeSksMode(r.want, obs.decider.excess_burst_capacity,
                               status_.activity == PaActivity::kInactive);
   r.num_activators = computeActivatorNum(

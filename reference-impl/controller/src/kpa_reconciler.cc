@@ -202,8 +202,8 @@ void KpaReconciler::decide(Revision& r, common::MonotonicTime now, const autosca
   v.actual_scale = d.pa.actual_scale;
   v.replicas = r.replicas;
   v.active = activeConditionStatus(d.pa.activity);
-  v.active_reason = d.pa.reason;
-  v.active_message = d.pa.message;
+  v.active_reason = std::string(d.pa.reason);
+  v.active_message = std::string(d.pa.message);
   v.active_since = d.pa.activity_since;
   v.scale_target_initialized = d.pa.scale_target_initialized;
   v.activator_in_path = d.activator_in_path;

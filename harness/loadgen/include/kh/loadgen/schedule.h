@@ -39,6 +39,30 @@ std::unique_ptr<Schedule> makeConstantSchedule(double rate, Nanos duration);
 /** Exponential gaps at `rate` per second (std::mt19937_64 seeded with `seed`) until `duration`. */
 std::unique_ptr<Schedule> makePoissonSchedule(double rate, Nanos duration, uint64_t seed);
 
+/**
+ * A day's rhythm: a non-homogeneous Poisson process whose rate is
+ * mean_rate * (1 + amplitude * sin(2 pi (t - phase) / period)) per second, until `duration`.
+ * Exact (Lewis-Shedler thinning: Poisson candidates at the peak rate mean_rate * (1 + amplitude),
+ * each kept with probability rate(t) / peak), std::mt19937_64 seeded with `seed`. With phase 0
+ * the rate rises from the mean at the start, peaks at period/4 and bottoms at 3 period/4.
+ * @return InvalidArgument for a rate that is negative or not finite, an amplitude outside [0, 1]
+ * or a period <= 0.
+ */
+absl::StatusOr<std::unique_ptr<Schedule>> makeDiurnalSchedule(double mean_rate, double amplitude, Nanos duration,
+                                                              uint64_t seed,
+                                                              Nanos period = std::chrono::hours(24),
+                                                              Nanos phase = Nanos(0));
+
+/**
+ * Bursts: Poisson arrivals at `rate` per second during ON periods of length `on`, none during the
+ * OFF periods of length `off` between them, repeating from an ON period at 0, until `duration`.
+ * The periods have fixed lengths (not exponential ones); within the ON time the process is one
+ * Poisson process (seeded std::mt19937_64), so a gap can span an OFF period.
+ * @return InvalidArgument for a rate that is negative or not finite, `on` <= 0 or a negative `off`.
+ */
+absl::StatusOr<std::unique_ptr<Schedule>> makeOnOffSchedule(double rate, Nanos on, Nanos off, Nanos duration,
+                                                            uint64_t seed);
+
 /** One stage of a profile: `rate` per second for `duration`; with `ramp`, the rate moves linearly
  *  from the previous stage's rate (0 for the first) to `rate` over the stage. */
 struct Stage {

@@ -39,9 +39,13 @@ struct ServiceWorkload {
 /**
  * Arrivals from a `harness load` schedule description, the same readers `harness load` uses:
  * "trace:FILE" (one offset in seconds per line), "poisson:RATE" (seeded), "constant:RATE",
- * "every:SECONDS" (one request every SECONDS, from 0), or a profile ("100@60s,0@300s",
- * "ramp:0-50@600s": steps and ramps, Poisson gaps with the seed). `duration_s` bounds the
- * generated ones (a trace stops there too when > 0).
+ * "every:SECONDS" (one request every SECONDS, from 0), a profile ("100@60s,0@300s",
+ * "ramp:0-50@600s": steps and ramps, Poisson gaps with the seed),
+ * "diurnal:MEAN_RATE:AMPLITUDE[:PERIOD]" (Poisson at MEAN_RATE * (1 + AMPLITUDE sin(2 pi t /
+ * PERIOD)), AMPLITUDE in [0, 1], PERIOD 24h by default) or "onoff:RATE:ON:OFF" (Poisson at RATE
+ * for ON, nothing for OFF, repeating from ON at 0; fixed lengths). Durations are Go's (90s, 2m,
+ * 24h) or a number of seconds. `duration_s` bounds the generated ones (a trace stops there too
+ * when > 0).
  * @return InvalidArgument naming the problem (a trace's bad line with its number).
  */
 absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, double duration_s, uint64_t seed);
@@ -65,6 +69,59 @@ std::vector<double> fleetRates(const FleetSpec& fleet);
 
 /** Service i of a fleet: "fleet-000001"... with its arrivals. */
 ServiceWorkload fleetService(const FleetSpec& fleet, const std::vector<double>& rates, size_t i);
+
+/**
+ * The Azure Functions public trace (Shahrad et al., "Serverless in the Wild", ATC 2020;
+ * AzurePublicDataset's invocations_per_function_md.anon.dNN.csv): a header
+ * "HashOwner,HashApp,HashFunction,Trigger,1,2,...,1440" and one row per function whose column k
+ * is its invocations in minute k of the day. A header whose minute columns are 1..N for another
+ * N is read too (every row must then have N counts); the public files have N = 1440.
+ */
+struct AzureTraceOptions {
+  /** Function r (the r-th data row, from 1) spreads its invocations with seed + r. */
+  uint64_t seed = 1;
+  /** Read only the first `limit` functions (0: all); the rest of the file is not read. */
+  size_t limit = 0;
+  /** Leave out functions with no invocation at all (they would only sit at zero). */
+  bool skip_idle_functions = true;
+};
+
+/** One function of an Azure trace: its invocation counts, kept sparse (most minutes are 0). */
+struct AzureFunction {
+  /** The HashFunction's first 12 characters and the trigger ("0c5f2a9b1d3e-http"); a repeat gets
+   *  "-r<row>" added, so names are unique. */
+  std::string name;
+  /** The seed its arrivals are spread with (AzureTraceOptions::seed + its row). */
+  uint64_t seed = 0;
+  /** (minute from 1, invocations) of the minutes with any, in order. */
+  std::vector<std::pair<uint32_t, uint32_t>> minutes;
+  uint64_t invocations = 0;
+};
+
+struct AzureTrace {
+  std::vector<AzureFunction> functions;
+  /** Minute columns in the header (1440 for the public files). */
+  size_t minutes = 0;
+};
+
+/**
+ * Reads an Azure Functions invocation-count file (CRLF line endings and a UTF-8 BOM accepted;
+ * empty lines skipped). Only counts are kept; azureService makes a function's arrivals when it
+ * is simulated.
+ * @return NotFound for an unreadable file; InvalidArgument naming the file and the 1-based line
+ * for a bad header, a row with the wrong number of fields, or a count that is not a
+ * non-negative integer below 2^32.
+ */
+absl::StatusOr<AzureTrace> readAzureFunctionsTrace(const std::string& path, const AzureTraceOptions& options = {});
+
+/**
+ * A function's arrivals: minute k's n invocations are n uniform times in [60(k-1), 60k), sorted
+ * (a Poisson process conditioned on its count in that minute has exactly this law, so the
+ * per-minute counts are kept and nothing is assumed within a minute beyond Poisson), drawn
+ * from a std::mt19937_64 seeded with the function's seed. Arrivals at or after `duration_s` are
+ * left out when it is > 0.
+ */
+ServiceWorkload azureService(const AzureFunction& function, double duration_s = 0);
 
 /** How each service's pods behave. */
 struct ServiceModel {
@@ -131,6 +188,8 @@ struct ServiceResult {
   /** Times the decider entered panic mode. */
   int64_t panic_episodes = 0;
   int max_pods = 0;
+  /** KPA ticks simulated: the work done (time skipped at zero costs none). */
+  int64_t kpa_ticks = 0;
   double simulated_s = 0;
   /** (time, pods alive) at each change, when SimulationSettings::keep_series. */
   std::vector<std::pair<double, int>> pods_series;

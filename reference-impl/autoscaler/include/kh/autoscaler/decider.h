@@ -127,6 +127,8 @@ class Decider {
   bool inPanic() const { return panic_time_.has_value(); }
   std::optional<TimePoint> panicTime() const { return panic_time_; }
   int32_t maxPanicPods() const { return max_panic_pods_; }
+  /** The window averages scale() last read; nullopt when it found no data (or never ran). */
+  const std::optional<StableAndPanic>& lastObserved() const { return last_observed_; }
 
   /** Sets the panic state directly (Go tests poke `panicTime`/`maxPanicPods`). */
   void setPanicStateForTest(std::optional<TimePoint> panicTime, int32_t maxPanicPods) {
@@ -141,6 +143,7 @@ class Decider {
   std::optional<TimePoint> panic_time_;
   int32_t max_panic_pods_ = 0;
   std::optional<MaxTimeWindow> delay_window_;
+  std::optional<StableAndPanic> last_observed_;
 };
 
 }  // namespace kh::autoscaler

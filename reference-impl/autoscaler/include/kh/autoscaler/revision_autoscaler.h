@@ -152,11 +152,13 @@ struct RevisionDecision {
   // ----- Why, and when to call again -----
 
   /**
-   * In words, for a "scale" event: why replicas changed ("stable window", "panic window",
-   * "activation: ...", "fast path scaling to 0, ..."), else why the activator moved, else the
-   * reconciler's note ("enqueueing PA after 28s", ...); empty when there is nothing to say.
+   * In words, for a "scale" event, when changed(): why replicas changed ("stable window",
+   * "panic window", "activation: ...", "fast path scaling to 0, ..."), else why the activator
+   * moved. Empty when nothing changed (see `note`): words are built only for what is reported.
    */
   std::string reason;
+  /** The reconciler's last note ("enqueueing PA after 28s": note.text()), changed or not. */
+  ScaleNote note;
   /**
    * Call tick() again after this long even without new stats: the reconciler's pending
    * re-check (`enqueueCB`; the earliest of those not yet run). nullopt when none is pending.

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "kh/autoscaler/config.h"
@@ -40,8 +41,10 @@ struct PaStatus {
   PaActivity activity = PaActivity::kActivating;
   /** LastTransitionTime of the Active condition (changes with status, reason or message). */
   TimePoint activity_since{};
-  std::string reason;
-  std::string message;
+  /** The KPA's constant reason and message (kReason*, the Message* texts): views of static
+   *  strings, so copying a status and reconciling allocate nothing. */
+  std::string_view reason;
+  std::string_view message;
   bool scale_target_initialized = false;
   /** Last `want` recorded (nullopt until the first reconcile). */
   std::optional<int32_t> desired_scale;
@@ -101,6 +104,35 @@ struct ScalerInput {
   bool activator_probe_ok = true;
 };
 
+/**
+ * Why the scaler decided as it did. Kept as a kind and its durations and put in words only when
+ * asked (text()), because the reconciler runs every tick and a fleet simulation runs millions
+ * of them: building the sentence each time cost more than the decision.
+ */
+struct ScaleNote {
+  enum class Kind {
+    kNone,
+    kNoMetrics,             // metrics are not yet being collected
+    kScaleToZeroDisabled,   // scale to zero disabled
+    kActivationTimedOut,    // activation timed out after `a`
+    kActivating,            // activating
+    kCanDeactivate,         // can deactivate PA, was active for `a`
+    kSleeping,              // sleeping `a` more before scaling to 0
+    kNotBackedByActivator,  // PA is not yet backed by activator, cannot scale to zero
+    kPastGrace,             // inactive past grace and retention
+    kRetention,             // can't scale to 0; inactive for `a` < retention `b`
+    kFastPath,              // fast path scaling to 0, in proxy mode for: `a`
+    kEnqueueing,            // enqueueing PA after `a`
+  };
+  Kind kind = Kind::kNone;
+  Duration a{0};
+  Duration b{0};
+
+  bool empty() const { return kind == Kind::kNone; }
+  /** The note in words, as Knative's scaler logs it ("enqueueing PA after 28s"). */
+  std::string text() const;
+};
+
 /** What the scaler decided (`scaler.scale` + `handleScaleToZero`). */
 struct ScalerDecision {
   /** The scale the reconciler works with (-1: unknown); goes into PA status and SKS mode. */
@@ -112,7 +144,7 @@ struct ScalerDecision {
   /** Start the async activator probe (kProbePeriod, kProbeTimeout); re-queue when it ends. */
   bool start_async_probe = false;
   /** Why, for logs and tests. */
-  std::string note;
+  ScaleNote note;
 };
 
 /**
@@ -170,7 +202,7 @@ class PodAutoscaler {
     /** The SKS mode to request, and the number of activators for it. */
     SksMode sks_mode = SksMode::kProxy;
     int32_t num_activators = kMinActivators;
-    std::string note;
+    ScaleNote note;
   };
 
   /** One reconcile at `now`. Updates status(). */
