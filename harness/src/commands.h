@@ -3,8 +3,16 @@
 // function that runs it (its result is the process exit code).
 
 #include <functional>
+#include <memory>
 
 #include "CLI/CLI.hpp"
+
+namespace kh::common {
+class TimeSource;
+}
+namespace kh::scenario {
+class Target;
+}
 
 namespace kh::cli {
 
@@ -25,7 +33,16 @@ Command addReportCommand(CLI::App& app);
 /** `harness run [FILES] [--target ...]`: scenarios; exit 1 on a failed assertion, 2 bad input. */
 Command addRunCommand(CLI::App& app);
 
-/** `harness simulate`: the KPA in virtual time over workloads; exit 0 done, 2 bad input. */
+/**
+ * The embedded target as every command makes it: refstack's binaries beside this one, the
+ * runtimes from $KH_RUNTIMES_DIR or the source tree.
+ */
+std::unique_ptr<scenario::Target> makeCliEmbeddedTarget(const common::TimeSource& time);
+
+/**
+ * `harness simulate`: the KPA in virtual time over workloads; exit 0 done, 2 bad input.
+ * With --validate SCENARIO: 0 the simulator agrees with the live stack, 1 it does not.
+ */
 Command addSimulateCommand(CLI::App& app);
 
 }  // namespace kh::cli

@@ -64,11 +64,7 @@ int runScenarios(const RunArgs& a) {
   std::unique_ptr<scenario::Target> target;
   const std::string& kind = a.target[0];
   if (kind == "embedded") {
-    scenario::EmbeddedOptions eo;
-    eo.bin_dir = fs::canonical("/proc/self/exe").parent_path();
-    const char* env_runtimes = std::getenv("KH_RUNTIMES_DIR");
-    eo.runtimes_dir = env_runtimes ? env_runtimes : KH_DEFAULT_RUNTIMES_DIR;
-    target = scenario::makeEmbeddedTarget(eo, time);
+    target = makeCliEmbeddedTarget(time);
   } else if (kind == "endpoint" || kind.rfind("http://", 0) == 0) {
     std::string url = kind == "endpoint" ? (a.target.size() > 1 ? a.target[1] : "") : kind;
     if (url.empty()) return bad("--target endpoint needs a URL: --target endpoint http://HOST:PORT");
@@ -141,6 +137,14 @@ int runScenarios(const RunArgs& a) {
 }
 
 }  // namespace
+
+std::unique_ptr<scenario::Target> makeCliEmbeddedTarget(const common::TimeSource& time) {
+  scenario::EmbeddedOptions eo;
+  eo.bin_dir = fs::canonical("/proc/self/exe").parent_path();
+  const char* env_runtimes = std::getenv("KH_RUNTIMES_DIR");
+  eo.runtimes_dir = env_runtimes ? env_runtimes : KH_DEFAULT_RUNTIMES_DIR;
+  return scenario::makeEmbeddedTarget(eo, time);
+}
 
 Command addRunCommand(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();

@@ -7,10 +7,19 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 
+#include <ctime>
+#include <filesystem>
+
 #include "commands.h"
+#include "kh/common/time_source.h"
+#include "kh/scenario/report.h"
+#include "kh/scenario/runner.h"
+#include "kh/scenario/scenario.h"
+#include "kh/scenario/target.h"
 #include "kh/common/strings.h"
 #include "kh/autoscaler/config.h"
 #include "kh/simulate/simulate.h"
@@ -28,6 +37,11 @@ struct SimulateArgs {
   uint64_t seed = 1;
   std::string service_time = "50ms";
   std::string pod_startup = "1s";
+  std::string service_time_from;  // a harness load -o result
+  std::string pod_startup_from;   // a harness run report.json
+  std::string validate;           // a scenario to run live and in the simulator
+  double tolerance = 0.10;
+  std::string out;                // --validate's report directory
   std::string pod_drain = "0s";
   std::string tick = "2s";
   std::string stats_delay = "1s";
@@ -84,11 +98,77 @@ void printResult(const simulate::SimulationResult& r, double price) {
   if (price > 0) std::printf("cost: %s at %s per pod-hour\n", fixed(r.total.price, 2).c_str(), fixed(price, 4).c_str());
 }
 
+// --validate: the scenario runs live on the embedded stack, and its `simulation_agrees`
+// assertion (added when the scenario has none) replays its per-request loads in the simulator.
+int runValidate(const SimulateArgs& a) {
+  auto bad = [](const std::string& m) {
+    std::cerr << "harness simulate --validate: " << m << "\n";
+    return 2;
+  };
+  auto loaded = scenario::loadScenarioFile(a.validate);
+  if (!loaded.ok()) return bad(std::string(common::toStd(loaded.status().message())));
+  scenario::Scenario s = std::move(*loaded);
+  const bool has_assertion = std::any_of(s.steps.begin(), s.steps.end(), [](const scenario::Step& st) {
+    return st.kind == scenario::StepKind::kAssert && st.assertion == "simulation_agrees";
+  });
+  if (!has_assertion) {
+    bool any_load = false;
+    for (auto& st : s.steps) {
+      if (st.kind != scenario::StepKind::kLoad || !st.graph.empty()) continue;
+      st.per_request = true;  // the simulator replays each request's send time
+      any_load = true;
+    }
+    if (!any_load) return bad(common::strCat(a.validate, ": no load step to replay"));
+    scenario::Step check;
+    check.kind = scenario::StepKind::kAssert;
+    check.assertion = "simulation_agrees";
+    check.params = {{"tolerance", a.tolerance}};
+    s.steps.push_back(std::move(check));
+  }
+  common::RealTimeSource time;
+  auto target = makeCliEmbeddedTarget(time);
+  char stamp[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", std::gmtime(&now));
+  std::filesystem::path out = a.out.empty() ? std::filesystem::path("reports") / common::strCat("validate-", stamp)
+                                            : std::filesystem::path(a.out);
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) return bad(common::strCat("cannot make ", out.string(), ": ", ec.message()));
+  std::cerr << "==> " << s.name << " on the embedded stack, then in the simulator\n";
+  scenario::RunOptions ro;
+  ro.log = [](const std::string& line) { std::cerr << "    " << line << "\n"; };
+  ro.out_dir = out / s.name;
+  const auto started = std::chrono::steady_clock::now();
+  auto r = scenario::runScenario(s, *target, ro, time);
+  const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto report = scenario::reportJson({scenario::resultToJson(r)}, target->describe(), stamp, total_s);
+  if (auto st = scenario::writeReport(out, report); !st.ok()) return bad(std::string(common::toStd(st.message())));
+  bool agreed = false, found = false;
+  for (const auto& as : r.assertions) {
+    if (as.name.rfind("simulation_agrees", 0) != 0) continue;
+    found = true;
+    agreed = as.verdict == scenario::Verdict::kPass;
+    std::printf("%-7s %s\n    expected %s\n    measured %s\n    %s\n", scenario::verdictName(as.verdict), as.name.c_str(),
+                as.expected.c_str(), as.measured.c_str(), as.why.c_str());
+  }
+  if (!r.error.empty()) std::printf("error: %s\n", r.error.c_str());
+  if (!r.skip_reason.empty()) std::printf("skipped: %s\n", r.skip_reason.c_str());
+  std::printf("Report: %s\n", (out / "index.html").string().c_str());
+  return found && agreed ? 0 : 1;
+}
+
 int runSimulate(const SimulateArgs& a) {
   auto fail = [](const absl::Status& st) {
     std::cerr << "harness simulate: " << common::toStd(st.message()) << "\n";
     return 2;
   };
+  if (!a.validate.empty()) {
+    if (!a.workloads.empty() || !a.traces.empty() || !a.fleet.empty() || !a.azure.empty()) {
+      return fail(absl::InvalidArgumentError("--validate runs a scenario's own loads (no --trace, --workload, --fleet or --azure with it)"));
+    }
+    return runValidate(a);
+  }
   if (a.workloads.empty() && a.traces.empty() && a.fleet.empty() && a.azure.empty()) {
     return fail(absl::InvalidArgumentError(
         "no workload: give --trace FILE, --azure FILE, --fleet N:TOTAL_RATE or --workload NAME=SCHEDULE "
@@ -129,6 +209,35 @@ int runSimulate(const SimulateArgs& a) {
   if (!startup.ok()) return fail(startup.status());
   model.service_time_s = *service;
   model.pod_startup_s = *startup;
+  // Measured distributions, drawn per request and per pod.
+  auto readJson = [](const std::string& path, const char* what) -> absl::StatusOr<nlohmann::json> {
+    std::ifstream in(path);
+    if (!in) return absl::NotFoundError(common::strCat(what, ": cannot read ", path));
+    auto doc = nlohmann::json::parse(in, nullptr, false);
+    if (doc.is_discarded()) return absl::InvalidArgumentError(common::strCat(what, ": ", path, " is not JSON"));
+    return doc;
+  };
+  auto describe = [](const char* what, std::vector<double> v, const std::string& from) {
+    std::sort(v.begin(), v.end());
+    std::cerr << what << ": " << v.size() << " measured value(s) from " << from << ", p50 "
+              << fixed(v[v.size() / 2] * 1000, 1) << " ms, max " << fixed(v.back() * 1000, 1) << " ms\n";
+  };
+  if (!a.service_time_from.empty()) {
+    auto doc = readJson(a.service_time_from, "--service-time-from");
+    if (!doc.ok()) return fail(doc.status());
+    auto samples = simulate::serviceTimesFromLoadResult(*doc);
+    if (!samples.ok()) return fail(absl::InvalidArgumentError(common::strCat("--service-time-from ", a.service_time_from, ": ", common::toStd(samples.status().message()))));
+    model.service_time_samples = std::move(*samples);
+    describe("service time", model.service_time_samples, a.service_time_from);
+  }
+  if (!a.pod_startup_from.empty()) {
+    auto doc = readJson(a.pod_startup_from, "--pod-startup-from");
+    if (!doc.ok()) return fail(doc.status());
+    auto samples = simulate::podStartupsFromReport(*doc);
+    if (!samples.ok()) return fail(absl::InvalidArgumentError(common::strCat("--pod-startup-from ", a.pod_startup_from, ": ", common::toStd(samples.status().message()))));
+    model.pod_startup_samples = std::move(*samples);
+    describe("pod start-up", model.pod_startup_samples, a.pod_startup_from);
+  }
   auto drain = secondsOf(a.pod_drain, "--pod-drain");
   if (!drain.ok()) return fail(drain.status());
   model.pod_drain_s = *drain;
@@ -141,6 +250,7 @@ int runSimulate(const SimulateArgs& a) {
   }
   simulate::SimulationSettings settings;
   settings.duration_s = duration_s;
+  settings.seed = a.seed;
   auto tick = secondsOf(a.tick, "--tick");
   if (!tick.ok() || *tick <= 0) return fail(absl::InvalidArgumentError("--tick: a duration above 0 (Knative: 2s)"));
   settings.tick_interval_s = *tick;
@@ -165,8 +275,8 @@ int runSimulate(const SimulateArgs& a) {
   simulate::FleetSpec fleet;
   std::vector<double> rates;
   if (!a.fleet.empty()) {
-    if (!a.traces.empty() || !a.workloads.empty() || !axes.empty()) {
-      return fail(absl::InvalidArgumentError("--fleet runs alone (no --trace, --workload or --sweep with it)"));
+    if (!a.traces.empty() || !a.workloads.empty()) {
+      return fail(absl::InvalidArgumentError("--fleet runs alone (no --trace or --workload with it; --sweep is fine)"));
     }
     if (duration_s <= 0) return fail(absl::InvalidArgumentError("--fleet needs --duration"));
     unsigned long long n = 0;
@@ -182,7 +292,7 @@ int runSimulate(const SimulateArgs& a) {
     settings.keep_series = settings.keep_series && n <= 100;
   }
   // An Azure Functions trace: its counts are read now and each function's arrivals made as it is
-  // simulated, unless a sweep needs them all (it replays every workload for each setting).
+  // simulated (again for each setting of a sweep).
   simulate::AzureTrace azure;
   if (!a.azure.empty()) {
     simulate::AzureTraceOptions options;
@@ -196,44 +306,42 @@ int runSimulate(const SimulateArgs& a) {
       settings.duration_s = duration_s;
     }
     settings.keep_series = settings.keep_series && azure.functions.size() <= 100;
-    if (!axes.empty()) {
-      for (const auto& f : azure.functions) workloads.push_back(simulate::azureService(f, duration_s));
-    }
     std::cerr << "read " << azure.functions.size() << " function(s) with invocations from " << a.azure << "\n";
   }
-  const bool stream_azure = !a.azure.empty() && axes.empty();
-  const size_t services = !a.fleet.empty() ? fleet.count : stream_azure ? azure.functions.size() : workloads.size();
+  // Every source as services made one at a time (a fleet's and a trace's are never all in memory).
+  const size_t services = !a.fleet.empty() ? fleet.count : !a.azure.empty() ? azure.functions.size() : workloads.size();
+  const std::function<simulate::ServiceWorkload(size_t)> workload = [&](size_t i) {
+    if (!a.fleet.empty()) return simulate::fleetService(fleet, rates, i);
+    if (!a.azure.empty()) return simulate::azureService(azure.functions[i], duration_s);
+    return workloads[i];
+  };
   std::cerr << "simulating " << services << " service(s)"
             << (axes.empty() ? "" : common::strCat(", sweeping ", axes.size(), " setting(s)")) << "\n";
   const auto started = std::chrono::steady_clock::now();
-  auto result = !a.fleet.empty()
-                    ? simulate::simulate(fleet.count, [&](size_t i) { return simulate::fleetService(fleet, rates, i); },
-                                         model, settings)
-                : stream_azure
-                    ? simulate::simulate(
-                          azure.functions.size(),
-                          [&](size_t i) { return simulate::azureService(azure.functions[i], duration_s); }, model,
-                          settings)
-                    : simulate::simulate(workloads, model, settings);
+  auto result = simulate::simulate(services, workload, model, settings);
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!result.ok()) return fail(result.status());
   if (result->services.size() > 50) {
     // A fleet: the total, and the busiest services.
     simulate::SimulationResult top;
     top.total = result->total;
-    std::vector<simulate::ServiceResult> sorted = result->services;
-    std::partial_sort(sorted.begin(), sorted.begin() + 10, sorted.end(),
-                      [](const auto& x, const auto& y) { return x.requests > y.requests; });
-    top.services.assign(sorted.begin(), sorted.begin() + 10);
+    std::vector<size_t> order(result->services.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::partial_sort(order.begin(), order.begin() + 10, order.end(), [&](size_t x, size_t y) {
+      return result->services[x].requests > result->services[y].requests;
+    });
+    for (size_t i = 0; i < 10; ++i) top.services.push_back(result->services[order[i]]);
     std::printf("the 10 busiest of %zu services, then the total:\n", result->services.size());
     printResult(top, a.price_per_pod_hour);
   } else {
     printResult(*result, a.price_per_pod_hour);
   }
   std::cerr << "simulated " << result->total.requests << " requests in " << wall_s << " s of wall time\n";
-  nlohmann::json out = simulate::toJson(*result);
+  // The JSON document only when it is written (a fleet's is ~4 KB a service; the results, ~0.3).
+  const bool want_json = !a.json_out.empty() || !a.html_out.empty();
+  nlohmann::json out = want_json ? simulate::toJson(*result) : nlohmann::json::object();
   if (!axes.empty()) {
-    auto points = simulate::sweep(workloads, model, settings, axes);
+    auto points = simulate::sweep(services, workload, model, settings, axes);
     if (!points.ok()) return fail(points.status());
     std::printf("\nsweep: %zu settings; * on the Pareto front of pod-seconds against cold-start share, "
                 "> your current settings\n",
@@ -296,7 +404,8 @@ Command addSimulateCommand(CLI::App& app) {
       "What-if for Knative autoscaling: replay workloads through the KPA (the code refstack runs) in\n"
       "virtual time; report cold starts, added latency and pod-seconds; sweep settings for the\n"
       "Pareto front of cost against cold starts.\n"
-      "Exit status: 0 done, 2 bad input.");
+      "With --validate SCENARIO, checks the simulator against the live embedded stack.\n"
+      "Exit status: 0 done (--validate: they agree), 1 --validate: they disagree, 2 bad input.");
   cmd->add_option("--trace", args->traces, "A service's request times: one offset in seconds per line (repeatable)");
   cmd->add_option("--workload", args->workloads,
                   "NAME=SCHEDULE: a generated service (repeatable): poisson:RATE, constant:RATE, every:SECONDS, "
@@ -318,6 +427,17 @@ Command addSimulateCommand(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "Seed of generated arrivals (service i uses seed + i)")->default_val(1);
   cmd->add_option("--service-time", args->service_time, "Time a request holds its pod")->default_val("50ms");
   cmd->add_option("--pod-startup", args->pod_startup, "From a pod's creation to its readiness")->default_val("1s");
+  cmd->add_option("--service-time-from", args->service_time_from,
+                  "Draw each request's service time from a measured run: the JSON of harness load -o (its service-time "
+                  "percentile curve)");
+  cmd->add_option("--pod-startup-from", args->pod_startup_from,
+                  "Draw each pod's start-up from measured cold starts: a harness run report.json (refstack's coldstart "
+                  "events' time to ready; on the kube target, the cold_start assertion's time to first byte)");
+  cmd->add_option("--validate", args->validate,
+                  "Run this scenario on the embedded stack and replay its per-request loads in the simulator: the same "
+                  "cold starts and scale-to-zero events, pod-seconds within --tolerance (exit 1 when not)");
+  cmd->add_option("--tolerance", args->tolerance, "--validate: pod-seconds may differ by this share")->default_val(0.10);
+  cmd->add_option("--out", args->out, "--validate: the report directory (default reports/validate-<timestamp>)");
   cmd->add_option("--pod-drain", args->pod_drain,
                   "How long a pod taken away still costs (its drain; Knative on a cluster: up to 30s)")
       ->default_val("0s");

@@ -1,5 +1,6 @@
 // `harness conform`, `load`, `compare` and `report` run as processes against a real modelserver.
 
+#include <filesystem>
 #include <fstream>
 
 #include "gtest/gtest.h"
@@ -158,6 +159,49 @@ TEST_F(HarnessCli, LoadExitCodes) {
   // Bad arguments.
   EXPECT_EQ(harness({"load", "--model", "iris", "--protocol", "v9"}).code, 2);
   EXPECT_EQ(harness({"load", "--model", "iris", "--profile", "oops"}).code, 2);
+}
+
+}  // namespace
+}  // namespace kh::testing
+
+namespace kh::testing {
+namespace {
+
+TEST_F(HarnessCli, SimulateDrawsServiceAndStartUpTimesFromMeasuredRuns) {
+  // A directory of this test's own: CTest runs the tests of this file as parallel processes.
+  std::string dir = ::testing::TempDir() + "/simulate-measured";
+  std::filesystem::create_directories(dir);
+  auto load = harness({"load", "--target", target(), "--model", "iris", "-c", "2", "-n", "200", "--warmup", "0s",
+                       "-o", dir + "/load.json", "-q"});
+  ASSERT_EQ(load.code, 0) << load.output;
+  {
+    // A report's cold starts, as refstack's coldstart events carry them.
+    std::ofstream report(dir + "/report.json");
+    report << nlohmann::json{{"scenarios",
+                              {{{"observations",
+                                 {{"events",
+                                   {{{"type", "coldstart"}, {"breakdown", {{"ready_ms", 2000}}}},
+                                    {{"type", "coldstart"}, {"breakdown", {{"ready_ms", 3000}}}}}}}}}}}};
+  }
+  auto sim = harness({"simulate", "--workload", "a=every:90", "--duration", "1h", "--service-time-from",
+                      dir + "/load.json", "--pod-startup-from", dir + "/report.json", "-o", dir + "/sim.json"});
+  ASSERT_EQ(sim.code, 0) << sim.output;
+  EXPECT_NE(sim.output.find("service time: 1000 measured value(s)"), std::string::npos) << sim.output;
+  EXPECT_NE(sim.output.find("pod start-up: 2 measured value(s)"), std::string::npos) << sim.output;
+  auto result = readJson(dir + "/sim.json");
+  // Every request finds zero pods and waits 2 s or 3 s for one.
+  const auto& total = result["total"];
+  EXPECT_EQ(total["cold_start_requests"], total["requests"]);
+  EXPECT_GE(total["added_latency_ms"]["max"].get<double>(), 1999.0);
+  EXPECT_LE(total["added_latency_ms"]["max"].get<double>(), 3004.0);
+  // Not a load result, not a report: exit 2 with the reason.
+  auto bad = harness({"simulate", "--workload", "a=every:90", "--duration", "1h", "--service-time-from",
+                      dir + "/report.json"});
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("not a harness load result"), std::string::npos) << bad.output;
+  auto bad_report = harness({"simulate", "--workload", "a=every:90", "--duration", "1h", "--pod-startup-from",
+                             dir + "/load.json"});
+  EXPECT_EQ(bad_report.code, 2) << bad_report.output;
 }
 
 }  // namespace

@@ -112,6 +112,7 @@ TEST(Simulate, TheReportShowsTheTableThePodsAndTheFront) {
   std::string html = reportHtml(out);
   EXPECT_NE(html.find("Pods over time"), std::string::npos);
   EXPECT_NE(html.find("Cost against cold starts"), std::string::npos);
+  EXPECT_NE(html.find("Cold starts: added latency by percentile"), std::string::npos);
   EXPECT_NE(html.find("<td>stable-window=10s</td>"), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos);  // self-contained
 }
@@ -377,6 +378,91 @@ TEST(Simulate, AzureTraceRefusesMalformedLinesWithTheirNumbers) {
     EXPECT_LT(t, 120);
   }
   EXPECT_EQ(readAzureFunctionsTrace((dir / "missing.csv").string(), {}).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace kh::simulate
+
+namespace kh::simulate {
+namespace {
+
+TEST(Simulate, MeasuredTimesOfOneValueGiveTheConstantsResults) {
+  SimulationSettings settings;
+  settings.duration_s = 3600;
+  settings.keep_series = true;
+  ServiceModel constant;
+  constant.service_time_s = 0.2;
+  constant.pod_startup_s = 3;
+  ServiceModel measured = constant;
+  measured.service_time_samples = {0.2};
+  measured.pod_startup_samples = {3};
+  for (const char* workload : {"poisson:0.02", "0@600s,20@60s,0@600s"}) {
+    EXPECT_EQ(toJson(run(one(workload, 3600, 5), constant, settings)),
+              toJson(run(one(workload, 3600, 5), measured, settings)))
+        << workload;
+  }
+}
+
+TEST(Simulate, StartUpsAreDrawnFromTheMeasuredOnes) {
+  // A request every 90 s finds zero pods each time (window 60 s): each waits for a new pod, whose
+  // start-up is one of the measured values, so the waits are exactly those values, each drawn.
+  SimulationSettings settings;
+  settings.duration_s = 90 * 200;
+  ServiceModel model;
+  model.pod_startup_samples = {1, 4};
+  auto a = run(one("every:90", settings.duration_s), model, settings).services.at(0);
+  EXPECT_EQ(a.cold_start_requests, a.requests);
+  EXPECT_NEAR(a.added_latency_max_ms, 4000, 1);
+  EXPECT_NEAR(a.added_latency_p50_ms, a.added_latency_p50_ms < 2000 ? 1000 : 4000, 1);
+  // Both values are drawn (200 draws of a fair coin): the cost lies between all-1 s and all-4 s.
+  ServiceModel fast, slow;
+  fast.pod_startup_s = 1;
+  slow.pod_startup_s = 4;
+  EXPECT_GT(a.pod_seconds, run(one("every:90", settings.duration_s), fast, settings).services.at(0).pod_seconds + 100);
+  EXPECT_LT(a.pod_seconds, run(one("every:90", settings.duration_s), slow, settings).services.at(0).pod_seconds - 100);
+  // The same seed draws the same; another seed draws otherwise.
+  auto again = run(one("every:90", settings.duration_s), model, settings).services.at(0);
+  EXPECT_EQ(toJson(a), toJson(again));
+  settings.seed = 99;
+  auto other = run(one("every:90", settings.duration_s), model, settings).services.at(0);
+  EXPECT_NE(a.pod_seconds, other.pod_seconds);
+}
+
+TEST(Simulate, ServiceTimesComeFromALoadResultsCurve) {
+  // p0 1 ms, p50 10 ms, p90 20 ms, p99 100 ms, max 200 ms.
+  nlohmann::json run = {{"service_percentile_curve", {{0, 1}, {50, 10}, {90, 20}, {99, 100}, {99.9, 200}}}};
+  auto samples = serviceTimesFromLoadResult(run);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  ASSERT_EQ(samples->size(), 1000u);
+  EXPECT_TRUE(std::is_sorted(samples->begin(), samples->end()));
+  EXPECT_NEAR((*samples)[499], 0.010, 0.0005);
+  EXPECT_NEAR((*samples)[899], 0.020, 0.0005);
+  EXPECT_NEAR((*samples)[989], 0.100, 0.002);
+  EXPECT_NEAR(samples->back(), 0.200, 1e-9);
+  EXPECT_GE(samples->front(), 0.001);
+  // Not a load result.
+  EXPECT_FALSE(serviceTimesFromLoadResult(nlohmann::json{{"x", 1}}).ok());
+  EXPECT_FALSE(serviceTimesFromLoadResult(nlohmann::json{{"percentile_curve", {{1, "a"}}}}).ok());
+}
+
+TEST(Simulate, StartUpsComeFromAReportsColdStarts) {
+  // refstack's coldstart events give the time to a ready pod; a kube run's cold_start samples
+  // give the time to the first byte.
+  nlohmann::json embedded = {
+      {"observations",
+       {{"events",
+         {{{"type", "coldstart"}, {"breakdown", {{"ready_ms", 800}}}},
+          {{"type", "scale"}},
+          {{"type", "coldstart"}, {"breakdown", {{"ready_ms", 1200}}}}}}}},
+      {"assertions", {{{"data", {{"kind", "coldstart"}, {"samples", {{{"total_ms", 9999}}}}}}}}}};
+  nlohmann::json kube = {
+      {"observations", {{"events", nlohmann::json::array()}}},
+      {"assertions", {{{"data", {{"kind", "coldstart"}, {"samples", {{{"total_ms", 2500}}, {{"total_ms", 3500}}}}}}}}}};
+  auto both = podStartupsFromReport(nlohmann::json{{"scenarios", {embedded, kube}}});
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(*both, (std::vector<double>{0.8, 1.2, 2.5, 3.5}));
+  EXPECT_FALSE(podStartupsFromReport(nlohmann::json{{"scenarios", {kube["observations"]}}}).ok());
+  EXPECT_FALSE(podStartupsFromReport(nlohmann::json::array()).ok());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <random>
 #include <tuple>
 #include <unordered_set>
@@ -55,13 +56,14 @@ struct Pod {
 class ServiceRun {
  public:
   ServiceRun(const ServiceWorkload& w, const ServiceModel& m, const SimulationSettings& s, as::RevisionScaling scaling,
-             double end_s, std::vector<double>& waits_ms)
+             double end_s, std::vector<double>& waits_ms, uint64_t seed)
       : w_(w),
         m_(m),
         s_(s),
         end_s_(end_s),
         waits_ms_(waits_ms),
-        kpa_(std::move(scaling), at(0), 0, options(s)) {
+        kpa_(std::move(scaling), at(0), 0, options(s)),
+        random_(seed) {
     result_.name = w.name;
     // The revision is created with initial-scale pods, then the KPA reconciles at once.
     applyReplicas(kpa_.initialReplicas());
@@ -73,7 +75,7 @@ class ServiceRun {
     while (true) {
       // The next event, in this order on ties: a completion, a pod ready, an arrival, the
       // second's stats, a tick.
-      double t_done = completions_.empty() ? kNever : completions_.front().first;
+      double t_done = completions_.empty() ? kNever : completions_.top().at;
       double t_ready = nextReadyAfter(now_);
       double t_arrival = next_arrival < w_.arrivals_s.size() ? w_.arrivals_s[next_arrival] : kNever;
       double t_gone = nextGoneAfter(now_);
@@ -141,6 +143,12 @@ class ServiceRun {
            kpa_.paStatus().activity != as::PaActivity::kActive;
   }
 
+  // A measured value drawn at random (a bootstrap of the samples), or the constant.
+  double draw(const std::vector<double>& samples, double constant) {
+    if (samples.empty()) return constant;
+    return samples[std::uniform_int_distribution<size_t>(0, samples.size() - 1)(random_)];
+  }
+
   bool takes(const Pod& p) const {
     const int cc = m_.container_concurrency;
     return !p.leaving && p.ready_at <= now_ && (cc <= 0 || p.in_flight < cc);
@@ -185,7 +193,9 @@ class ServiceRun {
     replicas_ = replicas;
     int active = 0;
     for (const auto& p : pods_) active += p.leaving ? 0 : 1;
-    for (; active < replicas_; ++active) pods_.push_back({next_pod_id_++, now_ + m_.pod_startup_s, 0, false, 0});
+    for (; active < replicas_; ++active) {
+      pods_.push_back({next_pod_id_++, now_ + draw(m_.pod_startup_samples, m_.pod_startup_s), 0, false, 0});
+    }
     for (; active > replicas_; --active) {
       Pod* victim = nullptr;
       auto rank = [&](const Pod& p) { return std::make_tuple(p.ready_at > now_ ? 0 : 1, p.in_flight, -p.ready_at); };
@@ -248,14 +258,13 @@ class ServiceRun {
       queue_.pop_front();
       ++best->in_flight;
       ++serving_;
-      // Every request takes the same service time, so completions stay in time order.
-      completions_.emplace_back(now_ + m_.service_time_s, best->id);
+      completions_.push({now_ + draw(m_.service_time_samples, m_.service_time_s), next_completion_++, best->id});
     }
   }
 
   void finish() {
-    uint64_t id = completions_.front().second;
-    completions_.pop_front();
+    uint64_t id = completions_.top().pod;
+    completions_.pop();
     --serving_;
     for (auto& p : pods_) {
       if (p.id == id) {
@@ -338,7 +347,17 @@ class ServiceRun {
   std::vector<Pod> pods_;
   uint64_t next_pod_id_ = 1;
   std::deque<double> queue_;  // arrival times of the requests waiting for a pod
-  std::deque<std::pair<double, uint64_t>> completions_;  // (time, pod id)
+  // Requests being served, the earliest end first (ties: the first dispatched).
+  struct Completion {
+    double at;
+    uint64_t seq;
+    uint64_t pod;
+    bool operator>(const Completion& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+  std::priority_queue<Completion, std::vector<Completion>, std::greater<>> completions_;
+  uint64_t next_completion_ = 0;
+  // Draws of measured service and start-up times (the run's own seed).
+  std::mt19937_64 random_;
   int serving_ = 0;
   double serving_integral_ = 0, held_integral_ = 0;
   int64_t period_direct_ = 0, period_held_ = 0;
@@ -607,7 +626,7 @@ absl::StatusOr<SimulationResult> simulate(size_t count, const std::function<Serv
                                          : (w.arrivals_s.empty() ? 0 : w.arrivals_s.back()) + kDefaultTailS;
     std::vector<double> waits;
     waits.reserve(w.arrivals_s.size());
-    ServiceResult r = ServiceRun(w, model, settings, *scaling, end, waits).run();
+    ServiceResult r = ServiceRun(w, model, settings, *scaling, end, waits, settings.seed + i).run();
     r.added_latency_p50_ms = percentileOf(waits, 50);
     r.added_latency_p99_ms = percentileOf(waits, 99);
     r.added_latency_max_ms = waits.empty() ? 0 : *std::max_element(waits.begin(), waits.end());
@@ -634,6 +653,13 @@ absl::StatusOr<SimulationResult> simulate(size_t count, const std::function<Serv
   t.added_latency_p50_ms = t.requests > 0 ? static_cast<double>(all_waits.valueAtPercentile(50)) / 1000 : 0;
   t.added_latency_p99_ms = t.requests > 0 ? static_cast<double>(all_waits.valueAtPercentile(99)) / 1000 : 0;
   t.added_latency_max_ms = t.requests > 0 ? static_cast<double>(all_waits.max()) / 1000 : 0;
+  if (t.requests > 0) {
+    for (double q : {0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 85.0, 90.0, 92.5, 95.0, 97.5, 99.0, 99.5,
+                     99.9, 100.0}) {
+      const double ms = q >= 100 ? t.added_latency_max_ms : static_cast<double>(all_waits.valueAtPercentile(q)) / 1000;
+      t.added_latency_curve.emplace_back(q, ms);
+    }
+  }
   return out;
 }
 
@@ -674,6 +700,12 @@ absl::StatusOr<SweepAxis> parseSweepAxis(const std::string& text) {
 
 absl::StatusOr<std::vector<SweepPoint>> sweep(const std::vector<ServiceWorkload>& workloads, const ServiceModel& model,
                                               const SimulationSettings& settings, const std::vector<SweepAxis>& axes) {
+  return sweep(workloads.size(), [&](size_t i) { return workloads[i]; }, model, settings, axes);
+}
+
+absl::StatusOr<std::vector<SweepPoint>> sweep(size_t count, const std::function<ServiceWorkload(size_t)>& workload,
+                                              const ServiceModel& model, const SimulationSettings& settings,
+                                              const std::vector<SweepAxis>& axes) {
   std::vector<std::map<std::string, std::string>> combos = {{}};
   for (const auto& axis : axes) {
     std::vector<std::map<std::string, std::string>> next;
@@ -700,7 +732,7 @@ absl::StatusOr<std::vector<SweepPoint>> sweep(const std::vector<ServiceWorkload>
     for (const auto& [k, v] : combo) {
       if (v != "(default)") s.autoscaler[k] = v;
     }
-    auto r = simulate(workloads, model, s);
+    auto r = simulate(count, workload, model, s);
     if (!r.ok()) return r.status();
     SweepPoint p;
     p.settings = combo;
@@ -726,6 +758,79 @@ absl::StatusOr<std::vector<SweepPoint>> sweep(const std::vector<ServiceWorkload>
   return points;
 }
 
+absl::StatusOr<std::vector<double>> serviceTimesFromLoadResult(const json& run) {
+  const char* key = run.is_object() && run.contains("service_percentile_curve") ? "service_percentile_curve"
+                                                                                : "percentile_curve";
+  if (!run.is_object() || !run.contains(key) || !run[key].is_array() || run[key].empty()) {
+    return absl::InvalidArgumentError(
+        "not a harness load result with a latency curve (want the JSON of harness load -o, with service_percentile_curve)");
+  }
+  std::vector<std::pair<double, double>> curve;  // (percentile, ms), as written: ascending
+  for (const auto& point : run[key]) {
+    if (!point.is_array() || point.size() != 2 || !point[0].is_number() || !point[1].is_number()) {
+      return absl::InvalidArgumentError(common::strCat(key, ": want [percentile, ms] points"));
+    }
+    curve.emplace_back(point[0].get<double>(), point[1].get<double>());
+  }
+  constexpr int kQuantiles = 1000;
+  std::vector<double> out;
+  out.reserve(kQuantiles);
+  size_t k = 0;
+  for (int i = 0; i < kQuantiles; ++i) {
+    const double q = (i + 0.5) * 100.0 / kQuantiles;
+    while (k < curve.size() && curve[k].first < q) ++k;
+    double ms = 0;
+    if (k == 0) {
+      ms = curve.front().second;
+    } else if (k == curve.size()) {
+      ms = curve.back().second;
+    } else {
+      const auto& [p0, v0] = curve[k - 1];
+      const auto& [p1, v1] = curve[k];
+      ms = p1 > p0 ? v0 + (v1 - v0) * (q - p0) / (p1 - p0) : v1;
+    }
+    out.push_back(std::max(0.0, ms) / 1000);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<double>> podStartupsFromReport(const json& report) {
+  std::vector<const json*> scenarios;
+  if (report.is_object() && report.contains("scenarios") && report["scenarios"].is_array()) {
+    for (const auto& s : report["scenarios"]) scenarios.push_back(&s);
+  } else if (report.is_object() && report.contains("observations")) {
+    scenarios.push_back(&report);
+  } else {
+    return absl::InvalidArgumentError("not a harness run report (want report.json, with scenarios)");
+  }
+  std::vector<double> out;
+  for (const json* s : scenarios) {
+    std::vector<double> ready, first_byte;
+    const json& events = s->value("observations", json::object()).value("events", json::array());
+    for (const auto& e : events) {
+      if (e.value("type", "") != "coldstart") continue;
+      const json& ms = e.value("breakdown", json::object()).value("ready_ms", json());
+      if (ms.is_number()) ready.push_back(ms.get<double>() / 1000);
+    }
+    for (const auto& a : s->value("assertions", json::array())) {
+      const json& data = a.value("data", json::object());
+      if (data.value("kind", "") != "coldstart") continue;
+      for (const auto& sample : data.value("samples", json::array())) {
+        if (sample.contains("total_ms") && sample["total_ms"].is_number()) {
+          first_byte.push_back(sample["total_ms"].get<double>() / 1000);
+        }
+      }
+    }
+    const auto& chosen = ready.empty() ? first_byte : ready;
+    out.insert(out.end(), chosen.begin(), chosen.end());
+  }
+  if (out.empty()) {
+    return absl::InvalidArgumentError(
+        "the report has no cold start (no coldstart event with a ready time, no cold_start assertion samples)");
+  }
+  return out;
+}
+
 std::string settingsLabel(const std::map<std::string, std::string>& settings) {
   std::string label;
   for (const auto& [k, v] : settings) label += common::strCat(label.empty() ? "" : " ", k, "=", v);
@@ -749,6 +854,7 @@ json toJson(const ServiceResult& r) {
             {"kpa_ticks", r.kpa_ticks},
             {"simulated_s", r.simulated_s}};
   if (!r.pods_series.empty()) o["pods_series"] = r.pods_series;
+  if (!r.added_latency_curve.empty()) o["added_latency_curve"] = r.added_latency_curve;
   return o;
 }
 
@@ -787,15 +893,25 @@ std::string reportHtml(const nlohmann::json& result, size_t series_services) {
       "<!doctype html><html><head><meta charset=utf-8><title>harness simulate</title><style>"
       "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
       "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}"
-      "td:first-child{text-align:left}.plot{margin:1em 0}</style></head><body>"
+      "td:first-child{text-align:left;white-space:nowrap}.plot{margin:1em 0}</style></head><body>"
       "<h1>Autoscaler what-if (harness simulate)</h1>"
       "<p>Workloads replayed in virtual time through Knative's KPA (kh::autoscaler, the code refstack runs).</p>";
   html += "<table><tr><th>service</th><th>requests</th><th>cold-start requests</th><th>cold %</th><th>cold starts</th>"
           "<th>added p50 ms</th><th>added p99 ms</th><th>pod-seconds</th><th>at zero s</th><th>scale events</th>"
           "<th>panic episodes</th></tr>";
   const json services = result.value("services", json::array());
+  // A fleet's table: the total first, then the busiest services (all of them are in the JSON and
+  // the CSV; a thousand rows would bury the plots).
+  constexpr size_t kTableRows = 20;
   std::vector<json> rows(services.begin(), services.end());
-  if (rows.size() > 1) rows.push_back(result.value("total", json::object()));
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const json& x, const json& y) { return x.value("requests", 0) > y.value("requests", 0); });
+  if (rows.size() > kTableRows) {
+    html += common::strCat("<p>", services.size(), " services: the total, then the ", kTableRows,
+                           " busiest (every service is in the JSON and CSV).</p>");
+    rows.resize(kTableRows);
+  }
+  if (services.size() > 1) rows.insert(rows.begin(), result.value("total", json::object()));
   for (const auto& s : rows) {
     const json lat = s.value("added_latency_ms", json::object());
     html += common::strCat("<tr><td>", esc(s.value("name", "")), "</td><td>", s.value("requests", 0), "</td><td>",
@@ -828,6 +944,23 @@ std::string reportHtml(const nlohmann::json& result, size_t series_services) {
     o.x_label = "simulated seconds";
     o.y_label = "pods";
     html += "<div class=plot>" + report::svgLinePlot(pods, o) + "</div>";
+  }
+  // The cold-start distribution: what waiting for pods added, over every request.
+  const json curve = result.value("total", json::object()).value("added_latency_curve", json::array());
+  if (!curve.empty()) {
+    report::Series waits{"added latency", {}, false, 0};
+    std::string cells;
+    for (const auto& point : curve) {
+      const double q = point[0].get<double>(), ms = point[1].get<double>();
+      waits.points.emplace_back(q, ms);
+      if (q >= 50) cells += common::strCat("<tr><td>p", num(q, q == std::floor(q) ? 0 : 1), "</td><td>", num(ms, 1), "</td></tr>");
+    }
+    report::PlotOptions o;
+    o.title = "Cold starts: added latency by percentile of all requests";
+    o.x_label = "percentile of requests";
+    o.y_label = "ms waiting for a pod";
+    html += "<div class=plot>" + report::svgLinePlot({waits}, o) + "</div>";
+    html += "<table><tr><th>percentile</th><th>added ms</th></tr>" + cells + "</table>";
   }
   if (result.contains("sweep")) {
     std::vector<json> points(result["sweep"].begin(), result["sweep"].end());

@@ -129,6 +129,13 @@ struct ServiceModel {
   double service_time_s = 0.05;
   /** From a pod's creation to its readiness (a cold start's floor). */
   double pod_startup_s = 1.0;
+  /**
+   * Measured service times (seconds): when given, each request's is drawn from them at random
+   * (seeded by SimulationSettings::seed) instead of service_time_s.
+   */
+  std::vector<double> service_time_samples;
+  /** Measured pod start-up times (seconds), drawn for each new pod instead of pod_startup_s. */
+  std::vector<double> pod_startup_samples;
   /** containerConcurrency: requests a pod serves at once (0: unlimited). */
   int container_concurrency = 0;
   /**
@@ -153,6 +160,8 @@ struct SimulationSettings {
    * second after k (1 s matches refstack's measured scale-to-zero times).
    */
   double stats_delay_s = 1;
+  /** Seeds the draws of measured service and start-up times (service i: seed + i). */
+  uint64_t seed = 1;
   /** Cost of a pod-hour, to report a price beside pod-seconds (0: none). */
   double price_per_pod_hour = 0;
   /** Keep each service's pods-over-time series (changes only) in the result. */
@@ -191,6 +200,9 @@ struct ServiceResult {
   /** KPA ticks simulated: the work done (time skipped at zero costs none). */
   int64_t kpa_ticks = 0;
   double simulated_s = 0;
+  /** The total's added latency by percentile of all requests ((percentile, ms), 0 to 100): the
+   *  cold-start distribution. Empty for a single service's result. */
+  std::vector<std::pair<double, double>> added_latency_curve;
   /** (time, pods alive) at each change, when SimulationSettings::keep_series. */
   std::vector<std::pair<double, int>> pods_series;
 };
@@ -214,6 +226,23 @@ absl::StatusOr<SimulationResult> simulate(const std::vector<ServiceWorkload>& wo
  */
 absl::StatusOr<SimulationResult> simulate(size_t count, const std::function<ServiceWorkload(size_t)>& workload,
                                           const ServiceModel& model, const SimulationSettings& settings);
+
+/**
+ * Service times from a `harness load -o` result (its "service_percentile_curve", else its
+ * "percentile_curve": [percentile, ms] points): 1,000 quantiles, evenly spaced in probability and
+ * interpolated along the curve, in seconds; draws among them follow the measured distribution.
+ * @return InvalidArgument when the document is no load result or has no curve.
+ */
+absl::StatusOr<std::vector<double>> serviceTimesFromLoadResult(const nlohmann::json& run);
+
+/**
+ * Pod start-up times from a `harness run` report (report.json) or a scenario's result: each
+ * cold start's time to a ready pod ("coldstart" events' breakdown.ready_ms, refstack's), or,
+ * where a run has no breakdown (the kube target), its cold_start assertion samples' time to the
+ * first byte (an upper bound: it includes the request's own service time). In seconds.
+ * @return InvalidArgument when it finds no cold start.
+ */
+absl::StatusOr<std::vector<double>> podStartupsFromReport(const nlohmann::json& report);
 
 /** One config-autoscaler key and the values a sweep tries. */
 struct SweepAxis {
@@ -241,6 +270,12 @@ struct SweepPoint {
  */
 absl::StatusOr<std::vector<SweepPoint>> sweep(const std::vector<ServiceWorkload>& workloads, const ServiceModel& model,
                                               const SimulationSettings& settings, const std::vector<SweepAxis>& axes);
+
+/** The same over `count` services made one at a time by `workload(i)` (a fleet, a trace's
+ *  functions), made again for each setting rather than all kept in memory. */
+absl::StatusOr<std::vector<SweepPoint>> sweep(size_t count, const std::function<ServiceWorkload(size_t)>& workload,
+                                              const ServiceModel& model, const SimulationSettings& settings,
+                                              const std::vector<SweepAxis>& axes);
 
 /** A sweep point's settings as "key=value key=value", for tables. */
 std::string settingsLabel(const std::map<std::string, std::string>& settings);
