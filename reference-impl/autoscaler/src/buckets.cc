@@ -51,7 +51,10 @@ TimedFloat64Buckets::TimedFloat64Buckets(Duration window, std::chrono::seconds g
       window_(window) {}
 
 TimedFloat64Buckets::Seconds TimedFloat64Buckets::truncate(TimePoint now) const {
-  auto secs = std::chrono::floor<Seconds>(now.time_since_epoch()).count();
+  // std::chrono::floor<seconds>, in integers.
+  constexpr int64_t kNanosPerSecond = 1'000'000'000;
+  const int64_t secs = floorDiv(std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count(),
+                                kNanosPerSecond);
   // Knative's buckets are a second wide: no division then (a fleet simulation records
   // millions of stats).
   if (granularity_.count() == 1) return Seconds(secs);

@@ -103,8 +103,11 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
     has_metrics_ = observed.has_value();
     stable_ = has_metrics_ ? observed->stable : 0;
     panic_ = has_metrics_ ? observed->panic : 0;
-    // A Go ticker keeps its phase; ticks missed while busy are dropped.
-    while (next_decider_tick_ <= now) next_decider_tick_ += options_.tick_interval;
+    // A Go ticker keeps its phase; ticks missed while busy are dropped. (Arithmetic, not a
+    // loop: an owner that skips idle time may call after hours.)
+    if (next_decider_tick_ <= now) {
+      next_decider_tick_ += ((now - next_decider_tick_) / options_.tick_interval + 1) * options_.tick_interval;
+    }
   }
 
   // The workqueue runs a delayed key once: this call is that reconcile.

@@ -21,7 +21,11 @@ constexpr std::chrono::seconds kProxyRequeue{3};
 // changes.
 void markActive(PaStatus& pa, PaActivity activity, std::string_view reason,
                 std::string_view message, TimePoint now) {
-  if (pa.activity == activity && pa.reason == reason && pa.message == message) return;
+  // The reasons are the same constants every time: compare where they point before their text.
+  auto same = [](std::string_view a, std::string_view b) {
+    return (a.data() == b.data() && a.size() == b.size()) || a == b;
+  };
+  if (pa.activity == activity && same(pa.reason, reason) && same(pa.message, message)) return;
   pa.activity = activity;
   pa.reason = reason;
   pa.message = message;
@@ -260,8 +264,12 @@ PodAutoscaler::Result PodAutoscaler::reconcile(TimePoint now, const Observation&
   r.note = d.note;
   r.sks_mode = computeSksMode(r.want, obs.decider.excess_burst_capacity,
                               status_.activity == PaActivity::kInactive);
-  r.num_activators = computeActivatorNum(
-      obs.ready_pods, makeDeciderSpec(scaling_, obs.reachability != Reachability::kUnreachable));
+  // computeActivatorNum reads only these of the decider's spec (no whole spec built per call).
+  DeciderSpec activator_inputs;
+  activator_inputs.total_value = scaling_.total_value;
+  activator_inputs.target_burst_capacity = scaling_.target_burst_capacity;
+  activator_inputs.activator_capacity = scaling_.activator_capacity;
+  r.num_activators = computeActivatorNum(obs.ready_pods, activator_inputs);
 
   // computeStatus: a -1 does not overwrite a known desired scale.
   status_.actual_scale = obs.ready_pods;
