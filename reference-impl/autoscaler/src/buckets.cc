@@ -80,6 +80,28 @@ bool TimedFloat64Buckets::isEmpty(TimePoint now) const { return isEmptyAt(trunca
 
 void TimedFloat64Buckets::record(TimePoint now, double value) {
   const Seconds bucket_time = truncate(now);
+  // The common cases, in the same arithmetic as below: another value in the last write's second,
+  // or the next second (its bucket, a window old, is zeroed first). Collectors record every
+  // second, and a fleet simulation records billions of times.
+  if (last_write_ && granularity_.count() == 1) {
+    const int64_t ahead = (bucket_time - *last_write_).count();
+    if (ahead == 0) {
+      buckets_[last_ring_] += value;
+      window_total_ += value;
+      return;
+    }
+    // (A resize that found no data leaves first_write_ unset: the general path sets it.)
+    if (ahead == 1 && Seconds(1) < window_ && first_write_) {
+      last_ring_ = last_ring_ + 1 == buckets_.size() ? 0 : last_ring_ + 1;
+      double& b = buckets_[last_ring_];
+      window_total_ -= b;
+      b = 0;
+      b += value;
+      window_total_ += value;
+      last_write_ = bucket_time;
+      return;
+    }
+  }
   const int64_t write_idx = timeToIndex(bucket_time);
 
   if (!last_write_ || *last_write_ != bucket_time) {
@@ -106,6 +128,7 @@ void TimedFloat64Buckets::record(TimePoint now, double value) {
   }
   buckets_[ringIndex(write_idx)] += value;
   window_total_ += value;
+  last_ring_ = ringIndex(timeToIndex(*last_write_));
 }
 
 double TimedFloat64Buckets::windowAverage(TimePoint now_point) const {
@@ -161,6 +184,7 @@ void TimedFloat64Buckets::resizeWindow(TimePoint now, Duration window) {
   window_ = window;
   buckets_ = std::move(new_buckets);
   window_total_ = new_total;
+  if (last_write_) last_ring_ = ringIndex(timeToIndex(*last_write_));
 }
 
 // ----- WeightedFloat64Buckets -----

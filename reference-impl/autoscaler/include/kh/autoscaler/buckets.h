@@ -94,6 +94,8 @@ class TimedFloat64Buckets : public WindowAverager {
   // resize that finds no valid data.
   std::optional<Seconds> first_write_;
   std::optional<Seconds> last_write_;
+  // The ring position of last_write_'s bucket (valid while last_write_ is set).
+  size_t last_ring_ = 0;
 };
 
 /**
