@@ -49,8 +49,14 @@ kh_install_packages() {
 kh_build() {
   cd "$KH_ROOT"
   if [ ! -f "$KH_BUILD_DIR/build.ninja" ]; then
-    kh_log "Configuring (cmake --preset release)"
-    cmake --preset release >/dev/null
+    # KH_DEBUG_INFO=0 (CI sets it) leaves out -g: a fifth less compile time, much smaller links,
+    # the same code. Keep debug info for profiling (callgrind, perf annotate).
+    local flags=()
+    if [ "${KH_DEBUG_INFO:-1}" = 0 ]; then
+      flags+=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG")
+    fi
+    kh_log "Configuring (cmake --preset release${flags:+ ${flags[*]}})"
+    cmake --preset release "${flags[@]}" >/dev/null
   fi
   local jobs
   jobs="$(nproc 2>/dev/null || echo 2)"
