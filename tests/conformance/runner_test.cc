@@ -157,3 +157,107 @@ TEST(Runner, JunitAndJsonDescribeEveryCase) {
 
 }  // namespace
 }  // namespace kh::conformance
+
+namespace kh::conformance {
+namespace {
+
+// Answers as KServe's own Python servers do: the model's metadata lists no inputs or outputs
+// ("inputs": []), health routes answer, inference answers 200 with one output.
+class NoInputsDescribed final : public http::Handler {
+ public:
+  void handle(http::Request& req, http::Response& res) override {
+    res.result(200);
+    res.set("Content-Type", "application/json");
+    const std::string target(req.target());
+    if (target.rfind("/v2/models/", 0) == 0 && req.method() == boost::beast::http::verb::get &&
+        target.find("/ready") == std::string::npos) {
+      res.body() = R"({"name":"model","versions":[],"platform":"","inputs":[],"outputs":[]})";
+      return;
+    }
+    res.body() = R"({"model_name":"model","outputs":[{"name":"output-0","shape":[2],"datatype":"INT64","data":[1,1]}]})";
+  }
+};
+
+struct NoInputsRun {
+  Summary summary;
+  std::vector<std::string> notices;
+  bool notice_before_results = true;
+};
+
+NoInputsRun runAgainstNoInputs(const std::string& model, const std::string& samples_dir) {
+  NoInputsRun out;
+  NoInputsDescribed handler;
+  auto server = http::HttpServer::create({}, handler);
+  EXPECT_TRUE(server.ok());
+  if (!server.ok()) return out;
+  (*server)->start();
+  auto cases = loadCases(KH_TEST_SOURCE_DIR "/protocols/conformance");
+  EXPECT_TRUE(cases.ok());
+  RunOptions options;
+  options.http_host = "127.0.0.1";
+  options.http_port = (*server)->port();
+  options.model = model;
+  options.protocols = "v2";
+  options.samples_dir = samples_dir;
+  int results = 0;
+  options.on_notice = [&](const std::string& notice) {
+    out.notices.push_back(notice);
+    out.notice_before_results = results == 0;
+  };
+  auto summary = runCases(*cases, options, [&](const CaseResult&) { ++results; });
+  EXPECT_TRUE(summary.ok()) << summary.status();
+  if (summary.ok()) out.summary = std::move(*summary);
+  (*server)->drain(std::chrono::milliseconds(1000));
+  return out;
+}
+
+TEST(Runner, AModelWithoutDescribedInputsSkipsTheCasesThatNeedASampleAndSaysWhy) {
+  NoInputsRun run = runAgainstNoInputs("custom-model", KH_TEST_SOURCE_DIR "/protocols/conformance/samples");
+  // One line, before any result, saying what is missing and what to pass.
+  ASSERT_EQ(run.notices.size(), 1u);
+  EXPECT_TRUE(run.notice_before_results);
+  EXPECT_NE(run.notices[0].find("metadata lists no inputs"), std::string::npos) << run.notices[0];
+  EXPECT_NE(run.notices[0].find("--sample"), std::string::npos) << run.notices[0];
+  EXPECT_EQ(run.summary.notice, run.notices[0]);
+  int sample_skips = 0, ran = 0;
+  for (const auto& r : run.summary.results) {
+    // Nothing fails for want of a variable: those cases are skipped, each with the reason.
+    EXPECT_EQ(r.detail.find("is not known"), std::string::npos) << r.test->id << ": " << r.detail;
+    if (r.outcome == Outcome::kSkip && r.detail.find("needs a sample input") != std::string::npos) {
+      EXPECT_NE(r.detail.find("pass --sample"), std::string::npos) << r.detail;
+      ++sample_skips;
+    }
+    if (r.outcome != Outcome::kSkip) ++ran;
+  }
+  EXPECT_GT(sample_skips, 10);
+  // The rest still ran (health, metadata, malformed requests).
+  EXPECT_GT(ran, 5);
+  // Skips are not failures: a MUST case fails only when it ran and failed.
+  int must_ran_failed = 0;
+  for (const auto& r : run.summary.results) {
+    if (r.outcome == Outcome::kFail && r.test->level == "MUST") ++must_ran_failed;
+  }
+  EXPECT_EQ(run.summary.must_failed, must_ran_failed);
+}
+
+TEST(Runner, AWellKnownDemoModelGetsItsDemoSample) {
+  // "sklearn-iris" ends in "-iris": samples/iris.json is its sample, so inference cases run.
+  NoInputsRun run = runAgainstNoInputs("sklearn-iris", KH_TEST_SOURCE_DIR "/protocols/conformance/samples");
+  ASSERT_EQ(run.notices.size(), 1u);
+  EXPECT_NE(run.notices[0].find("iris.json"), std::string::npos) << run.notices[0];
+  bool infer_ran = false;
+  for (const auto& r : run.summary.results) {
+    EXPECT_EQ(r.detail.find("needs a sample input"), std::string::npos) << r.test->id;
+    if (r.test->id == "V2-INFER-BASIC" || r.test->id.rfind("V2-INFER", 0) == 0) {
+      infer_ran = infer_ran || r.outcome != Outcome::kSkip;
+    }
+  }
+  EXPECT_TRUE(infer_ran);
+  // Without the samples folder, the same model is treated as any other.
+  NoInputsRun bare = runAgainstNoInputs("sklearn-iris", "");
+  ASSERT_EQ(bare.notices.size(), 1u);
+  EXPECT_EQ(bare.notices[0].find("iris.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kh::conformance

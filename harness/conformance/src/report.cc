@@ -125,7 +125,8 @@ nlohmann::json resultsJson(const Summary& summary, const RunOptions& options) {
             {"failed", summary.failed},
             {"skipped", summary.skipped},
             {"must_failed", summary.must_failed},
-            {"conformant", summary.must_failed == 0}}},
+            {"conformant", summary.must_failed == 0},
+            {"notice", summary.notice}}},
           {"cases", cases}};
 }
 

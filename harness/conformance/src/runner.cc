@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -202,6 +203,27 @@ void bindMatrix(json& vars, const std::string& dt) {
 // ---------------------------------------------------------------- substitution
 
 std::string varText(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// The first ${name} in `node` that `vars` lacks, if any: a case that needs what the target did not
+// describe (a sample input, an output name) is skipped with the reason rather than failed.
+std::optional<std::string> firstUnknownVariable(const json& node, const json& vars) {
+  if (node.is_string()) {
+    const std::string& s = node.get_ref<const std::string&>();
+    for (size_t start = s.find("${"); start != std::string::npos; start = s.find("${", start + 2)) {
+      size_t end = s.find('}', start);
+      if (end == std::string::npos) break;
+      std::string name = s.substr(start + 2, end - start - 2);
+      if (!vars.contains(name)) return name;
+    }
+    return std::nullopt;
+  }
+  if (node.is_object() || node.is_array()) {
+    for (const auto& child : node) {
+      if (auto name = firstUnknownVariable(child, vars)) return name;
+    }
+  }
+  return std::nullopt;
+}
 
 absl::StatusOr<json> substitute(const json& node, const json& vars) {
   if (node.is_string()) {
@@ -826,6 +848,31 @@ bool wants(const std::string& protocols, const std::string& p) {
   return false;
 }
 
+
+// A demo model's sample, for targets whose metadata lists no inputs: <dir>/<name>.json applies to
+// a model called <name> or ending in -<name> (iris: "iris", "sklearn-iris", "xgboost-iris").
+struct DemoSample {
+  json request;
+  std::string path;
+};
+std::optional<DemoSample> demoSample(const std::string& dir, const std::string& model) {
+  if (dir.empty() || model.empty()) return std::nullopt;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".json") continue;
+    const std::string stem = entry.path().stem().string();
+    if (!(model == stem || (model.size() > stem.size() + 1 && model.ends_with("-" + stem)))) continue;
+    std::ifstream in(entry.path());
+    json request = json::parse(in, nullptr, false);
+    if (request.is_discarded() || !request.contains("inputs") || !request["inputs"].is_array() ||
+        request["inputs"].empty()) {
+      continue;
+    }
+    return DemoSample{std::move(request), entry.path().string()};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOptions& options,
@@ -883,9 +930,26 @@ absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOption
           "--sample ", *options.sample_file, " must be a V2 inference request with inputs"));
     }
   }
-  buildVariables(ctx, sample);
-
+  // A model whose metadata lists no inputs (KServe's own servers answer "inputs": []): a demo
+  // sample when the model is a well-known one, else the cases that need a sample are skipped.
   Summary summary;
+  const bool metadata_without_inputs = ctx.have_metadata && ctx.metadata.inputs.empty() && !sample;
+  if (metadata_without_inputs) {
+    auto demo = demoSample(options.samples_dir, options.model);
+    if (demo) {
+      sample = std::move(demo->request);
+      summary.notice = common::strCat("the model's metadata lists no inputs: using the demo sample ", demo->path,
+                                      "; pass --sample FILE (a V2 inference request) to use your own");
+    } else {
+      summary.notice = common::strCat(
+          "the model's metadata lists no inputs: the cases that need a sample input are skipped; pass --sample FILE "
+          "(a V2 inference request with the model's inputs) to run them");
+    }
+  }
+  if (!summary.notice.empty() && options.on_notice) options.on_notice(summary.notice);
+  buildVariables(ctx, sample);
+  const bool have_sample_inputs = ctx.vars.contains("inputs");
+
   for (const Case& c : cases) {
     CaseResult result;
     result.test = &c;
@@ -910,6 +974,14 @@ absl::StatusOr<Summary> runCases(const std::vector<Case>& cases, const RunOption
     } else if (c.protocol != "graph" && options.model.empty()) {
       result.outcome = Outcome::kSkip;
       result.detail = "no --model";
+    } else if (auto missing = firstUnknownVariable(c.spec, local.vars);
+               missing && ctx.have_metadata && (!have_sample_inputs || *missing == "output")) {
+      // What the model did not describe: no inputs (and no sample), or no outputs.
+      result.outcome = Outcome::kSkip;
+      result.detail = *missing == "output"
+                          ? "needs an output name: the model's metadata lists no outputs"
+                          : common::strCat("needs a sample input (${", *missing,
+                                           "}): the model's metadata lists no inputs; pass --sample FILE");
     } else {
       auto spec = substitute(c.spec, local.vars);
       if (!spec.ok()) {

@@ -56,6 +56,14 @@ struct RunOptions {
   std::string graph_host = "{graph}-default.example.com";
   /** A V2 inference request JSON whose inputs are the sample (else made from metadata). */
   std::optional<std::string> sample_file;
+  /**
+   * Demo samples (<name>.json, V2 requests) for models whose metadata lists no inputs and that
+   * are called <name> or end in -<name> (iris). Empty: none. Default: <case dir>/samples.
+   */
+  std::string samples_dir;
+  /** Told once, before the first result, when the suite works around the target (a missing
+   *  description of inputs); the same text is in Summary::notice. */
+  std::function<void(const std::string&)> on_notice;
   /** Only cases whose id contains this text. */
   std::string filter;
   std::chrono::milliseconds timeout{10'000};
@@ -77,6 +85,9 @@ struct CaseResult {
 
 struct Summary {
   int passed = 0, failed = 0, skipped = 0, must_failed = 0;
+  /** What the suite could not take from the target and what it did instead ("the model's
+   *  metadata lists no inputs: ..."); empty when nothing was missing. */
+  std::string notice;
   std::vector<CaseResult> results;
 };
 
