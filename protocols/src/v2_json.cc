@@ -29,6 +29,9 @@ absl::StatusOr<json> parseJson(std::string_view text) {
 
 absl::StatusOr<Parameters> decodeParameters(const json& node, std::string_view where) {
   Parameters out;
+  // null is "not given": KServe's own server and clients (pydantic) write an unset optional
+  // field as null ("parameters": null), and the protocol marks parameters optional.
+  if (node.is_null()) return out;
   if (!node.is_object()) return invalid("'parameters' of ", where, " must be an object");
   for (const auto& [k, v] : node.items()) {
     if (v.is_boolean()) {

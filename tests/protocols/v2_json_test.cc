@@ -899,3 +899,31 @@ TEST(V2ErrorBody, IsTheOipErrorObject) {
 
 }  // namespace
 }  // namespace kh::protocols
+
+namespace kh::protocols {
+namespace {
+
+TEST(V2Json, NullParametersAreNotGiven) {
+  // KServe's own server answers "parameters": null (pydantic writes unset optional fields), and
+  // its clients may send them: null is "not given", not a malformed object.
+  auto response = decodeV2Response(
+      R"({"model_name":"iris","model_version":null,"id":"1","parameters":null,)"
+      R"("outputs":[{"name":"output-0","shape":[2],"datatype":"FP32","parameters":null,"data":[1,1]}]})",
+      std::nullopt);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_TRUE(response->parameters.empty());
+  EXPECT_TRUE(response->outputs.at(0).parameters.empty());
+  auto request = decodeV2Request(
+      R"({"parameters":null,"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP32","parameters":null,)"
+      R"("data":[1,2,3,4]}],"outputs":[{"name":"output-0","parameters":null}]})",
+      std::nullopt);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_TRUE(request->parameters.empty());
+  // Anything else that is not an object is still refused.
+  EXPECT_FALSE(decodeV2Request(R"({"parameters":[],"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1]}]})",
+                               std::nullopt)
+                   .ok());
+}
+
+}  // namespace
+}  // namespace kh::protocols

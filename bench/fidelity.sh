@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Fidelity check (not a test, not in CI): `harness conform` against KServe's own Python model
+# server, so that the suite's REF cases are checked against the server they describe and its
+# SPEC failures are known departures of KServe. KServe's xgbserver and sklearnserver are not on
+# PyPI (they ship as images), so the servers here are KServe's own ModelServer (PyPI `kserve`,
+# REST V1/V2 and gRPC) with a model class written here that loads and predicts as those servers
+# do (get_predict_input, predict, get_predict_response). Everything Python lives in a throwaway
+# virtualenv under the work directory.
+#
+# Usage: bench/fidelity.sh [kserve_version=0.21.0]
+# Prints one table (case, verdict, detail) per server and a summary; exits 1 when a REF case
+# fails against KServe (a case that misdescribes KServe) or a case fails for a harness-side
+# reason. KH_FIDELITY_VENV=DIR reuses a virtualenv (installing takes minutes).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+version="${1:-0.21.0}"
+kh_build kh_harness_main
+kh_bench_workdir
+servers=()
+stop_servers() {
+  for p in "${servers[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap 'stop_servers; kh_bench_cleanup' EXIT
+
+venv="${KH_FIDELITY_VENV:-$work/venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  kh_log "Installing kserve==$version, xgboost and scikit-learn into $venv (minutes)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "kserve==$version" xgboost scikit-learn
+fi
+py="$venv/bin/python"
+
+# Models: iris as KServe's samples train it, saved where each server loads it from.
+mkdir -p "$work/xgboost" "$work/sklearn"
+"$py" - "$work" <<'PY'
+import sys, os
+import joblib, xgboost as xgb
+from sklearn import svm
+from sklearn.datasets import load_iris
+work = sys.argv[1]
+iris = load_iris()
+booster = xgb.train({"max_depth": 6, "eta": 0.1, "num_class": 3, "objective": "multi:softmax"},
+                    xgb.DMatrix(iris.data, label=iris.target))
+booster.save_model(os.path.join(work, "xgboost", "model.json"))
+joblib.dump(svm.SVC(gamma="scale").fit(iris.data, iris.target), os.path.join(work, "sklearn", "model.joblib"))
+PY
+
+# One KServe ModelServer per framework. The model classes follow KServe's xgbserver and
+# sklearnserver: the request's instances (V1) or input tensors (V2) become one array, predicted,
+# and the answer is made by KServe's own get_predict_response.
+cat >"$work/serve.py" <<'PY'
+import argparse, os
+import numpy as np
+import kserve
+from kserve import Model
+from kserve.errors import InferenceError
+from kserve.utils.utils import get_predict_input, get_predict_response
+
+parser = argparse.ArgumentParser(parents=[kserve.model_server.parser])
+parser.add_argument("--framework", required=True, choices=["xgboost", "sklearn"])
+parser.add_argument("--model_dir", required=True)
+args, _ = parser.parse_known_args()
+
+class Served(Model):
+    def load(self):
+        if args.framework == "xgboost":
+            import xgboost as xgb
+            self._booster = xgb.Booster(model_file=os.path.join(args.model_dir, "model.json"))
+        else:
+            import joblib
+            self._model = joblib.load(os.path.join(args.model_dir, "model.joblib"))
+        self.ready = True
+        return True
+
+    def predict(self, payload, headers=None):
+        try:
+            instances = get_predict_input(payload)
+            if args.framework == "xgboost":
+                import xgboost as xgb
+                result = self._booster.predict(xgb.DMatrix(instances))
+            else:
+                result = self._model.predict(np.asarray(instances))
+            return get_predict_response(payload, result, self.name)
+        except Exception as e:
+            raise InferenceError(str(e))
+
+if __name__ == "__main__":
+    model = Served(args.model_name)
+    model.load()
+    kserve.ModelServer().start([model])
+PY
+
+status=0
+run_against() {  # run_against NAME FRAMEWORK
+  local name="$1" framework="$2" http grpc
+  http="$(kh_free_port)"; grpc="$(kh_free_port)"
+  "$py" "$work/serve.py" --framework "$framework" --model_dir "$work/$framework" --model_name "$name" \
+    --http_port "$http" --grpc_port "$grpc" --workers 1 >"$work/$name.log" 2>&1 &
+  servers+=($!)
+  for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$http/v2/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+  if ! curl -sf "http://127.0.0.1:$http/v2/health/ready" >/dev/null; then
+    echo "KServe's server ($framework) did not start:" >&2; tail -20 "$work/$name.log" >&2; return 1
+  fi
+  kh_log "harness conform against KServe $version ModelServer ($framework, model $name)"
+  set +e
+  "$KH_BUILD_DIR/bin/harness" conform --target "http://127.0.0.1:$http" --grpc "127.0.0.1:$grpc" \
+    --model "$name" --json "$work/$name.json" >"$work/$name.txt" 2>&1
+  set -e
+  "$py" - "$work/$name.json" "$name" <<'PY' || status=1
+import json, sys
+doc = json.load(open(sys.argv[1]))
+name = sys.argv[2]
+print(f"\n{name}: {doc['summary']}")
+if doc["summary"].get("notice"):
+    print("  note:", doc["summary"]["notice"])
+bad = 0
+for c in doc["cases"]:
+    if c["result"] == "FAIL":
+        kind = "REF case fails against KServe (the case is wrong)" if c["tag"] == "REF" else "KServe departs from the spec"
+        if c["tag"] == "REF":
+            bad += 1
+        print(f"  FAIL {c['id']:<40} [{c['tag']} {c['level']} {c['protocol']}] {kind}: {c['detail'][:160]}")
+sys.exit(1 if bad else 0)
+PY
+}
+run_against iris xgboost
+run_against sklearn-iris sklearn
+exit "$status"
