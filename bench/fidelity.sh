@@ -7,28 +7,33 @@
 # do (get_predict_input, predict, get_predict_response). Everything Python lives in a throwaway
 # virtualenv under the work directory.
 #
+# Then real clients nobody here wrote (KServe's InferenceRESTClient and InferenceGRPCClient,
+# Triton's tritonclient.http and .grpc) make every call they offer for a V2 model against our
+# modelserver directly and through refstack's ingress (Host header; gRPC `host` metadata, as
+# KServe's e2e clients send).
+#
 # Usage: bench/fidelity.sh [kserve_version=0.21.0]
-# Prints one table (case, verdict, detail) per server and a summary; exits 1 when a REF case
-# fails against KServe (a case that misdescribes KServe) or a case fails for a harness-side
-# reason. KH_FIDELITY_VENV=DIR reuses a virtualenv (installing takes minutes).
+# Prints the failing cases per KServe server and one line per client check; exits 1 when a REF
+# case fails against KServe (a case that misdescribes KServe) or a client check fails against
+# ours. KH_FIDELITY_VENV=DIR reuses a virtualenv (installing takes minutes).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 version="${1:-0.21.0}"
-kh_build kh_harness_main
+kh_build kh_harness_main kh_modelserver_main kh_refstack_main
 kh_bench_workdir
 servers=()
 stop_servers() {
   for p in "${servers[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for p in "${servers[@]}"; do wait "$p" 2>/dev/null || true; done
 }
 trap 'stop_servers; kh_bench_cleanup' EXIT
 
 venv="${KH_FIDELITY_VENV:-$work/venv}"
 if [ ! -x "$venv/bin/python" ]; then
-  kh_log "Installing kserve==$version, xgboost and scikit-learn into $venv (minutes)"
+  kh_log "Installing kserve==$version, tritonclient, xgboost and scikit-learn into $venv (minutes)"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "kserve==$version" xgboost scikit-learn
+  "$venv/bin/pip" install -q "kserve==$version" xgboost scikit-learn "tritonclient[http,grpc]"
 fi
 py="$venv/bin/python"
 
@@ -127,4 +132,46 @@ PY
 }
 run_against iris xgboost
 run_against sklearn-iris sklearn
+stop_servers
+servers=()
+
+# Real clients against ours.
+cp "$(dirname "${BASH_SOURCE[0]}")/fidelity_clients.py" "$work/clients.py"
+clients() {  # clients HTTP_URL GRPC_ADDR MODEL [HOST]
+  local family
+  for family in kserve triton; do
+    "$py" "$work/clients.py" "$family" "$@" 2>/dev/null || status=1
+  done
+}
+"$KH_BUILD_DIR/bin/modelserver" --model_name iris --model_dir "$KH_ROOT/reference-impl/models/xgboost-iris" \
+  --http_port 0 --grpc_port 0 --port_file "$work/ports.json" >"$work/ms.log" 2>&1 &
+servers+=($!)
+for _ in $(seq 1 200); do grep -q "loaded and ready" "$work/ms.log" 2>/dev/null && break; sleep 0.05; done
+ms_http="$(sed -E 's/.*"http_port": ([0-9]+).*/\1/' "$work/ports.json")"
+ms_grpc="$(sed -E 's/.*"grpc_port": ([0-9]+).*/\1/' "$work/ports.json")"
+kh_log "Real clients against our modelserver"
+clients "http://127.0.0.1:$ms_http" "127.0.0.1:$ms_grpc" iris
+
+kh_start_refstack
+cat >"$work/iris-v2.yaml" <<YAML
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: iris}
+spec:
+  predictor:
+    model:
+      modelFormat: {name: xgboost}
+      protocolVersion: v2
+      storageUri: file://reference-impl/models/xgboost-iris
+YAML
+(cd "$KH_ROOT" && "${rs[@]}" apply -f "$work/iris-v2.yaml" >/dev/null)
+for _ in $(seq 1 600); do
+  "${rs[@]}" get isvc iris -o json 2>/dev/null | "$py" -c '
+import json, sys
+o = json.load(sys.stdin)
+sys.exit(0 if any(c.get("type") == "Ready" and c.get("status") == "True" for c in o.get("status", {}).get("conditions", [])) else 1)' && break
+  sleep 0.1
+done
+kh_log "Real clients through refstack's ingress (Host iris-default.example.com)"
+clients "http://127.0.0.1:$ingress" "127.0.0.1:$grpc" iris iris-default.example.com
 exit "$status"
