@@ -209,34 +209,37 @@ int runSimulate(const SimulateArgs& a) {
   if (!startup.ok()) return fail(startup.status());
   model.service_time_s = *service;
   model.pod_startup_s = *startup;
-  // Measured distributions, drawn per request and per pod.
-  auto readJson = [](const std::string& path, const char* what) -> absl::StatusOr<nlohmann::json> {
+  // Measured distributions, drawn per request and per pod: FLAG's JSON file through `parse`.
+  using SampleParser = absl::StatusOr<std::vector<double>> (*)(const nlohmann::json&);
+  auto measured = [](const std::string& path, const char* flag, SampleParser parse,
+                     const char* what) -> absl::StatusOr<std::vector<double>> {
     std::ifstream in(path);
-    if (!in) return absl::NotFoundError(common::strCat(what, ": cannot read ", path));
+    if (!in) return absl::NotFoundError(common::strCat(flag, ": cannot read ", path));
     auto doc = nlohmann::json::parse(in, nullptr, false);
-    if (doc.is_discarded()) return absl::InvalidArgumentError(common::strCat(what, ": ", path, " is not JSON"));
-    return doc;
-  };
-  auto describe = [](const char* what, std::vector<double> v, const std::string& from) {
-    std::sort(v.begin(), v.end());
-    std::cerr << what << ": " << v.size() << " measured value(s) from " << from << ", p50 "
-              << fixed(v[v.size() / 2] * 1000, 1) << " ms, max " << fixed(v.back() * 1000, 1) << " ms\n";
+    if (doc.is_discarded()) return absl::InvalidArgumentError(common::strCat(flag, ": ", path, " is not JSON"));
+    auto samples = parse(doc);
+    if (!samples.ok()) {
+      return absl::InvalidArgumentError(
+          common::strCat(flag, " ", path, ": ", common::toStd(samples.status().message())));
+    }
+    std::vector<double> sorted = *samples;
+    std::sort(sorted.begin(), sorted.end());
+    std::cerr << what << ": " << sorted.size() << " measured value(s) from " << path << ", p50 "
+              << fixed(sorted[sorted.size() / 2] * 1000, 1) << " ms, max " << fixed(sorted.back() * 1000, 1)
+              << " ms\n";
+    return samples;
   };
   if (!a.service_time_from.empty()) {
-    auto doc = readJson(a.service_time_from, "--service-time-from");
-    if (!doc.ok()) return fail(doc.status());
-    auto samples = simulate::serviceTimesFromLoadResult(*doc);
-    if (!samples.ok()) return fail(absl::InvalidArgumentError(common::strCat("--service-time-from ", a.service_time_from, ": ", common::toStd(samples.status().message()))));
+    auto samples = measured(a.service_time_from, "--service-time-from", &simulate::serviceTimesFromLoadResult,
+                            "service time");
+    if (!samples.ok()) return fail(samples.status());
     model.service_time_samples = std::move(*samples);
-    describe("service time", model.service_time_samples, a.service_time_from);
   }
   if (!a.pod_startup_from.empty()) {
-    auto doc = readJson(a.pod_startup_from, "--pod-startup-from");
-    if (!doc.ok()) return fail(doc.status());
-    auto samples = simulate::podStartupsFromReport(*doc);
-    if (!samples.ok()) return fail(absl::InvalidArgumentError(common::strCat("--pod-startup-from ", a.pod_startup_from, ": ", common::toStd(samples.status().message()))));
+    auto samples =
+        measured(a.pod_startup_from, "--pod-startup-from", &simulate::podStartupsFromReport, "pod start-up");
+    if (!samples.ok()) return fail(samples.status());
     model.pod_startup_samples = std::move(*samples);
-    describe("pod start-up", model.pod_startup_samples, a.pod_startup_from);
   }
   auto drain = secondsOf(a.pod_drain, "--pod-drain");
   if (!drain.ok()) return fail(drain.status());

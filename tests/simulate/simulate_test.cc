@@ -463,6 +463,10 @@ TEST(Simulate, StartUpsComeFromAReportsColdStarts) {
   EXPECT_EQ(*both, (std::vector<double>{0.8, 1.2, 2.5, 3.5}));
   EXPECT_FALSE(podStartupsFromReport(nlohmann::json{{"scenarios", {kube["observations"]}}}).ok());
   EXPECT_FALSE(podStartupsFromReport(nlohmann::json::array()).ok());
+  // Fields of the wrong type are an error value, not an exception.
+  EXPECT_FALSE(podStartupsFromReport(nlohmann::json{
+                   {"scenarios", {{{"observations", nlohmann::json::array()}, {"assertions", 5}}, "not a scenario"}}})
+                   .ok());
 }
 
 }  // namespace

@@ -803,22 +803,28 @@ absl::StatusOr<std::vector<double>> podStartupsFromReport(const json& report) {
   } else {
     return absl::InvalidArgumentError("not a harness run report (want report.json, with scenarios)");
   }
+  // A field of another type than expected is skipped (json::value would throw on a non-object).
+  static const json kNone;
+  auto field = [](const json& j, const char* key) -> const json& {
+    if (!j.is_object()) return kNone;
+    auto it = j.find(key);
+    return it == j.end() ? kNone : *it;
+  };
+  auto items = [](const json& j) { return j.is_array() ? j : json::array(); };
   std::vector<double> out;
   for (const json* s : scenarios) {
     std::vector<double> ready, first_byte;
-    const json& events = s->value("observations", json::object()).value("events", json::array());
-    for (const auto& e : events) {
-      if (e.value("type", "") != "coldstart") continue;
-      const json& ms = e.value("breakdown", json::object()).value("ready_ms", json());
+    for (const auto& e : items(field(field(*s, "observations"), "events"))) {
+      if (field(e, "type") != "coldstart") continue;
+      const json& ms = field(field(e, "breakdown"), "ready_ms");
       if (ms.is_number()) ready.push_back(ms.get<double>() / 1000);
     }
-    for (const auto& a : s->value("assertions", json::array())) {
-      const json& data = a.value("data", json::object());
-      if (data.value("kind", "") != "coldstart") continue;
-      for (const auto& sample : data.value("samples", json::array())) {
-        if (sample.contains("total_ms") && sample["total_ms"].is_number()) {
-          first_byte.push_back(sample["total_ms"].get<double>() / 1000);
-        }
+    for (const auto& a : items(field(*s, "assertions"))) {
+      const json& data = field(a, "data");
+      if (field(data, "kind") != "coldstart") continue;
+      for (const auto& sample : items(field(data, "samples"))) {
+        const json& ms = field(sample, "total_ms");
+        if (ms.is_number()) first_byte.push_back(ms.get<double>() / 1000);
       }
     }
     const auto& chosen = ready.empty() ? first_byte : ready;

@@ -242,7 +242,7 @@ void computeActiveCondition(PaStatus& pa, const RevisionScaling& scaling,
 }
 
 PodAutoscaler::PodAutoscaler(RevisionScaling scaling, TimePoint now)
-    : scaling_(std::move(scaling)) {
+    : scaling_(std::move(scaling)), activator_spec_(makeDeciderSpec(scaling_, /*reachable=*/true)) {
   status_.activity = PaActivity::kActivating;
   status_.activity_since = now;
 }
@@ -264,12 +264,7 @@ PodAutoscaler::Result PodAutoscaler::reconcile(TimePoint now, const Observation&
   r.note = d.note;
   r.sks_mode = computeSksMode(r.want, obs.decider.excess_burst_capacity,
                               status_.activity == PaActivity::kInactive);
-  // computeActivatorNum reads only these of the decider's spec (no whole spec built per call).
-  DeciderSpec activator_inputs;
-  activator_inputs.total_value = scaling_.total_value;
-  activator_inputs.target_burst_capacity = scaling_.target_burst_capacity;
-  activator_inputs.activator_capacity = scaling_.activator_capacity;
-  r.num_activators = computeActivatorNum(obs.ready_pods, activator_inputs);
+  r.num_activators = computeActivatorNum(obs.ready_pods, activator_spec_);
 
   // computeStatus: a -1 does not overwrite a known desired scale.
   status_.actual_scale = obs.ready_pods;

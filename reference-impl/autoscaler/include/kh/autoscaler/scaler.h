@@ -209,7 +209,10 @@ class PodAutoscaler {
   Result reconcile(TimePoint now, const Observation& observation);
 
   /** New scaling settings (a changed annotation or ConfigMap); the status is kept. */
-  void update(RevisionScaling scaling) { scaling_ = std::move(scaling); }
+  void update(RevisionScaling scaling) {
+    scaling_ = std::move(scaling);
+    activator_spec_ = makeDeciderSpec(scaling_, /*reachable=*/true);
+  }
 
   const PaStatus& status() const { return status_; }
   const RevisionScaling& scaling() const { return scaling_; }
@@ -218,6 +221,9 @@ class PodAutoscaler {
 
  private:
   RevisionScaling scaling_;
+  // What computeActivatorNum reads (it ignores reachability), made with the settings rather
+  // than on every reconcile.
+  DeciderSpec activator_spec_;
   PaStatus status_;
 };
 
