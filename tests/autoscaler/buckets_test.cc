@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
 
 namespace kh::autoscaler {
 namespace {
@@ -27,6 +31,29 @@ TEST(RoundToNDigits, SixDigitsHalfAwayFromZero) {
   EXPECT_DOUBLE_EQ(roundToNDigits(6, 3.1415926), 3.141593);
   EXPECT_DOUBLE_EQ(roundToNDigits(6, -0.0000005), -0.000001);
   EXPECT_DOUBLE_EQ(roundToNDigits(2, 2.345), 2.35);
+}
+
+// The window averages' rounding, without libm: the same value, bit for bit, as std::round.
+TEST(RoundHalfAway, SameAsStdRoundBitForBit) {
+  auto same = [](double x) {
+    const double want = std::round(x), got = roundHalfAway(x);
+    if (std::isnan(want)) return std::isnan(got);
+    return std::memcmp(&want, &got, sizeof want) == 0;
+  };
+  const double edges[] = {0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999999999999994, -0.49999999999999994,
+                          0.3, -0.3, 1e-300, -1e-300, 4503599627370495.5, -4503599627370495.5, 4503599627370496.0,
+                          9007199254740993.0, 1e300, -1e300, std::numeric_limits<double>::infinity(),
+                          -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN(),
+                          std::numeric_limits<double>::denorm_min(), 123456.5, -123456.5, 0.1666665 * 1e6};
+  for (double x : edges) EXPECT_TRUE(same(x)) << x;
+  std::mt19937_64 random(42);
+  std::uniform_real_distribution<double> small(-1000, 1000);
+  std::uniform_int_distribution<int> halves(-2'000'000, 2'000'000);
+  for (int i = 0; i < 200'000; ++i) {
+    const double a = small(random), b = halves(random) / 2.0, c = a * 1e6;
+    ASSERT_TRUE(same(a) && same(b) && same(c)) << a << " " << b << " " << c;
+    ASSERT_TRUE(same(std::nextafter(b, 0)) && same(std::nextafter(b, b * 2)));
+  }
 }
 
 // knative.md §2.4 "Window average" (bucketing_test.go TestTimedFloat64BucketsWindowAverage).

@@ -513,7 +513,9 @@ TEST(RevisionAutoscaler, ActivationTimeoutScalesBackToZero) {
   for (int s = 103; s <= 131; ++s) w.activator[s] = activatorStat(1);
   w.activator[132] = activatorStat(0);
   w.runTo(900);
-  EXPECT_EQ(w.replica_changes, (std::map<int, int>{{61, 0}, {101, 1}, {732, 0}}));
+  // The PA reconciles on events, as Knative's: the one that sees desired 0 while Activating
+  // (at 192) re-checks after the activation timeout (10m30s), at 822; nothing else wakes it.
+  EXPECT_EQ(w.replica_changes, (std::map<int, int>{{61, 0}, {101, 1}, {822, 0}}));
 
   EXPECT_EQ(w.decisionAt(190).decider.desired_scale, 1);
   const RevisionDecision& idle = w.decisionAt(192);
@@ -524,7 +526,8 @@ TEST(RevisionAutoscaler, ActivationTimeoutScalesBackToZero) {
   EXPECT_EQ(idle.pa.activity_since, at(101));
   EXPECT_EQ(w.decisionAt(730).pa.activity, PaActivity::kActivating);
 
-  const RevisionDecision& timeout = w.decisionAt(732);
+  EXPECT_EQ(w.decisionAt(820).pa.activity, PaActivity::kActivating);
+  const RevisionDecision& timeout = w.decisionAt(822);
   EXPECT_EQ(timeout.replicas, 0);
   EXPECT_EQ(timeout.reason, "activation timed out after 10m30s");
   ASSERT_EQ(timeout.pa_transitions.size(), 2u);
@@ -534,7 +537,7 @@ TEST(RevisionAutoscaler, ActivationTimeoutScalesBackToZero) {
   EXPECT_EQ(timeout.pa_transitions[1].reason, kReasonNoTraffic);
   EXPECT_EQ(timeout.pa.activity, PaActivity::kInactive);
   EXPECT_EQ(timeout.pa.reason, kReasonNoTraffic);
-  EXPECT_EQ(timeout.pa.activity_since, at(732));
+  EXPECT_EQ(timeout.pa.activity_since, at(822));
 }
 
 // ----- Scale-down delay -----

@@ -144,6 +144,22 @@ TEST(Simulate, SkippingIdleTimeChangesNothing) {
   EXPECT_LT(idle.total.kpa_ticks, settings.duration_s / 2 / 4) << "ticks every 2 s for a quarter of the time at most";
 }
 
+// A re-check the KPA asks for at an instant between two nanoseconds of virtual time fell
+// 1 ns early when seconds became time points by truncation, and the loop asked again at the
+// same instant forever (this fleet, with the RPS metric, hung). It must finish.
+TEST(Simulate, ReChecksAtOddInstantsAreDueWhenAsked) {
+  FleetSpec fleet{50, 5, 1.2, 3600, 1};
+  const auto rates = fleetRates(fleet);
+  ServiceModel model;
+  model.annotations = {{"autoscaling.knative.dev/metric", "rps"}, {"autoscaling.knative.dev/target", "3"}};
+  SimulationSettings settings;
+  settings.duration_s = fleet.duration_s;
+  auto r = simulate(fleet.count, [&](size_t i) { return fleetService(fleet, rates, i); }, model, settings);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->total.requests, 0);
+  EXPECT_GT(r->total.pod_seconds, 0);
+}
+
 TEST(Simulate, TheSameSeedGivesTheSameResult) {
   SimulationSettings settings;
   settings.duration_s = 600;

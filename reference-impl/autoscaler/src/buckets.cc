@@ -34,12 +34,13 @@ double roundToNDigits(int digits, double value) {
   return std::round(value * p) / p;
 }
 
+
 namespace {
 // roundToPrecision(v) without a pow per call (the window average runs every tick).
 double roundToPrecision(double value) {
   constexpr double kScale = 1e6;
   static_assert(kPrecision == 6);
-  return std::round(value * kScale) / kScale;
+  return roundHalfAway(value * kScale) / kScale;
 }
 }  // namespace
 
@@ -53,8 +54,10 @@ TimedFloat64Buckets::TimedFloat64Buckets(Duration window, std::chrono::seconds g
 TimedFloat64Buckets::Seconds TimedFloat64Buckets::truncate(TimePoint now) const {
   // std::chrono::floor<seconds>, in integers.
   constexpr int64_t kNanosPerSecond = 1'000'000'000;
-  const int64_t secs = floorDiv(std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count(),
-                                kNanosPerSecond);
+  const int64_t nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  // Times after the epoch (every clock we run on) need no floor correction: one division by a
+  // constant, which a fleet simulation does billions of times.
+  const int64_t secs = nanos >= 0 ? nanos / kNanosPerSecond : floorDiv(nanos, kNanosPerSecond);
   // Knative's buckets are a second wide: no division then (a fleet simulation records
   // millions of stats).
   if (granularity_.count() == 1) return Seconds(secs);

@@ -74,13 +74,17 @@ std::unique_ptr<WindowAverager> MetricCollector::makeBuckets(Duration window) co
 }
 
 void MetricCollector::record(TimePoint now, const Stat& stat) {
-  const double concurrency =
-      stat.average_concurrent_requests - stat.average_proxied_concurrent_requests;
-  concurrency_stable_->record(now, concurrency);
-  concurrency_panic_->record(now, concurrency);
-  const double rps = stat.request_count - stat.proxied_request_count;
-  rps_stable_->record(now, rps);
-  rps_panic_->record(now, rps);
+  if (spec_.only_metric != ScalingMetric::kRps) {
+    const double concurrency =
+        stat.average_concurrent_requests - stat.average_proxied_concurrent_requests;
+    concurrency_stable_->record(now, concurrency);
+    concurrency_panic_->record(now, concurrency);
+  }
+  if (spec_.only_metric != ScalingMetric::kConcurrency) {
+    const double rps = stat.request_count - stat.proxied_request_count;
+    rps_stable_->record(now, rps);
+    rps_panic_->record(now, rps);
+  }
 }
 
 void MetricCollector::update(TimePoint now, const MetricSpec& spec) {

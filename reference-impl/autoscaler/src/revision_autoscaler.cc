@@ -26,6 +26,12 @@ bool sameCondition(const PaStatus& a, const PaStatus& b) {
          a.scale_target_initialized == b.scale_target_initialized;
 }
 
+MetricSpec collectedMetrics(const RevisionScaling& scaling, const RevisionAutoscalerOptions& options) {
+  MetricSpec spec = makeMetricSpec(scaling);
+  if (options.fixed_settings) spec.only_metric = scaling.scaling_metric;
+  return spec;
+}
+
 }  // namespace
 
 Stat activatorPokeStat() {
@@ -39,7 +45,7 @@ Stat activatorPokeStat() {
 RevisionAutoscaler::RevisionAutoscaler(RevisionScaling scaling, TimePoint now, int readyPods,
                                        RevisionAutoscalerOptions options)
     : options_(sanitize(options)),
-      collector_(makeMetricSpec(scaling)),
+      collector_(collectedMetrics(scaling, options_)),
       decider_(makeDeciderSpec(scaling, /*reachable=*/true), collector_, readyPods, now),
       pa_(std::move(scaling), now),
       next_decider_tick_(now + options_.tick_interval),
@@ -61,6 +67,7 @@ RevisionDecision RevisionAutoscaler::activate(TimePoint now,
 }
 
 void RevisionAutoscaler::update(TimePoint now, RevisionScaling scaling) {
+  last_inputs_.reset();  // a changed PA is reconciled at the next tick
   collector_.update(now, makeMetricSpec(scaling));
   decider_.update(makeDeciderSpec(scaling, decider_.spec().reachable));
   pa_.update(std::move(scaling));
@@ -111,19 +118,32 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
   }
 
   // The workqueue runs a delayed key once: this call is that reconcile.
-  if (requeue_at_ && *requeue_at_ <= now) requeue_at_.reset();
+  const bool requeue_fired = requeue_at_ && *requeue_at_ <= now;
+  if (requeue_fired) requeue_at_.reset();
 
   // 2. The SKS reconciler sees the endpoints as they are now.
   observeSks(now, observation.ready_pods);
 
-  // 3. The KPA reconciler, again while its status or the SKS changes.
+  // 3. The KPA reconciler, again while its status or the SKS changes. As in Knative it runs
+  //    on an event (kpa/controller.go's informers and the deciders' Watch, which fires only
+  //    when the decision changed, poked or not): the decider published a change, a re-check fell due, or
+  //    what it watches changed (ready endpoints, the scale target's replicas, reachability,
+  //    the SKS mode, the settings). Otherwise it would decide what it decided last time: every
+  //    time-dependent branch of the scaler asks for its re-check (requeue_after).
   const int32_t initial_replicas = observation.current_replicas;
   int32_t current = observation.current_replicas;
+  const ReconcileInputs inputs{observation.ready_pods, observation.current_replicas,
+                               observation.reachability, sks_mode_};
+  const bool reconcile = published || requeue_fired ||
+                         !last_inputs_ || !(*last_inputs_ == inputs);
   ScaleNote applied_note;
-  ScaleNote last_note;
-  PodAutoscaler::Result result;
+  ScaleNote& last_note = last_note_;
+  // The last reconcile's want and activator count (kept, not the whole result: copying it
+  // each pass cost store-forwarding stalls in fleet simulations).
+  int32_t& want = last_want_;
+  int32_t& num_activators = last_num_activators_;
   std::vector<PaStatus> transitions;
-  for (int i = 0; i < kMaxReconcilesPerTick; ++i) {
+  for (int i = 0; reconcile && i < kMaxReconcilesPerTick; ++i) {
     const PaStatus pa_before = pa_.status();
     const SksMode spec_before = sks_spec_mode_;
     const bool in_path_before = sks_mode_ == SksMode::kProxy;
@@ -136,7 +156,9 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
     o.sks_mode = sks_spec_mode_;
     o.proxy_for = proxyFor(now);
     o.activator_probe_ok = true;  // the in-process activator always answers
-    result = pa_.reconcile(now, o);
+    const PodAutoscaler::Result result = pa_.reconcile(now, o);
+    want = result.want;
+    num_activators = result.num_activators;
 
     if (result.replicas_to_apply) {
       current = *result.replicas_to_apply;
@@ -158,19 +180,23 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
     if (!changed) break;
   }
 
+  if (reconcile) last_inputs_ = ReconcileInputs{observation.ready_pods, current, observation.reachability, sks_mode_};
+
   RevisionDecision d = makeDecision(now);
   d.decider_ticked = decider_ticked;
   d.poked = decider_ticked && poke;
   d.published = published;
   d.pa_transitions = std::move(transitions);
-  d.want = result.want;
-  d.num_activators = result.num_activators;
+  d.want = want;
+  d.num_activators = num_activators;
   if (current != initial_replicas) d.replicas = current;
   d.activator_path_changed = d.activator_in_path != reported_in_path_;
   reported_in_path_ = d.activator_in_path;
 
   // The reason, for a "scale" event.
-  if (d.replicas) {
+  if (!options_.explain) {
+    // No text wanted.
+  } else if (d.replicas) {
     if (*d.replicas == 0) {
       d.reason = applied_note.text();
     } else if (activation) {

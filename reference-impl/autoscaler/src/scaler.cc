@@ -32,18 +32,12 @@ void markActive(PaStatus& pa, PaActivity activity, std::string_view reason,
   pa.activity_since = now;
 }
 
-struct ScaleToZero {
-  int32_t scale;
-  bool apply;
-  std::optional<Duration> requeue_after;
-  bool start_async_probe = false;
-  ScaleNote note;
-};
-
 using NoteKind = ScaleNote::Kind;
 ScaleNote note(NoteKind kind, Duration a = Duration(0), Duration b = Duration(0)) { return ScaleNote{kind, a, b}; }
 
-ScaleToZero handleScaleToZero(const RevisionScaling& scaling, const PaStatus& pa,
+// Returns the decision itself (not a struct copied into it): the scaler runs every tick of
+// every revision in a fleet simulation, and the copy cost store-forwarding stalls.
+ScalerDecision handleScaleToZero(const RevisionScaling& scaling, const PaStatus& pa,
                               const ScalerInput& input, int32_t desired, TimePoint now) {
   if (desired != 0) return {desired, true, std::nullopt, false, {}};
   if (!scaling.enable_scale_to_zero) return {1, true, std::nullopt, false, note(NoteKind::kScaleToZeroDisabled)};
@@ -193,12 +187,9 @@ int activeThreshold(const RevisionScaling& scaling, Reachability reachability,
 
 ScalerDecision computeScale(const RevisionScaling& scaling, const PaStatus& pa,
                             const ScalerInput& input, TimePoint now) {
-  ScalerDecision out;
   int32_t desired = input.desired_scale;
   if (desired < 0 && pa.activity != PaActivity::kActivating) {
-    out.want = desired;
-    out.note = note(NoteKind::kNoMetrics);
-    return out;
+    return {desired, false, std::nullopt, false, note(NoteKind::kNoMetrics)};
   }
   auto [min_scale, max_scale] = scaleBounds(scaling, input.reachability);
   if (scaling.initial_scale > 1 && !pa.scale_target_initialized &&
@@ -206,14 +197,7 @@ ScalerDecision computeScale(const RevisionScaling& scaling, const PaStatus& pa,
     min_scale = std::max(scaling.initial_scale, min_scale);
   }
   desired = applyBounds(min_scale, max_scale, desired);
-
-  ScaleToZero z = handleScaleToZero(scaling, pa, input, desired, now);
-  out.want = z.scale;
-  out.apply = z.apply;
-  out.requeue_after = z.requeue_after;
-  out.start_async_probe = z.start_async_probe;
-  out.note = z.note;
-  return out;
+  return handleScaleToZero(scaling, pa, input, desired, now);
 }
 
 void computeActiveCondition(PaStatus& pa, const RevisionScaling& scaling,
@@ -254,14 +238,8 @@ PodAutoscaler::Result PodAutoscaler::reconcile(TimePoint now, const Observation&
   input.sks_mode = obs.sks_mode;
   input.proxy_for = obs.proxy_for;
   input.activator_probe_ok = obs.activator_probe_ok;
-  ScalerDecision d = computeScale(scaling_, status_, input, now);
-
-  Result r;
-  r.want = d.want;
-  if (d.apply && d.want != obs.current_replicas) r.replicas_to_apply = d.want;
-  r.requeue_after = d.requeue_after;
-  r.start_async_probe = d.start_async_probe;
-  r.note = d.note;
+  Result r{computeScale(scaling_, status_, input, now), std::nullopt, SksMode::kProxy, kMinActivators};
+  if (r.apply && r.want != obs.current_replicas) r.replicas_to_apply = r.want;
   r.sks_mode = computeSksMode(r.want, obs.decider.excess_burst_capacity,
                               status_.activity == PaActivity::kInactive);
   r.num_activators = computeActivatorNum(obs.ready_pods, activator_spec_);

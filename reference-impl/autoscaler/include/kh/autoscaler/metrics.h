@@ -5,6 +5,7 @@
 // scrapes (or receives activator stats) and records them with the time it got them.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,12 @@ struct MetricSpec {
    * sees every request, so its stats suffice and an empty window is a real zero, not ErrNoData.
    */
   bool has_scrape_target = true;
+  /**
+   * Keep only this metric's windows (not Knative's: it always records both). For an owner whose
+   * settings never change during the collector's life, as in a simulation, where the other
+   * pair is never read and recording it is half the work of a stat. Unset: both.
+   */
+  std::optional<ScalingMetric> only_metric;
 };
 
 /** The metric spec of a revision (`MakeMetric` + `resolveScrapeTarget`). */

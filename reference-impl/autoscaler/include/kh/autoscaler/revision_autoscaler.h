@@ -154,7 +154,8 @@ struct RevisionDecision {
   /**
    * In words, for a "scale" event, when changed(): why replicas changed ("stable window",
    * "panic window", "activation: ...", "fast path scaling to 0, ..."), else why the activator
-   * moved. Empty when nothing changed (see `note`): words are built only for what is reported.
+   * moved. Empty when nothing changed (see `note`), and always with options().explain off:
+   * words are built only for what is reported.
    */
   std::string reason;
   /** The reconciler's last note ("enqueueing PA after 28s": note.text()), changed or not. */
@@ -177,6 +178,15 @@ struct RevisionAutoscalerOptions {
   /** The decider's period (Knative's hard-coded tickInterval, 2s). Must be > 0; a value ≤ 0
    *  is taken as kTickInterval. */
   Duration tick_interval = kTickInterval;
+  /**
+   * The owner never calls update() (a simulation replaying fixed settings): the collector then
+   * keeps only the windows of the metric the decider reads (MetricSpec::only_metric). An
+   * update() anyway records both from then on, the other metric's windows starting empty.
+   */
+  bool fixed_settings = false;
+  /** Fill RevisionDecision::reason (text for events). An owner that never shows it (a
+   *  simulation) turns it off: the text is most of the cost of a scale decision. */
+  bool explain = true;
 };
 
 /**
@@ -248,7 +258,10 @@ class RevisionAutoscaler {
    *  2. the SKS model takes in the ready pods (Proxy is forced while none is ready);
    *  3. the PA reconciles on the decider's status, the SKS's spec mode and ProxyFor, and the
    *     observation, again until its status and the SKS stop changing; the SKS spec follows
-   *     each reconcile's mode.
+   *     each reconcile's mode. As in Knative, only on an event: the decider published a
+   *     change (poked or not), its re-check (requeue_after) fell due, or the ready pods, the
+   *     current replicas, the reachability, the SKS mode or the settings changed since the
+   *     last reconcile. Otherwise the last reconcile's want, activators and note stand.
    * @return the decision to apply; replicas is set only when they must change.
    */
   RevisionDecision tick(TimePoint now, const RevisionObservation& observation);
@@ -303,6 +316,20 @@ class RevisionAutoscaler {
   double stable_ = 0;
   double panic_ = 0;
   bool has_metrics_ = false;
+
+  // What the PA reconciler watches, as of its last run (unset: it must run), and what that run
+  // decided (reported again by a tick that does not reconcile).
+  struct ReconcileInputs {
+    int ready_pods = 0;
+    int32_t current_replicas = 0;
+    Reachability reachability = Reachability::kReachable;
+    SksMode sks_mode = SksMode::kProxy;
+    bool operator==(const ReconcileInputs&) const = default;
+  };
+  std::optional<ReconcileInputs> last_inputs_;
+  int32_t last_want_ = -1;
+  int32_t last_num_activators_ = kMinActivators;
+  ScaleNote last_note_;
 };
 
 }  // namespace kh::autoscaler

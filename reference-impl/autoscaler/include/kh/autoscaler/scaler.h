@@ -193,16 +193,14 @@ class PodAutoscaler {
     bool activator_probe_ok = true;
   };
 
-  struct Result {
-    int32_t want = -1;
+  /** The scaler's decision (want, requeue_after, start_async_probe, note), extended in place
+   *  rather than copied field by field: this runs every tick of every simulated revision. */
+  struct Result : ScalerDecision {
     /** Set when replicas must be patched to this value. */
     std::optional<int32_t> replicas_to_apply;
-    std::optional<Duration> requeue_after;
-    bool start_async_probe = false;
     /** The SKS mode to request, and the number of activators for it. */
     SksMode sks_mode = SksMode::kProxy;
     int32_t num_activators = kMinActivators;
-    ScaleNote note;
   };
 
   /** One reconcile at `now`. Updates status(). */
