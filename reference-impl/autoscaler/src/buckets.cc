@@ -53,8 +53,7 @@ TimedFloat64Buckets::TimedFloat64Buckets(Duration window, std::chrono::seconds g
 
 TimedFloat64Buckets::Seconds TimedFloat64Buckets::truncate(TimePoint now) const {
   // std::chrono::floor<seconds>, in integers.
-  constexpr int64_t kNanosPerSecond = 1'000'000'000;
-  const int64_t nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  const int64_t nanos = nanosOf(now);
   // Times after the epoch (every clock we run on) need no floor correction: one division by a
   // constant, which a fleet simulation does billions of times.
   const int64_t secs = nanos >= 0 ? nanos / kNanosPerSecond : floorDiv(nanos, kNanosPerSecond);
@@ -79,32 +78,52 @@ bool TimedFloat64Buckets::isEmptyAt(Seconds now) const {
   return !last_write_ || now - *last_write_ > window_;
 }
 
-bool TimedFloat64Buckets::isEmpty(TimePoint now) const { return isEmptyAt(truncate(now)); }
+bool TimedFloat64Buckets::inLastWriteSecondOrBefore(TimePoint now) const {
+  // Seconds granularity only: then the last write's bucket is [last_write_start_ns_, +1 s).
+  return last_write_ && granularity_.count() == 1 && nanosOf(now) < last_write_start_ns_ + kNanosPerSecond;
+}
+
+bool TimedFloat64Buckets::isEmpty(TimePoint now) const {
+  // Read in the last write's second (a tick right after the second's stat): data, no division.
+  if (inLastWriteSecondOrBefore(now)) return false;
+  return isEmptyAt(truncate(now));
+}
+
+void TimedFloat64Buckets::setLastWrite(Seconds t) {
+  last_write_ = t;
+  last_write_start_ns_ = t.count() * kNanosPerSecond;
+}
 
 void TimedFloat64Buckets::record(TimePoint now, double value) {
-  const Seconds bucket_time = truncate(now);
   // The common cases, in the same arithmetic as below: another value in the last write's second,
   // or the next second (its bucket, a window old, is zeroed first). Collectors record every
-  // second, and a fleet simulation records billions of times.
+  // second, and a fleet simulation records billions of times: compared on the nanosecond clock,
+  // without a division.
   if (last_write_ && granularity_.count() == 1) {
-    const int64_t ahead = (bucket_time - *last_write_).count();
-    if (ahead == 0) {
+    const int64_t ns = nanosOf(now);
+    const int64_t ahead_ns = ns - last_write_start_ns_;
+    if (ahead_ns >= 0 && ahead_ns < kNanosPerSecond) {
       buckets_[last_ring_] += value;
       window_total_ += value;
       return;
     }
     // (A resize that found no data leaves first_write_ unset: the general path sets it.)
-    if (ahead == 1 && Seconds(1) < window_ && first_write_) {
+    if (ahead_ns >= kNanosPerSecond && ahead_ns < 2 * kNanosPerSecond && Seconds(1) < window_ && first_write_) {
       last_ring_ = last_ring_ + 1 == buckets_.size() ? 0 : last_ring_ + 1;
       double& b = buckets_[last_ring_];
       window_total_ -= b;
       b = 0;
       b += value;
       window_total_ += value;
-      last_write_ = bucket_time;
+      setLastWrite(*last_write_ + Seconds(1));
       return;
     }
   }
+  recordSlow(now, value);
+}
+
+void TimedFloat64Buckets::recordSlow(TimePoint now, double value) {
+  const Seconds bucket_time = truncate(now);
   const int64_t write_idx = timeToIndex(bucket_time);
 
   if (!last_write_ || *last_write_ != bucket_time) {
@@ -125,7 +144,7 @@ void TimedFloat64Buckets::record(TimePoint now, double value) {
           b = 0;
         }
       }
-      last_write_ = bucket_time;
+      setLastWrite(bucket_time);
     }
     // Otherwise lastWrite − window < bucket_time < lastWrite: add to the older bucket.
   }
@@ -136,6 +155,12 @@ void TimedFloat64Buckets::record(TimePoint now, double value) {
 
 double TimedFloat64Buckets::windowAverage(TimePoint now_point) const {
   if (!last_write_) return 0;
+  if (inLastWriteSecondOrBefore(now_point)) {
+    // now ≤ the last write's second (d ≤ 0 below), without the division.
+    const auto n = static_cast<double>(buckets_.size());
+    const double valid = first_write_ ? static_cast<double>((*last_write_ - *first_write_) / granularity_ + 1) : n;
+    return roundToPrecision(window_total_ / std::min(valid, n));
+  }
   const Seconds now = truncate(now_point);
   const Seconds last = *last_write_;
   const auto n = static_cast<double>(buckets_.size());

@@ -104,6 +104,15 @@ class TimedFloat64Buckets : public WindowAverager {
   /** Positive modulo into the ring. */
   size_t ringIndex(int64_t index) const;
   bool isEmptyAt(Seconds now) const;
+  static constexpr int64_t kNanosPerSecond = 1'000'000'000;
+  static int64_t nanosOf(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  }
+  /** `now` falls in the last write's second or before it (1 s buckets; false otherwise). */
+  bool inLastWriteSecondOrBefore(TimePoint now) const;
+  void setLastWrite(Seconds t);
+  /** record() past its fast paths (kept out of line so that they save no registers). */
+  [[gnu::noinline]] void recordSlow(TimePoint now, double value);
 
   std::vector<double> buckets_;
   Seconds granularity_;
@@ -113,6 +122,8 @@ class TimedFloat64Buckets : public WindowAverager {
   // resize that finds no valid data.
   std::optional<Seconds> first_write_;
   std::optional<Seconds> last_write_;
+  /** *last_write_ in nanoseconds: the fast paths compare against it instead of dividing. */
+  int64_t last_write_start_ns_ = 0;
   // The ring position of last_write_'s bucket (valid while last_write_ is set).
   size_t last_ring_ = 0;
 };
