@@ -1,5 +1,6 @@
 // Test that the header is self-contained.
 #include "kh/autoscaler/buckets.h"
+#include "kh/autoscaler/rounding.h"
 
 #include <gtest/gtest.h>
 
@@ -33,12 +34,15 @@ TEST(RoundToNDigits, SixDigitsHalfAwayFromZero) {
   EXPECT_DOUBLE_EQ(roundToNDigits(2, 2.345), 2.35);
 }
 
-// The window averages' rounding, without libm: the same value, bit for bit, as std::round.
-TEST(RoundHalfAway, SameAsStdRoundBitForBit) {
-  auto same = [](double x) {
-    const double want = std::round(x), got = roundHalfAway(x);
+// The autoscaler's rounding, without libm: the same value, bit for bit, as std::round, ceil, floor.
+TEST(Rounding, SameAsLibmBitForBit) {
+  auto bits = [](double want, double got) {
     if (std::isnan(want)) return std::isnan(got);
     return std::memcmp(&want, &got, sizeof want) == 0;
+  };
+  auto same = [&](double x) {
+    return bits(std::round(x), roundHalfAway(x)) && bits(std::ceil(x), ceilExact(x)) &&
+           bits(std::floor(x), floorExact(x));
   };
   const double edges[] = {0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999999999999994, -0.49999999999999994,
                           0.3, -0.3, 1e-300, -1e-300, 4503599627370495.5, -4503599627370495.5, 4503599627370496.0,

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "kh/autoscaler/rounding.h"
+
 namespace kh::autoscaler {
 namespace {
 
@@ -89,11 +91,11 @@ ScaleResult Decider::scaleObserved(TimePoint now, int readyCount, double stable,
   const double ready = std::max(1.0, static_cast<double>(original_ready));
 
   // Rounding up lets a conservative rate still grow by one pod (MSUR 1.1 × 2 pods → 3).
-  const double max_scale_up = std::ceil(spec.max_scale_up_rate * ready);
-  const double max_scale_down = spec.reachable ? std::floor(ready / spec.max_scale_down_rate) : 0.;
+  const double max_scale_up = ceilExact(spec.max_scale_up_rate * ready);
+  const double max_scale_down = spec.reachable ? floorExact(ready / spec.max_scale_down_rate) : 0.;
 
-  const double dspc = std::ceil(stable / spec.target_value);
-  const double dppc = std::ceil(panic / spec.target_value);
+  const double dspc = ceilExact(stable / spec.target_value);
+  const double dppc = ceilExact(panic / spec.target_value);
 
   int32_t desired_stable = toInt32(std::min(std::max(dspc, max_scale_down), max_scale_up));
   int32_t desired_panic = toInt32(std::min(std::max(dppc, max_scale_down), max_scale_up));
@@ -135,7 +137,7 @@ ScaleResult Decider::scaleObserved(TimePoint now, int readyCount, double stable,
     ebc = 0;
   } else if (spec.target_burst_capacity > 0) {
     const double total_capacity = static_cast<double>(original_ready) * spec.total_value;
-    ebc = std::floor(total_capacity - spec.target_burst_capacity - panic);
+    ebc = floorExact(total_capacity - spec.target_burst_capacity - panic);
   }
   return ScaleResult{desired, toInt32(ebc), true};
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kh/autoscaler/rounding.h"
 #include "kh/common/strings.h"
 
 namespace kh::autoscaler {
@@ -163,7 +164,7 @@ int32_t computeActivatorNum(int readyPods, const DeciderSpec& spec) {
   double capacity_to_cover = static_cast<double>(readyPods) * spec.total_value;
   if (spec.target_burst_capacity > 0) capacity_to_cover += spec.target_burst_capacity;
   return static_cast<int32_t>(std::max(static_cast<double>(kMinActivators),
-                                       std::ceil(capacity_to_cover / spec.activator_capacity)));
+                                       ceilExact(capacity_to_cover / spec.activator_capacity)));
 }
 
 SksMode computeSksMode(int32_t want, int32_t excessBurstCapacity, bool paInactive) {

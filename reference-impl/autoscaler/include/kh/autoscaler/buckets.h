@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kh/autoscaler/config.h"
+#include "kh/autoscaler/rounding.h"
 
 namespace kh::autoscaler {
 
@@ -29,24 +30,6 @@ double computeDecayMultiplier(double numBuckets);
 
 /** Rounds to `digits` decimal digits, halves away from zero (`roundToNDigits`). */
 double roundToNDigits(int digits, double value);
-
-/**
- * std::round (half away from zero, the sign of a zero kept), exactly, without the libm call:
- * the window averages round every tick of every revision a simulation runs. Below 2^52 the
- * fraction x − trunc(x) is exact; every larger double is whole.
- */
-inline double roundHalfAway(double x) {
-  constexpr double kIntegral = 4503599627370496.0;  // 2^52: every larger double is whole
-  if (!(std::fabs(x) < kIntegral)) return x;         // whole already, or NaN/inf
-  double t = static_cast<double>(static_cast<int64_t>(x));
-  const double fraction = x - t;
-  if (fraction >= 0.5) {
-    t += 1;
-  } else if (fraction <= -0.5) {
-    t -= 1;
-  }
-  return t == 0 ? std::copysign(0.0, x) : t;
-}
 
 /** What the metric collector needs from a bucket set, whichever average it computes. */
 class WindowAverager {
