@@ -42,6 +42,14 @@ double roundToPrecision(double value) {
   static_assert(kPrecision == 6);
   return roundHalfAway(value * kScale) / kScale;
 }
+
+// roundToPrecision(total / count), count > 0. An empty window (a revision's quiet seconds: most
+// of a fleet's) skips the two divisions, which were a tenth of a simulation's time: ±0 stays
+// itself through both.
+double averageToPrecision(double total, double count) {
+  if (total == 0) return total;
+  return roundToPrecision(total / count);
+}
 }  // namespace
 
 // ----- TimedFloat64Buckets -----
@@ -159,7 +167,7 @@ double TimedFloat64Buckets::windowAverage(TimePoint now_point) const {
     // now ≤ the last write's second (d ≤ 0 below), without the division.
     const auto n = static_cast<double>(buckets_.size());
     const double valid = first_write_ ? static_cast<double>((*last_write_ - *first_write_) / granularity_ + 1) : n;
-    return roundToPrecision(window_total_ / std::min(valid, n));
+    return averageToPrecision(window_total_, std::min(valid, n));
   }
   const Seconds now = truncate(now_point);
   const Seconds last = *last_write_;
@@ -170,7 +178,7 @@ double TimedFloat64Buckets::windowAverage(TimePoint now_point) const {
       first_write_ ? static_cast<double>((last - *first_write_) / granularity_ + 1) : n;
   const auto d = now - last;
   if (d <= Seconds(0)) {
-    return roundToPrecision(window_total_ / std::min(valid, n));
+    return averageToPrecision(window_total_, std::min(valid, n));
   }
   if (d < window_) {
     const int64_t st_idx = timeToIndex(last);
@@ -178,7 +186,7 @@ double TimedFloat64Buckets::windowAverage(TimePoint now_point) const {
     double ret = window_total_;
     for (int64_t i = st_idx + 1; i <= e_idx; ++i) ret -= buckets_[ringIndex(i)];
     const double num_b = std::min(valid, n - static_cast<double>(e_idx - st_idx));
-    return roundToPrecision(ret / num_b);
+    return averageToPrecision(ret, num_b);
   }
   return 0;
 }
