@@ -38,6 +38,8 @@ struct LoadArgs {
   int64_t min_requests = 0;
   std::string min_duration;
   bool quiet = false;
+  std::string export_requests;
+  std::string export_header = "Kh-Revision";
 };
 
 // Reads a Prometheus text exposition: series (name with labels) -> value.
@@ -82,6 +84,11 @@ int runLoad(const LoadArgs& a) {
   auto spec = loadgen::loadSpecFromFlags(a.load);
   if (!spec.ok()) return fail(std::string(common::toStd(spec.status().message())));
   if (auto st = loadgen::validateLoadSpec(*spec); !st.ok()) return fail(std::string(common::toStd(st.message())));
+  if (!a.export_requests.empty()) {
+    if (!a.search.empty()) return fail("--export-requests records one run; it does not go with --search");
+    spec->per_request = true;
+    spec->record_header = a.export_header;
+  }
   // What to send, prepared once for every run (a search runs many).
   auto payload = loadgen::buildPayload(*spec);
   if (!payload.ok()) {
@@ -343,6 +350,9 @@ int runLoad(const LoadArgs& a) {
   if (!a.csv_out.empty() && !writeFile(a.csv_out, loadgen::perfAnalyzerCsv({run}))) return fail("cannot write " + a.csv_out);
   if (!a.hdr_out.empty() && !writeFile(a.hdr_out, loadgen::hdrIntervalLog(outcome->result, outcome->start_epoch))) return fail("cannot write " + a.hdr_out);
   if (!a.html_out.empty() && !writeFile(a.html_out, report::runReportHtml({run}, "kserve-harness load run"))) return fail("cannot write " + a.html_out);
+  if (!a.export_requests.empty() && !writeFile(a.export_requests, loadgen::requestsJsonl(outcome->result))) {
+    return fail("cannot write " + a.export_requests);
+  }
   // Exit 1 when nothing succeeded, the run is invalid or the SLO verdict failed.
   if (!invalid.empty()) {
     for (const auto& why : invalid) std::cout << "  INVALID    " << why.get<std::string>() << "\n";
@@ -416,6 +426,12 @@ Command addLoadCommand(CLI::App& app) {
   cmd->add_option("--min-duration", a->min_duration,
                   "The run is invalid (exit 1) when the measured part is shorter (LoadGen's min_duration)");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress lines");
+  cmd->add_option("--export-requests", a->export_requests,
+                  "Write every measured request here as JSON lines: intended, sent and done (Unix seconds), "
+                  "latency_ms (from intended), service_ms (from sent), status, error, header");
+  cmd->add_option("--export-header", a->export_header,
+                  "The response header --export-requests keeps with each request (gRPC: the metadata key)")
+      ->default_val(a->export_header);
   return [a] { return runLoad(*a); };
 }
 

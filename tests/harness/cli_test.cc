@@ -104,6 +104,37 @@ TEST_F(HarnessCli, LoadWritesEveryOutputAndCompareFlagsRegressions) {
   EXPECT_EQ(report.code, 0) << report.output;
 }
 
+TEST_F(HarnessCli, LoadExportsEveryRequestAsJsonLines) {
+  std::string file = ::testing::TempDir() + "/requests.jsonl";
+  auto r = harness({"load", "--target", target(), "--model", "iris", "-c", "2", "-n", "200", "--warmup", "0s",
+                    "--export-requests", file, "--export-header", "content-type", "-q"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream in(file);
+  std::string line;
+  int n = 0;
+  double last_intended = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    ++n;
+    EXPECT_GT(j["intended"].get<double>(), 1.7e9) << line;  // Unix seconds
+    EXPECT_GE(j["intended"].get<double>(), last_intended) << line;
+    last_intended = j["intended"].get<double>();
+    EXPECT_LE(j["intended"].get<double>(), j["sent"].get<double>() + 1e-6) << line;
+    EXPECT_LE(j["sent"].get<double>(), j["done"].get<double>() + 1e-6) << line;
+    EXPECT_GE(j["latency_ms"].get<double>(), j["service_ms"].get<double>()) << line;
+    EXPECT_GT(j["service_ms"].get<double>(), 0) << line;
+    EXPECT_EQ(j["status"], 200) << line;
+    EXPECT_EQ(j["error"], "none") << line;
+    EXPECT_EQ(j["header"], "application/json") << line;
+  }
+  EXPECT_EQ(n, 200);
+  // One run only: a search makes many.
+  EXPECT_EQ(harness({"load", "--target", target(), "--model", "iris", "--search", "max-throughput",
+                     "--export-requests", file, "-q"})
+                .code,
+            2);
+}
+
 TEST_F(HarnessCli, ComparesTheXgboostAndDenseRuntimes) {
   auto dense = startModelServer("dense", modelDir("dense-iris"));
   ASSERT_TRUE(dense.ok()) << dense.status();

@@ -299,6 +299,29 @@ std::string perfAnalyzerCsv(const std::vector<json>& runs) {
   return out;
 }
 
+std::string requestsJsonl(const RunResult& result) {
+  const double start =
+      std::chrono::duration<double>(result.started.time_since_epoch()).count();
+  std::string out;
+  out.reserve(result.records.size() * 160);
+  for (const RequestRecord& r : result.records) {
+    const double intended = start + r.intended_s;
+    const double done = intended + static_cast<double>(r.latency_ns) / 1e9;
+    const double sent = done - static_cast<double>(r.service_ns) / 1e9;
+    nlohmann::json line = {{"intended", std::round(intended * 1e6) / 1e6},
+                           {"sent", std::round(sent * 1e6) / 1e6},
+                           {"done", std::round(done * 1e6) / 1e6},
+                           {"latency_ms", static_cast<double>(r.latency_ns) / 1e6},
+                           {"service_ms", static_cast<double>(r.service_ns) / 1e6},
+                           {"status", r.status},
+                           {"error", errorKindName(r.error)},
+                           {"header", r.header}};
+    out += line.dump();
+    out += '\n';
+  }
+  return out;
+}
+
 std::string hdrIntervalLog(const RunResult& result, double start_epoch_s) {
   std::string out = "#[Histogram log format version 1.3]\n";
   std::time_t t = static_cast<std::time_t>(start_epoch_s);
