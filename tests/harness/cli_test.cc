@@ -104,11 +104,22 @@ TEST_F(HarnessCli, LoadWritesEveryOutputAndCompareFlagsRegressions) {
   EXPECT_EQ(report.code, 0) << report.output;
 }
 
-TEST_F(HarnessCli, LoadExportsEveryRequestAsJsonLines) {
+TEST_F(HarnessCli, LoadExportsEveryRequestAndTheHttpPhases) {
   std::string file = ::testing::TempDir() + "/requests.jsonl";
+  std::string json = ::testing::TempDir() + "/requests.json";
   auto r = harness({"load", "--target", target(), "--model", "iris", "-c", "2", "-n", "200", "--warmup", "0s",
-                    "--export-requests", file, "--export-header", "content-type", "-q"});
+                    "--export-requests", file, "--export-header", "content-type", "-o", json, "--html",
+                    json + ".html", "-q"});
   ASSERT_EQ(r.code, 0) << r.output;
+  // Where the time went: two connections made (no warm-up), every request's send, wait and
+  // receive; the wait is where a model server's time is.
+  auto phases = readJson(json)["http_phases"];
+  EXPECT_EQ(phases["connect"]["count"], 2) << phases;
+  for (const char* p : {"send", "wait", "receive"}) EXPECT_EQ(phases[p]["count"], 200) << p;
+  EXPECT_GT(phases["wait"]["p50_ms"].get<double>(), 0) << phases;
+  EXPECT_NE(r.output.find("phases"), std::string::npos) << r.output;
+  std::ifstream html(json + ".html");
+  EXPECT_NE(std::string(std::istreambuf_iterator<char>(html), {}).find("<h2>HTTP phases</h2>"), std::string::npos);
   std::ifstream in(file);
   std::string line;
   int n = 0;
@@ -120,7 +131,8 @@ TEST_F(HarnessCli, LoadExportsEveryRequestAsJsonLines) {
     EXPECT_GE(j["intended"].get<double>(), last_intended) << line;
     last_intended = j["intended"].get<double>();
     EXPECT_LE(j["intended"].get<double>(), j["sent"].get<double>() + 1e-6) << line;
-    EXPECT_LE(j["sent"].get<double>(), j["done"].get<double>() + 1e-6) << line;
+    EXPECT_LE(j["sent"].get<double>(), j["first_byte"].get<double>() + 1e-6) << line;
+    EXPECT_LE(j["first_byte"].get<double>(), j["done"].get<double>() + 1e-6) << line;
     EXPECT_GE(j["latency_ms"].get<double>(), j["service_ms"].get<double>()) << line;
     EXPECT_GT(j["service_ms"].get<double>(), 0) << line;
     EXPECT_EQ(j["status"], 200) << line;

@@ -97,10 +97,21 @@ struct WorkerStats {
   std::atomic<int64_t> live_completed{0}, live_errors{0};
   // Per-request recording: this worker's records, merged and ordered at the end of the run.
   std::vector<RequestRecord> records;
+  // HTTP phases of the measured requests that got a response (HttpPhases).
+  bool has_phases = false;
+  HttpPhases phases;
+
+  // An HTTP request's instants past `sent`, on the run's clock (ns from its start).
+  struct HttpTimes {
+    int64_t connect_ns = -1;  // the handshake, for the first request on a connection; else -1
+    int64_t written = 0;      // the request written
+    int64_t first_byte = 0;   // the response's status line parsed
+  };
 
   // `header` is the recorded response header's value (per-request recording).
   void record(const RunState& run, int64_t intended, int64_t sent, int64_t done, int status_code,
-              ErrorKind error, const std::string& message, std::string_view header = {}) {
+              ErrorKind error, const std::string& message, std::string_view header = {},
+              const HttpTimes* http = nullptr) {
     live_completed.fetch_add(1, std::memory_order_relaxed);
     if (error != ErrorKind::kNone) live_errors.fetch_add(1, std::memory_order_relaxed);
     int64_t warmup_ns = run.options->warmup.count();
@@ -119,9 +130,17 @@ struct WorkerStats {
     int64_t lat = done - intended;
     corrected.record(lat);
     service.record(done - sent);
+    if (http != nullptr) {
+      has_phases = true;
+      if (http->connect_ns >= 0) phases.connect.record(http->connect_ns);
+      phases.send.record(http->written - sent);
+      phases.wait.record(http->first_byte - http->written);
+      phases.receive.record(done - http->first_byte);
+    }
     if (run.options->recording.enabled) {
       records.push_back(RequestRecord{static_cast<double>(intended) / 1e9, lat, done - sent,
-                                      status_code, error, std::string(header)});
+                                      http != nullptr ? http->first_byte - intended : -1, status_code,
+                                      error, std::string(header)});
     }
     if (run.open()) {
       slip.record(sent - intended);
@@ -202,11 +221,13 @@ class HttpWorker;
 // per-request recording asks for it. Beast's message parser would store every header field.
 class LeanResponseParser final : public bhttp::basic_parser<false> {
  public:
-  LeanResponseParser(bool keep_body, std::string_view recorded_header)
-      : keep_body_(keep_body), recorded_header_(recorded_header) {
+  LeanResponseParser(bool keep_body, std::string_view recorded_header, const RunState& run)
+      : keep_body_(keep_body), recorded_header_(recorded_header), run_(run) {
     body_limit(256ull << 20);
   }
   int status() const { return status_; }
+  /** When the status line was parsed (the run's clock): the response's first byte. */
+  int64_t firstByteNs() const { return first_byte_ns_; }
   const std::string& body() const { return body_; }
   const std::string& recordedHeader() const { return header_value_; }
 
@@ -214,6 +235,7 @@ class LeanResponseParser final : public bhttp::basic_parser<false> {
   void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
                        beast::error_code&) override {}
   void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    first_byte_ns_ = run_.nowNs();
     status_ = code;
     keep_body_ = keep_body_ || code < 200 || code >= 300;
   }
@@ -244,6 +266,8 @@ class LeanResponseParser final : public bhttp::basic_parser<false> {
 
   bool keep_body_;
   std::string_view recorded_header_;
+  const RunState& run_;
+  int64_t first_byte_ns_ = 0;
   int status_ = 0;
   std::string body_;
   std::string header_value_;
@@ -258,7 +282,9 @@ struct HttpConn {
   bool connected = false;
   bool busy = false;
   bool timed_out = false;
-  int64_t intended = 0, sent = 0;
+  int64_t intended = 0, sent = 0, written = 0;
+  // The last handshake's duration, until the first request on the connection takes it (-1).
+  int64_t connect_ns = -1;
 };
 
 class HttpWorker {
@@ -338,7 +364,8 @@ class HttpWorker {
   void connect(HttpConn& c) {
     c.socket = tcp::socket(ioc_);
     c.buffer.clear();
-    c.socket.async_connect(endpoint_, [this, &c](beast::error_code ec) {
+    const int64_t connect_start = run_.nowNs();
+    c.socket.async_connect(endpoint_, [this, &c, connect_start](beast::error_code ec) {
       if (ec) {
         ++connect_failures_;
         if (first_connect_error_.empty()) first_connect_error_ = ec.message();
@@ -355,6 +382,7 @@ class HttpWorker {
         }
         return;
       }
+      c.connect_ns = run_.nowNs() - connect_start;
       beast::error_code ignored;
       c.socket.set_option(tcp::no_delay(true), ignored);
       c.connected = true;
@@ -387,7 +415,8 @@ class HttpWorker {
     c.timed_out = false;
     net::async_write(c.socket, net::buffer(wire_), [this, &c](beast::error_code ec, size_t) {
       if (ec) return fail(c, ErrorKind::kConnect, ec.message());
-      c.parser.emplace(static_cast<bool>(run_.options->check), run_.options->recording.header);
+      c.written = run_.nowNs();
+      c.parser.emplace(static_cast<bool>(run_.options->check), run_.options->recording.header, run_);
       bhttp::async_read(c.socket, c.buffer, *c.parser, [this, &c](beast::error_code ec, size_t) {
         if (ec) {
           return fail(c, c.timed_out ? ErrorKind::kTimeout : ErrorKind::kProtocol, ec.message());
@@ -402,8 +431,10 @@ class HttpWorker {
           kind = ErrorKind::kCheck;
           message = "response failed the check: " + c.parser->body().substr(0, 200);
         }
+        const WorkerStats::HttpTimes times{c.connect_ns, c.written, c.parser->firstByteNs()};
+        c.connect_ns = -1;  // charged to this request
         stats_.record(run_, c.intended, c.sent, run_.nowNs(), status, kind, message,
-                      c.parser->recordedHeader());
+                      c.parser->recordedHeader(), &times);
         bool keep = c.parser->keep_alive();
         c.parser.reset();
         if (!keep) {
@@ -521,6 +552,13 @@ RunResult merge(std::vector<WorkerStats*> stats, const RunState& run, double ela
     r.corrected.merge(s->corrected);
     r.service.merge(s->service);
     r.slip.merge(s->slip);
+    if (s->has_phases) {
+      if (!r.http_phases) r.http_phases.emplace();
+      r.http_phases->connect.merge(s->phases.connect);
+      r.http_phases->send.merge(s->phases.send);
+      r.http_phases->wait.merge(s->phases.wait);
+      r.http_phases->receive.merge(s->phases.receive);
+    }
     r.completed += s->completed;
     r.succeeded += s->succeeded;
     r.warmup_requests += s->warmup;

@@ -224,6 +224,12 @@ json runToJson(const RunResult& r, const RunConfig& c) {
         {"windows", c.stability_windows},
         {"tolerance", c.stability_tolerance},
         {"rule", "last N full windows: throughput and mean latency max/min <= 1 + tolerance"}}}};
+  if (r.http_phases) {
+    out["http_phases"] = {{"connect", latencyJson(r.http_phases->connect)},
+                          {"send", latencyJson(r.http_phases->send)},
+                          {"wait", latencyJson(r.http_phases->wait)},
+                          {"receive", latencyJson(r.http_phases->receive)}};
+  }
   if (c.slo_percentile > 0) {
     double target_ns = c.slo_ms * 1e6;
     int64_t over = r.completed - r.corrected.countAtOrBelow(static_cast<int64_t>(target_ns));
@@ -257,6 +263,16 @@ std::string textSummary(const json& run) {
       l["p90_ms"].get<double>(), l["p99_ms"].get<double>(), l["p999_ms"].get<double>(),
       l["max_ms"].get<double>(), v["p50_ms"].get<double>(), v["p90_ms"].get<double>(),
       v["p99_ms"].get<double>(), v["max_ms"].get<double>());
+  if (run.contains("http_phases")) {
+    const auto& p = run["http_phases"];
+    auto phase = [&](const char* name) {
+      return fmt::format("{} {:.3f}/{:.3f}", name, p[name]["p50_ms"].get<double>(), p[name]["p99_ms"].get<double>());
+    };
+    out += "  phases     " + phase("send") + "  " + phase("wait") + "  " + phase("receive");
+    const int64_t connects = p["connect"]["count"].get<int64_t>();
+    if (connects > 0) out += "  " + phase("connect") + " (" + std::to_string(connects) + " new connections)";
+    out += "  (p50/p99 ms)\n";
+  }
   if (run["config"]["mode"] != "closed") {
     out += fmt::format("  schedule   {} delayed > 1 ms ({:.2f}%), slip p99 {:.3f} ms\n",
                        s["delayed"].get<int64_t>(), s["delayed_percent"].get<double>(),
@@ -308,14 +324,16 @@ std::string requestsJsonl(const RunResult& result) {
     const double intended = start + r.intended_s;
     const double done = intended + static_cast<double>(r.latency_ns) / 1e9;
     const double sent = done - static_cast<double>(r.service_ns) / 1e9;
-    nlohmann::json line = {{"intended", std::round(intended * 1e6) / 1e6},
-                           {"sent", std::round(sent * 1e6) / 1e6},
-                           {"done", std::round(done * 1e6) / 1e6},
+    auto micros = [](double t) { return std::round(t * 1e6) / 1e6; };
+    nlohmann::json line = {{"intended", micros(intended)},
+                           {"sent", micros(sent)},
+                           {"done", micros(done)},
                            {"latency_ms", static_cast<double>(r.latency_ns) / 1e6},
                            {"service_ms", static_cast<double>(r.service_ns) / 1e6},
                            {"status", r.status},
                            {"error", errorKindName(r.error)},
                            {"header", r.header}};
+    if (r.first_byte_ns >= 0) line["first_byte"] = micros(intended + static_cast<double>(r.first_byte_ns) / 1e9);
     out += line.dump();
     out += '\n';
   }

@@ -185,6 +185,28 @@ std::string runReportHtml(const std::vector<json>& runs, const std::string& titl
   html += "</table><p class=note>Latency is measured from each request's intended send time "
           "(coordinated-omission correct); service time from the actual send.</p>";
 
+  // HTTP runs: where the service time went.
+  bool any_phases = false;
+  for (const auto& r : runs) any_phases = any_phases || r.contains("http_phases");
+  if (any_phases) {
+    html += "<h2>HTTP phases</h2><table><tr><th class=l>run</th><th class=l>phase</th><th>count</th>"
+            "<th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>";
+    for (const auto& r : runs) {
+      if (!r.contains("http_phases")) continue;
+      for (const char* phase : {"connect", "send", "wait", "receive"}) {
+        const auto& p = r["http_phases"][phase];
+        html += fmt::format(
+            "<tr><td class=l>{}</td><td class=l>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escapeHtml(r["label"].get<std::string>()), phase, p["count"].get<int64_t>(),
+            num(p["p50_ms"].get<double>()), num(p["p90_ms"].get<double>()), num(p["p99_ms"].get<double>()),
+            num(p["max_ms"].get<double>()));
+      }
+    }
+    html += "</table><p class=note>connect: the TCP handshake, charged to the first request on each new "
+            "connection; send: until the request is written; wait: from written to the response's first "
+            "byte; receive: from the first byte to the last.</p>";
+  }
+
   std::vector<Series> curves, service, throughput, p99, p50;
   int color = 0;
   for (const auto& r : runs) {

@@ -69,6 +69,9 @@ struct RequestRecord {
   /** done - intended (coordinated-omission corrected), and done - sent. */
   int64_t latency_ns = 0;
   int64_t service_ns = 0;
+  /** HTTP: first byte of the response − intended (its status line parsed); -1 when none came
+   *  or for gRPC. */
+  int64_t first_byte_ns = -1;
   /** HTTP status, or the gRPC status code; 0 when no HTTP response came. */
   int status = 0;
   ErrorKind error = ErrorKind::kNone;
@@ -109,6 +112,17 @@ struct Window {
   double mean_ns = 0;
 };
 
+/**
+ * Where HTTP requests' time went, for the requests that got a response (as k6's and curl's
+ * timings): connect is the TCP handshake, charged to the first request on each connection;
+ * send from taking the connection to the request written; wait from written to the first byte
+ * of the response (its status line parsed: time to first byte less the send); receive from
+ * the first byte to the last.
+ */
+struct HttpPhases {
+  HdrHistogram connect, send, wait, receive;
+};
+
 struct RunResult {
   std::string schedule;  // description, or "closed loop, concurrency N"
   std::string transport;
@@ -132,6 +146,8 @@ struct RunResult {
   common::SystemTime started{};
   /** With LoadOptions::recording: every measured request, ordered by intended send time. */
   std::vector<RequestRecord> records;
+  /** HTTP runs: the phases of the measured requests that got a response. */
+  std::optional<HttpPhases> http_phases;
 };
 
 using ProgressCallback = std::function<void(double elapsed_s, int64_t completed, int64_t errors)>;
