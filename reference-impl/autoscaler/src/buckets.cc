@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kh/autoscaler/rounding.h"
+
 namespace kh::autoscaler {
 namespace {
 
@@ -33,7 +35,6 @@ double roundToNDigits(int digits, double value) {
   double p = std::pow(10.0, digits);
   return std::round(value * p) / p;
 }
-
 
 namespace {
 // roundToPrecision(v) without a pow per call (the window average runs every tick).
@@ -163,19 +164,15 @@ void TimedFloat64Buckets::recordSlow(TimePoint now, double value) {
 
 double TimedFloat64Buckets::windowAverage(TimePoint now_point) const {
   if (!last_write_) return 0;
-  if (inLastWriteSecondOrBefore(now_point)) {
-    // now ≤ the last write's second (d ≤ 0 below), without the division.
-    const auto n = static_cast<double>(buckets_.size());
-    const double valid = first_write_ ? static_cast<double>((*last_write_ - *first_write_) / granularity_ + 1) : n;
-    return averageToPrecision(window_total_, std::min(valid, n));
-  }
-  const Seconds now = truncate(now_point);
   const Seconds last = *last_write_;
   const auto n = static_cast<double>(buckets_.size());
   // (lastWrite − firstWrite)/g + 1 valid buckets; with no firstWrite (after a resize that
   // found no data) Go's zero time makes this huge, so the whole ring counts.
   const double valid =
       first_write_ ? static_cast<double>((last - *first_write_) / granularity_ + 1) : n;
+  // now ≤ the last write's second (d ≤ 0 below): known without truncating the clock.
+  if (inLastWriteSecondOrBefore(now_point)) return averageToPrecision(window_total_, std::min(valid, n));
+  const Seconds now = truncate(now_point);
   const auto d = now - last;
   if (d <= Seconds(0)) {
     return averageToPrecision(window_total_, std::min(valid, n));

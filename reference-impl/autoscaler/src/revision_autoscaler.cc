@@ -126,10 +126,11 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
 
   // 3. The KPA reconciler, again while its status or the SKS changes. As in Knative it runs
   //    on an event (kpa/controller.go's informers and the deciders' Watch, which fires only
-  //    when the decision changed, poked or not): the decider published a change, a re-check fell due, or
-  //    what it watches changed (ready endpoints, the scale target's replicas, reachability,
-  //    the SKS mode, the settings). Otherwise it would decide what it decided last time: every
-  //    time-dependent branch of the scaler asks for its re-check (requeue_after).
+  //    when the decision changed, poked or not): the decider published a change, a re-check
+  //    fell due, or what it watches changed (ready endpoints, the scale target's replicas,
+  //    reachability, the SKS mode, the settings). Otherwise it would decide what it decided
+  //    last time: every time-dependent branch of the scaler asks for its re-check
+  //    (requeue_after).
   const int32_t initial_replicas = observation.current_replicas;
   int32_t current = observation.current_replicas;
   const ReconcileInputs inputs{observation.ready_pods, observation.current_replicas,
@@ -137,11 +138,6 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
   const bool reconcile = published || requeue_fired ||
                          !last_inputs_ || !(*last_inputs_ == inputs);
   ScaleNote applied_note;
-  ScaleNote& last_note = last_note_;
-  // The last reconcile's want and activator count (kept, not the whole result: copying it
-  // each pass cost store-forwarding stalls in fleet simulations).
-  int32_t& want = last_want_;
-  int32_t& num_activators = last_num_activators_;
   std::vector<PaStatus> transitions;
   for (int i = 0; reconcile && i < kMaxReconcilesPerTick; ++i) {
     const PaStatus pa_before = pa_.status();
@@ -157,14 +153,14 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
     o.proxy_for = proxyFor(now);
     o.activator_probe_ok = true;  // the in-process activator always answers
     const PodAutoscaler::Result result = pa_.reconcile(now, o);
-    want = result.want;
-    num_activators = result.num_activators;
+    last_want_ = result.want;
+    last_num_activators_ = result.num_activators;
 
     if (result.replicas_to_apply) {
       current = *result.replicas_to_apply;
       applied_note = result.note;
     }
-    last_note = result.note;
+    last_note_ = result.note;
     if (result.requeue_after) {
       const TimePoint at = now + *result.requeue_after;
       if (!requeue_at_ || at < *requeue_at_) requeue_at_ = at;
@@ -180,6 +176,7 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
     if (!changed) break;
   }
 
+  // What it saw, with the replicas it asked for (applying them is not news to it).
   if (reconcile) last_inputs_ = ReconcileInputs{observation.ready_pods, current, observation.reachability, sks_mode_};
 
   RevisionDecision d = makeDecision(now);
@@ -187,8 +184,8 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
   d.poked = decider_ticked && poke;
   d.published = published;
   d.pa_transitions = std::move(transitions);
-  d.want = want;
-  d.num_activators = num_activators;
+  d.want = last_want_;
+  d.num_activators = last_num_activators_;
   if (current != initial_replicas) d.replicas = current;
   d.activator_path_changed = d.activator_in_path != reported_in_path_;
   reported_in_path_ = d.activator_in_path;
@@ -225,7 +222,7 @@ RevisionDecision RevisionAutoscaler::tick(TimePoint now, const RevisionObservati
                         d.decider.excess_burst_capacity);
     }
   }
-  d.note = last_note;
+  d.note = last_note_;
   return d;
 }
 

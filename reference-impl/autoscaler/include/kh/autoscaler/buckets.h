@@ -9,13 +9,11 @@
 // the owner serializes access (Knative guards them with a mutex).
 
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <vector>
 
 #include "kh/autoscaler/config.h"
-#include "kh/autoscaler/rounding.h"
 
 namespace kh::autoscaler {
 
