@@ -427,8 +427,8 @@ Command addLoadCommand(CLI::App& app) {
                   "The run is invalid (exit 1) when the measured part is shorter (LoadGen's min_duration)");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress lines");
   cmd->add_option("--export-requests", a->export_requests,
-                  "Write every measured request here as JSON lines: intended, sent and done (Unix seconds), "
-                  "latency_ms (from intended), service_ms (from sent), status, error, header");
+                  "Write every measured request here as JSON lines: intended, sent, first_byte (HTTP) and done "
+                  "(Unix seconds), latency_ms (from intended), service_ms (from sent), status, error, header");
   cmd->add_option("--export-header", a->export_header,
                   "The response header --export-requests keeps with each request (gRPC: the metadata key)")
       ->default_val(a->export_header);

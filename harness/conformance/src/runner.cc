@@ -204,20 +204,40 @@ void bindMatrix(json& vars, const std::string& dt) {
 
 std::string varText(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
-// The first ${name} in `node` that `vars` lacks, if any: a case that needs what the target did not
-// describe (a sample input, an output name) is skipped with the reason rather than failed.
-std::optional<std::string> firstUnknownVariable(const json& node, const json& vars) {
-  if (node.is_string()) {
-    const std::string& s = node.get_ref<const std::string&>();
-    for (size_t start = s.find("${"); start != std::string::npos; start = s.find("${", start + 2)) {
-      size_t end = s.find('}', start);
-      if (end == std::string::npos) break;
-      std::string name = s.substr(start + 2, end - start - 2);
-      if (!vars.contains(name)) return name;
-    }
-    return std::nullopt;
+// The next ${name} in `s` at or after `from`: where it starts and where its '}' is.
+struct VariableRef {
+  size_t start, end;
+  std::string name(const std::string& s) const { return s.substr(start + 2, end - start - 2); }
+};
+std::optional<VariableRef> nextVariable(const std::string& s, size_t from) {
+  const size_t start = s.find("${", from);
+  if (start == std::string::npos) return std::nullopt;
+  const size_t end = s.find('}', start);
+  if (end == std::string::npos) return std::nullopt;
+  return VariableRef{start, end};
+}
+
+// The first ${name} in `text` that `vars` lacks, if any.
+std::optional<std::string> firstUnknownIn(const std::string& text, const json& vars) {
+  for (auto ref = nextVariable(text, 0); ref; ref = nextVariable(text, ref->end + 1)) {
+    std::string name = ref->name(text);
+    if (!vars.contains(name)) return name;
   }
-  if (node.is_object() || node.is_array()) {
+  return std::nullopt;
+}
+
+// The first ${name} in `node` (its strings and object keys, as substitute() reads them) that
+// `vars` lacks: a case that needs what the target did not describe (a sample input, an output
+// name) is skipped with the reason rather than failed.
+std::optional<std::string> firstUnknownVariable(const json& node, const json& vars) {
+  if (node.is_string()) return firstUnknownIn(node.get_ref<const std::string&>(), vars);
+  if (node.is_object()) {
+    for (const auto& [key, child] : node.items()) {
+      if (auto name = firstUnknownIn(key, vars)) return name;
+      if (auto name = firstUnknownVariable(child, vars)) return name;
+    }
+  }
+  if (node.is_array()) {
     for (const auto& child : node) {
       if (auto name = firstUnknownVariable(child, vars)) return name;
     }
@@ -239,18 +259,14 @@ absl::StatusOr<json> substitute(const json& node, const json& vars) {
     }
     std::string out;
     size_t pos = 0;
-    while (true) {
-      size_t start = s.find("${", pos);
-      if (start == std::string::npos) break;
-      size_t end = s.find('}', start);
-      if (end == std::string::npos) break;
-      std::string name = s.substr(start + 2, end - start - 2);
+    for (auto ref = nextVariable(s, 0); ref; ref = nextVariable(s, pos)) {
+      std::string name = ref->name(s);
       if (!vars.contains(name)) {
         return absl::FailedPreconditionError(common::strCat("variable ${", name, "} is not known"));
       }
-      out += s.substr(pos, start - pos);
+      out += s.substr(pos, ref->start - pos);
       out += varText(vars[name]);
-      pos = end + 1;
+      pos = ref->end + 1;
     }
     out += s.substr(pos);
     return json(out);
@@ -847,7 +863,6 @@ bool wants(const std::string& protocols, const std::string& p) {
   }
   return false;
 }
-
 
 // A demo model's sample, for targets whose metadata lists no inputs: <dir>/<name>.json applies to
 // a model called <name> or ending in -<name> (iris: "iris", "sklearn-iris", "xgboost-iris").

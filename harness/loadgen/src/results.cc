@@ -318,13 +318,13 @@ std::string perfAnalyzerCsv(const std::vector<json>& runs) {
 std::string requestsJsonl(const RunResult& result) {
   const double start =
       std::chrono::duration<double>(result.started.time_since_epoch()).count();
+  auto micros = [](double t) { return std::round(t * 1e6) / 1e6; };
   std::string out;
   out.reserve(result.records.size() * 160);
   for (const RequestRecord& r : result.records) {
     const double intended = start + r.intended_s;
     const double done = intended + static_cast<double>(r.latency_ns) / 1e9;
     const double sent = done - static_cast<double>(r.service_ns) / 1e9;
-    auto micros = [](double t) { return std::round(t * 1e6) / 1e6; };
     nlohmann::json line = {{"intended", micros(intended)},
                            {"sent", micros(sent)},
                            {"done", micros(done)},

@@ -50,10 +50,10 @@ std::string hdrIntervalLog(const RunResult& result, double start_epoch_s);
 /**
  * The run's recorded requests (LoadOptions::recording), one JSON object per line, in intended
  * send order: `intended`, `sent`, `first_byte` (HTTP with a response) and `done` as Unix
- * seconds (microseconds kept), `latency_ms`
- * (done − intended, coordinated-omission corrected), `service_ms` (done − sent), `status`
- * (HTTP status or gRPC code; 0 without a response), `error` (errorKindName: "none" when the
- * request succeeded) and `header` (the recorded response header's value; "" when absent).
+ * seconds (microseconds kept), `latency_ms` (done − intended, coordinated-omission corrected),
+ * `service_ms` (done − sent), `status` (HTTP status or gRPC code; 0 without a response),
+ * `error` (errorKindName: "none" when the request succeeded) and `header` (the recorded
+ * response header's value; "" when absent).
  */
 std::string requestsJsonl(const RunResult& result);
 
