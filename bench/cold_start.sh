@@ -7,11 +7,17 @@
 # latency, and the median breakdown.
 #
 # Usage: bench/cold_start.sh [cycles=50]
+# KH_COLD_START_JSON=FILE also writes the figures as JSON there (bench/peers.sh reads it);
+# KH_BENCH_BUILD_DIR=DIR uses binaries already built there instead of building build/release.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cycles="${1:-50}"
-kh_build kh_refstack_main
+if [[ -n "${KH_BENCH_BUILD_DIR:-}" ]]; then
+  KH_BUILD_DIR="$KH_BENCH_BUILD_DIR"
+else
+  kh_build kh_refstack_main
+fi
 kh_bench_workdir
 admin="$(kh_free_port)"; ingress="$(kh_free_port)"; grpc="$(kh_free_port)"
 cat >"$work/config.yaml" <<YAML
@@ -60,7 +66,7 @@ for round in $(seq 1 $rounds); do
   echo "round $round/$rounds done" >&2
 done
 "${rs[@]}" events | grep '"coldstart"' >"$work/cold.jsonl" || true
-python3 - "$work/cold.jsonl" "$work/client.txt" <<'PY'
+python3 - "$work/cold.jsonl" "$work/client.txt" "${KH_COLD_START_JSON:-}" <<'PY'
 import json, sys, statistics
 events = [json.loads(l) for l in open(sys.argv[1])]
 client = sorted(float(x) * 1000 for x in open(sys.argv[2]) if x.strip())
@@ -71,7 +77,14 @@ totals = [e["total_ms"] for e in events]
 print(f"cold starts recorded: {len(totals)}")
 print(f"refstack arrival->first byte: p50 {pct(totals,50):.1f} ms  p99 {pct(totals,99):.1f} ms  max {max(totals):.1f} ms")
 print(f"client (curl) total:          p50 {pct(client,50):.1f} ms  p99 {pct(client,99):.1f} ms  max {max(client):.1f} ms")
+breakdown = {}
 for step in ["buffered_ms", "pod_spawned_ms", "process_started_ms", "model_loaded_ms", "ready_ms", "forwarded_ms", "first_byte_ms"]:
     vals = [e["breakdown"][step] for e in events if e["breakdown"].get(step) is not None]
-    if vals: print(f"  median {step:15s} {statistics.median(vals):8.2f} ms")
+    if vals:
+        breakdown[step] = statistics.median(vals)
+        print(f"  median {step:15s} {breakdown[step]:8.2f} ms")
+if sys.argv[3]:
+    json.dump({"count": len(totals), "p50_ms": pct(totals, 50), "p99_ms": pct(totals, 99), "max_ms": max(totals),
+               "client_p50_ms": pct(client, 50), "client_p99_ms": pct(client, 99),
+               "median_breakdown_ms": breakdown}, open(sys.argv[3], "w"), indent=2)
 PY

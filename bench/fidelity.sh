@@ -52,50 +52,8 @@ booster.save_model(os.path.join(work, "xgboost", "model.json"))
 joblib.dump(svm.SVC(gamma="scale").fit(iris.data, iris.target), os.path.join(work, "sklearn", "model.joblib"))
 PY
 
-# One KServe ModelServer per framework. The model classes follow KServe's xgbserver and
-# sklearnserver: the request's instances (V1) or input tensors (V2) become one array, predicted,
-# and the answer is made by KServe's own get_predict_response.
-cat >"$work/serve.py" <<'PY'
-import argparse, os
-import numpy as np
-import kserve
-from kserve import Model
-from kserve.errors import InferenceError
-from kserve.utils.utils import get_predict_input, get_predict_response
-
-parser = argparse.ArgumentParser(parents=[kserve.model_server.parser])
-parser.add_argument("--framework", required=True, choices=["xgboost", "sklearn"])
-parser.add_argument("--model_dir", required=True)
-args, _ = parser.parse_known_args()
-
-class Served(Model):
-    def load(self):
-        if args.framework == "xgboost":
-            import xgboost as xgb
-            self._booster = xgb.Booster(model_file=os.path.join(args.model_dir, "model.json"))
-        else:
-            import joblib
-            self._model = joblib.load(os.path.join(args.model_dir, "model.joblib"))
-        self.ready = True
-        return True
-
-    def predict(self, payload, headers=None):
-        try:
-            instances = get_predict_input(payload)
-            if args.framework == "xgboost":
-                import xgboost as xgb
-                result = self._booster.predict(xgb.DMatrix(instances))
-            else:
-                result = self._model.predict(np.asarray(instances))
-            return get_predict_response(payload, result, self.name)
-        except Exception as e:
-            raise InferenceError(str(e))
-
-if __name__ == "__main__":
-    model = Served(args.model_name)
-    model.load()
-    kserve.ModelServer().start([model])
-PY
+# One KServe ModelServer per framework (bench/kserve_model_server.py).
+cp "$(dirname "${BASH_SOURCE[0]}")/kserve_model_server.py" "$work/serve.py"
 
 status=0
 run_against() {  # run_against NAME FRAMEWORK
