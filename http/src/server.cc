@@ -357,16 +357,23 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
     lingeringClose();
   }
 
-  // ResponseSink: may run on any thread; the write happens on this session's worker.
+  // ResponseSink: may run on any thread; the write happens on this session's worker. Called on
+  // the worker (a proxy answering from its upstream's completion) it writes now: a post would
+  // cost a trip through the event loop per request.
   void deliver(Response&& response) override {
+    if (worker_.ioc.get_executor().running_in_this_thread()) return writeDelivered(std::move(response));
     net::post(worker_.ioc, [self = shared_from_this(), res = std::move(response)]() mutable {
-      if (self->closed_) return;
-      self->response_ = std::move(res);
-      self->response_.version(self->version_);
-      self->response_.keep_alive(self->keep_alive_ && !self->worker_.draining);
-      self->response_.set(bhttp::field::server, self->shared_.options.server_name);
-      self->write();
+      self->writeDelivered(std::move(res));
     });
+  }
+
+  void writeDelivered(Response&& response) {
+    if (closed_) return;
+    response_ = std::move(response);
+    response_.version(version_);
+    response_.keep_alive(keep_alive_ && !worker_.draining);
+    response_.set(bhttp::field::server, shared_.options.server_name);
+    write();
   }
 
   // Errors found before a request could be handed over: answer in the protocol's JSON error
@@ -388,8 +395,16 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
 
   void write() {
     response_.prepare_payload();
+    // Speculatively, now: a response usually fits the socket's send buffer whole (the socket is
+    // non-blocking), and an asynchronous write that completes at once still costs a trip through
+    // the event loop for its completion. What does not fit goes asynchronously.
+    serializer_.emplace(response_);
+    beast::error_code ec;
+    while (!ec && !serializer_->is_done()) bhttp::write_some(socket_, *serializer_, ec);
+    if (serializer_->is_done()) return onWrite({});
+    if (ec != net::error::would_block && ec != net::error::try_again) return onWrite(ec);
     armTimer(shared_.options.body_timeout);
-    bhttp::async_write(socket_, response_,
+    bhttp::async_write(socket_, *serializer_,
                        [self = shared_from_this()](beast::error_code ec, size_t) {
                          self->onWrite(ec);
                        });
@@ -488,6 +503,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   bool streamed_ = false;
   int stream_expiries_ = 0;  // inactivity timeouts in a row while streamed
   Response response_;
+  std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;
   Worker& worker_;
   Shared& shared_;
   bool idle_ = false;

@@ -10,7 +10,7 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/beast/core/error.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
-#include "boost/beast/core/tcp_stream.hpp"
+#include "boost/asio/steady_timer.hpp"
 #include "boost/beast/http/error.hpp"
 #include "boost/beast/http/parser.hpp"
 #include "boost/beast/http/read.hpp"
@@ -27,15 +27,63 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-struct Connection {
-  explicit Connection(const net::any_io_executor& executor) : stream(executor) {}
-  beast::tcp_stream stream;
+// A pooled connection: a plain non-blocking socket and one deadline timer. Beast's tcp_stream
+// arms and cancels a timer around every read and write, and each cancelled wait comes back
+// through the event loop; here the deadline of the exchange under way is a field, and the one
+// timer wait re-arms itself when it fires before it (the server's sessions do the same). A wait
+// lasts at most kTimerStep, so that an idle connection holds no wait for long: a pending wait is
+// work to its io_context, and owners drain by letting the io_context run out of work.
+constexpr auto kTimerStep = std::chrono::milliseconds(200);
+
+struct Connection : std::enable_shared_from_this<Connection> {
+  explicit Connection(const net::any_io_executor& executor) : socket(executor), timer(executor) {}
+  tcp::socket socket;
+  net::steady_timer timer;
   beast::flat_buffer buffer;
+  Clock::time_point deadline = Clock::time_point::max();
+  bool timer_pending = false;
+  uint64_t timer_generation = 0;
+  // The deadline passed: the pending operations were cancelled (their error is a timeout).
+  bool timed_out = false;
+
+  void expiresAt(Clock::time_point at) {
+    timed_out = false;
+    deadline = at;
+    if (at == Clock::time_point::max() || (timer_pending && timer.expiry() <= at)) return;
+    startTimerWait();
+  }
+  void expiresNever() { expiresAt(Clock::time_point::max()); }
+
+  void startTimerWait() {
+    timer_pending = true;
+    uint64_t generation = ++timer_generation;
+    timer.expires_at(std::min(deadline, Clock::now() + kTimerStep));  // cancels an earlier wait
+    timer.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      self->onTimer(ec, generation);
+    });
+  }
+
+  void onTimer(beast::error_code ec, uint64_t generation) {
+    if (generation != timer_generation) return;
+    timer_pending = false;
+    if (ec || !socket.is_open() || deadline == Clock::time_point::max()) return;
+    if (Clock::now() < deadline) return startTimerWait();
+    timed_out = true;
+    beast::error_code ignored;
+    socket.cancel(ignored);
+  }
+
+  // An operation's error, as the deadline made it.
+  beast::error_code timeoutAware(beast::error_code ec) const {
+    return ec && timed_out ? beast::error_code(beast::error::timeout) : ec;
+  }
 
   void close() {
     beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.socket().close(ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+    ++timer_generation;
+    timer.cancel();
   }
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
@@ -46,6 +94,7 @@ struct Exchange {
   Clock::time_point deadline;
   UpstreamCallback done;
   ConnectionPtr connection;
+  std::optional<bhttp::request_serializer<bhttp::string_body>> serializer;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser;
   bool reused = false;   // the connection served an earlier request
   bool retried = false;  // the one transparent retry is spent
@@ -94,8 +143,7 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
       ConnectionPtr connection = std::move(idle.back());
       idle.pop_back();
       char byte;
-      ssize_t n = ::recv(connection->stream.socket().native_handle(), &byte, 1,
-                         MSG_PEEK | MSG_DONTWAIT);
+      ssize_t n = ::recv(connection->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return connection;
       connection->close();
     }
@@ -106,9 +154,10 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
     ex->connection = std::make_shared<Connection>(executor);
     ex->reused = false;
     ++counters.connections_opened;
-    ex->connection->stream.expires_at(std::min(ex->deadline, Clock::now() + options.connect_timeout));
-    ex->connection->stream.async_connect(
+    ex->connection->expiresAt(std::min(ex->deadline, Clock::now() + options.connect_timeout));
+    ex->connection->socket.async_connect(
         endpoint, [self = shared_from_this(), ex](beast::error_code ec) {
+          ec = ex->connection->timeoutAware(ec);
           if (ec) {
             ex->connection->close();
             if (Clock::now() >= ex->deadline) {
@@ -124,30 +173,42 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
                 false);
           }
           beast::error_code ignored;
-          ex->connection->stream.socket().set_option(tcp::no_delay(true), ignored);
+          ex->connection->socket.set_option(tcp::no_delay(true), ignored);
+          ex->connection->socket.non_blocking(true, ignored);
           self->write(ex);
         });
   }
 
+  // Speculatively, now: a request usually fits the socket's send buffer whole, and an
+  // asynchronous write that completes at once still costs a trip through the event loop. What
+  // does not fit goes asynchronously.
   void write(const ExchangePtr& ex) {
-    ex->connection->stream.expires_at(ex->deadline);
-    bhttp::async_write(
-        ex->connection->stream, ex->request,
-        [self = shared_from_this(), ex](beast::error_code ec, size_t written) {
-          if (!ec) return self->read(ex);
-          ex->connection->close();
-          if (written == 0 && ex->reused && !ex->retried && ec != beast::error::timeout) {
-            return self->retry(ex);  // nothing left: safe whatever the method
-          }
-          if (ec == beast::error::timeout) {
-            return self->finish(ex, absl::DeadlineExceededError("deadline passed sending the request"),
-                                written > 0);
-          }
-          self->finish(ex,
-                       absl::UnavailableError(common::strCat("sending to ", self->host_header,
-                                                             " failed: ", ec.message())),
-                       written > 0);
-        });
+    Connection& c = *ex->connection;
+    c.expiresAt(ex->deadline);
+    ex->serializer.emplace(ex->request);
+    beast::error_code ec;
+    size_t written = 0;
+    while (!ec && !ex->serializer->is_done()) written += bhttp::write_some(c.socket, *ex->serializer, ec);
+    if (ex->serializer->is_done()) return read(ex);
+    if (ec != net::error::would_block && ec != net::error::try_again) return onWriteError(ex, ec, written);
+    bhttp::async_write(c.socket, *ex->serializer,
+                       [self = shared_from_this(), ex, written](beast::error_code ec, size_t n) {
+                         ec = ex->connection->timeoutAware(ec);
+                         if (!ec) return self->read(ex);
+                         self->onWriteError(ex, ec, written + n);
+                       });
+  }
+
+  void onWriteError(const ExchangePtr& ex, beast::error_code ec, size_t written) {
+    ex->connection->close();
+    if (written == 0 && ex->reused && !ex->retried && ec != beast::error::timeout) {
+      return retry(ex);  // nothing left: safe whatever the method
+    }
+    if (ec == beast::error::timeout) {
+      return finish(ex, absl::DeadlineExceededError("deadline passed sending the request"), written > 0);
+    }
+    finish(ex, absl::UnavailableError(common::strCat("sending to ", host_header, " failed: ", ec.message())),
+           written > 0);
   }
 
   void read(const ExchangePtr& ex) {
@@ -155,9 +216,9 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
     ex->parser->body_limit(options.max_response_body_bytes);
     if (ex->head) ex->parser->skip(true);
     bhttp::async_read(
-        ex->connection->stream, ex->connection->buffer, *ex->parser,
+        ex->connection->socket, ex->connection->buffer, *ex->parser,
         [self = shared_from_this(), ex](beast::error_code ec, size_t read) {
-          self->onRead(ex, ec, read);
+          self->onRead(ex, ex->connection->timeoutAware(ec), read);
         });
   }
 
@@ -209,7 +270,7 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
       connection->close();
       return;
     }
-    connection->stream.expires_never();
+    connection->expiresNever();
     idle.push_back(connection);
   }
 
@@ -217,7 +278,7 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
     --in_flight;
     ex->connection.reset();
     UpstreamCallback done = std::move(ex->done);
-    done(std::move(result), bytes_were_sent);
+    done(std::move(result), bytes_were_sent, bytes_were_sent ? nullptr : &ex->request);
   }
 };
 

@@ -42,7 +42,10 @@ using UpstreamResult = absl::StatusOr<Response>;
 
 /**
  * A move-only completion callback (std::function needs copyable targets, and callers usually
- * capture a move-only Responder). Invoked exactly once.
+ * capture a move-only Responder). Invoked exactly once, as f(result, bytes_were_sent), or as
+ * f(result, bytes_were_sent, unsent) where the callable takes a third `Request*`: then `unsent`
+ * is the request itself when no byte of it left (for a retry elsewhere without a copy made up
+ * front; it may be moved from), else null.
  */
 class UpstreamCallback {
  public:
@@ -54,22 +57,26 @@ class UpstreamCallback {
   UpstreamCallback(UpstreamCallback&&) = default;
   UpstreamCallback& operator=(UpstreamCallback&&) = default;
 
-  void operator()(UpstreamResult&& result, bool bytes_were_sent) {
-    impl_->call(std::move(result), bytes_were_sent);
+  void operator()(UpstreamResult&& result, bool bytes_were_sent, Request* unsent = nullptr) {
+    impl_->call(std::move(result), bytes_were_sent, unsent);
   }
   explicit operator bool() const { return impl_ != nullptr; }
 
  private:
   struct Concept {
     virtual ~Concept() = default;
-    virtual void call(UpstreamResult&& result, bool bytes_were_sent) = 0;
+    virtual void call(UpstreamResult&& result, bool bytes_were_sent, Request* unsent) = 0;
   };
   template <typename F>
   struct Model final : Concept {
     explicit Model(F&& f) : fn(std::move(f)) {}
     explicit Model(const F& f) : fn(f) {}
-    void call(UpstreamResult&& result, bool bytes_were_sent) override {
-      fn(std::move(result), bytes_were_sent);
+    void call(UpstreamResult&& result, bool bytes_were_sent, Request* unsent) override {
+      if constexpr (std::is_invocable_v<F&, UpstreamResult&&, bool, Request*>) {
+        fn(std::move(result), bytes_were_sent, unsent);
+      } else {
+        fn(std::move(result), bytes_were_sent);
+      }
     }
     F fn;
   };

@@ -2,6 +2,7 @@
 // The ingress's Prometheus metrics: requests by InferenceService, revision, code and protocol, and
 // their latency through the ingress.
 
+#include <cstdint>
 #include <string_view>
 
 namespace prometheus {
@@ -16,7 +17,10 @@ namespace kh::ingress {
 
 struct Route;
 
-/** Registered once on the stack's registry. Thread-safe. */
+/**
+ * Registered once on the stack's registry. Thread-safe; each thread caches the series it used,
+ * so a request takes no lock and allocates nothing once its series exists.
+ */
 class IngressMetrics {
  public:
   explicit IngressMetrics(prometheus::Registry& registry);
@@ -30,8 +34,12 @@ class IngressMetrics {
   void refused(const Route& route, std::string_view revision, int code, const char* protocol);
 
  private:
+  void record(const Route& route, std::string_view revision, int code, const char* protocol, const double* seconds);
+
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& seconds_;
+  // Tells this instance's cached series from those of one destroyed before (never reused).
+  const uint64_t instance_;
 };
 
 }  // namespace kh::ingress
