@@ -28,6 +28,19 @@ size_t utf8Length(std::string_view s, size_t i) {
 void appendJsonString(std::string& out, std::string_view value) {
   out.push_back('"');
   for (size_t i = 0; i < value.size(); ++i) {
+    // Runs of characters that need no escaping (names, keys: nearly everything) are copied
+    // whole; a push_back per character was a tenth of a V2 response's encoding.
+    size_t run = i;
+    while (run < value.size()) {
+      auto u = static_cast<unsigned char>(value[run]);
+      if (u < 0x20 || u >= 0x80 || u == '"' || u == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(value.data() + i, run - i);
+      i = run;
+      if (i == value.size()) break;
+    }
     char c = value[i];
     auto u = static_cast<unsigned char>(c);
     if (u >= 0x80) {

@@ -7,6 +7,7 @@
 #include "kh/common/status_macros.h"
 #include "kh/protocols/json_writer.h"
 #include "nlohmann/json.hpp"
+#include "v2_fast_decode.h"
 
 namespace kh::protocols {
 namespace {
@@ -406,6 +407,14 @@ absl::StatusOr<std::string> optionalString(const json& root, const char* field) 
 
 absl::StatusOr<InferenceRequest> decodeV2Request(std::string_view body,
                                                  std::optional<size_t> json_length) {
+  if (!json_length) {
+    if (auto fast = internal::decodeV2RequestFast(body)) return std::move(*fast);
+  }
+  return decodeV2RequestWithoutFastPath(body, json_length);
+}
+
+absl::StatusOr<InferenceRequest> decodeV2RequestWithoutFastPath(std::string_view body,
+                                                                std::optional<size_t> json_length) {
   KH_ASSIGN_OR_RETURN(SplitBody split, splitBody(body, json_length));
   KH_ASSIGN_OR_RETURN(json root, parseJson(split.json_text));
   if (!root.is_object()) return invalid("the request body must be a JSON object");

@@ -36,6 +36,14 @@ struct EncodedBody {
 absl::StatusOr<InferenceRequest> decodeV2Request(std::string_view body,
                                                  std::optional<size_t> json_length);
 
+/**
+ * decodeV2Request() without its fast path for plain FP32/FP64 JSON requests: the general
+ * decoder, which every body the fast path declines goes to. Both give the same result for every
+ * body; this one is for the tests that hold them to it.
+ */
+absl::StatusOr<InferenceRequest> decodeV2RequestWithoutFastPath(std::string_view body,
+                                                                std::optional<size_t> json_length);
+
 /** Decodes an inference response body (the client side); same rules as requests. */
 absl::StatusOr<InferenceResponse> decodeV2Response(std::string_view body,
                                                    std::optional<size_t> json_length);
