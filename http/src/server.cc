@@ -57,6 +57,8 @@ struct Shared {
   const ServerOptions options;
   Handler& handler;
   std::atomic<int64_t> active_requests{0};
+  // Sessions open on every worker (the connection limit counts them).
+  std::atomic<size_t> open_connections{0};
 };
 
 class Session;
@@ -91,8 +93,12 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   Session(tcp::socket socket, Worker& worker, Shared& shared)
       : socket_(std::move(socket)), timer_(worker.ioc), worker_(worker), shared_(shared) {
     worker_.sessions.insert(this);
+    shared_.open_connections.fetch_add(1, std::memory_order_relaxed);
   }
-  ~Session() { worker_.sessions.erase(this); }
+  ~Session() {
+    worker_.sessions.erase(this);
+    shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+  }
 
   void start() {
     beast::error_code ec;
@@ -234,6 +240,14 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void onHeader(beast::error_code ec) {
     if (ec) return onReadError(ec);
     auto& header = parser_->get();
+    // A request whose Transfer-Encoding does not end in chunked has a body of unknown length:
+    // RFC 9112 6.3 says 400 and close. Beast reads it as bodiless, and the body bytes would then
+    // be parsed as the next request on the connection (a smuggled one). Beast itself refuses
+    // Content-Length beside Transfer-Encoding and differing Content-Lengths.
+    if (!parser_->chunked() && header.count(bhttp::field::transfer_encoding) != 0) {
+      return sendError(bhttp::status::bad_request,
+                       "the request's Transfer-Encoding does not end in chunked: its length is unknown");
+    }
     if (!parser_->is_done() &&
         (parser_->chunked() ||
          parser_->content_length().value_or(0) > shared_.options.stream_body_threshold) &&
@@ -247,7 +261,13 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
                        common::strCat("request body of ", *length, " bytes exceeds the limit of ",
                                       shared_.options.max_body_bytes, " bytes"));
     }
-    (void)header;
+    size_t fields = 0;
+    for (auto it = header.begin(); it != header.end(); ++it) ++fields;
+    if (fields > shared_.options.max_header_count) {
+      return sendError(bhttp::status::request_header_fields_too_large,
+                       common::strCat("request has ", fields, " header fields; the limit is ",
+                                      shared_.options.max_header_count));
+    }
     if (parser_->is_done()) return dispatch();
     armTimer(shared_.options.body_timeout);
     bhttp::async_read(socket_, buffer_, *parser_,
@@ -612,11 +632,58 @@ void SessionStream::finish() {
   }
 }
 
+// A connection over the listener's limit: a 503 the client can read, then a lingering close
+// (closing with its request unread would reset the connection and lose the answer). It is not a
+// Session, so it is not counted; it lasts at most a second.
+class Refusal : public std::enable_shared_from_this<Refusal> {
+ public:
+  Refusal(tcp::socket socket, size_t limit) : socket_(std::move(socket)), timer_(socket_.get_executor()) {
+    std::string body = internal::jsonErrorBody(
+        common::strCat("the server has ", limit, " connections open, its limit; try again later"));
+    answer_ = common::strCat("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n",
+                             "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+  }
+
+  void start() {
+    net::async_write(socket_, net::buffer(answer_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      beast::error_code ignored;
+      self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      self->timer_.expires_after(std::chrono::seconds(1));
+      self->timer_.async_wait([self](beast::error_code ec) {
+        if (!ec) self->close();
+      });
+      self->drain();
+    });
+  }
+
+ private:
+  void drain() {
+    socket_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->drain();
+    });
+  }
+  void close() {
+    beast::error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);
+  }
+
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  std::string answer_;
+  std::array<char, 4096> scratch_{};
+};
+
 void doAccept(Worker& worker, Shared& shared) {
   worker.acceptor->async_accept([&worker, &shared](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == net::error::operation_aborted || !worker.acceptor->is_open()) return;
       // Transient errors (e.g. EMFILE) must not stop the accept loop.
+    } else if (size_t limit = shared.options.max_connections;
+               limit != 0 && shared.open_connections.load(std::memory_order_relaxed) >= limit) {
+      std::make_shared<Refusal>(std::move(socket), limit)->start();
     } else {
       std::make_shared<Session>(std::move(socket), worker, shared)->start();
     }

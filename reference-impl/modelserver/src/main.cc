@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
       ->default_val(8 * 1024 * 1024);
   app.add_option("--max_body_mb", max_body_mb, "Largest HTTP request body (413 above)")
       ->default_val(32);
+  app.add_option("--max_connections", opts.http.max_connections,
+                 "Connections open at once; one more is answered 503 and closed (0 = no limit)")
+      ->default_val(opts.http.max_connections);
   app.add_option("--header_timeout_ms", header_timeout_ms,
                  "Time allowed to send a request's headers once started (408 after)")
       ->default_val(10'000);

@@ -188,6 +188,14 @@ struct ServerOptions {
   int workers = 1;
   size_t max_body_bytes = 32 * 1024 * 1024;
   size_t max_header_bytes = 16 * 1024;
+  /** Header fields per request; more get 431 (Envoy's default max_headers_count). */
+  size_t max_header_count = 100;
+  /**
+   * Connections open at once on this listener (all workers together). One more is answered
+   * 503 with a JSON error and closed, so a flood of idle connections cannot take every file
+   * descriptor. 0: no limit.
+   */
+  size_t max_connections = 4096;
   /**
    * Requests with a larger Content-Length, and every chunked one, are offered to the handler as
    * streams (Handler::streamsBody); a handler that declines gets them whole as usual.
