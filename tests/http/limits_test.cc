@@ -22,11 +22,20 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+// Answers with the body's size; a chunked request to /stream is taken as a stream and answered
+// without reading its body (what a proxy's relay would start).
 class Echo final : public Handler {
  public:
   void handle(Request& req, Response& res) override {
     res.result(200);
     res.body() = "got " + std::to_string(req.body().size());
+  }
+  bool streamsBody(const RequestHeader& header) override { return header.target() == "/stream"; }
+  void handleStreamed(StreamedRequestPtr request) override {
+    Response res;
+    res.result(200);
+    res.body() = "streamed";
+    request->reply(std::move(res));
   }
 };
 
@@ -132,6 +141,11 @@ TEST(Limits, HeaderFieldsOverTheCountGet431) {
   ASSERT_TRUE(at_limit.send(request(8)));  // 10 fields
   EXPECT_EQ(statusLine(at_limit.readToClose()), "HTTP/1.1 200 OK");
   expectRefusedAndClosed(server.port(), request(9), "431 Request Header Fields Too Large");
+  // A request whose body would be streamed has the same limit.
+  std::string streamed = "POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n";
+  for (int i = 0; i < 9; ++i) streamed += "X-Field-" + std::to_string(i) + ": v\r\n";
+  expectRefusedAndClosed(server.port(), streamed + "\r\n3\r\nabc\r\n0\r\n\r\n",
+                         "431 Request Header Fields Too Large");
 }
 
 TEST(Limits, HeadersOverTheSizeGet431) {
