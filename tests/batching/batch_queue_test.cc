@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
 namespace kh::batching {
 namespace {
 
@@ -100,6 +102,11 @@ TEST_F(BatchQueueTest, AFullQueueRefusesAndKeepsWhatItHas) {
   Queue q(config(8, 1000, {}, 3));
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(q.push(i, 1, now()));
   EXPECT_FALSE(q.push(4, 1, now())) << "3 requests wait at most";
+  BatchQueue<std::unique_ptr<int>> owning(config(8, 1000, {}, 1));
+  ASSERT_TRUE(owning.push(std::make_unique<int>(1), 1, now()));
+  auto refused = std::make_unique<int>(2);
+  EXPECT_FALSE(owning.push(std::move(refused), 1, now()));
+  ASSERT_NE(refused, nullptr) << "a refused request stays with the caller, to be answered";
   EXPECT_EQ(q.size(), 3u);
   clock_.advance(microseconds(1000));
   EXPECT_EQ(ids(q.take(now())), (std::vector<int>{1, 2, 3}));
@@ -117,6 +124,21 @@ TEST_F(BatchQueueTest, CancelledRequestsLeaveTheBatch) {
   EXPECT_FALSE(q.take(now()).has_value()) << "2 of 4 rows left: waits again";
   clock_.advance(microseconds(1000));
   EXPECT_EQ(ids(q.take(now())), (std::vector<int>{1, 4}));
+}
+
+TEST_F(BatchQueueTest, RemovingNothingKeepsEveryPayload) {
+  // Move-only payloads, as the batcher queues: a removal pass that finds nothing must leave the
+  // queued requests intact.
+  BatchQueue<std::unique_ptr<int>> q(config(4, 0));
+  ASSERT_TRUE(q.push(std::make_unique<int>(1), 1, now()));
+  ASSERT_TRUE(q.push(std::make_unique<int>(2), 1, now()));
+  EXPECT_TRUE(q.removeIf([](const std::unique_ptr<int>&) { return false; }).empty());
+  auto batch = q.take(now());
+  ASSERT_TRUE(batch.has_value());
+  ASSERT_EQ(batch->size(), 2u);
+  ASSERT_NE((*batch)[0].payload, nullptr);
+  ASSERT_NE((*batch)[1].payload, nullptr);
+  EXPECT_EQ(*(*batch)[1].payload, 2);
 }
 
 TEST_F(BatchQueueTest, TheDelayCountsFromTheOldestRequest) {

@@ -13,17 +13,23 @@ DynamicBatcher::DynamicBatcher(std::string model_name, BatchingConfig config, Ru
       time_(time),
       observer_(observer),
       queue_(config_) {
+  std::lock_guard lock(join_mu_);
   instances_.reserve(static_cast<size_t>(config_.instances));
   for (int i = 0; i < config_.instances; ++i) instances_.emplace_back([this] { instanceLoop(); });
 }
 
-DynamicBatcher::~DynamicBatcher() {
+DynamicBatcher::~DynamicBatcher() { stop(); }
+
+void DynamicBatcher::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   wake_.notify_all();
-  for (auto& t : instances_) t.join();
+  std::lock_guard lock(join_mu_);
+  for (auto& t : instances_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 void DynamicBatcher::submit(std::vector<protocols::Tensor> inputs, BatchDone done,

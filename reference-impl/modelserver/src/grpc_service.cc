@@ -76,11 +76,25 @@ grpc::ServerUnaryReactor* GrpcService::ModelInfer(grpc::CallbackServerContext* c
   auto started = time_.monotonicTime();
   auto decoded = protocols::requestFromProto(*request);
   if (!decoded.ok()) return finish(context, Endpoint::kInfer, started, decoded.status());
-  auto result = server_.infer(request->model_name(), std::move(*decoded));
-  if (result.ok()) {
-    // Answer in the form the client used: raw contents for raw requests.
-    protocols::responseToProto(*result, request->raw_input_contents_size() > 0, response);
+  bool raw = request->raw_input_contents_size() > 0;
+  if (server_.batches(request->model_name())) {
+    // Answered from the batcher's thread once the batch has run; a call the client cancelled
+    // (or whose deadline passed) leaves the queue unrun.
+    auto* reactor = context->DefaultReactor();
+    server_.inferAsync(
+        request->model_name(), std::move(*decoded),
+        [this, reactor, response, raw, started](absl::StatusOr<protocols::InferenceResponse> result) {
+          // Answer in the form the client used: raw contents for raw requests.
+          if (result.ok()) protocols::responseToProto(*result, raw, response);
+          double seconds = std::chrono::duration<double>(time_.monotonicTime() - started).count();
+          metrics_.record(Protocol::kGrpc, Endpoint::kInfer, statusToHttp(result.status()), seconds);
+          reactor->Finish(toGrpcStatus(result.status()));
+        },
+        [context] { return context->IsCancelled(); });
+    return reactor;
   }
+  auto result = server_.infer(request->model_name(), std::move(*decoded));
+  if (result.ok()) protocols::responseToProto(*result, raw, response);
   return finish(context, Endpoint::kInfer, started, result.status());
 }
 

@@ -1,8 +1,9 @@
 #include "kh/modelserver/inference_server.h"
 
-#include <thread>
-
+#include <algorithm>
+#include <future>
 #include <random>
+#include <thread>
 
 #include "kh/common/status_macros.h"
 #include "kh/common/strings.h"
@@ -41,15 +42,40 @@ absl::Status notFound(std::string_view name) {
 
 }  // namespace
 
-InferenceServer::InferenceServer(std::string server_name, std::string server_version)
-    : name_(std::move(server_name)), version_(std::move(server_version)) {}
+InferenceServer::InferenceServer(std::string server_name, std::string server_version,
+                                 const common::TimeSource& time,
+                                 batching::BatchObserver* observer)
+    : name_(std::move(server_name)),
+      version_(std::move(server_version)),
+      time_(time),
+      observer_(observer) {}
+
+InferenceServer::~InferenceServer() { stopBatching(); }
+
+const common::TimeSource& InferenceServer::defaultTimeSource() {
+  static const common::RealTimeSource real;
+  return real;
+}
 
 void InferenceServer::registerModel(const std::string& name, std::string runtime,
-                                    std::string model_dir) {
+                                    std::string model_dir, batching::BatchingConfig batching) {
   auto entry = std::make_unique<Entry>();
   entry->runtime = std::move(runtime);
   entry->model_dir = std::move(model_dir);
+  entry->batching = std::move(batching);
   models_[name] = std::move(entry);
+}
+
+bool InferenceServer::batches(std::string_view name) const {
+  const Entry* e = find(name);
+  return e != nullptr && e->batching.enabled();
+}
+
+void InferenceServer::stopBatching() {
+  for (auto& [name, e] : models_) {
+    auto loaded = e->loaded.load();
+    if (loaded && loaded->batcher) loaded->batcher->stop();
+  }
 }
 
 const InferenceServer::Entry* InferenceServer::find(std::string_view name) const {
@@ -57,7 +83,25 @@ const InferenceServer::Entry* InferenceServer::find(std::string_view name) const
   return it == models_.end() ? nullptr : it->second.get();
 }
 
-absl::Status InferenceServer::loadModel(const std::string& name, const std::function<void()>& before_ready) {
+namespace {
+// Batching joins requests on the first dimension: every input must have it variable and no
+// other variable dimension, and hold fixed-size elements.
+absl::Status checkBatchable(const protocols::ModelMetadata& meta) {
+  for (const auto& in : meta.inputs) {
+    bool ok = !in.shape.empty() && in.shape[0] == -1 &&
+              std::count(in.shape.begin(), in.shape.end(), -1) == 1;
+    if (!ok) {
+      return absl::FailedPreconditionError(common::strCat(
+          "dynamic batching needs every input's first dimension variable and no other; input '",
+          in.name, "' has shape ", protocols::shapeToString(in.shape)));
+    }
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::Status InferenceServer::loadModel(const std::string& name,
+                                        const std::function<void()>& before_ready) {
   auto it = models_.find(name);
   if (it == models_.end()) return notFound(name);
   Entry& e = *it->second;
@@ -67,7 +111,22 @@ absl::Status InferenceServer::loadModel(const std::string& name, const std::func
     e.state.store(ModelState::kFailedToLoad);
     return model.status();
   }
-  e.model.store(std::shared_ptr<const runtimes::Model>(std::move(*model)));
+  auto loaded = std::make_shared<Loaded>();
+  loaded->model = std::shared_ptr<const runtimes::Model>(std::move(*model));
+  if (e.batching.enabled()) {
+    if (absl::Status st = checkBatchable(loaded->model->metadata()); !st.ok()) {
+      e.state.store(ModelState::kFailedToLoad);
+      return st;
+    }
+    loaded->batcher = std::make_unique<batching::DynamicBatcher>(
+        name, e.batching,
+        [this, model = loaded->model](std::span<const Tensor> inputs) {
+          return runModel(*model, inputs);
+        },
+        time_, observer_);
+  }
+  auto previous = e.loaded.exchange(std::move(loaded));
+  if (previous && previous->batcher) previous->batcher->stop();
   if (before_ready) before_ready();
   e.state.store(ModelState::kLoaded);
   return absl::OkStatus();
@@ -77,7 +136,9 @@ absl::Status InferenceServer::unloadModel(const std::string& name) {
   auto it = models_.find(name);
   if (it == models_.end()) return notFound(name);
   it->second->state.store(ModelState::kUnloaded);
-  it->second->model.store(nullptr);
+  auto previous = it->second->loaded.exchange(nullptr);
+  // Queued requests are answered before the unload returns.
+  if (previous && previous->batcher) previous->batcher->stop();
   return absl::OkStatus();
 }
 
@@ -98,7 +159,7 @@ std::vector<std::string> InferenceServer::modelNames() const {
   return names;
 }
 
-absl::StatusOr<std::shared_ptr<const runtimes::Model>> InferenceServer::readyModel(
+absl::StatusOr<std::shared_ptr<const InferenceServer::Loaded>> InferenceServer::readyModel(
     std::string_view name, std::string_view version) const {
   const Entry* e = find(name);
   if (e == nullptr) return notFound(name);
@@ -106,11 +167,11 @@ absl::StatusOr<std::shared_ptr<const runtimes::Model>> InferenceServer::readyMod
     // KServe's reference server has no model versions.
     return absl::UnimplementedError("Model versioning not supported yet.");
   }
-  auto model = e->model.load();
-  if (!model || e->state.load() != ModelState::kLoaded) {
+  auto loaded = e->loaded.load();
+  if (!loaded || e->state.load() != ModelState::kLoaded) {
     return absl::UnavailableError(common::strCat("Model with name ", name, " is not ready."));
   }
-  return model;
+  return loaded;
 }
 
 absl::StatusOr<bool> InferenceServer::modelReady(std::string_view name,
@@ -123,15 +184,14 @@ absl::StatusOr<bool> InferenceServer::modelReady(std::string_view name,
 
 absl::StatusOr<protocols::ModelMetadata> InferenceServer::modelMetadata(
     std::string_view name, std::string_view version) const {
-  KH_ASSIGN_OR_RETURN(auto model, readyModel(name, version));
-  return model->metadata();
+  KH_ASSIGN_OR_RETURN(auto loaded, readyModel(name, version));
+  return loaded->model->metadata();
 }
 
-absl::StatusOr<InferenceResponse> InferenceServer::infer(std::string_view name,
-                                                         InferenceRequest&& request) const {
-  KH_ASSIGN_OR_RETURN(auto model, readyModel(name, request.model_version));
-  if (infer_delay_.count() > 0) std::this_thread::sleep_for(infer_delay_);
-  const auto& meta = model->metadata();
+absl::StatusOr<InferenceServer::Prepared> InferenceServer::prepare(
+    std::string_view name, InferenceRequest&& request) const {
+  KH_ASSIGN_OR_RETURN(auto loaded, readyModel(name, request.model_version));
+  const auto& meta = loaded->model->metadata();
   if (request.inputs.size() != meta.inputs.size()) {
     std::string expected;
     for (const auto& in : meta.inputs) expected += common::strCat(expected.empty() ? "" : ", ", in.name);
@@ -139,9 +199,9 @@ absl::StatusOr<InferenceResponse> InferenceServer::infer(std::string_view name,
         "model '", name, "' expects ", meta.inputs.size(), " input(s) (", expected, ") but ",
         request.inputs.size(), " were given"));
   }
+  Prepared prepared;
   // Put inputs in metadata order; names must match exactly.
-  std::vector<Tensor> ordered;
-  ordered.reserve(meta.inputs.size());
+  prepared.inputs.reserve(meta.inputs.size());
   int64_t batch = -1;
   for (const auto& in_meta : meta.inputs) {
     auto it = std::find_if(request.inputs.begin(), request.inputs.end(),
@@ -158,37 +218,110 @@ absl::StatusOr<InferenceResponse> InferenceServer::infer(std::string_view name,
       }
       batch = it->shape[0];
     }
-    ordered.push_back(std::move(*it));
+    prepared.inputs.push_back(std::move(*it));
   }
-  KH_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, model->predict(ordered));
+  prepared.loaded = std::move(loaded);
+  prepared.shell.model_name = std::string(name);
+  prepared.shell.id = std::move(request.id);
+  prepared.shell.has_id = request.has_id;
+  prepared.shell.outputs = std::move(request.outputs);
+  return prepared;
+}
 
+absl::StatusOr<std::vector<Tensor>> InferenceServer::runModel(
+    const runtimes::Model& model, std::span<const Tensor> inputs) const {
+  // The testing aid's delay is per prediction: per batch when batching.
+  if (infer_delay_.count() > 0) std::this_thread::sleep_for(infer_delay_);
+  return model.predict(inputs);
+}
+
+absl::StatusOr<InferenceResponse> InferenceServer::respond(
+    ResponseShell&& shell, const protocols::ModelMetadata& meta,
+    absl::StatusOr<std::vector<Tensor>>&& outputs) {
+  if (!outputs.ok()) return outputs.status();
   InferenceResponse response;
-  response.model_name = std::string(name);
-  response.id = request.has_id ? std::move(request.id) : makeRequestId();
-  if (request.outputs.empty()) {
-    response.outputs = std::move(outputs);
+  response.model_name = std::move(shell.model_name);
+  response.id = shell.has_id ? std::move(shell.id) : makeRequestId();
+  if (shell.outputs.empty()) {
+    response.outputs = std::move(*outputs);
     return response;
   }
-  for (const auto& wanted : request.outputs) {
-    auto it = std::find_if(outputs.begin(), outputs.end(),
+  for (const auto& wanted : shell.outputs) {
+    auto it = std::find_if(outputs->begin(), outputs->end(),
                            [&](const Tensor& t) { return t.name == wanted.name; });
-    if (it == outputs.end()) {
+    if (it == outputs->end()) {
       std::string known;
       for (const auto& o : meta.outputs) known += common::strCat(known.empty() ? "" : ", ", o.name);
       return absl::InvalidArgumentError(common::strCat("requested output '", wanted.name,
-                                                       "' does not exist; model '", name,
-                                                       "' has: ", known));
+                                                       "' does not exist; model '",
+                                                       response.model_name, "' has: ", known));
     }
     response.outputs.push_back(*it);
   }
   return response;
 }
 
+absl::StatusOr<InferenceResponse> InferenceServer::infer(std::string_view name,
+                                                         InferenceRequest&& request) const {
+  KH_ASSIGN_OR_RETURN(Prepared prepared, prepare(name, std::move(request)));
+  const auto& model = *prepared.loaded->model;
+  if (!prepared.loaded->batcher) {
+    return respond(std::move(prepared.shell), model.metadata(), runModel(model, prepared.inputs));
+  }
+  // A synchronous caller of a batching model waits for its batch.
+  std::promise<absl::StatusOr<InferenceResponse>> result;
+  auto future = result.get_future();
+  inferAsync(name, std::move(prepared),
+             [&result](absl::StatusOr<InferenceResponse> r) { result.set_value(std::move(r)); },
+             {});
+  return future.get();
+}
+
+void InferenceServer::inferAsync(std::string_view name, InferenceRequest&& request,
+                                 InferDone done, batching::CancelCheck cancelled) const {
+  auto prepared = prepare(name, std::move(request));
+  if (!prepared.ok()) return done(prepared.status());
+  inferAsync(name, std::move(*prepared), std::move(done), std::move(cancelled));
+}
+
+void InferenceServer::inferAsync(std::string_view name, Prepared&& prepared, InferDone done,
+                                 batching::CancelCheck cancelled) const {
+  const auto& model = *prepared.loaded->model;
+  if (!prepared.loaded->batcher) {
+    return done(respond(std::move(prepared.shell), model.metadata(),
+                        runModel(model, prepared.inputs)));
+  }
+  prepared.loaded->batcher->submit(
+      std::move(prepared.inputs),
+      [shell = std::move(prepared.shell), model = prepared.loaded->model,
+       done = std::move(done)](batching::Outputs outputs) mutable {
+        done(respond(std::move(shell), model->metadata(), std::move(outputs)));
+      },
+      std::move(cancelled));
+}
+
 absl::StatusOr<Tensor> InferenceServer::predictV1(std::string_view name,
                                                   std::string_view body) const {
-  KH_ASSIGN_OR_RETURN(auto model, readyModel(name, {}));
-  if (infer_delay_.count() > 0) std::this_thread::sleep_for(infer_delay_);
-  const auto& meta = model->metadata();
+  KH_ASSIGN_OR_RETURN(InferenceRequest request, decodeV1(name, body));
+  KH_ASSIGN_OR_RETURN(InferenceResponse response, infer(name, std::move(request)));
+  return std::move(response.outputs.front());
+}
+
+void InferenceServer::predictV1Async(std::string_view name, std::string_view body,
+                                     PredictV1Done done) const {
+  auto request = decodeV1(name, body);
+  if (!request.ok()) return done(request.status());
+  inferAsync(name, std::move(*request),
+             [done = std::move(done)](absl::StatusOr<InferenceResponse> response) mutable {
+               if (!response.ok()) return done(response.status());
+               done(std::move(response->outputs.front()));
+             });
+}
+
+absl::StatusOr<InferenceRequest> InferenceServer::decodeV1(std::string_view name,
+                                                           std::string_view body) const {
+  KH_ASSIGN_OR_RETURN(auto loaded, readyModel(name, {}));
+  const auto& meta = loaded->model->metadata();
   if (meta.inputs.size() != 1 || meta.outputs.empty()) {
     return absl::InvalidArgumentError(
         common::strCat("model '", name, "' has ", meta.inputs.size(),
@@ -197,8 +330,7 @@ absl::StatusOr<Tensor> InferenceServer::predictV1(std::string_view name,
   KH_ASSIGN_OR_RETURN(Tensor input, protocols::decodeV1Request(body, meta.inputs[0]));
   InferenceRequest request;
   request.inputs.push_back(std::move(input));
-  KH_ASSIGN_OR_RETURN(InferenceResponse response, infer(name, std::move(request)));
-  return std::move(response.outputs.front());
+  return request;
 }
 
 int statusToHttp(const absl::Status& status) {

@@ -86,10 +86,42 @@ int main(int argc, char** argv) {
                  "Every prediction takes at least this long, holding its worker (a slow model, for "
                  "scaling and back-pressure tests)")
       ->default_val(0);
+  int max_batch_size = 0, max_queue_size = 0, batch_instances = 1;
+  int64_t max_queue_delay_us = 0;
+  std::vector<int> preferred_batch_sizes;
+  auto* batch_flag = app.add_option(
+      "--max_batch_size", max_batch_size,
+      "Dynamic batching: most rows in one batch (0 = off). Overrides model_dir/config.json's "
+      "\"dynamic_batching\" section, as do the other batching flags")
+      ->check(CLI::Range(0, 1 << 20))
+      ->group("Dynamic batching");
+  auto* delay_flag = app.add_option("--max_queue_delay_microseconds", max_queue_delay_us,
+                                    "How long the oldest queued request waits for a batch to fill")
+                         ->check(CLI::Range(int64_t{0}, int64_t{60'000'000}))
+                         ->group("Dynamic batching");
+  auto* preferred_flag =
+      app.add_option("--preferred_batch_size", preferred_batch_sizes,
+                     "Batch sizes sent at once when reached (repeat or comma-separate)")
+          ->delimiter(',')
+          ->group("Dynamic batching");
+  auto* queue_flag = app.add_option("--max_queue_size", max_queue_size,
+                                    "Requests waiting for a batch at most; more get 503 / "
+                                    "UNAVAILABLE (default 1024)")
+                         ->check(CLI::Range(1, 1 << 24))
+                         ->group("Dynamic batching");
+  auto* instances_flag =
+      app.add_option("--batch_instances", batch_instances, "Batches computed at once (threads)")
+          ->check(CLI::Range(1, 64))
+          ->group("Dynamic batching");
   app.add_option("--port_file", port_file,
                  "Write {\"http_port\": N, \"grpc_port\": N} here once listening (for port 0)");
   CLI11_PARSE(app, argc, argv);
 
+  if (batch_flag->count() > 0) opts.batching.max_batch_size = max_batch_size;
+  if (delay_flag->count() > 0) opts.batching.max_queue_delay_us = max_queue_delay_us;
+  if (preferred_flag->count() > 0) opts.batching.preferred_batch_sizes = preferred_batch_sizes;
+  if (queue_flag->count() > 0) opts.batching.max_queue_size = max_queue_size;
+  if (instances_flag->count() > 0) opts.batching.instances = batch_instances;
   opts.http.max_body_bytes = static_cast<size_t>(max_body_mb) * 1024 * 1024;
   opts.http.header_timeout = std::chrono::milliseconds(header_timeout_ms);
   opts.http.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);

@@ -13,15 +13,39 @@ namespace kh::modelserver {
 
 inline constexpr const char* kServerVersion = "0.1.0";
 
+absl::StatusOr<batching::BatchingConfig> resolveBatching(const std::string& model_dir,
+                                                         const BatchingOverrides& overrides) {
+  auto config = batching::readBatchingConfig(model_dir);
+  if (!config.ok()) return config.status();
+  if (overrides.max_batch_size) config->max_batch_size = *overrides.max_batch_size;
+  if (overrides.max_queue_delay_us) {
+    config->max_queue_delay = std::chrono::microseconds(*overrides.max_queue_delay_us);
+  }
+  if (overrides.preferred_batch_sizes) {
+    config->preferred_batch_sizes = *overrides.preferred_batch_sizes;
+  }
+  if (overrides.max_queue_size) config->max_queue_size = *overrides.max_queue_size;
+  if (overrides.instances) config->instances = *overrides.instances;
+  if (absl::Status st = batching::validateBatchingConfig(*config); !st.ok()) {
+    return absl::InvalidArgumentError(
+        common::strCat("batching settings (", model_dir, "/config.json and flags): ",
+                       st.message()));
+  }
+  return config;
+}
+
 struct ModelServer::Impl {
-  Impl(const ModelServerOptions& opts, const common::TimeSource& t)
+  Impl(const ModelServerOptions& opts, const common::TimeSource& t, bool batches)
       : options(opts),
         time(t),
-        inference("kserve-harness-modelserver", kServerVersion),
-        rest(inference, inference, metrics, time),
+        metrics(batches),
+        inference("kserve-harness-modelserver", kServerVersion, time, &metrics),
+        rest(inference, inference, metrics, time, /*async_infer=*/batches),
         grpc_service(inference, metrics, time) {}
   ~Impl() {
     if (loader.joinable()) loader.join();
+    // Queued requests are answered while the metrics and frontends still exist.
+    inference.stopBatching();
   }
 
   // Loads in the background (ready once loaded), overlapping the servers' set-up: on a cold
@@ -35,8 +59,8 @@ struct ModelServer::Impl {
 
   ModelServerOptions options;
   const common::TimeSource& time;
-  InferenceServer inference;
   ServerMetrics metrics;
+  InferenceServer inference;
   RestHandler rest;
   GrpcService grpc_service;
   std::unique_ptr<http::HttpServer> http_server;
@@ -51,13 +75,17 @@ ModelServer::ModelServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 ModelServer::~ModelServer() {
   if (impl_->loader.joinable()) impl_->loader.join();
+  impl_->inference.stopBatching();
   if (impl_->grpc_server) impl_->grpc_server->Shutdown(std::chrono::system_clock::now());
 }
 
 absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::create(
     const ModelServerOptions& options, const common::TimeSource& time) {
-  auto impl = std::make_unique<Impl>(options, time);
-  impl->inference.registerModel(options.model_name, options.runtime, options.model_dir);
+  auto batching_config = resolveBatching(options.model_dir, options.batching);
+  if (!batching_config.ok()) return batching_config.status();
+  auto impl = std::make_unique<Impl>(options, time, batching_config->enabled());
+  impl->inference.registerModel(options.model_name, options.runtime, options.model_dir,
+                                *batching_config);
   impl->startLoading();
 
   http::ServerOptions http_options = options.http;

@@ -116,6 +116,50 @@ void setError(http::Response& res, const absl::Status& status) {
   setJson(res, statusToHttp(status), protocols::encodeV2Error(common::toStd(status.message())));
 }
 
+// V2 inference: the Inference-Header-Content-Length (binary extension) and the JSON body.
+absl::StatusOr<protocols::InferenceRequest> decodeV2(const Route& r, const http::Request& req) {
+  std::optional<size_t> json_length;
+  if (auto h = req.find(protocols::kInferenceHeaderContentLength.data()); h != req.end()) {
+    auto n = common::parseInt<size_t>(std::string_view(h->value().data(), h->value().size()));
+    if (!n) {
+      return absl::InvalidArgumentError(
+          "Inference-Header-Content-Length must be a non-negative integer");
+    }
+    json_length = *n;
+  }
+  auto request = protocols::decodeV2Request(req.body(), json_length);
+  if (request.ok()) request->model_version = std::string(r.version);
+  return request;
+}
+
+// What of a request decides which outputs are answered in binary.
+protocols::InferenceRequest binaryShell(const protocols::InferenceRequest& request) {
+  protocols::InferenceRequest shell;
+  shell.parameters = request.parameters;
+  shell.outputs = request.outputs;
+  return shell;
+}
+
+void writeV2(const protocols::InferenceRequest& shell,
+             const absl::StatusOr<protocols::InferenceResponse>& response, http::Response& res) {
+  if (!response.ok()) return setError(res, response.status());
+  std::vector<bool> binary = protocols::binaryOutputChoice(shell, *response);
+  auto encoded = protocols::encodeV2Response(*response, binary);
+  res.result(bhttp::status::ok);
+  if (encoded.json_length) {
+    res.set(bhttp::field::content_type, "application/octet-stream");
+    res.set(protocols::kInferenceHeaderContentLength.data(), std::to_string(*encoded.json_length));
+  } else {
+    res.set(bhttp::field::content_type, "application/json");
+  }
+  res.body() = std::move(encoded.body);
+}
+
+void writeV1(const absl::StatusOr<protocols::Tensor>& out, http::Response& res) {
+  if (!out.ok()) return setError(res, out.status());
+  setJson(res, 200, protocols::encodeV1Predictions(*out));
+}
+
 std::string namesJson(const std::vector<std::string>& names) {
   std::string out;
   JsonWriter w(out);
@@ -143,8 +187,55 @@ std::string readyJson(std::string_view name, bool ready) {
 }  // namespace
 
 RestHandler::RestHandler(const InferenceServer& server, InferenceServer& mutable_server,
-                         ServerMetrics& metrics, const common::TimeSource& time)
-    : server_(server), repository_(mutable_server), metrics_(metrics), time_(time) {}
+                         ServerMetrics& metrics, const common::TimeSource& time, bool async_infer)
+    : async_infer_(async_infer),
+      server_(server),
+      repository_(mutable_server),
+      metrics_(metrics),
+      time_(time) {}
+
+void RestHandler::handleAsync(http::Request&& req, http::Responder responder) {
+  std::string_view target(req.target().data(), req.target().size());
+  Route r = route(target);
+  if (r.endpoint != Endpoint::kInfer || req.method() != bhttp::verb::post) {
+    http::Response res;
+    handle(req, res);
+    responder.send(std::move(res));
+    return;
+  }
+  auto started = time_.monotonicTime();
+  auto finish = [this, protocol = r.protocol, started](http::Responder& responder,
+                                                       http::Response&& res) {
+    double seconds = std::chrono::duration<double>(time_.monotonicTime() - started).count();
+    metrics_.record(protocol, Endpoint::kInfer, static_cast<int>(res.result_int()), seconds);
+    responder.send(std::move(res));
+  };
+  if (r.protocol == Protocol::kV1) {
+    server_.predictV1Async(
+        r.model, req.body(),
+        [finish, responder = std::move(responder)](absl::StatusOr<protocols::Tensor> out) mutable {
+          http::Response res;
+          writeV1(out, res);
+          finish(responder, std::move(res));
+        });
+    return;
+  }
+  auto request = decodeV2(r, req);
+  if (!request.ok()) {
+    http::Response res;
+    setError(res, request.status());
+    return finish(responder, std::move(res));
+  }
+  protocols::InferenceRequest shell = binaryShell(*request);
+  server_.inferAsync(
+      r.model, std::move(*request),
+      [finish, shell = std::move(shell), responder = std::move(responder)](
+          absl::StatusOr<protocols::InferenceResponse> response) mutable {
+        http::Response res;
+        writeV2(shell, response, res);
+        finish(responder, std::move(res));
+      });
+}
 
 void RestHandler::handle(http::Request& req, http::Response& res) {
   auto started = time_.monotonicTime();
@@ -253,50 +344,16 @@ void RestHandler::handle(http::Request& req, http::Response& res) {
       }
       case Endpoint::kInfer:
         if (r.protocol == Protocol::kV1) {
-          auto out = server_.predictV1(r.model, req.body());
-          if (!out.ok()) {
-            setError(res, out.status());
-          } else {
-            setJson(res, 200, protocols::encodeV1Predictions(*out));
-          }
-          break;
+          writeV1(server_.predictV1(r.model, req.body()), res);
         } else {
-          std::optional<size_t> json_length;
-          if (auto h = req.find(protocols::kInferenceHeaderContentLength.data()); h != req.end()) {
-            auto n = common::parseInt<size_t>(std::string_view(h->value().data(), h->value().size()));
-            if (!n) {
-              setError(res, absl::InvalidArgumentError(
-                                "Inference-Header-Content-Length must be a non-negative integer"));
-              break;
-            }
-            json_length = *n;
-          }
-          auto request = protocols::decodeV2Request(req.body(), json_length);
+          auto request = decodeV2(r, req);
           if (!request.ok()) {
             setError(res, request.status());
             break;
           }
-          request->model_version = std::string(r.version);
           // Keep what decides binary outputs; the request itself is consumed by infer().
-          protocols::InferenceRequest shell;
-          shell.parameters = request->parameters;
-          shell.outputs = request->outputs;
-          auto response = server_.infer(r.model, std::move(*request));
-          if (!response.ok()) {
-            setError(res, response.status());
-            break;
-          }
-          std::vector<bool> binary = protocols::binaryOutputChoice(shell, *response);
-          auto encoded = protocols::encodeV2Response(*response, binary);
-          res.result(bhttp::status::ok);
-          if (encoded.json_length) {
-            res.set(bhttp::field::content_type, "application/octet-stream");
-            res.set(protocols::kInferenceHeaderContentLength.data(),
-                    std::to_string(*encoded.json_length));
-          } else {
-            res.set(bhttp::field::content_type, "application/json");
-          }
-          res.body() = std::move(encoded.body);
+          protocols::InferenceRequest shell = binaryShell(*request);
+          writeV2(shell, server_.infer(r.model, std::move(*request)), res);
         }
         break;
       case Endpoint::kUnknown:

@@ -77,10 +77,14 @@ class BatchQueue {
   /** `config` must be valid and enabled. */
   explicit BatchQueue(BatchingConfig config) : config_(std::move(config)) {}
 
-  /** Queues a request of 1..max_batch_size rows; false (nothing queued) when the queue is full. */
-  bool push(Payload payload, int rows, common::MonotonicTime now) {
+  /**
+   * Queues a request of 1..max_batch_size rows; false when the queue is full, and then
+   * `payload` is left untouched (still the caller's).
+   */
+  template <typename P>
+  bool push(P&& payload, int rows, common::MonotonicTime now) {
     if (static_cast<int>(items_.size()) >= config_.max_queue_size) return false;
-    items_.push_back(Item{std::move(payload), rows, now});
+    items_.push_back(Item{Payload(std::forward<P>(payload)), rows, now});
     return true;
   }
 
@@ -99,7 +103,7 @@ class BatchQueue {
         kept.push_back(std::move(item));
       }
     }
-    if (!removed.empty()) items_.swap(kept);
+    items_.swap(kept);
     return removed;
   }
 

@@ -56,8 +56,14 @@ class DynamicBatcher {
    */
   DynamicBatcher(std::string model_name, BatchingConfig config, RunBatch run,
                  const common::TimeSource& time, BatchObserver* observer);
-  /** Refuses new requests, runs every queued one, then stops the threads. */
+  /** stop() */
   ~DynamicBatcher();
+
+  /**
+   * Refuses new requests (Unavailable), runs every queued one, then stops the threads.
+   * Idempotent; thread-safe, but not from within a BatchDone or RunBatch.
+   */
+  void stop();
 
   DynamicBatcher(const DynamicBatcher&) = delete;
   DynamicBatcher& operator=(const DynamicBatcher&) = delete;
@@ -95,7 +101,8 @@ class DynamicBatcher {
   Queue queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int cancellable_ ABSL_GUARDED_BY(mu_) = 0;  // queued requests with a CancelCheck
-  std::vector<std::thread> instances_;
+  std::mutex join_mu_;  // stop() may be called by two threads at once
+  std::vector<std::thread> instances_ ABSL_GUARDED_BY(join_mu_);
 };
 
 }  // namespace kh::batching

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "kh/batching/dynamic_batcher.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
@@ -33,9 +34,20 @@ enum class Endpoint {
   kCount
 };
 
-class ServerMetrics {
+/**
+ * Also the batcher's observer: batch sizes (rows), each request's time in the batch queue,
+ * compute time per batch, and requests refused by a full queue.
+ */
+class ServerMetrics final : public batching::BatchObserver {
  public:
-  ServerMetrics();
+  /** The batching series exist only when `batching` (a server without it does not list them). */
+  explicit ServerMetrics(bool batching = false);
+
+  // batching::BatchObserver
+  void onQueued(std::chrono::nanoseconds waited) override;
+  void onBatch(const batching::BatchRecord& batch) override;
+  void onRefused() override;
+
   /** Records one finished request. Thread-safe and lock-free for counters. */
   void record(Protocol protocol, Endpoint endpoint, int code, double seconds);
   /** The Prometheus text exposition of every metric. */
@@ -49,6 +61,11 @@ class ServerMetrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_family_;
   prometheus::Family<prometheus::Histogram>* latency_family_;
+  prometheus::Histogram* batch_rows_ = nullptr;
+  prometheus::Histogram* batch_requests_ = nullptr;
+  prometheus::Histogram* batch_queue_seconds_ = nullptr;
+  prometheus::Histogram* batch_compute_seconds_ = nullptr;
+  prometheus::Counter* batch_refused_ = nullptr;
   std::mutex create_mu_;  // only taken the first time a series is used
   std::array<std::array<std::array<std::atomic<prometheus::Counter*>, kCodes.size()>, kE>, kP>
       requests_{};

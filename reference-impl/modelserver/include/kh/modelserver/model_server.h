@@ -6,15 +6,37 @@
 #include <functional>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "kh/batching/batch_queue.h"
 #include "kh/common/time_source.h"
 #include "kh/http/server.h"
 #include "kh/modelserver/inference_server.h"
 
 namespace kh::modelserver {
+
+/**
+ * Batching settings given as flags; each one set replaces the same setting of the model
+ * directory's config.json "dynamic_batching" section.
+ */
+struct BatchingOverrides {
+  std::optional<int> max_batch_size;
+  std::optional<int64_t> max_queue_delay_us;
+  std::optional<std::vector<int>> preferred_batch_sizes;
+  std::optional<int> max_queue_size;
+  std::optional<int> instances;
+};
+
+/**
+ * The model's batching: model_dir/config.json's "dynamic_batching", then `overrides`.
+ * @return InvalidArgument naming the file or the setting when the result is not valid.
+ */
+absl::StatusOr<batching::BatchingConfig> resolveBatching(const std::string& model_dir,
+                                                         const BatchingOverrides& overrides);
 
 struct ModelServerOptions {
   std::string model_name = "model";
@@ -33,6 +55,8 @@ struct ModelServerOptions {
   std::chrono::milliseconds load_delay{0};
   /** Every prediction takes at least this long (see InferenceServer::setInferDelay). */
   std::chrono::milliseconds infer_delay{0};
+  /** Dynamic batching (off unless config.json or these turn it on). */
+  BatchingOverrides batching;
   /** Runs on the loader thread once the model has loaded, before the server reports ready. */
   std::function<void()> on_model_loaded;
 };
