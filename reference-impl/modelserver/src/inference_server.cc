@@ -58,11 +58,13 @@ const common::TimeSource& InferenceServer::defaultTimeSource() {
 }
 
 void InferenceServer::registerModel(const std::string& name, std::string runtime,
-                                    std::string model_dir, batching::BatchingConfig batching) {
+                                    std::string model_dir, batching::BatchingConfig batching,
+                                    runtimes::LoadOptions load_options) {
   auto entry = std::make_unique<Entry>();
   entry->runtime = std::move(runtime);
   entry->model_dir = std::move(model_dir);
   entry->batching = std::move(batching);
+  entry->load_options = std::move(load_options);
   models_[name] = std::move(entry);
 }
 
@@ -106,7 +108,7 @@ absl::Status InferenceServer::loadModel(const std::string& name,
   if (it == models_.end()) return notFound(name);
   Entry& e = *it->second;
   e.state.store(ModelState::kLoading);
-  auto model = runtimes::loadModel(e.runtime, name, e.model_dir);
+  auto model = runtimes::loadModel(e.runtime, name, e.model_dir, e.load_options);
   if (!model.ok()) {
     e.state.store(ModelState::kFailedToLoad);
     return model.status();
@@ -145,6 +147,8 @@ absl::Status InferenceServer::unloadModel(const std::string& name) {
 bool InferenceServer::ready() const {
   for (const auto& [name, e] : models_) {
     if (e->state.load() != ModelState::kLoaded) return false;
+    auto loaded = e->loaded.load();
+    if (!loaded || !loaded->model->health().ok()) return false;
   }
   return true;
 }
@@ -171,6 +175,10 @@ absl::StatusOr<std::shared_ptr<const InferenceServer::Loaded>> InferenceServer::
   if (!loaded || e->state.load() != ModelState::kLoaded) {
     return absl::UnavailableError(common::strCat("Model with name ", name, " is not ready."));
   }
+  if (absl::Status health = loaded->model->health(); !health.ok()) {
+    return absl::UnavailableError(
+        common::strCat("Model with name ", name, " is not ready: ", health.message()));
+  }
   return loaded;
 }
 
@@ -179,7 +187,9 @@ absl::StatusOr<bool> InferenceServer::modelReady(std::string_view name,
   const Entry* e = find(name);
   if (e == nullptr) return notFound(name);
   if (!version.empty()) return absl::UnimplementedError("Model versioning not supported yet.");
-  return e->state.load() == ModelState::kLoaded;
+  if (e->state.load() != ModelState::kLoaded) return false;
+  auto loaded = e->loaded.load();
+  return loaded && loaded->model->health().ok();
 }
 
 absl::StatusOr<protocols::ModelMetadata> InferenceServer::modelMetadata(

@@ -56,6 +56,11 @@ int main(int argc, char** argv) {
   app.add_option("--runtime", opts.runtime,
                  "Runtime: auto (from the files in --model_dir), " + runtimes)
       ->default_val("auto");
+  app.add_option("--device", opts.device,
+                 "Where the dense runtime computes: auto (CUDA when an NVIDIA device is visible "
+                 "and usable, else CPU), cuda (fail to load without one), cpu")
+      ->default_val("auto")
+      ->check(CLI::IsMember({"auto", "cuda", "cpu"}));
   app.add_option("--host", opts.host, "Address to listen on")->default_val("127.0.0.1");
   app.add_option("--http_port", opts.http_port, "V1/V2 REST port (0 = any free port)")
       ->default_val(8080);

@@ -84,8 +84,14 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::create(
   auto batching_config = resolveBatching(options.model_dir, options.batching);
   if (!batching_config.ok()) return batching_config.status();
   auto impl = std::make_unique<Impl>(options, time, batching_config->enabled());
+  runtimes::LoadOptions load;
+  load.device = options.device;
+  // Device buffers hold a whole batch; without batching, a request of up to 256 rows at once.
+  load.max_batch_rows = batching_config->enabled() ? batching_config->max_batch_size : 256;
+  // One stream per thread that can compute at once.
+  load.streams = batching_config->enabled() ? batching_config->instances : options.workers;
   impl->inference.registerModel(options.model_name, options.runtime, options.model_dir,
-                                *batching_config);
+                                *batching_config, std::move(load));
   impl->startLoading();
 
   http::ServerOptions http_options = options.http;

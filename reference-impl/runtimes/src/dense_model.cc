@@ -100,6 +100,7 @@ class DenseModel final : public Model {
         backend_(std::move(backend)) {}
 
   const protocols::ModelMetadata& metadata() const override { return metadata_; }
+  absl::Status health() const override { return backend_->health(); }
 
   absl::StatusOr<std::vector<Tensor>> predict(std::span<const Tensor> inputs) const override {
     if (inputs.size() != 1) {
@@ -286,6 +287,7 @@ absl::StatusOr<std::vector<DenseLayer>> buildLayers(const json& config,
                                               "': ", common::toStd(bf.status().message())));
     }
     layer.weight = std::move(*wf);
+    layer.stored_dtype = w->second.dtype;
     layer.bias = std::move(*bf);
     width = layer.out;
     layers.push_back(std::move(layer));
@@ -308,7 +310,8 @@ std::unique_ptr<DenseBackend> makeCpuDenseBackend(std::vector<DenseLayer> layers
 }
 
 absl::StatusOr<ModelPtr> loadDenseModel(std::string_view model_name,
-                                        const std::filesystem::path& dir) {
+                                        const std::filesystem::path& dir,
+                                        const LoadOptions& options) {
   std::filesystem::path config_path = dir / "config.json";
   std::ifstream in(config_path);
   if (!in) return absl::NotFoundError(common::strCat(config_path.string(), ": no such file"));
@@ -345,8 +348,24 @@ absl::StatusOr<ModelPtr> loadDenseModel(std::string_view model_name,
   }
   int in_features = static_cast<int>(input->shape[1]);
   int out_features = static_cast<int>(output->shape[1]);
-  auto backend = makeCpuDenseBackend(std::move(*layers));
+  std::unique_ptr<DenseBackend> backend;
+  std::string device_note;
+  if (options.device == "cuda" || (options.device == "auto" && nvidiaDeviceNodesPresent())) {
+    auto cuda = makeCudaDenseBackend(*layers, options.max_batch_rows, options.streams);
+    if (cuda.ok()) {
+      backend = std::move(*cuda);
+    } else if (options.device == "cuda") {
+      return absl::FailedPreconditionError(common::strCat(
+          "model '", model_name, "': device 'cuda' cannot be used: ", cuda.status().message()));
+    } else {
+      device_note = common::strCat(" (auto: CUDA unusable: ", cuda.status().message(), ")");
+    }
+  } else if (options.device == "auto") {
+    device_note = " (auto: no NVIDIA device)";
+  }
+  if (!backend) backend = makeCpuDenseBackend(std::move(*layers));
   meta.properties["backend"] = backend->name();
+  meta.properties["device"] = backend->device() + device_note;
   meta.inputs.push_back(std::move(*input));
   meta.outputs.push_back(std::move(*output));
   return ModelPtr(new DenseModel(std::move(meta), in_features, out_features, std::move(backend)));

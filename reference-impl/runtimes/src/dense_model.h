@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct DenseLayer {
   int in = 0;
   int out = 0;
   Activation activation = Activation::kNone;
+  /** The weight's dtype in model.safetensors ("F32", "F16", "BF16", "F64"). */
+  std::string stored_dtype = "F32";
 };
 
 /**
@@ -45,12 +48,28 @@ class DenseBackend {
    * [rows, last layer's out]. Thread-safe: concurrent calls share no mutable state.
    */
   virtual absl::Status forward(const float* x, int rows, float* y) const = 0;
+  /** See Model::health(). */
+  virtual absl::Status health() const { return absl::OkStatus(); }
+  /** Where it runs, for the model's metadata ("cpu", "cuda: NVIDIA H200 (sm_90, 139 GiB)"). */
+  virtual std::string device() const { return "cpu"; }
 };
 
 /** OpenBLAS cblas_sgemm on the CPU, one BLAS thread (the server parallelises requests). */
 std::unique_ptr<DenseBackend> makeCpuDenseBackend(std::vector<DenseLayer> layers);
 
+/**
+ * The CUDA backend (the libkh_dense_cuda.so plugin): FP16 or BF16 on the device when every
+ * weight is stored so, else FP32. @return FailedPrecondition with the plugin's or CUDA's error
+ * text when it cannot run (no plugin, no device, out of memory).
+ */
+absl::StatusOr<std::unique_ptr<DenseBackend>> makeCudaDenseBackend(
+    const std::vector<DenseLayer>& layers, int max_rows, int streams);
+
+/** Whether NVIDIA's device nodes exist (a cheap test before "auto" opens the CUDA plugin). */
+bool nvidiaDeviceNodesPresent();
+
 absl::StatusOr<ModelPtr> loadDenseModel(std::string_view model_name,
-                                        const std::filesystem::path& dir);
+                                        const std::filesystem::path& dir,
+                                        const LoadOptions& options = {});
 
 }  // namespace kh::runtimes

@@ -29,8 +29,16 @@ absl::StatusOr<std::string> detectRuntime(const std::filesystem::path& dir) {
 
 std::vector<std::string> runtimeNames() { return {"xgboost", "dense"}; }
 
+std::vector<std::string> deviceNames() { return {"auto", "cuda", "cpu"}; }
+
 absl::StatusOr<ModelPtr> loadModel(std::string_view runtime, std::string_view model_name,
-                                   const std::filesystem::path& model_dir) {
+                                   const std::filesystem::path& model_dir,
+                                   const LoadOptions& options) {
+  auto devices = deviceNames();
+  if (std::find(devices.begin(), devices.end(), options.device) == devices.end()) {
+    return absl::InvalidArgumentError(
+        common::strCat("unknown device '", options.device, "'; known: auto, cuda, cpu"));
+  }
   // An unknown runtime is a configuration error whatever the directory holds: report it first.
   auto names = runtimeNames();
   if (runtime != kAuto && std::find(names.begin(), names.end(), runtime) == names.end()) {
@@ -50,8 +58,14 @@ absl::StatusOr<ModelPtr> loadModel(std::string_view runtime, std::string_view mo
     if (!detected.ok()) return detected.status();
     chosen = *detected;
   }
-  if (chosen == "xgboost") return loadXgboostModel(model_name, model_dir);
-  return loadDenseModel(model_name, model_dir);
+  if (chosen == "xgboost") {
+    if (options.device == "cuda") {
+      return absl::InvalidArgumentError(
+          "the xgboost runtime computes on the CPU only; device 'cuda' is for the dense runtime");
+    }
+    return loadXgboostModel(model_name, model_dir);
+  }
+  return loadDenseModel(model_name, model_dir, options);
 }
 
 }  // namespace kh::runtimes

@@ -51,7 +51,8 @@ class InferenceServer {
    * a model whose inputs cannot be joined row-wise then fails to load.
    */
   void registerModel(const std::string& name, std::string runtime, std::string model_dir,
-                     batching::BatchingConfig batching = {});
+                     batching::BatchingConfig batching = {},
+                     runtimes::LoadOptions load_options = {});
   /** @return whether the model was registered with dynamic batching. */
   bool batches(std::string_view name) const;
   /**
@@ -126,6 +127,7 @@ class InferenceServer {
     std::string runtime;
     std::string model_dir;
     batching::BatchingConfig batching;
+    runtimes::LoadOptions load_options;
     std::atomic<std::shared_ptr<const Loaded>> loaded;
     std::atomic<ModelState> state{ModelState::kLoading};
   };

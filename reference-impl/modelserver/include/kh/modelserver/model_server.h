@@ -43,6 +43,8 @@ struct ModelServerOptions {
   std::string model_dir;
   /** "auto", "xgboost" or "dense". */
   std::string runtime = "auto";
+  /** Where the dense runtime computes: "auto", "cuda" or "cpu" (runtimes::LoadOptions). */
+  std::string device = "auto";
   std::string host = "127.0.0.1";
   uint16_t http_port = 8080;
   uint16_t grpc_port = 8081;

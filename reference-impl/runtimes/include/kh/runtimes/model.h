@@ -35,6 +35,26 @@ class Model {
    */
   virtual absl::StatusOr<std::vector<protocols::Tensor>> predict(
       std::span<const protocols::Tensor> inputs) const = 0;
+
+  /**
+   * OK while the model can serve. A GPU model whose device failed (a CUDA error) reports the
+   * error here, and the server then reports the model not ready.
+   */
+  virtual absl::Status health() const { return absl::OkStatus(); }
+};
+
+/** How a model is loaded. */
+struct LoadOptions {
+  /**
+   * Where the dense runtime computes: "cpu"; "cuda" (load fails, with the CUDA error text, when
+   * no device can be used); or "auto": CUDA when an NVIDIA device is visible and usable, else
+   * the CPU (metadata property "device" says which, and why). The xgboost runtime is CPU only.
+   */
+  std::string device = "auto";
+  /** Rows a GPU's buffers are sized for; larger requests run in chunks. */
+  int max_batch_rows = 256;
+  /** Requests a GPU computes at once, one CUDA stream each. */
+  int streams = 1;
 };
 
 using ModelPtr = std::unique_ptr<Model>;
@@ -49,7 +69,11 @@ using ModelPtr = std::unique_ptr<Model>;
  *         unknown runtime name.
  */
 absl::StatusOr<ModelPtr> loadModel(std::string_view runtime, std::string_view model_name,
-                                   const std::filesystem::path& model_dir);
+                                   const std::filesystem::path& model_dir,
+                                   const LoadOptions& options = {});
+
+/** @return the device names LoadOptions::device accepts. */
+std::vector<std::string> deviceNames();
 
 /** @return the runtime names loadModel() accepts, "auto" excluded. */
 std::vector<std::string> runtimeNames();
