@@ -120,11 +120,81 @@ void writeDense(const std::filesystem::path& out, const std::string& dtype) {
   }
 }
 
+// A large MLP for benchmarks (not committed: 4 x 4096 is 200 MiB in FP32): `layers` layers,
+// the first layers - 1 of width x width with relu, the last width -> 10 with softmax. Weights
+// are the same formula scaled by 1/sqrt(in), so activations stay O(1) (and within FP16).
+void writeLargeDense(const std::filesystem::path& out, const std::string& dtype, int layers_n,
+                     int width) {
+  kh::runtimes::SafeTensorsFile file;
+  file.metadata["format"] = "pt";
+  file.metadata["generator"] = "kserve-harness make_fixtures --large";
+  nlohmann::json layers = nlohmann::json::array();
+  for (int l = 0; l < layers_n; ++l) {
+    const bool last = l + 1 == layers_n;
+    const int in = width, outw = last ? 10 : width;
+    const float scale = 2.0f / std::sqrt(static_cast<float>(in));
+    std::string w_bytes, b_bytes;
+    auto put = [&](std::string& bytes, float v) {
+      if (dtype == "F16") {
+        uint16_t h = kh::protocols::floatToHalf(v);
+        bytes.append(reinterpret_cast<const char*>(&h), 2);
+      } else {
+        bytes.append(reinterpret_cast<const char*>(&v), 4);
+      }
+    };
+    w_bytes.reserve(static_cast<size_t>(in) * outw * (dtype == "F16" ? 2 : 4));
+    for (int r = 0; r < outw; ++r) {
+      for (int c = 0; c < in; ++c) put(w_bytes, scale * weightAt(l, r, c));
+      put(b_bytes, 0.01f * static_cast<float>(r % 7) - 0.03f);
+    }
+    std::string prefix = "fc" + std::to_string(l + 1);
+    file.tensors[prefix + ".weight"] = {dtype, {outw, in}, std::move(w_bytes)};
+    file.tensors[prefix + ".bias"] = {dtype, {outw}, std::move(b_bytes)};
+    layers.push_back({{"weight", prefix + ".weight"},
+                      {"bias", prefix + ".bias"},
+                      {"activation", last ? "softmax" : "relu"}});
+  }
+  std::filesystem::create_directories(out);
+  if (auto st = kh::runtimes::writeSafeTensors(out / "model.safetensors", file); !st.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(st.message()).c_str());
+    std::exit(1);
+  }
+  nlohmann::json config = {
+      {"inputs", {{{"name", "input-0"}, {"datatype", "FP32"}, {"shape", {-1, width}}}}},
+      {"outputs", {{{"name", "output-0"}, {"datatype", "FP32"}, {"shape", {-1, 10}}}}},
+      {"layers", layers}};
+  std::ofstream config_file(out / "config.json");
+  config_file << config.dump(2) << "\n";
+  if (!config_file.flush()) {
+    std::fprintf(stderr, "cannot write %s\n", (out / "config.json").c_str());
+    std::exit(1);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[1]) == "--large") {
+    std::filesystem::path out = argv[2];
+    int layers = argc > 3 ? std::atoi(argv[3]) : 4;
+    int width = argc > 4 ? std::atoi(argv[4]) : 4096;
+    if (layers < 1 || layers > 64 || width < 16 || width > 65536) {
+      std::fprintf(stderr, "make_fixtures --large: LAYERS in [1, 64], WIDTH in [16, 65536]\n");
+      return 2;
+    }
+    for (const char* dtype : {"F32", "F16"}) {
+      std::string name = "dense-mlp-" + std::to_string(layers) + "x" + std::to_string(width) +
+                         (std::string(dtype) == "F16" ? "-fp16" : "-fp32");
+      writeLargeDense(out / name, dtype, layers, width);
+      std::printf("wrote %s\n", (out / name).c_str());
+    }
+    return 0;
+  }
   if (argc != 2) {
-    std::fprintf(stderr, "usage: make_fixtures OUT_DIR\n");
+    std::fprintf(stderr,
+                 "usage: make_fixtures OUT_DIR                        (the committed demo models)\n"
+                 "       make_fixtures --large OUT_DIR [LAYERS WIDTH]  (benchmark MLPs, FP32 and "
+                 "FP16; default 4 x 4096)\n");
     return 2;
   }
   std::filesystem::path out = argv[1];
