@@ -107,7 +107,7 @@ TEST(ScenarioParser, RejectsWithLineAndColumn) {
   EXPECT_EQ(error("name: x\nsteps: [\n"), "bad.yaml:3:1: end of sequence flow not found");
   EXPECT_EQ(error("steps: []\n"), "bad.yaml:1:1: a scenario needs a name");
   EXPECT_EQ(error("name: x\nrequires: [gpu]\nsteps: []\n"),
-            "bad.yaml:2:11: requires: \"gpu\" is not control-plane or serverless");
+            "bad.yaml:2:11: requires: \"gpu\" is not control-plane, serverless or cuda");
   EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: 1, concurrency: 2, duration: 1s}\n"),
             "bad.yaml:3:11: load: give rate (open loop) or concurrency (closed loop), not both");
   // InferenceGraph keys.

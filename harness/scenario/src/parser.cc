@@ -466,8 +466,9 @@ absl::StatusOr<Scenario> Parser::parse(const YAML::Node& root, const std::filesy
   if (root["requires"]) {
     KH_TRY(s.requires_, strings(root["requires"], "requires"));
     for (const auto& r : s.requires_) {
-      if (r != "control-plane" && r != "serverless") {
-        return error(root["requires"], common::strCat("requires: \"", r, "\" is not control-plane or serverless"));
+      if (r != "control-plane" && r != "serverless" && r != "cuda") {
+        return error(root["requires"],
+                     common::strCat("requires: \"", r, "\" is not control-plane, serverless or cuda"));
       }
     }
   }

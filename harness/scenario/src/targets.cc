@@ -103,6 +103,15 @@ bool applyServerlessConfig(C& config, const TargetSettings& settings, const std:
   }
 }
 
+// Why the embedded stack's pods cannot compute on a GPU here, or "" when NVIDIA's device nodes
+// exist (a device that is present but unusable then fails the pod's load with CUDA's message).
+std::string lacksCudaDevice() {
+  std::error_code ec;
+  if (std::filesystem::exists("/dev/nvidiactl", ec) || std::filesystem::exists("/dev/nvidia0", ec)) return "";
+  return "no NVIDIA GPU on this machine (/dev/nvidiactl and /dev/nvidia0 are absent); the dense "
+         "runtime's --device cuda needs one";
+}
+
 // ------------------------------------------------------------------ embedded
 
 class EmbeddedTarget final : public Target {
@@ -123,6 +132,7 @@ class EmbeddedTarget final : public Target {
       return "this build's refstack has no serverless data plane yet (no Config::autoscaler: no scale "
              "or coldstart events, no scale to zero)";
     }
+    if (capability == "cuda") return lacksCudaDevice();
     return "";
   }
 
@@ -335,12 +345,14 @@ class KubeTarget final : public Target {
     if (capability == "coldstart-events") {
       return "the kube target has no cold-start breakdown (the refstack-only \"coldstart\" event)";
     }
+    if (capability == "cuda") return cuda_lacks_;
     return "";
   }
   absl::Status begin(const TargetSettings& settings) override {
     note_.clear();
     auto r = kubectl({"version", "--client=true", "-o", "json"}, "");
     if (!r.ok()) return r.status();
+    cuda_lacks_ = lacksGpuNode();
     if (options_.apply_autoscaler_config) {
       // Knative's settings live in this ConfigMap; applying the whole of it resets what the
       // previous scenario set.
@@ -473,6 +485,21 @@ class KubeTarget final : public Target {
     }
     return r->out;
   }
+  // A GPU pod can be scheduled when some node advertises allocatable nvidia.com/gpu (the NVIDIA
+  // device plugin's resource); else why not.
+  std::string lacksGpuNode() {
+    auto nodes = kubectlJson({"get", "nodes", "-o", "json"});
+    if (!nodes.ok()) return common::strCat("cannot list the cluster's nodes: ", nodes.status().message());
+    for (const auto& node : nodes->value("items", json::array())) {
+      const json alloc = node.value("status", json::object()).value("allocatable", json::object());
+      if (alloc.contains("nvidia.com/gpu") && alloc["nvidia.com/gpu"].is_string() &&
+          alloc["nvidia.com/gpu"].get<std::string>() != "0") {
+        return "";
+      }
+    }
+    return "no node of the cluster has allocatable nvidia.com/gpu (NVIDIA's device plugin)";
+  }
+
   absl::StatusOr<json> kubectlJson(std::vector<std::string> args) {
     auto out = kubectl(std::move(args), "");
     if (!out.ok()) return out.status();
@@ -483,6 +510,7 @@ class KubeTarget final : public Target {
 
   KubeOptions options_;
   const common::TimeSource& time_;
+  std::string cuda_lacks_;
   std::set<std::string> namespaces_;
   std::map<std::string, std::string> last_scale_;  // revision -> what its last event showed
   int64_t seq_ = 0;
