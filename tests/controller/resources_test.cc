@@ -162,3 +162,44 @@ spec:
 
 }  // namespace
 }  // namespace kh::controller
+
+namespace kh::controller {
+namespace {
+
+// Found by the manifest fuzz target: a field of the wrong type was read with json's get<>(),
+// which throws, and took the process down (refstack applies manifests from kubectl).
+TEST(ManifestTypes, MistypedFieldsAreErrorsNotCrashes) {
+  const char* cases[] = {
+      R"(apiVersion: serving.kserve.io/v1alpha1
+kind: ClusterServingRuntime
+metadata: {name: rt}
+spec:
+  protocolVersions: [v1, {v2: p}]
+  containers: [{name: kserve-container, image: x}]
+)",
+      R"(apiVersion: serving.kserve.io/v1alpha1
+kind: ServingRuntime
+metadata: {name: rt}
+spec:
+  supportedModelFormats: [{name: {a: 1}}]
+  containers: [{name: kserve-container, image: x}]
+)",
+      R"(apiVersion: serving.kserve.io/v1alpha1
+kind: ServingRuntime
+metadata: {name: rt}
+spec:
+  supportedModelFormats: 7
+  disabled: "yes"
+  containers: [{name: kserve-container, image: x}]
+)",
+  };
+  for (const char* yaml : cases) {
+    absl::StatusOr<std::vector<Resource>> r = absl::InternalError("not run");
+    EXPECT_NO_THROW(r = parseManifests(yaml, "m.yaml")) << yaml;
+    ASSERT_FALSE(r.ok()) << yaml;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  }
+}
+
+}  // namespace
+}  // namespace kh::controller

@@ -194,7 +194,13 @@ absl::StatusOr<ServingRuntime> parseServingRuntime(const json& doc, bool cluster
     }
   }
   if (spec.contains("protocolVersions")) {
-    for (const auto& p : spec["protocolVersions"]) rt.protocol_versions.push_back(p.get<std::string>());
+    if (!spec["protocolVersions"].is_array()) return fieldError(where, "spec.protocolVersions must be a list");
+    for (const auto& p : spec["protocolVersions"]) {
+      if (!p.is_string()) {
+        return fieldError(where, common::strCat("spec.protocolVersions holds ", p.dump(), "; each must be a string"));
+      }
+      rt.protocol_versions.push_back(p.get<std::string>());
+    }
   }
   rt.disabled = spec.value("disabled", false);
   rt.multi_model = spec.value("multiModel", false);
@@ -208,12 +214,24 @@ absl::StatusOr<ServingRuntime> parseServingRuntime(const json& doc, bool cluster
 
 }  // namespace
 
+static absl::StatusOr<Resource> parseResourceUnchecked(const json& doc, const std::string& where);
+
 bool isValidName(const std::string& name) {
   static const std::regex kName("[a-z]([-a-z0-9]*[a-z0-9])?");
   return name.size() <= 63 && std::regex_match(name, kName);
 }
 
 absl::StatusOr<Resource> parseResource(const json& doc, const std::string& where) {
+  // Fields are checked as they are read; this is the net for a type the checks miss (json's
+  // value() throws on a mistyped field), so a bad manifest is an error, never a crash.
+  try {
+    return parseResourceUnchecked(doc, where);
+  } catch (const json::exception& e) {
+    return fieldError(where, common::strCat("a field has the wrong type: ", e.what()));
+  }
+}
+
+static absl::StatusOr<Resource> parseResourceUnchecked(const json& doc, const std::string& where) {
   if (!doc.is_object()) return fieldError(where, "not a mapping");
   std::string kind = doc.value("kind", "");
   std::string api = doc.value("apiVersion", "");

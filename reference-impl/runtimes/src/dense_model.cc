@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 
 #include "kh/common/status_macros.h"
@@ -315,15 +316,23 @@ absl::StatusOr<ModelPtr> loadDenseModel(std::string_view model_name,
   std::filesystem::path config_path = dir / "config.json";
   std::ifstream in(config_path);
   if (!in) return absl::NotFoundError(common::strCat(config_path.string(), ": no such file"));
+  std::string config_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto weights = readSafeTensors(dir / "model.safetensors");
+  if (!weights.ok()) return weights.status();
+  return buildDenseModel(model_name, config_text, *weights, config_path, options);
+}
+
+absl::StatusOr<ModelPtr> buildDenseModel(std::string_view model_name, std::string_view config_text,
+                                         const SafeTensorsFile& weights,
+                                         const std::filesystem::path& config_path,
+                                         const LoadOptions& options) {
   json config;
   try {
-    config = json::parse(in);
+    config = json::parse(config_text);
   } catch (const json::exception& e) {
     return configError(config_path, common::strCat("not valid JSON: ", e.what()));
   }
   if (!config.is_object()) return configError(config_path, "must be a JSON object");
-  auto weights = readSafeTensors(dir / "model.safetensors");
-  if (!weights.ok()) return weights.status();
 
   protocols::ModelMetadata meta;
   meta.name = std::string(model_name);
@@ -341,7 +350,7 @@ absl::StatusOr<ModelPtr> loadDenseModel(std::string_view model_name,
                                                      "declare datatype FP32, not ",
                                                      protocols::dataTypeName(output->datatype)));
     }
-    layers = buildLayers(config, *weights, input->shape[1], output->shape[1], config_path);
+    layers = buildLayers(config, weights, input->shape[1], output->shape[1], config_path);
     if (!layers.ok()) return layers.status();
   } catch (const json::exception& e) {
     return configError(config_path, e.what());

@@ -72,4 +72,14 @@ absl::StatusOr<ModelPtr> loadDenseModel(std::string_view model_name,
                                         const std::filesystem::path& dir,
                                         const LoadOptions& options = {});
 
+struct SafeTensorsFile;
+/**
+ * loadDenseModel() from config.json's text and the parsed weights (what it does after reading
+ * the two files; the fuzz target calls it directly). `config_path` names the config in messages.
+ */
+absl::StatusOr<ModelPtr> buildDenseModel(std::string_view model_name, std::string_view config_text,
+                                         const SafeTensorsFile& weights,
+                                         const std::filesystem::path& config_path,
+                                         const LoadOptions& options = {});
+
 }  // namespace kh::runtimes

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs one fuzz target under libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer for a
+# given number of executions, and prints the count, the speed and any crash.
+#
+# The first run configures build/fuzz with clang (Debian's clang and libclang-rt-14-dev, which
+# it installs as root) and -fsanitize=fuzzer-no-link,address,undefined for every library, then
+# builds only what the target needs. New inputs libFuzzer finds go to reports/fuzz/corpus/TARGET
+# (the committed seeds in fuzz/corpus/TARGET are only read); a crash leaves its input as
+# reports/fuzz/crash-TARGET-* and the script exits 1. Each run appends a JSON line to
+# reports/fuzz/runs.jsonl (target, executions, seconds, exec/s, crashes), which
+# bench/robustness.sh reports.
+#
+# Usage: bench/fuzz.sh TARGET [EXECS=1000000] [libFuzzer flags...]
+#        bench/fuzz.sh --list
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+targets=(v2_json binary_extension v1_json proto_convert safetensors dense_config manifest scenario http_request gjson_graph)
+if [[ "${1:-}" == --list || $# -lt 1 ]]; then
+  printf '%s\n' "${targets[@]}"
+  [[ $# -lt 1 ]] && { echo "usage: bench/fuzz.sh TARGET [EXECS] [libFuzzer flags...]" >&2; exit 2; }
+  exit 0
+fi
+target="$1"
+execs="${2:-1000000}"
+shift $(( $# >= 2 ? 2 : 1 ))
+[[ " ${targets[*]} " == *" $target "* ]] || { echo "unknown fuzz target '$target' (bench/fuzz.sh --list)" >&2; exit 2; }
+
+kh_install_packages clang libclang-rt-14-dev
+build="$KH_ROOT/build/fuzz"
+if [[ ! -f "$build/build.ninja" ]]; then
+  san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -gline-tables-only"
+  kh_log "Configuring build/fuzz (clang, $san)"
+  CC=clang CXX=clang++ cmake -S "$KH_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DKH_FUZZ=ON -DKH_BUILD_TESTS=OFF -DKH_BUILD_BENCH=OFF -DKH_WITH_CUDA=OFF -DKH_STATIC_POD_LINK=OFF \
+    -DCMAKE_CXX_FLAGS="$san" -DCMAKE_C_FLAGS="$san" >/dev/null
+fi
+kh_log "Building ${target}_fuzz"
+ninja -C "$build" -j "$(nproc)" "${target}_fuzz" >/dev/null
+
+out="$KH_ROOT/reports/fuzz"
+mkdir -p "$out/corpus/$target"
+kh_log "Fuzzing $target for $execs executions"
+start_ns=$(date +%s%N)
+set +e
+"$build/fuzz/${target}_fuzz" -runs="$execs" -print_final_stats=1 -max_len=65536 -timeout=10 \
+  -artifact_prefix="$out/crash-$target-" "$@" "$out/corpus/$target" "$KH_ROOT/fuzz/corpus/$target" \
+  >"$out/$target.log" 2>&1
+rc=$?
+set -e
+elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+done_execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$out/$target.log" | grep -oE '[0-9]+$' || echo 0)
+crashes=$(find "$out" -maxdepth 1 -name "crash-$target-*" | wc -l)
+rate=$(( done_execs * 1000 / (elapsed_ms > 0 ? elapsed_ms : 1) ))
+printf '{"target": "%s", "executions": %s, "seconds": %d.%03d, "exec_per_s": %s, "exit": %d, "crash_files": %d, "date": "%s"}\n' \
+  "$target" "$done_execs" $((elapsed_ms / 1000)) $((elapsed_ms % 1000)) "$rate" "$rc" "$crashes" "$(date -u +%FT%TZ)" >>"$out/runs.jsonl"
+echo "$target: $done_execs executions in $((elapsed_ms / 1000)) s ($rate/s), libFuzzer exit $rc, crash files: $crashes"
+if [[ $rc != 0 ]]; then
+  grep -E "ERROR|SUMMARY|fuzz property|Test unit written" "$out/$target.log" | head -20 >&2
+  echo "log: $out/$target.log" >&2
+  exit 1
+fi
