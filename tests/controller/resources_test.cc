@@ -203,3 +203,38 @@ spec:
 
 }  // namespace
 }  // namespace kh::controller
+
+namespace kh::controller {
+namespace {
+
+// Found by the manifest fuzz target: on this input yaml-cpp 0.7's parser stops advancing and
+// YAML::LoadAll reports the same document forever, growing until the process is killed.
+TEST(ManifestYaml, AParserThatStopsAdvancingIsAnErrorNotAHang) {
+  auto r = parseManifests(readFile(std::string(KH_TEST_SOURCE_DIR) +
+                                   "/fuzz/corpus/manifest/regression-yaml-parser-stuck"),
+                          "m.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(message(r.status()).find("malformed YAML"), std::string::npos) << r.status();
+}
+
+TEST(ManifestYaml, AliasBombsAndDeepNestingAreRefused) {
+  // Nine levels of ten aliases each: 10^9 values once expanded.
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) bomb += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  auto r = parseManifests(bomb, "bomb.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(message(r.status()).find("expands to more than"), std::string::npos) << r.status();
+
+  std::string deep(500, '[');
+  deep += std::string(500, ']');
+  auto d = parseManifests(deep, "deep.yaml");
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << d.status();
+}
+
+}  // namespace
+}  // namespace kh::controller

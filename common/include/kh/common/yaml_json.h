@@ -14,12 +14,17 @@ class Node;
 
 namespace kh::common {
 
-/** Converts one parsed YAML node. */
+/**
+ * Converts one parsed YAML node. Throws std::length_error beyond 100 levels of nesting or
+ * 1,000,000 values (aliases can expand a small text exponentially, or loop).
+ */
 nlohmann::json yamlToJson(const YAML::Node& node);
 
 /**
  * Parses every document of a YAML (or JSON) text.
- * @return InvalidArgument "source:line:column: message" on a syntax error.
+ * @return InvalidArgument "source:line:column: message" on a syntax error, on input where
+ *   yaml-cpp's parser stops advancing (it would report the same document forever), and beyond
+ *   yamlToJson()'s limits.
  */
 absl::StatusOr<std::vector<nlohmann::json>> parseYamlDocuments(const std::string& text,
                                                                const std::string& source);
