@@ -81,7 +81,7 @@ TEST(ScenarioParser, RejectsWithLineAndColumn) {
             "bad.yaml:4:1: unknown key \"colour\" in the scenario (allowed: autoscaler, description, manifests, name, "
             "requires, steps, target, timeout)");
   EXPECT_EQ(error("name: x\nsteps:\n  - idle: 1s\n  - jump: 3\n"),
-            "bad.yaml:4:5: unknown step \"jump\" (apply, delete, patch, wait, load, idle, conform, assert, join)");
+            "bad.yaml:4:5: unknown step \"jump\" (apply, delete, patch, wait, load, idle, conform, assert, join, fault)");
   EXPECT_EQ(error("name: x\nsteps:\n  - idle: soon\n"),
             "bad.yaml:3:11: idle: not a duration: \"soon\" (e.g. 30s, 500ms)");
   EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: 10, duraton: 1s}\n"),
@@ -107,7 +107,7 @@ TEST(ScenarioParser, RejectsWithLineAndColumn) {
   EXPECT_EQ(error("name: x\nsteps: [\n"), "bad.yaml:3:1: end of sequence flow not found");
   EXPECT_EQ(error("steps: []\n"), "bad.yaml:1:1: a scenario needs a name");
   EXPECT_EQ(error("name: x\nrequires: [gpu]\nsteps: []\n"),
-            "bad.yaml:2:11: requires: \"gpu\" is not control-plane, serverless or cuda");
+            "bad.yaml:2:11: requires: \"gpu\" is not control-plane, serverless, cuda or pod-signals");
   EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: 1, concurrency: 2, duration: 1s}\n"),
             "bad.yaml:3:11: load: give rate (open loop) or concurrency (closed loop), not both");
   // InferenceGraph keys.

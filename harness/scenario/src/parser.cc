@@ -12,6 +12,8 @@
 #include "kh/loadgen/plan.h"
 #include "kh/scenario/scenario.h"
 #include "kh/scenario/stats.h"
+#include <csignal>
+
 #include "yaml-cpp/yaml.h"
 
 namespace kh::scenario {
@@ -27,6 +29,7 @@ const char* stepKindName(StepKind kind) {
     case StepKind::kConform: return "conform";
     case StepKind::kAssert: return "assert";
     case StepKind::kJoin: return "join";
+    case StepKind::kFault: return "fault";
   }
   return "?";
 }
@@ -263,6 +266,8 @@ absl::Status Parser::parseAssert(const YAML::Node& node, Step& step) const {
       {"canary_split", {{"load", "string"}, {"percent", "number"}, {"revision", "string"}, {"confidence", "number"}}},
       {"tag_routing", {{"load", "string"}, {"revision", "string"}}},
       {"no_errors", {{"loads", "list"}}},
+      {"accounted", {{"loads", "list"}}},
+      {"recovery", {{"load", "string"}, {"fault", "string"}, {"max", "duration"}}},
       {"latency_slo", {{"load", "string"}, {"percentile", "number"}, {"max", "duration"}, {"confidence", "number"}}},
       {"scaled_up", {{"isvc", "string"}, {"min_pods", "int"}, {"panic", "bool"}}},
       {"compare", {{"loads", "list"}, {"metric", "string"}, {"max_ratio", "number"}}},
@@ -274,16 +279,16 @@ absl::Status Parser::parseAssert(const YAML::Node& node, Step& step) const {
   };
   if (!node.IsMap() || node.size() != 1) {
     return error(node, "assert takes one assertion: {KIND: {...}} with KIND one of cold_start, scale_to_zero, "
-                       "canary_split, tag_routing, no_errors, latency_slo, scaled_up, compare, graph_output, "
-                       "graph_split, graph_breakdown, simulation_agrees");
+                       "canary_split, tag_routing, no_errors, accounted, recovery, latency_slo, scaled_up, compare, "
+                       "graph_output, graph_split, graph_breakdown, simulation_agrees");
   }
   auto kv = *node.begin();
   std::string kind = kv.first.Scalar();
   auto k = kKinds.find(kind);
   if (k == kKinds.end()) {
     return error(kv.first, common::strCat("unknown assertion \"", kind, "\" (cold_start, scale_to_zero, canary_split, "
-                                          "tag_routing, no_errors, latency_slo, scaled_up, compare, graph_output, "
-                                          "graph_split, graph_breakdown, simulation_agrees)"));
+                                          "tag_routing, no_errors, accounted, recovery, latency_slo, scaled_up, compare, "
+                                          "graph_output, graph_split, graph_breakdown, simulation_agrees)"));
   }
   step.assertion = kind;
   const YAML::Node& body = kv.second;
@@ -437,9 +442,24 @@ absl::Status Parser::parseStep(const YAML::Node& node, Scenario& scenario, Step&
     step.kind = StepKind::kJoin;
     if (!body.IsNull()) KH_TRY(step.join, strings(body, "join"));
     if (step.join.size() == 1 && step.join[0] == "all") step.join.clear();
+  } else if (kind == "fault") {
+    step.kind = StepKind::kFault;
+    KH_CHECK(checkKeys(body, "fault", {"isvc", "signal", "name"}));
+    if (body["isvc"]) KH_TRY(step.isvc, str(body["isvc"], "fault.isvc"));
+    if (body["name"]) KH_TRY(step.name, str(body["name"], "fault.name"));
+    if (!body["signal"]) return error(body, "fault needs signal: SIGKILL, SIGSTOP, SIGCONT or SIGTERM");
+    KH_TRY(step.signal_name, str(body["signal"], "fault.signal"));
+    static const std::map<std::string, int> kSignals = {
+        {"SIGKILL", SIGKILL}, {"SIGSTOP", SIGSTOP}, {"SIGCONT", SIGCONT}, {"SIGTERM", SIGTERM}};
+    auto sig = kSignals.find(step.signal_name);
+    if (sig == kSignals.end()) {
+      return error(body["signal"], common::strCat("fault.signal: \"", step.signal_name,
+                                                  "\" is not SIGKILL, SIGSTOP, SIGCONT or SIGTERM"));
+    }
+    step.signal = sig->second;
   } else {
     return error(kv.first, common::strCat("unknown step \"", kind,
-                                          "\" (apply, delete, patch, wait, load, idle, conform, assert, join)"));
+                                          "\" (apply, delete, patch, wait, load, idle, conform, assert, join, fault)"));
   }
   return absl::OkStatus();
 }
@@ -466,9 +486,9 @@ absl::StatusOr<Scenario> Parser::parse(const YAML::Node& root, const std::filesy
   if (root["requires"]) {
     KH_TRY(s.requires_, strings(root["requires"], "requires"));
     for (const auto& r : s.requires_) {
-      if (r != "control-plane" && r != "serverless" && r != "cuda") {
-        return error(root["requires"],
-                     common::strCat("requires: \"", r, "\" is not control-plane, serverless or cuda"));
+      if (r != "control-plane" && r != "serverless" && r != "cuda" && r != "pod-signals") {
+        return error(root["requires"], common::strCat("requires: \"", r,
+                                                      "\" is not control-plane, serverless, cuda or pod-signals"));
       }
     }
   }
@@ -533,7 +553,7 @@ absl::StatusOr<Scenario> Parser::parse(const YAML::Node& root, const std::filesy
         for (const auto& n : step.params["loads"]) KH_CHECK(check_load(n));
       }
       if ((step.assertion == "canary_split" || step.assertion == "tag_routing" ||
-           step.assertion == "latency_slo") && !step.params.contains("load")) {
+           step.assertion == "latency_slo" || step.assertion == "recovery") && !step.params.contains("load")) {
         return error(node, common::strCat("assert.", step.assertion, " needs load: NAME"));
       }
     }

@@ -118,6 +118,9 @@ class Runner {
   AssertionResult canarySplit(const Step& step, const LoadOutcome& l);
   AssertionResult tagRouting(const Step& step, const LoadOutcome& l);
   AssertionResult noErrors(const Step& step);
+  AssertionResult accounted(const Step& step);
+  AssertionResult recovery(const Step& step);
+  absl::Status faultStep(const Step& step);
   AssertionResult latencySlo(const Step& step, const LoadOutcome& l);
   AssertionResult coldStart(const Step& step);
   AssertionResult scaleToZero(const Step& step);
@@ -155,6 +158,9 @@ class Runner {
   std::atomic<bool> stop_observer_{false};
 
   std::map<std::string, std::unique_ptr<LoadOutcome>> loads_;
+  // Fault steps by name, with when they struck (seconds on the scenario's clock).
+  std::map<std::string, double> fault_times_;
+  std::vector<std::string> fault_order_;
   std::vector<std::string> load_order_;
   json conformance_ = json::array();
   std::vector<AssertionResult> assertions_;
@@ -674,6 +680,8 @@ absl::Status Runner::runStep(const Step& step, json& step_log) {
     case StepKind::kJoin:
       joinLoads(step.join);
       return absl::OkStatus();
+    case StepKind::kFault:
+      return faultStep(step);
     case StepKind::kAssert: {
       // Events the stack emitted since the observer's last poll (a cold start answered a moment
       // ago) count too.
@@ -887,6 +895,16 @@ AssertionResult Runner::evaluate(const Step& step) {
     for (const auto& n : p.value("loads", std::vector<std::string>{})) loadNamed(n);
     if (!p.contains("loads")) joinLoads({});
     return noErrors(step);
+  }
+  if (kind == "accounted") {
+    for (const auto& n : p.value("loads", std::vector<std::string>{})) loadNamed(n);
+    if (!p.contains("loads")) joinLoads({});
+    return accounted(step);
+  }
+  if (kind == "recovery") {
+    LoadOutcome* l = loadNamed(p["load"]);
+    (void)l;
+    return recovery(step);
   }
   if (kind == "compare") return compare(step);
   if (kind == "graph_output") return graphOutput(step);
@@ -1299,6 +1317,120 @@ AssertionResult Runner::tagRouting(const Step& step, const LoadOutcome& l) {
           : n == 0 ? "no successful response"
           : l.failed ? "requests failed"
                      : "responses came from other revisions";
+  return a;
+}
+
+absl::Status Runner::faultStep(const Step& step) {
+  std::string isvc = isvcOf(step);
+  absl::StatusOr<int> signalled;
+  double t = now();
+  {
+    std::lock_guard lock(target_mu_);
+    signalled = target_.signalPods(s_.ns, isvc, step.signal);
+  }
+  if (!signalled.ok()) return signalled.status();
+  std::string name = step.name.empty() ? common::strCat("fault", fault_order_.size() + 1) : step.name;
+  fault_times_[name] = t;
+  fault_order_.push_back(name);
+  log(common::strCat("fault ", name, ": ", step.signal_name, " to ", *signalled, " pod process(es) of ", isvc,
+                     " at t=", fmtNum(t), "s"));
+  return absl::OkStatus();
+}
+
+// Every request the loads sent was answered: 200, or an explicit error the server chose (an
+// HTTP status, a gRPC status). A timeout or a connection that ended without an answer is a
+// request the stack lost.
+AssertionResult Runner::accounted(const Step& step) {
+  AssertionResult a;
+  std::vector<std::string> names = step.params.value("loads", load_order_);
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  a.name = common::strCat("accounted (", list, ")");
+  a.expected = "every request answered: 200 or an explicit error status; none timed out or cut";
+  int64_t total = 0, ok = 0, explicit_errors = 0, lost = 0;
+  std::map<std::string, int64_t> kinds;
+  for (const auto& n : names) {
+    auto it = loads_.find(n);
+    if (it == loads_.end()) continue;
+    const auto& l = *it->second;
+    total += l.succeeded + l.failed;
+    ok += l.succeeded;
+    int64_t lost_here = 0;
+    for (const auto& [k, c] : l.failures) {
+      kinds[k] += c;
+      if (k == "connect" || k == "timeout" || k == "protocol") lost_here += c;
+    }
+    lost += lost_here;
+    explicit_errors += l.failed - lost_here;
+  }
+  std::string spread;
+  for (const auto& [k, c] : kinds) {
+    if (c > 0) spread += common::strCat(spread.empty() ? "" : ", ", k, ": ", c);
+  }
+  a.measured = common::strCat(total, " sent: ", ok, " answered 200, ", explicit_errors, " answered with an error, ",
+                              lost, " lost", spread.empty() ? "" : " (" + spread + ")");
+  bool pass = total > 0 && lost == 0;
+  a.verdict = pass ? Verdict::kPass : Verdict::kFail;
+  a.why = pass ? "nothing was lost" : total == 0 ? "no request was sent" : "requests timed out or were cut without an answer";
+  a.data = {{"kind", "accounted"}, {"sent", total}, {"ok", ok}, {"explicit_errors", explicit_errors}, {"lost", lost}};
+  return a;
+}
+
+// How long after a fault requests kept failing: from the fault to the end of the last failed
+// request sent after it (0 when none failed). Needs a per_request load.
+AssertionResult Runner::recovery(const Step& step) {
+  AssertionResult a;
+  const json& p = step.params;
+  std::string load = p.value("load", "");
+  std::string fault = p.value("fault", fault_order_.empty() ? std::string() : fault_order_.front());
+  a.name = common::strCat("recovery (load ", load, " after ", fault.empty() ? "no fault" : fault, ")");
+  auto it = loads_.find(load);
+  auto ft = fault_times_.find(fault);
+  if (it == loads_.end() || ft == fault_times_.end()) {
+    a.verdict = Verdict::kFail;
+    a.why = it == loads_.end() ? "no such load" : "no fault step ran before this assertion";
+    return a;
+  }
+  if (it->second->thread.joinable()) it->second->thread.join();
+  const LoadOutcome& l = *it->second;
+  if (l.records.empty()) {
+    a.verdict = Verdict::kFail;
+    a.why = "nothing to measure (give the load per_request: true)";
+    return a;
+  }
+  const double t0 = ft->second;
+  double last_failure_end = t0;
+  int64_t failed_after = 0, ok_after = 0;
+  for (const auto& r : l.records) {
+    double end = r.t + r.latency_ms / 1000;
+    if (end < t0) continue;
+    if (r.error.empty()) {
+      ++ok_after;
+    } else {
+      ++failed_after;
+      last_failure_end = std::max(last_failure_end, end);
+    }
+  }
+  double recovery_s = last_failure_end - t0;
+  a.measured = common::strCat("recovered in ", fmtNum(recovery_s), " s (", failed_after, " failed and ", ok_after,
+                              " succeeded after the fault)");
+  a.data = {{"kind", "recovery"}, {"fault", fault}, {"recovery_s", recovery_s}, {"failed_after", failed_after},
+            {"ok_after", ok_after}};
+  if (ok_after == 0) {
+    a.verdict = Verdict::kFail;
+    a.why = "no request succeeded after the fault";
+    return a;
+  }
+  if (p.contains("max")) {
+    double max_s = p["max"];
+    a.expected = common::strCat("<= ", fmtNum(max_s), " s");
+    a.verdict = recovery_s <= max_s ? Verdict::kPass : Verdict::kFail;
+    a.why = a.verdict == Verdict::kPass ? "recovered in time" : "still failing past the bound";
+  } else {
+    a.expected = "served again after the fault (no bound set)";
+    a.verdict = Verdict::kPass;
+    a.why = "recorded for the report";
+  }
   return a;
 }
 

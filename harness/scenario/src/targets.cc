@@ -1,6 +1,7 @@
 // The embedded, endpoint and kube targets.
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -136,6 +137,34 @@ class EmbeddedTarget final : public Target {
     return "";
   }
 
+  // Pods announce their model container's pid in their events ("started pid N", "restarted
+  // (restart K), pid N"); a pod that stopped has none.
+  absl::StatusOr<int> signalPods(const std::string& ns, const std::string& isvc, int signal) override {
+    if (!stack_) return absl::FailedPreconditionError("the stack is not running");
+    std::map<std::string, int> pids;
+    const std::string prefix = isvc + "-predictor-";
+    for (const auto& e : stack_->events(0)) {
+      const auto* p = e.as<events::PodPhaseChanged>();
+      if (p == nullptr || p->revision.rfind(prefix, 0) != 0) continue;
+      auto at = p->message.rfind("pid ");
+      if (p->phase == "Stopped" || p->phase == "Stopping") {
+        pids.erase(p->pod);
+      } else if (at != std::string::npos && (p->message.rfind("started pid ", 0) == 0 ||
+                                              p->message.rfind("restarted ", 0) == 0)) {
+        if (auto pid = common::parseInt<int>(p->message.substr(at + 4, p->message.find(' ', at + 4) - at - 4))) {
+          pids[p->pod] = *pid;
+        }
+      }
+    }
+    (void)ns;
+    if (pids.empty()) return absl::NotFoundError(common::strCat("InferenceService ", isvc, " has no running pod"));
+    int signalled = 0;
+    for (const auto& [pod, pid] : pids) {
+      if (::kill(pid, signal) == 0) ++signalled;
+    }
+    return signalled;
+  }
+
   absl::Status begin(const TargetSettings& settings) override {
     end();
     std::filesystem::path root = options_.temp_root.empty() ? std::filesystem::temp_directory_path() : options_.temp_root;
@@ -239,7 +268,8 @@ class EndpointTarget final : public Target {
     return common::strCat("endpoint ", url_, grpc_ ? common::strCat(" (gRPC ", grpc_->host, ":", grpc_->port, ")") : std::string());
   }
   std::string lacks(const std::string& capability) const override {
-    if (capability == "control-plane" || capability == "serverless" || capability == "events") {
+    if (capability == "control-plane" || capability == "serverless" || capability == "events" ||
+        capability == "pod-signals") {
       return "the endpoint target is a bare model server URL: no control plane to apply manifests, "
              "watch pods or read scale events";
     }
@@ -346,6 +376,9 @@ class KubeTarget final : public Target {
       return "the kube target has no cold-start breakdown (the refstack-only \"coldstart\" event)";
     }
     if (capability == "cuda") return cuda_lacks_;
+    if (capability == "pod-signals") {
+      return "the kube target does not signal pods' processes (the fault scenarios run on the embedded stack)";
+    }
     return "";
   }
   absl::Status begin(const TargetSettings& settings) override {

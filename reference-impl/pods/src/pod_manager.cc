@@ -193,7 +193,7 @@ struct PodManager::Impl {
         if (p.status.phase == PodPhase::kBackOff) {
           if (now >= p.restart_at) {
             auto st = launch(p);
-            emit(p, st.ok() ? common::strCat("restarted (restart ", p.status.restarts, ")")
+            emit(p, st.ok() ? common::strCat("restarted (restart ", p.status.restarts, "), pid ", p.status.pid)
                             : common::strCat("restart failed: ", common::toStd(st.message())));
             if (!st.ok()) p.restart_at = now + p.backoff;
           }

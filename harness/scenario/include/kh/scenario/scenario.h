@@ -20,7 +20,7 @@ struct Location {
   int column = 0;
 };
 
-enum class StepKind { kApply, kDelete, kPatch, kWait, kLoad, kIdle, kConform, kAssert, kJoin };
+enum class StepKind { kApply, kDelete, kPatch, kWait, kLoad, kIdle, kConform, kAssert, kJoin, kFault };
 const char* stepKindName(StepKind kind);
 
 /** What a wait step waits for. */
@@ -57,6 +57,10 @@ struct Step {
 
   // idle
   double idle_s = 0;
+
+  // fault: a signal to every process of the InferenceService's pods' model containers.
+  int signal = 0;
+  std::string signal_name;  // "SIGKILL", "SIGSTOP", "SIGCONT", "SIGTERM"
 
   // conform
   std::string protocols = "v1,v2,grpc";

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kh/common/strings.h"
 #include "kh/common/time_source.h"
 #include "kh/events/events.h"
 #include "nlohmann/json.hpp"
@@ -80,6 +81,15 @@ class Target {
    * from PodAutoscaler changes.
    */
   virtual std::vector<events::Event> pollEvents() = 0;
+  /**
+   * Sends `signal` to the model container of every running pod of the InferenceService (the
+   * fault steps: SIGKILL a pod, SIGSTOP one as a hung upstream, SIGCONT it again).
+   * @return how many processes were signalled; Unimplemented where the target cannot (see
+   *   lacks("pod-signals")).
+   */
+  virtual absl::StatusOr<int> signalPods(const std::string& ns, const std::string& isvc, int signal) {
+    return absl::UnimplementedError(common::strCat(kind(), " target cannot signal pods"));
+  }
   /**
    * Where to send requests for an InferenceService; `host` is "" (the service's host), a tag
    * ("latest", "prev") or a full Host name.
