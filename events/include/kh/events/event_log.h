@@ -14,6 +14,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "kh/common/time_source.h"
 #include "kh/events/events.h"
 
@@ -67,10 +68,10 @@ class EventLog final : public EventSink {
   const size_t capacity_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::deque<Event> events_;  // guarded by mu_
-  int64_t next_seq_ = 1;      // guarded by mu_
-  std::map<int64_t, Subscriber> subscribers_;  // guarded by mu_
-  int64_t next_subscriber_ = 1;                // guarded by mu_
+  std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
+  int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<int64_t, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
+  int64_t next_subscriber_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace kh::events

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "kh/common/random.h"
 #include "kh/common/time_source.h"
 #include "kh/events/event_log.h"
@@ -234,10 +235,10 @@ class Revision : public std::enable_shared_from_this<Revision> {
   queueproxy::RequestStats stats_;
 
   std::mutex mu_;
-  std::deque<Held> held_;             // guarded by mu_, oldest first
-  EndpointListPtr endpoints_;          // guarded by mu_; the latest published ready pods
-  std::optional<ColdRecord> cold_;     // guarded by mu_
-  bool removed_ = false;              // guarded by mu_
+  std::deque<Held> held_ ABSL_GUARDED_BY(mu_);  // oldest first
+  EndpointListPtr endpoints_ ABSL_GUARDED_BY(mu_);  // the latest published ready pods
+  std::optional<ColdRecord> cold_ ABSL_GUARDED_BY(mu_);
+  bool removed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 /**
@@ -325,7 +326,7 @@ class Activator {
   Options options_;
   Revision::Context context_;
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Revision>> revisions_;  // guarded by mu_
+  std::map<std::string, std::shared_ptr<Revision>> revisions_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> next_ticket_{1};
   std::atomic<bool> stopping_{false};
 };

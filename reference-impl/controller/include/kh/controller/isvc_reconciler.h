@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "kh/activator/activator.h"
 #include "kh/common/time_source.h"
@@ -152,25 +153,25 @@ class InferenceServiceReconciler final : public ScaleTarget {
   prometheus::Family<prometheus::Counter>* pod_restarts_ = nullptr;
 
   mutable std::mutex mu_;  // the bookkeeping below
-  std::map<std::string, std::unique_ptr<Entry>> services_;   // "ns/name" -> state
-  std::map<std::string, std::string> revision_of_pod_;       // pod -> revision
-  std::map<std::string, std::string> service_of_revision_;   // revision -> "ns/name"
-  std::map<std::string, activator::Endpoint> ready_pods_;
+  std::map<std::string, std::unique_ptr<Entry>> services_ ABSL_GUARDED_BY(mu_);  // "ns/name" -> state
+  std::map<std::string, std::string> revision_of_pod_ ABSL_GUARDED_BY(mu_);  // pod -> revision
+  std::map<std::string, std::string> service_of_revision_ ABSL_GUARDED_BY(mu_);  // revision -> "ns/name"
+  std::map<std::string, activator::Endpoint> ready_pods_ ABSL_GUARDED_BY(mu_);
   struct PodInfo {
     PodRecord record;
   };
-  std::map<std::string, PodInfo> pod_info_;                   // pod -> what its object shows
+  std::map<std::string, PodInfo> pod_info_ ABSL_GUARDED_BY(mu_);  // pod -> what its object shows
   std::map<std::string, activator::RevisionSettings> autoscaled_;
   std::map<std::string, int> last_reachable_;
 
   std::mutex publish_mu_;  // one publication at a time, in order
-  std::set<std::string> published_activator_revisions_;  // guarded by publish_mu_
+  std::set<std::string> published_activator_revisions_ ABSL_GUARDED_BY(publish_mu_);
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::deque<std::string> queue_;
-  bool stopping_ = false;
-  std::vector<std::thread> stoppers_;  // guarded by queue_mu_
+  std::deque<std::string> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::vector<std::thread> stoppers_ ABSL_GUARDED_BY(queue_mu_);
   std::thread thread_;
   std::vector<kubeapi::WatchHandle> subscriptions_;
   // What the InferenceService subscription last saw of each object (generation, labels,
@@ -180,7 +181,7 @@ class InferenceServiceReconciler final : public ScaleTarget {
   // "graph:ns/name" of every InferenceGraph -> the InferenceServices its steps name (a change of
   // one of those, its status included, re-reconciles the graph).
   std::map<std::string, std::set<std::string>> graph_services_;
-  uint64_t pod_serial_ = 0;  // guarded by mu_: every pod started, for its seed
+  uint64_t pod_serial_ ABSL_GUARDED_BY(mu_) = 0;  // every pod started, for its seed
 };
 
 }  // namespace kh::controller

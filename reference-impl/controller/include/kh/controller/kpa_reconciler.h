@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "kh/activator/activator.h"
 #include "kh/autoscaler/config.h"
 #include "kh/autoscaler/revision_autoscaler.h"
@@ -149,9 +150,9 @@ class KpaReconciler {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, std::unique_ptr<Revision>> revisions_;  // guarded by mu_
-  bool wake_ = false;                                          // guarded by mu_
-  bool stopping_ = false;                                      // guarded by mu_
+  std::map<std::string, std::unique_ptr<Revision>> revisions_ ABSL_GUARDED_BY(mu_);
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -15,6 +15,8 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include "absl/base/thread_annotations.h"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -39,7 +41,7 @@ class ChannelCache {
 
  private:
   std::shared_mutex mu_;
-  std::map<std::pair<std::string, uint16_t>, std::shared_ptr<grpc::Channel>> channels_;
+  std::map<std::pair<std::string, uint16_t>, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
 };
 
 using Metadata = std::vector<std::pair<std::string, std::string>>;
@@ -138,9 +140,9 @@ class ProxyCall : public grpc::ServerGenericBidiReactor {
   // ending its side. Reads of the client and writes upstream alternate, so only the ending
   // races with them.
   std::mutex mu_;
-  bool client_to_upstream_open_ = false;   // the hold is held
-  bool writing_upstream_ = false;          // a client message is being written upstream
-  bool upstream_read_ended_ = false;
+  bool client_to_upstream_open_ ABSL_GUARDED_BY(mu_) = false;  // the hold is held
+  bool writing_upstream_ ABSL_GUARDED_BY(mu_) = false;         // a client message is being written upstream
+  bool upstream_read_ended_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace kh::grpcproxy
