@@ -3,12 +3,15 @@
 // {"predictions":[{"message":"SUCCESS"}]}; kserve/error-404-isvc: 404
 // {"detail":"Intentional 404 code"}), run as custom containers. GET answers 200
 // {"status":"alive"}, as a KServe model server's liveness route, so that readiness probes pass.
+// With --never_answer (the fault suite's hung server) every POST is accepted and never answered.
 
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
+#include <deque>
 #include <iostream>
+#include <mutex>
 
 #include "CLI/CLI.hpp"
 #include "kh/common/strings.h"
@@ -24,7 +27,23 @@ void onSignal(int) {
 
 class FixedHandler : public kh::http::Handler {
  public:
-  FixedHandler(int status, std::string body) : status_(status), body_(std::move(body)) {}
+  FixedHandler(int status, std::string body, bool never_answer)
+      : status_(status), body_(std::move(body)), never_answer_(never_answer) {}
+
+  bool isAsync() const override { return never_answer_; }
+  void handleAsync(kh::http::Request&& req, kh::http::Responder responder) override {
+    if (req.method() == boost::beast::http::verb::post) {
+      // Held, not answered. Bounded: past 100,000 held, the oldest is dropped (answered 500 by
+      // kh::http), so a long run cannot grow without limit.
+      std::lock_guard lock(mu_);
+      held_.push_back(std::move(responder));
+      if (held_.size() > 100'000) held_.pop_front();
+      return;
+    }
+    kh::http::Response res;
+    handle(req, res);
+    responder.send(std::move(res));
+  }
 
   void handle(kh::http::Request& req, kh::http::Response& res) override {
     res.set(boost::beast::http::field::content_type, "application/json");
@@ -37,9 +56,21 @@ class FixedHandler : public kh::http::Handler {
     res.body() = body_;
   }
 
+  /** Lets the held requests go (kh::http answers each 500), so that a drain need not wait. */
+  void releaseHeld() {
+    std::deque<kh::http::Responder> held;
+    {
+      std::lock_guard lock(mu_);
+      held.swap(held_);
+    }
+  }
+
  private:
   int status_;
   std::string body_;
+  bool never_answer_;
+  std::mutex mu_;
+  std::deque<kh::http::Responder> held_;
 };
 
 }  // namespace
@@ -49,12 +80,15 @@ int main(int argc, char** argv) {
   int status = 200;
   std::string body = R"({"predictions":[{"message":"SUCCESS"}]})";
   int port = 0;
+  bool never_answer = false;
   app.add_option("--status", status, "Status of every POST's answer")->check(CLI::Range(100, 599));
+  app.add_flag("--never_answer", never_answer,
+               "Accept every POST and never answer it (a hung server, for fault tests)");
   app.add_option("--body", body, "Body of every POST's answer (JSON)");
   app.add_option("--http_port", port, "Port to serve on (default $PORT)");
   CLI11_PARSE(app, argc, argv);
   if (port == 0 && std::getenv("PORT")) port = std::atoi(std::getenv("PORT"));
-  FixedHandler handler(status, body);
+  FixedHandler handler(status, body, never_answer);
   kh::http::ServerOptions options;
   options.port = static_cast<uint16_t>(port);
   options.workers = 1;
@@ -72,6 +106,7 @@ int main(int argc, char** argv) {
   char c;
   while (::read(g_signal_pipe[0], &c, 1) != 1) {
   }
+  handler.releaseHeld();
   (*server)->drain(std::chrono::seconds(5));
   return 0;
 }
