@@ -13,7 +13,7 @@ junit="$(mktemp)"
 trap 'rm -f "$junit"' EXIT
 
 # The tests that each stand for an attack or a fault (name regex -> what it shows).
-selection='^(Limits\.|ManifestTypes\.|ManifestYaml\.|fuzz\.|ModelServerBatching\.AFullQueue|RefstackAdminTest\.BearerToken|ModelServer\.(OversizedBody|StalledHeaders|Sigterm)|.*Sigkill|.*SIGKILL|.*Killed)'
+selection='^(FaultSuite\.|Limits\.|ManifestTypes\.|ManifestYaml\.|fuzz\.|ModelServerBatching\.AFullQueue|RefstackAdminTest\.BearerToken|ModelServer\.(OversizedBody|StalledHeaders|Sigterm)|.*Sigkill|.*SIGKILL|.*Killed)'
 kh_log "Running the robustness tests"
 (cd "$KH_BUILD_DIR" && ctest -R "$selection" -j "$(nproc)" --output-junit "$junit" >/dev/null) || true
 
@@ -34,6 +34,7 @@ explain = {
     "ModelServerBatching.": "batch queue overflow: 503 / UNAVAILABLE",
     "RefstackAdminTest.": "admin API bearer token",
     "ModelServer.": "model server limits and graceful drain",
+    "FaultSuite.": "fault suite (scenarios/faults): pods killed, hung, never answering",
 }
 def group(name):
     for k, v in explain.items():

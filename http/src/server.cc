@@ -72,6 +72,7 @@ class SessionStream : public StreamWriter, public std::enable_shared_from_this<S
       : session_(std::move(session)), max_pending_(max_pending) {}
   bool write(std::string chunk) override;
   void finish() override;
+  void abort() override;
   bool closed() const override { return closed_.load(std::memory_order_acquire); }
 
   // Weak: a writer kept by its owner must not keep a session (and its worker) alive.
@@ -86,6 +87,7 @@ class SessionStream : public StreamWriter, public std::enable_shared_from_this<S
   std::mutex queue_mu_;
   std::deque<std::string> queued_;  // guarded by queue_mu_
   bool finish_queued_ = false;      // guarded by queue_mu_
+  bool abort_queued_ = false;       // guarded by queue_mu_ (with finish_queued_: no last chunk)
   bool drain_posted_ = false;       // guarded by queue_mu_
 };
 
@@ -174,15 +176,22 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   // Hands the chunks queued on `stream` (in write() order) to the socket, on the worker.
   void drainStream(SessionStream& stream) {
     std::deque<std::string> chunks;
-    bool last = false;
+    bool last = false, aborted = false;
     {
       std::lock_guard lock(stream.queue_mu_);
       chunks.swap(stream.queued_);
       last = stream.finish_queued_;
+      aborted = stream.abort_queued_;
       stream.drain_posted_ = false;
     }
     for (auto& chunk : chunks) onStreamChunk(std::move(chunk), false);
-    if (last) onStreamChunk({}, true);
+    if (aborted) {
+      // What is queued goes out, then the connection closes with the body unfinished.
+      stream_finished_ = true;
+      if (!stream_writing_) writeStream();
+    } else if (last) {
+      onStreamChunk({}, true);
+    }
   }
 
   void onStreamChunk(std::string chunk, bool last) {
@@ -626,6 +635,24 @@ void SessionStream::finish() {
     std::lock_guard lock(queue_mu_);
     if (finish_queued_) return;
     finish_queued_ = true;
+    post = !drain_posted_;
+    drain_posted_ = true;
+  }
+  if (post) {
+    net::post(s->worker_.ioc, [s, self = shared_from_this()] { s->drainStream(*self); });
+  }
+}
+
+void SessionStream::abort() {
+  if (closed()) return;
+  auto s = session_.lock();
+  if (!s) return;
+  bool post = false;
+  {
+    std::lock_guard lock(queue_mu_);
+    if (finish_queued_) return;
+    finish_queued_ = true;
+    abort_queued_ = true;
     post = !drain_posted_;
     drain_posted_ = true;
   }

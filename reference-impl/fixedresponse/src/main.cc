@@ -3,7 +3,9 @@
 // {"predictions":[{"message":"SUCCESS"}]}; kserve/error-404-isvc: 404
 // {"detail":"Intentional 404 code"}), run as custom containers. GET answers 200
 // {"status":"alive"}, as a KServe model server's liveness route, so that readiness probes pass.
-// With --never_answer (the fault suite's hung server) every POST is accepted and never answered.
+// With --never_answer (the fault suite's hung server) every POST is accepted and never answered;
+// with --close_mid_response every POST's answer starts (200, chunked, part of a body) and the
+// connection closes before it ends.
 
 #include <unistd.h>
 
@@ -27,11 +29,23 @@ void onSignal(int) {
 
 class FixedHandler : public kh::http::Handler {
  public:
-  FixedHandler(int status, std::string body, bool never_answer)
-      : status_(status), body_(std::move(body)), never_answer_(never_answer) {}
+  FixedHandler(int status, std::string body, bool never_answer, bool close_mid_response)
+      : status_(status),
+        body_(std::move(body)),
+        never_answer_(never_answer),
+        close_mid_response_(close_mid_response) {}
 
-  bool isAsync() const override { return never_answer_; }
+  bool isAsync() const override { return never_answer_ || close_mid_response_; }
   void handleAsync(kh::http::Request&& req, kh::http::Responder responder) override {
+    if (req.method() == boost::beast::http::verb::post && close_mid_response_) {
+      kh::http::Response head;
+      head.result(static_cast<unsigned>(status_));
+      head.set(boost::beast::http::field::content_type, "application/json");
+      auto writer = responder.stream(std::move(head));
+      writer->write(body_.substr(0, body_.size() / 2));
+      writer->abort();
+      return;
+    }
     if (req.method() == boost::beast::http::verb::post) {
       // Held, not answered. Bounded: past 100,000 held, the oldest is dropped (answered 500 by
       // kh::http), so a long run cannot grow without limit.
@@ -69,6 +83,7 @@ class FixedHandler : public kh::http::Handler {
   int status_;
   std::string body_;
   bool never_answer_;
+  bool close_mid_response_;
   std::mutex mu_;
   std::deque<kh::http::Responder> held_;
 };
@@ -80,15 +95,17 @@ int main(int argc, char** argv) {
   int status = 200;
   std::string body = R"({"predictions":[{"message":"SUCCESS"}]})";
   int port = 0;
-  bool never_answer = false;
+  bool never_answer = false, close_mid_response = false;
   app.add_option("--status", status, "Status of every POST's answer")->check(CLI::Range(100, 599));
   app.add_flag("--never_answer", never_answer,
                "Accept every POST and never answer it (a hung server, for fault tests)");
+  app.add_flag("--close_mid_response", close_mid_response,
+               "Start every POST's answer and close the connection halfway through its body (fault tests)");
   app.add_option("--body", body, "Body of every POST's answer (JSON)");
   app.add_option("--http_port", port, "Port to serve on (default $PORT)");
   CLI11_PARSE(app, argc, argv);
   if (port == 0 && std::getenv("PORT")) port = std::atoi(std::getenv("PORT"));
-  FixedHandler handler(status, body, never_answer);
+  FixedHandler handler(status, body, never_answer, close_mid_response);
   kh::http::ServerOptions options;
   options.port = static_cast<uint16_t>(port);
   options.workers = 1;

@@ -41,6 +41,11 @@ class StreamWriter {
   virtual bool write(std::string chunk) = 0;
   /** Ends the body (last chunk) and closes the connection. */
   virtual void finish() = 0;
+  /**
+   * Closes the connection once what was written is sent, without the last chunk: the client
+   * sees the response cut mid-body (an upstream that fails halfway; fault tests).
+   */
+  virtual void abort() = 0;
   virtual bool closed() const = 0;
 };
 
