@@ -51,9 +51,18 @@ record "{\"step\": \"machine\", \"gpu\": $gpu, \"gpu_name\": \"$(nvidia-smi --qu
 arch="${KH_CUDA_ARCHS:-$([[ $gpu == 1 ]] && echo native || echo 90)}"
 log "building the CUDA backend standalone (CUDA architectures: $arch)"
 build="$work/cuda-build"
-if cmake -S "$root/reference-impl/runtimes/cuda" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CUDA_ARCHITECTURES="$arch" >"$work/cmake.log" 2>&1 &&
-  ninja -C "$build" >"$work/ninja.log" 2>&1; then
+configure() {
+  cmake -S "$root/reference-impl/runtimes/cuda" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CUDA_ARCHITECTURES="$1" >"$work/cmake.log" 2>&1
+}
+# "native" needs CMake 3.24 and a visible GPU; H100 and H200 are sm_90 either way.
+if ! configure "$arch" && [[ "$arch" == native ]]; then
+  log "configure with native architectures failed; retrying with 90"
+  rm -rf "$build"
+  arch=90
+  configure "$arch"
+fi
+if [[ -f "$build/build.ninja" ]] && ninja -C "$build" >"$work/ninja.log" 2>&1; then
   record "{\"step\": \"build\", \"ok\": true, \"seconds\": $((SECONDS - started))}"
 else
   cat "$work/cmake.log" "$work/ninja.log" >&2
