@@ -39,6 +39,8 @@ inline absl::StatusOr<ModelServerProcess> startModelServer(const std::string& mo
   opts.argv = {binDir() + "/modelserver", "--model_name", model_name, "--model_dir", model_dir,
                "--http_port", "0", "--grpc_port", "0"};
   for (auto& a : extra) opts.argv.push_back(std::move(a));
+  // A test that crashes or aborts must not leave its server running.
+  opts.die_with_parent = true;
   auto child = process::Subprocess::spawn(opts);
   if (!child.ok()) return child.status();
   ModelServerProcess p;
