@@ -73,6 +73,8 @@ class SessionStream : public StreamWriter, public std::enable_shared_from_this<S
   bool write(std::string chunk) override;
   void finish() override;
   void abort() override;
+  // Queues the end of the body: the last chunk, or (cut) a close without it.
+  void queueEnd(bool cut);
   bool closed() const override { return closed_.load(std::memory_order_acquire); }
 
   // Weak: a writer kept by its owner must not keep a session (and its worker) alive.
@@ -626,24 +628,10 @@ bool SessionStream::write(std::string chunk) {
   return true;
 }
 
-void SessionStream::finish() {
-  if (closed()) return;
-  auto s = session_.lock();
-  if (!s) return;
-  bool post = false;
-  {
-    std::lock_guard lock(queue_mu_);
-    if (finish_queued_) return;
-    finish_queued_ = true;
-    post = !drain_posted_;
-    drain_posted_ = true;
-  }
-  if (post) {
-    net::post(s->worker_.ioc, [s, self = shared_from_this()] { s->drainStream(*self); });
-  }
-}
+void SessionStream::finish() { queueEnd(/*cut=*/false); }
+void SessionStream::abort() { queueEnd(/*cut=*/true); }
 
-void SessionStream::abort() {
+void SessionStream::queueEnd(bool cut) {
   if (closed()) return;
   auto s = session_.lock();
   if (!s) return;
@@ -652,7 +640,7 @@ void SessionStream::abort() {
     std::lock_guard lock(queue_mu_);
     if (finish_queued_) return;
     finish_queued_ = true;
-    abort_queued_ = true;
+    abort_queued_ = cut;
     post = !drain_posted_;
     drain_posted_ = true;
   }

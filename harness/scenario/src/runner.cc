@@ -117,6 +117,15 @@ class Runner {
   // Assertions.
   AssertionResult canarySplit(const Step& step, const LoadOutcome& l);
   AssertionResult tagRouting(const Step& step, const LoadOutcome& l);
+  // What the named loads sent and how it ended; "lost" are timeouts and connections cut
+  // without an answer (the rest of the failures were answered with an error status).
+  struct LoadTally {
+    std::string list;  // the names, comma-separated
+    int64_t total = 0, failed = 0, lost = 0;
+    std::string spread;  // "status 502: 3, timeout: 1"
+    std::string first_error;
+  };
+  LoadTally tally(const std::vector<std::string>& names) const;
   AssertionResult noErrors(const Step& step);
   AssertionResult accounted(const Step& step);
   AssertionResult recovery(const Step& step);
@@ -1342,37 +1351,17 @@ absl::Status Runner::faultStep(const Step& step) {
 // request the stack lost.
 AssertionResult Runner::accounted(const Step& step) {
   AssertionResult a;
-  std::vector<std::string> names = step.params.value("loads", load_order_);
-  std::string list;
-  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  a.name = common::strCat("accounted (", list, ")");
+  LoadTally t = tally(step.params.value("loads", load_order_));
+  a.name = common::strCat("accounted (", t.list, ")");
   a.expected = "every request answered: 200 or an explicit error status; none timed out or cut";
-  int64_t total = 0, ok = 0, explicit_errors = 0, lost = 0;
-  std::map<std::string, int64_t> kinds;
-  for (const auto& n : names) {
-    auto it = loads_.find(n);
-    if (it == loads_.end()) continue;
-    const auto& l = *it->second;
-    total += l.succeeded + l.failed;
-    ok += l.succeeded;
-    int64_t lost_here = 0;
-    for (const auto& [k, c] : l.failures) {
-      kinds[k] += c;
-      if (k == "connect" || k == "timeout" || k == "protocol") lost_here += c;
-    }
-    lost += lost_here;
-    explicit_errors += l.failed - lost_here;
-  }
-  std::string spread;
-  for (const auto& [k, c] : kinds) {
-    if (c > 0) spread += common::strCat(spread.empty() ? "" : ", ", k, ": ", c);
-  }
-  a.measured = common::strCat(total, " sent: ", ok, " answered 200, ", explicit_errors, " answered with an error, ",
-                              lost, " lost", spread.empty() ? "" : " (" + spread + ")");
-  bool pass = total > 0 && lost == 0;
+  const int64_t explicit_errors = t.failed - t.lost;
+  a.measured = common::strCat(t.total, " sent: ", t.total - t.failed, " answered 200, ", explicit_errors,
+                              " answered with an error, ", t.lost, " lost", t.spread.empty() ? "" : " (" + t.spread + ")");
+  bool pass = t.total > 0 && t.lost == 0;
   a.verdict = pass ? Verdict::kPass : Verdict::kFail;
-  a.why = pass ? "nothing was lost" : total == 0 ? "no request was sent" : "requests timed out or were cut without an answer";
-  a.data = {{"kind", "accounted"}, {"sent", total}, {"ok", ok}, {"explicit_errors", explicit_errors}, {"lost", lost}};
+  a.why = pass ? "nothing was lost" : t.total == 0 ? "no request was sent" : "requests timed out or were cut without an answer";
+  a.data = {{"kind", "accounted"}, {"sent", t.total}, {"ok", t.total - t.failed}, {"explicit_errors", explicit_errors},
+            {"lost", t.lost}};
   return a;
 }
 
@@ -1434,35 +1423,39 @@ AssertionResult Runner::recovery(const Step& step) {
   return a;
 }
 
-AssertionResult Runner::noErrors(const Step& step) {
-  AssertionResult a;
-  std::vector<std::string> names = step.params.value("loads", load_order_);
-  std::string list;
-  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  a.name = common::strCat("no_errors (", list, ")");
-  a.expected = "0 failed requests";
-  int64_t total = 0, failed = 0;
+Runner::LoadTally Runner::tally(const std::vector<std::string>& names) const {
+  LoadTally t;
   std::map<std::string, int64_t> kinds;
-  std::string first_error;
   for (const auto& n : names) {
+    t.list += (t.list.empty() ? "" : ", ") + n;
     auto it = loads_.find(n);
     if (it == loads_.end()) continue;
     const auto& l = *it->second;
-    total += l.succeeded + l.failed;
-    failed += l.failed;
-    for (const auto& [k, c] : l.failures) kinds[k] += c;
-    if (l.run && first_error.empty()) first_error = l.run->first_error;
+    t.total += l.succeeded + l.failed;
+    t.failed += l.failed;
+    for (const auto& [k, c] : l.failures) {
+      kinds[k] += c;
+      if (k == "connect" || k == "timeout" || k == "protocol") t.lost += c;
+    }
+    if (l.run && t.first_error.empty()) t.first_error = l.run->first_error;
   }
-  std::string spread;
   for (const auto& [k, c] : kinds) {
-    if (c > 0) spread += common::strCat(spread.empty() ? "" : ", ", k, ": ", c);
+    if (c > 0) t.spread += common::strCat(t.spread.empty() ? "" : ", ", k, ": ", c);
   }
-  a.measured = common::strCat(failed, " of ", total, " failed", spread.empty() ? "" : " (" + spread + ")");
-  bool pass = failed == 0 && total > 0;
+  return t;
+}
+
+AssertionResult Runner::noErrors(const Step& step) {
+  AssertionResult a;
+  LoadTally t = tally(step.params.value("loads", load_order_));
+  a.name = common::strCat("no_errors (", t.list, ")");
+  a.expected = "0 failed requests";
+  a.measured = common::strCat(t.failed, " of ", t.total, " failed", t.spread.empty() ? "" : " (" + t.spread + ")");
+  bool pass = t.failed == 0 && t.total > 0;
   a.verdict = pass ? Verdict::kPass : Verdict::kFail;
   a.why = pass ? "every request succeeded"
-          : total == 0 ? "no request was sent"
-                       : common::strCat("requests failed", first_error.empty() ? "" : "; e.g. " + first_error);
+          : t.total == 0 ? "no request was sent"
+                         : common::strCat("requests failed", t.first_error.empty() ? "" : "; e.g. " + t.first_error);
   return a;
 }
 

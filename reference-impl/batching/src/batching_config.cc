@@ -41,14 +41,8 @@ absl::Status validateBatchingConfig(const BatchingConfig& c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<BatchingConfig> parseBatchingJson(std::string_view json_text,
-                                                 std::string_view where) {
-  json section;
-  try {
-    section = json::parse(json_text);
-  } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(common::strCat(where, ": not valid JSON: ", e.what()));
-  }
+namespace {
+absl::StatusOr<BatchingConfig> fromJson(const json& section, std::string_view where) {
   if (!section.is_object()) {
     return absl::InvalidArgumentError(common::strCat(where, ": dynamic_batching must be an object"));
   }
@@ -98,6 +92,18 @@ absl::StatusOr<BatchingConfig> parseBatchingJson(std::string_view json_text,
   }
   return c;
 }
+}  // namespace
+
+absl::StatusOr<BatchingConfig> parseBatchingJson(std::string_view json_text,
+                                                 std::string_view where) {
+  json section;
+  try {
+    section = json::parse(json_text);
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(common::strCat(where, ": not valid JSON: ", e.what()));
+  }
+  return fromJson(section, where);
+}
 
 absl::StatusOr<BatchingConfig> readBatchingConfig(const std::filesystem::path& model_dir) {
   std::filesystem::path path = model_dir / "config.json";
@@ -112,7 +118,7 @@ absl::StatusOr<BatchingConfig> readBatchingConfig(const std::filesystem::path& m
     return absl::InvalidArgumentError(common::strCat(path.string(), ": not valid JSON: ", e.what()));
   }
   if (!config.is_object() || !config.contains("dynamic_batching")) return BatchingConfig{};
-  return parseBatchingJson(config["dynamic_batching"].dump(), path.string());
+  return fromJson(config["dynamic_batching"], path.string());
 }
 
 }  // namespace kh::batching

@@ -94,16 +94,18 @@ class BatchQueue {
   /** Removes every queued request for which pred(payload) holds and returns them, in order. */
   template <typename Pred>
   std::vector<Item> removeIf(Pred&& pred) {
+    // Compacted in place: no allocation unless something is removed.
     std::vector<Item> removed;
-    std::deque<Item> kept;
-    for (auto& item : items_) {
-      if (pred(item.payload)) {
-        removed.push_back(std::move(item));
+    size_t kept = 0;
+    for (size_t i = 0; i < items_.size(); ++i) {
+      if (pred(items_[i].payload)) {
+        removed.push_back(std::move(items_[i]));
       } else {
-        kept.push_back(std::move(item));
+        if (kept != i) items_[kept] = std::move(items_[i]);
+        ++kept;
       }
     }
-    items_.swap(kept);
+    items_.resize(kept);
     return removed;
   }
 
