@@ -13,6 +13,8 @@ KH_PACKAGES=(
   libxgboost-dev xgboost libopenblas-dev libssl-dev openssl
   chromium
   python3-kubernetes
+  # tests/kind: shellcheck of kind-cluster/*.sh, PyYAML for its manifests (skipped without them)
+  shellcheck python3-yaml
 )
 
 kh_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -162,6 +162,9 @@ json toJson(const Event& event) {
                         {"total_ms", e.total_ms},
                         {"breakdown",
                          {{"buffered_ms", optionalMs(b.buffered_ms)},
+                          {"scale_decided_ms", optionalMs(b.scale_decided_ms)},
+                          {"pod_created_ms", optionalMs(b.pod_created_ms)},
+                          {"pod_scheduled_ms", optionalMs(b.pod_scheduled_ms)},
                           {"pod_spawned_ms", optionalMs(b.pod_spawned_ms)},
                           {"process_started_ms", optionalMs(b.process_started_ms)},
                           {"model_loaded_ms", optionalMs(b.model_loaded_ms)},
@@ -265,6 +268,9 @@ absl::StatusOr<Event> fromJson(const json& j) {
     static const json kEmpty = json::object();
     const json& b = j.contains("breakdown") && j["breakdown"].is_object() ? j["breakdown"] : kEmpty;
     p.breakdown.buffered_ms = r.optionalNumber(b, "buffered_ms");
+    p.breakdown.scale_decided_ms = r.optionalNumber(b, "scale_decided_ms");
+    p.breakdown.pod_created_ms = r.optionalNumber(b, "pod_created_ms");
+    p.breakdown.pod_scheduled_ms = r.optionalNumber(b, "pod_scheduled_ms");
     p.breakdown.pod_spawned_ms = r.optionalNumber(b, "pod_spawned_ms");
     p.breakdown.process_started_ms = r.optionalNumber(b, "process_started_ms");
     p.breakdown.model_loaded_ms = r.optionalNumber(b, "model_loaded_ms");

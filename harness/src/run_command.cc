@@ -25,7 +25,8 @@ struct RunArgs {
   std::string model;
   std::string context;
   std::string kubectl = "kubectl";
-  std::string ingress = "127.0.0.1:8080";
+  std::string ingress;  // "" : scenario::defaultKubeIngress()
+  std::string model_store;
   std::string kubeconfig;
   uint16_t ingress_grpc = 0;
   bool apply_autoscaler_config = false;
@@ -75,7 +76,8 @@ int runScenarios(const RunArgs& a) {
     scenario::KubeOptions ko;
     ko.kubectl = a.kubectl;
     ko.context = a.target.size() > 1 ? a.target[1] : a.context;
-    ko.ingress = a.ingress;
+    ko.ingress = a.ingress.empty() ? scenario::defaultKubeIngress() : a.ingress;
+    ko.model_store = a.model_store;
     ko.kubeconfig = a.kubeconfig;
     ko.grpc_port = a.ingress_grpc;
     ko.apply_autoscaler_config = a.apply_autoscaler_config;
@@ -158,15 +160,21 @@ Command addRunCommand(CLI::App& app) {
   cmd->add_option("--model", args->model, "endpoint target: the model name behind the URL");
   cmd->add_option("--context", args->context, "kube target: the kubectl context");
   cmd->add_option("--kubectl", args->kubectl, "kube target: the kubectl program");
-  cmd->add_option("--ingress", args->ingress, "kube target: the ingress gateway HOST:PORT (e.g. a port-forward)");
+  cmd->add_option("--ingress", args->ingress,
+                  "kube target: the ingress gateway HOST:PORT, sent each service's Host (default: "
+                  "$KSERVE_INGRESS_HOST_PORT, else 127.0.0.1:8080, kind-cluster's port mapping)");
+  cmd->add_option("--model-store", args->model_store,
+                  "kube target: where the cluster keeps reference-impl/models; scenarios' storageUri "
+                  "file://reference-impl/models/DIR becomes STORE/DIR (kind-cluster/up.sh fills pvc://kh-models)");
   cmd->add_option("--ingress-grpc-port", args->ingress_grpc,
                   "kube target: the ingress's gRPC port when not the HTTP one (refstack: its --grpc-port)");
   cmd->add_option("--kubeconfig", args->kubeconfig,
                   "kube target: the kubeconfig (default: kubectl's, $KUBECONFIG or ~/.kube/config; refstack: "
                   "<state-dir>/kubeconfig)");
   cmd->add_flag("--apply-autoscaler-config", args->apply_autoscaler_config,
-                "kube target: write each scenario's autoscaler overrides into knative-serving/config-autoscaler "
-                "(changes the cluster's Knative settings; off by default)");
+                "kube target: write each scenario's autoscaler settings where the cluster takes them: "
+                "KnativeServing spec.config.autoscaler under the Knative Operator, else the "
+                "knative-serving/config-autoscaler ConfigMap (changes the cluster's Knative settings; off by default)");
   cmd->add_option("--out", args->out, "report directory (default reports/<timestamp>, with reports/latest)");
   cmd->add_option("--filter", args->filter, "only scenarios whose name contains this");
   return [args] { return runScenarios(*args); };

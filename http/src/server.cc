@@ -37,6 +37,12 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
+// What every response of this listener carries: Server, and the configured fields.
+void stampResponse(bhttp::fields& head, const ServerOptions& options) {
+  head.set(bhttp::field::server, options.server_name);
+  for (const auto& [name, value] : options.response_fields) head.set(name, value);
+}
+
 class Session;
 
 // One per thread: its io_context, acceptor and the sessions it owns.
@@ -138,7 +144,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
       self->self_hold_ = self;  // no read or write may be pending while the stream idles
       head.version(self->version_);
       head.keep_alive(false);
-      head.set(bhttp::field::server, self->shared_.options.server_name);
+      stampResponse(head, self->shared_.options);
       head.chunked(true);
       head.body().clear();
       std::ostringstream header;
@@ -319,7 +325,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
     response_ = {};
     response_.version(request.version());
     response_.keep_alive(request.keep_alive() && !worker_.draining);
-    response_.set(bhttp::field::server, shared_.options.server_name);
+    stampResponse(response_, shared_.options);
     shared_.active_requests.fetch_add(1, std::memory_order_relaxed);
     counted_ = true;
     if (shared_.handler.isAsync()) {
@@ -378,7 +384,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
       response_ = std::move(*reply);
       response_.version(version_);
       response_.keep_alive(false);
-      response_.set(bhttp::field::server, shared_.options.server_name);
+      stampResponse(response_, shared_.options);
       linger_ = !body_read;
       return write();
     }
@@ -405,7 +411,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
     response_ = std::move(response);
     response_.version(version_);
     response_.keep_alive(keep_alive_ && !worker_.draining);
-    response_.set(bhttp::field::server, shared_.options.server_name);
+    stampResponse(response_, shared_.options);
     write();
   }
 
@@ -416,7 +422,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
     response_ = {};
     response_.version(11);
     response_.result(status);
-    response_.set(bhttp::field::server, shared_.options.server_name);
+    stampResponse(response_, shared_.options);
     response_.set(bhttp::field::content_type, "application/json");
     response_.body() = internal::jsonErrorBody(message);
     response_.keep_alive(false);

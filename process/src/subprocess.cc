@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -175,7 +176,13 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::spawn(const SpawnOptions
   for (char** e = environ; *e; ++e) {
     std::string kv(*e);
     auto eq = kv.find('=');
-    if (eq != std::string::npos) env_map[kv.substr(0, eq)] = kv.substr(eq + 1);
+    if (eq == std::string::npos) continue;
+    std::string name = kv.substr(0, eq);
+    if (options.inherit_only &&
+        std::find(options.inherit_only->begin(), options.inherit_only->end(), name) == options.inherit_only->end()) {
+      continue;
+    }
+    env_map[std::move(name)] = kv.substr(eq + 1);
   }
   for (const auto& [k, v] : options.env) env_map[k] = v;
   std::vector<std::string> env_strings;

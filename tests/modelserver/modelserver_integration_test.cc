@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <thread>
+#include <tuple>
 
 #include "boost/asio/connect.hpp"
 #include "boost/asio/ip/tcp.hpp"
@@ -74,6 +75,44 @@ TEST(ModelServer, IrisPredictionsMatchKServeE2e) {
   ASSERT_TRUE(v2.ok());
   auto body = nlohmann::json::parse(v2->body());
   EXPECT_EQ(body["outputs"][0]["data"], nlohmann::json({1, 1}));
+}
+
+TEST(ModelServer, AnswersWithItsKnativeRevision) {
+  // Knative sets K_REVISION in each pod; every answer carries it so that a harness behind a
+  // real ingress can tell revisions apart.
+  auto server = startModelServer("iris", modelDir("xgboost-iris"), {}, true, {{"K_REVISION", "iris-predictor-00007"}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  http::Client client("127.0.0.1", server->http_port);
+  for (auto [method, path, body] : {std::tuple{"POST", "/v1/models/iris:predict", R"({"instances":[[6.8,2.8,4.8,1.4]]})"},
+                                    std::tuple{"POST", "/v1/models/missing:predict", "{}"},
+                                    std::tuple{"GET", "/v2/health/ready", ""}}) {
+    auto res = client.request(method, path, body);
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ((*res)["Kh-Revision"], "iris-predictor-00007") << path;
+  }
+  auto channel = grpc::CreateChannel(server->grpcTarget(), grpc::InsecureChannelCredentials());
+  auto stub = inference::GRPCInferenceService::NewStub(channel);
+  grpc::ClientContext ctx;
+  inference::ModelInferRequest req;
+  req.set_model_name("iris");
+  auto* in = req.add_inputs();
+  in->set_name("input-0");
+  in->set_datatype("FP32");
+  in->add_shape(1);
+  in->add_shape(4);
+  for (float v : {6.8f, 2.8f, 4.8f, 1.4f}) in->mutable_contents()->add_fp32_contents(v);
+  inference::ModelInferResponse resp;
+  ASSERT_TRUE(stub->ModelInfer(&ctx, req, &resp).ok());
+  auto md = ctx.GetServerInitialMetadata().find("kh-revision");
+  ASSERT_NE(md, ctx.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(md->second.data(), md->second.size()), "iris-predictor-00007");
+
+  // Without K_REVISION (refstack's pods: its ingress adds the field) there is none.
+  auto plain = startModelServer("iris", modelDir("xgboost-iris"));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  auto res = http::Client("127.0.0.1", plain->http_port).request("GET", "/v2/health/ready");
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res->find("Kh-Revision"), res->end());
 }
 
 TEST(ModelServer, NotReadyUntilTheModelHasLoaded) {

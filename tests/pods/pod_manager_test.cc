@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 
 #include "gtest/gtest.h"
 #include "kh/http/client.h"
@@ -107,6 +108,41 @@ TEST(PodManager, CrashLoopBacksOffExponentially) {
   EXPECT_NE(log.find("restarting in 80 ms"), std::string::npos) << log;
   EXPECT_EQ(log.find("restarting in 160 ms"), std::string::npos) << log;  // capped
   EXPECT_FALSE(pods.start(spec).ok());  // duplicate name
+}
+
+TEST(PodManager, AContainerGetsOnlyItsSpecsEnvironmentAndTheDocumentedVariables) {
+  // As a Kubernetes pod sees only what its spec gives it: the stack's own settings (here a
+  // variable of the test process) never reach a user's container.
+  ::setenv("KH_TEST_STACK_SECRET", "must-not-leak", 1);
+  common::RealTimeSource time;
+  Events events;
+  PodManager pods(time, [&](const PodEvent& e) { events.add(e); });
+  PodSpec spec;
+  spec.name = "env-printer";
+  spec.argv = {"env"};  // prints its environment to the pod's log, then exits
+  spec.env = {{"STORAGE_URI", "/mnt/models"}, {"OMP_NUM_THREADS", "1"}};
+  spec.log_file = ::testing::TempDir() + "/env-printer.log";
+  spec.initial_backoff = 10s;  // one run is enough
+  std::filesystem::remove(spec.log_file);
+  ASSERT_TRUE(pods.start(spec).ok());
+  ASSERT_TRUE(events.waitFor(PodPhase::kBackOff, 0, 20s)) << events.dump();  // it ran and exited
+  std::ifstream in(spec.log_file);
+  std::set<std::string> names;
+  std::string line, text;
+  while (std::getline(in, line)) {
+    text += line + "\n";
+    if (auto eq = line.find('='); eq != std::string::npos) names.insert(line.substr(0, eq));
+  }
+  EXPECT_EQ(text.find("must-not-leak"), std::string::npos) << text;
+  EXPECT_TRUE(names.count("STORAGE_URI") && names.count("OMP_NUM_THREADS") && names.count("PORT")) << text;
+  EXPECT_TRUE(names.count("PATH")) << text;
+  for (const auto& n : names) {
+    bool documented = n == "STORAGE_URI" || n == "OMP_NUM_THREADS" || n == "PORT" ||
+                      std::find(std::begin(kInheritedEnvironment), std::end(kInheritedEnvironment), n) !=
+                          std::end(kInheritedEnvironment);
+    EXPECT_TRUE(documented) << n << " reached the container:\n" << text;
+  }
+  ::unsetenv("KH_TEST_STACK_SECRET");
 }
 
 TEST(PodManager, PidFilesLetALaterRunEndOrphanedPods) {

@@ -8,6 +8,14 @@ case "$*" in
   *"get inferenceservice missing "*)
     echo 'Error from server (NotFound): inferenceservices.serving.kserve.io "missing" not found' >&2; exit 1 ;;
   *"get inferenceservice "*) cat "$FAKE_KUBECTL_FIXTURES/inferenceservice.json" ;;
+  # Watches print each event as a JSON document and stay open (killed with the target).
+  *"get pods "*" -w "*) cat "$FAKE_KUBECTL_FIXTURES/pods-watch.json"; exec sleep 600 ;;
+  *"get podautoscalers.autoscaling.internal.knative.dev "*" -w "*)
+    cat "$FAKE_KUBECTL_FIXTURES/podautoscalers-watch.json"; exec sleep 600 ;;
+  *"get configmap config-autoscaler "*)
+    echo '{"apiVersion":"v1","kind":"ConfigMap","data":{"_example":"ignored","stable-window":"6s","scale-to-zero-grace-period":"6s"}}' ;;
+  *"get revisions.serving.knative.dev "*)
+    echo '{"apiVersion":"v1","kind":"List","items":[{"spec":{"containers":[{"name":"kserve-container","ports":[{"containerPort":8080,"protocol":"TCP"}]}]}}]}' ;;
   *"get pods "*) cat "$FAKE_KUBECTL_FIXTURES/pods.json" ;;
   *"get podautoscalers.autoscaling.internal.knative.dev "*) cat "$FAKE_KUBECTL_FIXTURES/podautoscalers.json" ;;
   *"delete inferenceservice "*) echo 'inferenceservice.serving.kserve.io "sklearn-iris" deleted' ;;

@@ -29,4 +29,5 @@ line=$(grep "refstack up:" "$work/refstack.log")
 ingress=$(sed -E 's#.*ingress http://([0-9.]+:[0-9]+).*#\1#' <<<"$line")
 grpc=$(sed -E 's#.* grpc [0-9.]+:([0-9]+).*#\1#' <<<"$line")
 HOME="$work/home" "$bin/harness" run --suite "$src/scenarios" --target kube --kubeconfig "$work/state/kubeconfig" \
-  --ingress "$ingress" --ingress-grpc-port "$grpc" --apply-autoscaler-config --out "$work/report"
+  --ingress "$ingress" --ingress-grpc-port "$grpc" --apply-autoscaler-config \
+  --model-store file://reference-impl/models --out "$work/report"

@@ -2,6 +2,7 @@
 // Test support: runs the real `modelserver` executable on free loopback ports and waits for the
 // events it logs ("listening", "loaded and ready") rather than sleeping.
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,8 +35,10 @@ struct ModelServerProcess {
 inline absl::StatusOr<ModelServerProcess> startModelServer(const std::string& model_name,
                                                            const std::string& model_dir,
                                                            std::vector<std::string> extra = {},
-                                                           bool wait_ready = true) {
+                                                           bool wait_ready = true,
+                                                           std::map<std::string, std::string> env = {}) {
   process::SpawnOptions opts;
+  opts.env = std::move(env);
   opts.argv = {binDir() + "/modelserver", "--model_name", model_name, "--model_dir", model_dir,
                "--http_port", "0", "--grpc_port", "0"};
   for (auto& a : extra) opts.argv.push_back(std::move(a));

@@ -42,7 +42,9 @@ std::string xmlEscape(const std::string& s) {
   return out;
 }
 
-const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"};
+const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+constexpr int kPaletteSize = sizeof kPalette / sizeof kPalette[0];
 
 // Plots of one scenario.
 std::string scenarioPlots(const json& s) {
@@ -158,12 +160,25 @@ std::string scenarioPlots(const json& s) {
 }  // namespace
 
 std::string svgColdStartBreakdown(const json& samples) {
-  static const char* kPhases[][2] = {{"buffered_ms", "buffered"}, {"pod_spawned_ms", "pod spawned"},
-                                     {"process_started_ms", "process started"}, {"model_loaded_ms", "model loaded"},
-                                     {"ready_ms", "ready"}, {"forwarded_ms", "forwarded"}, {"first_byte_ms", "first byte"}};
+  // refstack's steps and a cluster's (from its watched objects) in the order they happen; a
+  // sample has only the steps its target observes, and the legend names only those seen.
+  static const char* kPhases[][2] = {{"buffered_ms", "buffered"},       {"scale_decided_ms", "scale decided"},
+                                     {"pod_created_ms", "pod created"}, {"pod_scheduled_ms", "pod scheduled"},
+                                     {"pod_spawned_ms", "pod spawned"}, {"process_started_ms", "process started"},
+                                     {"model_loaded_ms", "model loaded"}, {"ready_ms", "ready"},
+                                     {"forwarded_ms", "forwarded"},     {"first_byte_ms", "first byte"}};
+  constexpr int kPhaseCount = sizeof kPhases / sizeof kPhases[0];
+  static_assert(kPhaseCount <= kPaletteSize, "a colour per phase");
+  bool seen[kPhaseCount] = {};
+  for (const auto& s : samples) {
+    const json b = s.value("breakdown", json::object());
+    for (int i = 0; i < kPhaseCount; ++i) seen[i] = seen[i] || (b.contains(kPhases[i][0]) && b[kPhases[i][0]].is_number());
+  }
   const int rows = static_cast<int>(samples.size());
-  const int width = 720, left = 150, right = 20, top = 40, bar = 18, gap = 8;
-  const int height = top + rows * (bar + gap) + 60;
+  const int width = 720, left = 150, right = 20, top = 40, bar = 18, gap = 8, legend_step = 110;
+  const int legend_per_row = (width - left - right) / legend_step;
+  const int legend_rows = (static_cast<int>(std::count(seen, seen + kPhaseCount, true)) + legend_per_row - 1) / legend_per_row;
+  const int height = top + rows * (bar + gap) + 45 + 18 * std::max(1, legend_rows);
   double max_ms = 1;
   for (const auto& s : samples) max_ms = std::max(max_ms, s.value("total_ms", 0.0));
   auto x = [&](double ms) { return left + (width - left - right) * ms / max_ms; };
@@ -178,30 +193,32 @@ std::string svgColdStartBreakdown(const json& samples) {
     o << "<text x=\"" << left - 6 << "\" y=\"" << y + bar - 5 << "\" text-anchor=\"end\">#" << row + 1 << " "
       << num(s.value("total_ms", 0.0), 0) << " ms</text>";
     double prev = 0;
-    int phase = 0;
-    for (const auto& p : kPhases) {
+    for (int phase = 0; phase < kPhaseCount; ++phase) {
+      const auto& p = kPhases[phase];
       if (b.contains(p[0]) && b[p[0]].is_number()) {
         double at = b[p[0]].get<double>();
         if (at > prev) {
           o << "<rect x=\"" << num(x(prev), 1) << "\" y=\"" << y << "\" width=\"" << num(x(at) - x(prev), 1) << "\" height=\"" << bar
-            << "\" fill=\"" << kPalette[phase % 7] << "\"><title>" << p[1] << ": " << num(prev, 1) << "-" << num(at, 1)
+            << "\" fill=\"" << kPalette[phase] << "\"><title>" << p[1] << ": " << num(prev, 1) << "-" << num(at, 1)
             << " ms</title></rect>";
           prev = at;
         }
       }
-      ++phase;
     }
     ++row;
   }
   int ly = top + rows * (bar + gap) + 20;
-  int lx = left;
-  int phase = 0;
-  for (const auto& p : kPhases) {
-    o << "<rect x=\"" << lx << "\" y=\"" << ly << "\" width=\"10\" height=\"10\" fill=\"" << kPalette[phase++ % 7] << "\"/>";
-    o << "<text x=\"" << lx + 13 << "\" y=\"" << ly + 9 << "\">until " << p[1] << "</text>";
-    lx += 95;
+  int shown = 0;
+  for (int phase = 0; phase < kPhaseCount; ++phase) {
+    if (!seen[phase]) continue;
+    int lx = left + legend_step * (shown % legend_per_row);
+    int y = ly + 18 * (shown / legend_per_row);
+    o << "<rect x=\"" << lx << "\" y=\"" << y << "\" width=\"10\" height=\"10\" fill=\"" << kPalette[phase] << "\"/>";
+    o << "<text x=\"" << lx + 13 << "\" y=\"" << y + 9 << "\">until " << kPhases[phase][1] << "</text>";
+    ++shown;
   }
-  o << "<text x=\"" << left << "\" y=\"" << ly + 30 << "\">0 ms</text><text x=\"" << width - right << "\" y=\"" << ly + 30
+  const int axis_y = ly + 18 * std::max(1, legend_rows) + 12;
+  o << "<text x=\"" << left << "\" y=\"" << axis_y << "\">0 ms</text><text x=\"" << width - right << "\" y=\"" << axis_y
     << "\" text-anchor=\"end\">" << num(max_ms, 0) << " ms</text>";
   o << "</svg>";
   return o.str();
@@ -229,7 +246,7 @@ std::string svgGraphBreakdown(const json& d) {
     o << "<text x=\"" << left - 6 << "\" y=\"" << y + bar - 5 << "\" text-anchor=\"end\">" << esc(st.value("node", "")) << "/"
       << esc(st.value("step", "")) << "</text>";
     o << "<rect x=\"" << num(x(start), 1) << "\" y=\"" << y << "\" width=\"" << num(std::max(1.0, x(start + ms) - x(start)), 1)
-      << "\" height=\"" << bar << "\" fill=\"" << kPalette[row % 7] << "\"><title>" << esc(st.value("target", "")) << ": p50 "
+      << "\" height=\"" << bar << "\" fill=\"" << kPalette[row % kPaletteSize] << "\"><title>" << esc(st.value("target", "")) << ": p50 "
       << num(ms, 2) << " ms, p99 " << num(st.value("p99_ms", 0.0), 2) << " ms, " << st.value("calls", 0) << " calls</title></rect>";
     o << "<text x=\"" << num(x(start + ms) + 4, 1) << "\" y=\"" << y + bar - 5 << "\">" << num(ms, 2) << " ms</text>";
     ++row;

@@ -7,14 +7,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <thread>
 #include <set>
 #include <sstream>
 
+#include "absl/base/thread_annotations.h"
 #include "kh/common/net.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
+#include "kh/process/subprocess.h"
 #include "kh/refstack/refstack.h"
 #include "kh/scenario/target.h"
 
@@ -70,7 +75,11 @@ absl::StatusOr<std::string> graphHost(const json& graph, const std::string& ns, 
 
 // Pods by revision from a Pod list (kubectl get pods -o json, or refstack's Kubernetes API): the
 // revision label Knative sets, Ready from the Ready condition, terminating pods not ready.
-std::map<std::string, PodCount> podCountsOf(const json& list) {
+// A terminating pod counts towards `total` only when `count_terminating`: on a cluster it left
+// its revision when Knative scaled it down (it is out of the endpoints, and drains for up to the
+// revision's timeout), so "zero pods" is when no pod is left that is not terminating; refstack's
+// Stopping pods end within its short grace period.
+std::map<std::string, PodCount> podCountsOf(const json& list, bool count_terminating) {
   std::map<std::string, PodCount> out;
   for (const auto& pod : list.value("items", json::array())) {
     const json labels = pod.value("metadata", json::object()).value("labels", json::object());
@@ -83,6 +92,7 @@ std::map<std::string, PodCount> podCountsOf(const json& list) {
     }
     bool terminating = pod["metadata"].contains("deletionTimestamp");
     if (ready && !terminating) c.ready += 1;
+    if (terminating && !count_terminating) c.total -= 1;
   }
   return out;
 }
@@ -183,6 +193,8 @@ class EmbeddedTarget final : public Target {
     config.base_dir = settings.base_dir;
     config.pod_grace_period = std::chrono::seconds(3);
     applyServerlessConfig(config, settings, options_.bin_dir);
+    effective_ = {settings.autoscaler, settings.autoscaler_tick_s > 0 ? settings.autoscaler_tick_s : 2.0,
+                  "the scenario's autoscaler settings, as refstack was started with them"};
     auto stack = refstack::Refstack::start(config, time_);
     if (!stack.ok()) return stack.status();
     stack_ = std::move(*stack);
@@ -226,7 +238,7 @@ class EmbeddedTarget final : public Target {
   absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string& ns, const std::string& name) override {
     if (!stack_) return absl::FailedPreconditionError("the embedded stack is not running");
     // The Pod objects, read exactly as the kube target reads a cluster's.
-    return podCountsOf(stack_->listObjects("Pod", ns, "serving.kserve.io/inferenceservice=" + name));
+    return podCountsOf(stack_->listObjects("Pod", ns, "serving.kserve.io/inferenceservice=" + name), /*count_terminating=*/true);
   }
   std::vector<events::Event> pollEvents() override {
     if (!stack_) return {};
@@ -234,6 +246,7 @@ class EmbeddedTarget final : public Target {
     if (!events.empty()) seq_ = events.back().seq;
     return events;
   }
+  absl::StatusOr<EffectiveAutoscaler> effectiveAutoscaler() override { return effective_; }
   absl::StatusOr<Endpoint> endpoint(const std::string& ns, const std::string& isvc, const std::string& host) override {
     auto obj = get(ns, isvc);
     if (!obj.ok()) return obj.status();
@@ -255,6 +268,7 @@ class EmbeddedTarget final : public Target {
   std::filesystem::path state_dir_;
   std::unique_ptr<refstack::Refstack> stack_;
   int64_t seq_ = 0;
+  EffectiveAutoscaler effective_;
 };
 
 // ------------------------------------------------------------------ endpoint
@@ -290,6 +304,7 @@ class EndpointTarget final : public Target {
     return unsupported();
   }
   std::vector<events::Event> pollEvents() override { return {}; }
+  absl::StatusOr<EffectiveAutoscaler> effectiveAutoscaler() override { return unsupported(); }
   absl::StatusOr<Endpoint> endpoint(const std::string&, const std::string&, const std::string& host) override {
     Endpoint e{http_.host, http_.port, grpc_ ? grpc_->port : uint16_t(0), ""};
     if (grpc_ && grpc_->host != http_.host) {
@@ -363,17 +378,103 @@ absl::StatusOr<CommandResult> runCommand(const std::vector<std::string>& argv, c
   return result;
 }
 
+// One `kubectl get RESOURCE -w -o json --output-watch-events` and the thread that reads it: each
+// object it prints is stamped with our clock when its last line arrives and handed to `sink`.
+// kubectl ends a watch when the server closes it (and on errors); it is started again, and its
+// fresh list arrives as ADDED events, which the consumers take as updates.
+class KubeWatch {
+ public:
+  using Sink = std::function<void(WatchArrival)>;
+  KubeWatch(std::vector<std::string> argv, const common::TimeSource& time, Sink sink)
+      : argv_(std::move(argv)), time_(time), sink_(std::move(sink)), thread_([this] { loop(); }) {}
+  ~KubeWatch() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  /** The last line kubectl printed that was not an object (its errors share the pipe). */
+  std::string lastError() const {
+    std::lock_guard lock(mu_);
+    return last_error_;
+  }
+
+ private:
+  bool stopping() {
+    std::lock_guard lock(mu_);
+    return stop_;
+  }
+  void loop() {
+    while (!stopping()) {
+      process::SpawnOptions o;
+      o.argv = argv_;
+      o.die_with_parent = true;
+      auto child = process::Subprocess::spawn(o);
+      if (child.ok()) read(**child);
+      if (!child.ok()) setError(std::string(child.status().message()));
+      // Started again after a pause that a stop cuts short (a cluster that refuses the watch
+      // is not asked ten times a second).
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+    }
+  }
+  void read(process::Subprocess& child) {
+    JsonStreamSplitter splitter;
+    while (!stopping()) {
+      auto line = child.readLine(std::chrono::milliseconds(200));
+      if (!line.ok()) {
+        if (absl::IsDeadlineExceeded(line.status())) continue;
+        return;  // kubectl ended
+      }
+      if (splitter.pending() == 0 && !line->empty() && line->front() != '{' && line->find_first_not_of(" \t") != std::string::npos) {
+        setError(*line);
+      }
+      double arrival = std::chrono::duration<double>(time_.systemTime().time_since_epoch()).count();
+      for (auto& doc : splitter.feed(*line + "\n")) {
+        json event = json::parse(doc, nullptr, false);
+        if (event.is_discarded() || !event.is_object()) continue;
+        std::string type = event.value("type", "");
+        if (type != "ADDED" && type != "MODIFIED" && type != "DELETED") continue;  // BOOKMARK, ERROR
+        sink_({arrival, std::move(type), std::move(event["object"])});
+      }
+    }
+  }
+  void setError(std::string e) {
+    std::lock_guard lock(mu_);
+    last_error_ = std::move(e);
+  }
+
+  const std::vector<std::string> argv_;
+  const common::TimeSource& time_;
+  const Sink sink_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;  // last: it starts once the rest is built
+};
+
 class KubeTarget final : public Target {
  public:
   KubeTarget(KubeOptions options, const common::TimeSource& time) : options_(std::move(options)), time_(time) {}
+  ~KubeTarget() override { watches_.clear(); }  // before the inbox they write to
   std::string kind() const override { return "kube"; }
   std::string describe() const override {
+    std::string watch_errors;
+    for (const auto& [ns, ws] : watches_) {
+      for (const auto& w : ws) {
+        if (std::string e = w->lastError(); !e.empty()) watch_errors += common::strCat("; watch in ", ns, ": ", e);
+      }
+    }
     return common::strCat("kube context ", options_.context.empty() ? "(current)" : options_.context, ", ingress ",
-                          options_.ingress, note_.empty() ? "" : " (", note_, note_.empty() ? "" : ")");
+                          options_.ingress, note_.empty() ? "" : " (", note_, note_.empty() ? "" : ")", watch_errors);
   }
   std::string lacks(const std::string& capability) const override {
-    if (capability == "coldstart-events") {
-      return "the kube target has no cold-start breakdown (the refstack-only \"coldstart\" event)";
+    if (capability == "simulation") {
+      return "the simulator's agreement needs the autoscaler's own stable averages per tick, which refstack's "
+             "PodAutoscalers publish and Knative's do not";
     }
     if (capability == "cuda") return cuda_lacks_;
     if (capability == "pod-signals") {
@@ -387,29 +488,30 @@ class KubeTarget final : public Target {
     if (!r.ok()) return r.status();
     cuda_lacks_ = lacksGpuNode();
     if (options_.apply_autoscaler_config) {
-      // Knative's settings live in this ConfigMap; applying the whole of it resets what the
-      // previous scenario set.
-      json data = json::object();
-      for (const auto& [k, v] : settings.autoscaler) data[k] = v;
-      json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "knative-serving"}}}};
-      json cm = {{"apiVersion", "v1"},
-                 {"kind", "ConfigMap"},
-                 {"metadata", {{"name", "config-autoscaler"}, {"namespace", "knative-serving"}}},
-                 {"data", data}};
-      std::string manifest = common::strCat(common::jsonToYaml(ns), "---\n", common::jsonToYaml(cm));
-      auto applied = kubectl({"apply", "-f", "-"}, manifest);
-      if (!applied.ok()) return applied.status();
+      auto st = applyAutoscaler(settings.autoscaler);
+      if (!st.ok()) return st;
     } else if (!settings.autoscaler.empty()) {
-      // The cluster's config-autoscaler is not ours to change unless asked; the scenario's
-      // expectations use the overrides, so the report says that they were not applied.
-      note_ = "config-autoscaler overrides are not applied to a cluster (--apply-autoscaler-config does)";
+      // The cluster's config-autoscaler is not ours to change unless asked; timing bounds come
+      // from what is in effect there (effectiveAutoscaler), and the report says so.
+      note_ = "the scenario's autoscaler settings were not applied (--apply-autoscaler-config does); bounds use the cluster's";
     }
     return absl::OkStatus();
   }
   void end() override {}
 
   absl::Status apply(const std::string& yaml, const std::string& source) override {
-    auto r = kubectl({"apply", "-f", "-"}, yaml);
+    auto rewritten = rewriteModelStore(yaml, options_.model_store);
+    if (!rewritten.ok()) {
+      return absl::Status(rewritten.status().code(), common::strCat(source, ": ", rewritten.status().message()));
+    }
+    if (auto docs = common::parseYamlDocuments(*rewritten, source); docs.ok()) {
+      for (const auto& d : *docs) {
+        if (d.value("kind", "") == "InferenceService") {
+          watch(d.value("metadata", json::object()).value("namespace", "default"));
+        }
+      }
+    }
+    auto r = kubectl({"apply", "-f", "-"}, *rewritten);
     if (!r.ok()) return absl::Status(r.status().code(), common::strCat(source, ": ", common::toStd(r.status().message())));
     return absl::OkStatus();
   }
@@ -421,57 +523,77 @@ class KubeTarget final : public Target {
         .status();
   }
   absl::StatusOr<json> get(const std::string& ns, const std::string& name) override {
-    namespaces_.insert(ns);
+    watch(ns);
     return kubectlJson({"get", "inferenceservice", name, "-n", ns, "-o", "json"});
   }
   absl::StatusOr<json> getGraph(const std::string& ns, const std::string& name) override {
-    namespaces_.insert(ns);
+    watch(ns);
     return kubectlJson({"get", "inferencegraph", name, "-n", ns, "-o", "json"});
   }
   absl::StatusOr<std::map<std::string, PodCount>> pods(const std::string& ns, const std::string& name) override {
-    namespaces_.insert(ns);
+    watch(ns);
     auto list = kubectlJson({"get", "pods", "-n", ns, "-l", "serving.kserve.io/inferenceservice=" + name, "-o", "json"});
     if (!list.ok()) return list.status();
-    return podCountsOf(*list);
+    return podCountsOf(*list, /*count_terminating=*/false);
   }
+
+  // ScaleDecided from each PodAutoscaler change and ColdStart from the requests that met no
+  // Ready pod, both from the watches' arrivals.
   std::vector<events::Event> pollEvents() override {
+    std::vector<std::pair<bool, WatchArrival>> arrivals;
+    {
+      std::lock_guard lock(inbox_mu_);
+      arrivals.swap(inbox_);
+    }
     std::vector<events::Event> out;
-    double now = std::chrono::duration<double>(time_.systemTime().time_since_epoch()).count();
-    for (const auto& ns : namespaces_) {
-      auto list = kubectlJson({"get", "podautoscalers.autoscaling.internal.knative.dev", "-n", ns, "-o", "json"});
-      if (!list.ok()) continue;
-      for (const auto& pa : list->value("items", json::array())) {
-        std::string rev = pa["metadata"].value("name", "");
-        const json labels = pa["metadata"].value("labels", json::object());
-        std::string isvc = labels.value("serving.kserve.io/inferenceservice", "");
-        const json status = pa.value("status", json::object());
-        int desired = status.value("desiredScale", -1);
-        int actual = status.value("actualScale", -1);
-        const json extra_status = status.value("refstack", json::object());
-        std::string key = common::strCat(desired, "/", actual, "/", extra_status.value("panic", false), "/",
-                                         extra_status.value("activatorInPath", false));
-        auto it = last_scale_.find(rev);
-        if (it != last_scale_.end() && it->second == key) continue;
-        last_scale_[rev] = key;
-        bool active = false;
-        for (const auto& c : status.value("conditions", json::array())) {
-          if (c.value("type", "") == "Active") active = c.value("status", "") == "True";
-        }
-        events::ScaleDecided scale;
-        // refstack's PodAutoscalers also say what Knative keeps in its decider and SKS.
-        const json extra = status.value("refstack", json::object());
-        scale.panic = extra.value("panic", false);
-        scale.activator_in_path = extra.value("activatorInPath", false);
-        scale.isvc = ns + "/" + isvc;
-        scale.revision = rev;
-        scale.desired = desired;
-        scale.actual = actual;
-        scale.active = active;
-        scale.reason = "PodAutoscaler status";
-        out.push_back({++seq_, now, std::move(scale)});
+    for (auto& [is_pod, a] : arrivals) {
+      if (is_pod) {
+        cold_starts_.addPod(a);
+        continue;
       }
+      cold_starts_.addPodAutoscaler(a);
+      if (a.type == "DELETED") continue;
+      if (auto scale = scaleOf(a.object)) out.push_back({++seq_, a.arrival, std::move(*scale)});
+    }
+    for (auto& e : cold_starts_.take()) {
+      e.seq = ++seq_;
+      out.push_back(std::move(e));
     }
     return out;
+  }
+  void requestsSent(const std::string& ns, const std::string& isvc, const std::vector<SentRequest>& requests) override {
+    cold_starts_.addRequests(ns, isvc, requests);
+  }
+  absl::StatusOr<EffectiveAutoscaler> effectiveAutoscaler() override {
+    auto cm = kubectlJson({"get", "configmap", "config-autoscaler", "-n", "knative-serving", "-o", "json"});
+    if (!cm.ok()) return cm.status();
+    EffectiveAutoscaler e;
+    const json data = cm->value("data", json::object());  // items() of a temporary would outlive it
+    for (const auto& [k, v] : data.items()) {
+      if (k != "_example" && v.is_string()) e.config[k] = v.get<std::string>();
+    }
+    e.tick_s = 2.0;  // Knative's autoscaler decides every 2 s (pkg/autoscaler/scaling/multiscaler.go tickInterval)
+    e.source = "knative-serving/config-autoscaler on the cluster, Knative's 2 s tick";
+    return e;
+  }
+  std::string lacksGrpc(const std::string& ns, const std::string& isvc) override {
+    // A revision whose container declares ports, none named h2c, is served over HTTP/1 only.
+    auto revs = kubectlJson({"get", "revisions.serving.knative.dev", "-n", ns, "-l",
+                             "serving.kserve.io/inferenceservice=" + isvc, "-o", "json"});
+    if (!revs.ok()) return "";
+    bool declared = false;
+    for (const auto& rev : revs->value("items", json::array())) {
+      for (const auto& c : rev.value("spec", json::object()).value("containers", json::array())) {
+        for (const auto& port : c.value("ports", json::array())) {
+          declared = true;
+          if (port.value("name", "") == "h2c") return "";
+        }
+      }
+    }
+    if (!declared) return "";
+    return common::strCat("Knative routes one port per revision, and ", isvc,
+                          "'s runtime names none h2c, so its revisions speak HTTP/1 only; gRPC needs a runtime whose "
+                          "port is named h2c (kind-cluster registers kh-xgboost-grpc and kh-dense-grpc)");
   }
   absl::StatusOr<Endpoint> endpoint(const std::string& ns, const std::string& isvc, const std::string& host) override {
     auto ingress = common::parseHostPort(options_.ingress);
@@ -493,7 +615,7 @@ class KubeTarget final : public Target {
   }
 
  private:
-  absl::StatusOr<std::string> kubectl(std::vector<std::string> args, const std::string& input) {
+  std::vector<std::string> kubectlArgv(const std::vector<std::string>& args) const {
     std::vector<std::string> argv = {options_.kubectl};
     if (!options_.kubeconfig.empty()) {
       argv.push_back("--kubeconfig");
@@ -504,7 +626,10 @@ class KubeTarget final : public Target {
       argv.push_back(options_.context);
     }
     argv.insert(argv.end(), args.begin(), args.end());
-    auto r = runCommand(argv, input);
+    return argv;
+  }
+  absl::StatusOr<std::string> kubectl(std::vector<std::string> args, const std::string& input) {
+    auto r = runCommand(kubectlArgv(args), input);
     if (!r.ok()) return r.status();
     if (r->exit_code != 0) {
       std::string err = r->err.empty() ? r->out : r->err;
@@ -518,6 +643,109 @@ class KubeTarget final : public Target {
     }
     return r->out;
   }
+
+  // Starts watching the Pods of InferenceServices and the PodAutoscalers of `ns` once.
+  void watch(const std::string& ns) {
+    if (watches_.count(ns)) return;
+    const double since = std::chrono::duration<double>(time_.systemTime().time_since_epoch()).count();
+    auto sink = [this](bool is_pod) {
+      return [this, is_pod](WatchArrival a) {
+        std::lock_guard lock(inbox_mu_);
+        inbox_.emplace_back(is_pod, std::move(a));
+      };
+    };
+    auto& w = watches_[ns];
+    w.push_back(std::make_unique<KubeWatch>(
+        kubectlArgv({"get", "pods", "-n", ns, "-l", "serving.kserve.io/inferenceservice", "-w", "-o", "json",
+                     "--output-watch-events"}),
+        time_, sink(true)));
+    w.push_back(std::make_unique<KubeWatch>(
+        kubectlArgv({"get", "podautoscalers.autoscaling.internal.knative.dev", "-n", ns, "-w", "-o", "json",
+                     "--output-watch-events"}),
+        time_, sink(false)));
+    cold_starts_.watching(ns, since);
+  }
+
+  // A ScaleDecided when the PodAutoscaler's scale (or refstack's extras) changed.
+  std::optional<events::ScaleDecided> scaleOf(const json& pa) {
+    const json md = pa.value("metadata", json::object());
+    std::string rev = md.value("name", "");
+    std::string ns = md.value("namespace", "");
+    const json labels = md.value("labels", json::object());
+    const json status = pa.value("status", json::object());
+    int desired = status.value("desiredScale", -1);
+    int actual = status.value("actualScale", -1);
+    // refstack's PodAutoscalers also say what Knative keeps in its decider and SKS.
+    const json extra = status.value("refstack", json::object());
+    std::string key = common::strCat(desired, "/", actual, "/", extra.value("panic", false), "/",
+                                     extra.value("activatorInPath", false));
+    auto& last = last_scale_[ns + "/" + rev];
+    if (last == key) return std::nullopt;
+    last = key;
+    events::ScaleDecided scale;
+    for (const auto& c : status.value("conditions", json::array())) {
+      if (c.value("type", "") == "Active") scale.active = c.value("status", "") == "True";
+    }
+    scale.panic = extra.value("panic", false);
+    scale.activator_in_path = extra.value("activatorInPath", false);
+    scale.isvc = ns + "/" + labels.value("serving.kserve.io/inferenceservice", "");
+    scale.revision = rev;
+    scale.desired = desired;
+    scale.actual = actual;
+    scale.reason = "PodAutoscaler status";
+    return scale;
+  }
+
+  // Writes the scenario's settings where the cluster takes them: the Knative Operator owns
+  // config-autoscaler when a KnativeServing exists (it puts back any edit of the ConfigMap), so
+  // they go into KnativeServing.spec.config.autoscaler, over what was there before the first
+  // scenario; otherwise into the ConfigMap, whole (which resets what the previous scenario set).
+  absl::Status applyAutoscaler(const std::map<std::string, std::string>& wanted) {
+    auto serving = kubectlJson({"get", "knativeservings.operator.knative.dev", "-n", "knative-serving", "-o", "json"});
+    const json items = serving.ok() ? serving->value("items", json::array()) : json::array();
+    if (items.empty()) {
+      json data = json::object();
+      for (const auto& [k, v] : wanted) data[k] = v;
+      json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "knative-serving"}}}};
+      json cm = {{"apiVersion", "v1"},
+                 {"kind", "ConfigMap"},
+                 {"metadata", {{"name", "config-autoscaler"}, {"namespace", "knative-serving"}}},
+                 {"data", data}};
+      return kubectl({"apply", "-f", "-"}, common::strCat(common::jsonToYaml(ns), "---\n", common::jsonToYaml(cm))).status();
+    }
+    const std::string name = items[0]["metadata"].value("name", "knative-serving");
+    const json current = items[0].value("spec", json::object()).value("config", json::object()).value("autoscaler", json::object());
+    if (!operator_original_) operator_original_ = current;
+    json desired = *operator_original_;
+    for (const auto& [k, v] : wanted) desired[k] = v;
+    json patch = desired;
+    for (const auto& [k, v] : current.items()) {
+      if (!desired.contains(k)) patch[k] = nullptr;  // a merge patch's way to delete
+    }
+    auto patched = kubectl({"patch", "knativeservings.operator.knative.dev", name, "-n", "knative-serving", "--type=merge",
+                            "-p", json{{"spec", {{"config", {{"autoscaler", patch}}}}}}.dump()},
+                           "");
+    if (!patched.ok()) return patched.status();
+    // The operator copies them into the ConfigMap; the scenario starts once they are there.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::string differs;
+    while (true) {
+      auto effective = effectiveAutoscaler();
+      differs.clear();
+      for (const auto& [k, v] : desired.items()) {
+        std::string have = effective.ok() && effective->config.count(k) ? effective->config[k] : "(unset)";
+        if (!v.is_string() || have != v.get<std::string>()) differs = common::strCat(k, " is ", have, ", not ", v.dump());
+        if (!differs.empty()) break;
+      }
+      if (differs.empty()) return absl::OkStatus();
+      if (std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // polling the cluster, not synchronising threads
+    }
+    return absl::DeadlineExceededError(common::strCat(
+        "the Knative Operator did not copy KnativeServing ", name, "'s spec.config.autoscaler into knative-serving/config-autoscaler "
+        "within 60 s (", differs, "); see kubectl -n knative-operator logs deploy/knative-operator"));
+  }
+
   // A GPU pod can be scheduled when some node advertises allocatable nvidia.com/gpu (the NVIDIA
   // device plugin's resource); else why not.
   std::string lacksGpuNode() {
@@ -544,13 +772,79 @@ class KubeTarget final : public Target {
   KubeOptions options_;
   const common::TimeSource& time_;
   std::string cuda_lacks_;
-  std::set<std::string> namespaces_;
-  std::map<std::string, std::string> last_scale_;  // revision -> what its last event showed
+  std::map<std::string, std::string> last_scale_;  // namespace/revision -> what its last event showed
   int64_t seq_ = 0;
   std::string note_;
+  std::optional<json> operator_original_;  // KnativeServing's spec.config.autoscaler before we wrote it
+  KubeColdStarts cold_starts_;
+  std::mutex inbox_mu_;
+  std::vector<std::pair<bool, WatchArrival>> inbox_ ABSL_GUARDED_BY(inbox_mu_);  // (is a Pod, arrival)
+  std::map<std::string, std::vector<std::unique_ptr<KubeWatch>>> watches_;  // by namespace; last
 };
 
 }  // namespace
+
+std::string defaultKubeIngress() {
+  const char* env = std::getenv("KSERVE_INGRESS_HOST_PORT");
+  return env != nullptr && *env != '\0' ? env : "127.0.0.1:8080";
+}
+
+absl::StatusOr<std::string> rewriteModelStore(const std::string& yaml, const std::string& store) {
+  static constexpr std::string_view kModels = "reference-impl/models/";
+  auto docs = common::parseYamlDocuments(yaml, "manifest");
+  if (!docs.ok()) return yaml;  // the cluster says what is wrong with it
+  bool changed = false;
+  absl::Status refused;
+  // The model directory of a file:// URI into our demo models ("" when it is not one).
+  auto demoModel = [&](const std::string& uri) -> std::string {
+    if (uri.rfind("file://", 0) != 0) return "";
+    auto at = uri.find(kModels);
+    if (at == std::string::npos || (at != 7 && uri[at - 1] != '/')) return "";
+    return uri.substr(at + kModels.size());
+  };
+  auto rewrite = [&](json& value) {
+    if (!value.is_string()) return;
+    std::string dir = demoModel(value.get<std::string>());
+    if (dir.empty()) return;
+    if (store.empty()) {
+      if (refused.ok()) {
+        refused = absl::FailedPreconditionError(common::strCat(
+            "storageUri ", value.get<std::string>(), " is a file of this machine, which a cluster cannot read: pass "
+            "--model-store with where the cluster keeps reference-impl/models (kind-cluster/up.sh fills pvc://kh-models)"));
+      }
+      return;
+    }
+    std::string base = store;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    value = common::strCat(base, "/", dir);
+    changed = true;
+  };
+  // storageUri at any depth (predictor.model, predictor.<framework>, transformer, explainer), and
+  // a custom container's STORAGE_URI, which KServe's storage initializer reads.
+  std::function<void(json&)> walk = [&](json& node) {
+    if (node.is_object()) {
+      for (auto& [k, v] : node.items()) {
+        if (k == "storageUri") rewrite(v);
+        if (k == "env" && v.is_array()) {
+          for (auto& e : v) {
+            if (e.is_object() && e.value("name", "") == "STORAGE_URI" && e.contains("value")) rewrite(e["value"]);
+          }
+        }
+        walk(v);
+      }
+    } else if (node.is_array()) {
+      for (auto& v : node) walk(v);
+    }
+  };
+  for (auto& d : *docs) {
+    if (d.is_object() && d.value("kind", "") == "InferenceService") walk(d);
+  }
+  if (!refused.ok()) return refused;
+  if (!changed) return yaml;
+  std::string out;
+  for (const auto& d : *docs) out += common::strCat(out.empty() ? "" : "---\n", common::jsonToYaml(d));
+  return out;
+}
 
 bool embeddedHasServerless() {
   refstack::Config config;

@@ -12,8 +12,8 @@ grpc::Status toGrpcStatus(const absl::Status& status) {
 }
 
 GrpcService::GrpcService(InferenceServer& server, ServerMetrics& metrics,
-                         const common::TimeSource& time)
-    : server_(server), metrics_(metrics), time_(time) {}
+                         const common::TimeSource& time, std::string revision)
+    : server_(server), metrics_(metrics), time_(time), revision_(std::move(revision)) {}
 
 grpc::ServerUnaryReactor* GrpcService::finish(grpc::CallbackServerContext* context,
                                               Endpoint endpoint, common::MonotonicTime started,
@@ -74,6 +74,7 @@ grpc::ServerUnaryReactor* GrpcService::ModelInfer(grpc::CallbackServerContext* c
                                                   const inference::ModelInferRequest* request,
                                                   inference::ModelInferResponse* response) {
   auto started = time_.monotonicTime();
+  if (!revision_.empty()) context->AddInitialMetadata("kh-revision", revision_);
   auto decoded = protocols::requestFromProto(*request);
   if (!decoded.ok()) return finish(context, Endpoint::kInfer, started, decoded.status());
   bool raw = request->raw_input_contents_size() > 0;

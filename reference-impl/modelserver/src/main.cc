@@ -146,6 +146,9 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &action, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Knative tells each pod its revision; answering with it lets a harness behind a real ingress
+  // see which revision served (refstack's ingress adds Kh-Revision itself).
+  if (const char* revision = std::getenv("K_REVISION"); revision && *revision) opts.revision = revision;
   if (const char* startup_file = std::getenv("KH_STARTUP_FILE"); startup_file && *startup_file) {
     // Written before the model is marked ready, so a reader that saw the server ready finds it.
     opts.on_model_loaded = [path = std::string(startup_file), process_started_ns] {

@@ -41,7 +41,7 @@ struct ModelServer::Impl {
         metrics(batches),
         inference("kserve-harness-modelserver", kServerVersion, time, &metrics),
         rest(inference, inference, metrics, time, /*async_infer=*/batches),
-        grpc_service(inference, metrics, time) {}
+        grpc_service(inference, metrics, time, opts.revision) {}
   ~Impl() {
     if (loader.joinable()) loader.join();
     // Queued requests are answered while the metrics and frontends still exist.
@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::create(
   http_options.address = options.host;
   http_options.port = options.http_port;
   http_options.workers = options.workers;
+  if (!options.revision.empty()) http_options.response_fields.emplace_back("Kh-Revision", options.revision);
   http_options.server_name = "kh-modelserver";
   auto http_server = http::HttpServer::create(http_options, impl->rest);
   if (!http_server.ok()) return http_server.status();

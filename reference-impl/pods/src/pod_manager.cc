@@ -146,6 +146,7 @@ struct PodManager::Impl {
     for (const auto& a : pod.spec.argv) {
       opts.argv.push_back(expand(a, pod.status.user_port, pod.status.user_grpc_port, pod));
     }
+    opts.inherit_only.emplace(std::begin(kInheritedEnvironment), std::end(kInheritedEnvironment));
     opts.env = pod.spec.env;
     opts.env["PORT"] = std::to_string(pod.status.user_port);
     if (pod.status.user_grpc_port != 0) opts.env["GRPC_PORT"] = std::to_string(pod.status.user_grpc_port);

@@ -98,14 +98,19 @@ struct ScaleDecided {
 
 /**
  * The first request that found a revision at zero pods got its first response byte. Each step is
- * milliseconds from the request's arrival at the activator; absent when it was not observed.
+ * milliseconds from the request's arrival at the activator (refstack) or from its send (a
+ * cluster, where the harness sees Kubernetes' objects, not the activator); absent when it was not
+ * observed. On a cluster each step is when the watch event showing it arrived.
  */
 struct ColdStartBreakdown {
   std::optional<double> buffered_ms;         // the activator poked the autoscaler
+  std::optional<double> scale_decided_ms;    // cluster: the PodAutoscaler's desiredScale left 0
+  std::optional<double> pod_created_ms;      // cluster: the Pod object was created
+  std::optional<double> pod_scheduled_ms;    // cluster: PodScheduled (bound to a node)
   std::optional<double> pod_spawned_ms;      // the pod's processes were started
-  std::optional<double> process_started_ms;  // the model server's main() began
+  std::optional<double> process_started_ms;  // the model server's main() began (cluster: kserve-container running)
   std::optional<double> model_loaded_ms;     // its model was loaded
-  std::optional<double> ready_ms;            // the pod reported ready
+  std::optional<double> ready_ms;            // the pod reported ready (cluster: the Pod's Ready condition)
   std::optional<double> forwarded_ms;        // the request left for the pod
   std::optional<double> first_byte_ms;       // the pod's first response byte
 };

@@ -11,6 +11,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "boost/asio/any_io_executor.hpp"
@@ -217,6 +219,11 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   /** Value of the Server header. */
   std::string server_name = "kh";
+  /**
+   * Fields added to every response, e.g. the model server's Kh-Revision on a cluster (Knative
+   * tells each pod its revision in K_REVISION; refstack's ingress adds the field itself).
+   */
+  std::vector<std::pair<std::string, std::string>> response_fields;
 };
 
 class HttpServer {

@@ -20,8 +20,14 @@ namespace kh::process {
 struct SpawnOptions {
   /** argv[0] is the program; a name without '/' is looked up on PATH. */
   std::vector<std::string> argv;
-  /** Added to (or replacing in) the parent's environment. */
+  /** Added to (or replacing in) the environment the child starts with. */
   std::map<std::string, std::string> env;
+  /**
+   * The child starts with this process's whole environment (then `env`), unless this is set:
+   * then only the named variables of it are passed on (a user's container gets a documented
+   * environment, not whatever the stack was started with).
+   */
+  std::optional<std::vector<std::string>> inherit_only;
   /** Capture stdout and stderr through a pipe for readLine(); otherwise see log_file. */
   bool capture_output = true;
   /** When not capturing: append output here (empty = inherit the parent's). */

@@ -18,6 +18,7 @@
 #include "kh/common/strings.h"
 #include "kh/common/time_source.h"
 #include "kh/events/events.h"
+#include "kh/scenario/kube_watch.h"
 #include "nlohmann/json.hpp"
 
 namespace kh::scenario {
@@ -34,6 +35,16 @@ struct Endpoint {
 struct PodCount {
   int ready = 0;
   int total = 0;
+};
+
+/**
+ * The autoscaler settings in effect where a scenario runs: timing bounds come from these, never
+ * from what refstack would use, so that they hold on a cluster with its own settings.
+ */
+struct EffectiveAutoscaler {
+  std::map<std::string, std::string> config;  // config-autoscaler keys as set (defaults absent)
+  double tick_s = 2.0;                        // how often the autoscaler decides
+  std::string source;                         // where they were read, for reports
 };
 
 /** What a scenario asks of its target when it begins. */
@@ -91,6 +102,18 @@ class Target {
     return absl::UnimplementedError(common::strCat(kind(), " target cannot signal pods"));
   }
   /**
+   * Requests a per-request load sent to an InferenceService. A target that cannot see its
+   * activator (kube) finds cold starts in them: a request that met no Ready pod.
+   */
+  virtual void requestsSent(const std::string& ns, const std::string& isvc, const std::vector<SentRequest>& requests) {}
+  /** The autoscaler settings in effect (after begin()); Unimplemented without a control plane. */
+  virtual absl::StatusOr<EffectiveAutoscaler> effectiveAutoscaler() = 0;
+  /**
+   * Why `ns`/`isvc` cannot be reached over gRPC through this target, or "" when it can. Knative
+   * routes one port per revision, HTTP/1 unless the container's port is named h2c.
+   */
+  virtual std::string lacksGrpc(const std::string& ns, const std::string& isvc) { return ""; }
+  /**
    * Where to send requests for an InferenceService; `host` is "" (the service's host), a tag
    * ("latest", "prev") or a full Host name.
    */
@@ -135,7 +158,24 @@ struct KubeOptions {
   std::string ingress = "127.0.0.1:8080";
   /** Its gRPC port when different (0 = same as HTTP). */
   uint16_t grpc_port = 0;
+  /**
+   * Where the cluster keeps the demo models (e.g. pvc://kh-models, which kind-cluster/up.sh
+   * fills): a manifest's storageUri file://reference-impl/models/DIR becomes STORE/DIR when
+   * applied. Empty: such a storageUri is refused with this hint (a cluster cannot read our files).
+   */
+  std::string model_store;
 };
+
+/** The ingress for the kube target when none is given: $KSERVE_INGRESS_HOST_PORT (KServe's e2e
+ *  convention), else 127.0.0.1:8080 (kind-cluster's port mapping). */
+std::string defaultKubeIngress();
+
+/**
+ * Rewrites the storageUri of every InferenceService in `yaml` that points into the repository's
+ * reference-impl/models/ (file://reference-impl/models/DIR) to `store`/DIR, as the kube target
+ * applies it. FailedPrecondition, naming the storageUri, when one does and `store` is empty.
+ */
+absl::StatusOr<std::string> rewriteModelStore(const std::string& yaml, const std::string& store);
 
 std::unique_ptr<Target> makeKubeTarget(KubeOptions options, const common::TimeSource& time);
 

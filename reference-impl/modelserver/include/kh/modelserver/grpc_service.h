@@ -11,7 +11,9 @@ namespace kh::modelserver {
 
 class GrpcService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  GrpcService(InferenceServer& server, ServerMetrics& metrics, const common::TimeSource& time);
+  /** `revision`: sent as kh-revision initial metadata of every inference ("" : none). */
+  GrpcService(InferenceServer& server, ServerMetrics& metrics, const common::TimeSource& time,
+              std::string revision = "");
 
   // inference::GRPCInferenceService::CallbackService
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
@@ -46,6 +48,7 @@ class GrpcService final : public inference::GRPCInferenceService::CallbackServic
   InferenceServer& server_;
   ServerMetrics& metrics_;
   const common::TimeSource& time_;
+  const std::string revision_;
 };
 
 /** @return the gRPC status for an absl::Status (the codes are the same). */

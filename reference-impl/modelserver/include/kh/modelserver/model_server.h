@@ -59,6 +59,13 @@ struct ModelServerOptions {
   std::chrono::milliseconds infer_delay{0};
   /** Dynamic batching (off unless config.json or these turn it on). */
   BatchingOverrides batching;
+  /**
+   * The Knative revision this server runs in (Knative puts it in K_REVISION), answered in every
+   * HTTP response's Kh-Revision field and every gRPC call's kh-revision metadata, so that a
+   * harness behind a real ingress can tell revisions apart (refstack's ingress adds the field
+   * itself). Empty: none.
+   */
+  std::string revision;
   /** Runs on the loader thread once the model has loaded, before the server reports ready. */
   std::function<void()> on_model_loaded;
 };

@@ -15,6 +15,18 @@
 
 namespace kh::pods {
 
+/**
+ * What a pod's container gets of refstack's own environment: only these (its locale, paths, the
+ * GPU and sanitizer settings a user may need to pass on). Everything else a container sees is its
+ * spec's `env` (the manifest's, the runtime's, refstack's KH_* wiring) and PORT / GRPC_PORT, as a
+ * Kubernetes pod sees only what its spec gives it; refstack's settings never leak into a user's
+ * container. The queue-proxy beside it is ours and inherits everything.
+ */
+inline constexpr const char* kInheritedEnvironment[] = {
+    "PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES", "KH_DENSE_CUDA_PLUGIN", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+    "TSAN_OPTIONS"};
+
 struct PodSpec {
   std::string name;
   /**
