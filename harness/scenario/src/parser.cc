@@ -266,7 +266,7 @@ absl::Status Parser::parseAssert(const YAML::Node& node, Step& step) const {
       {"canary_split", {{"load", "string"}, {"percent", "number"}, {"revision", "string"}, {"confidence", "number"}}},
       {"tag_routing", {{"load", "string"}, {"revision", "string"}}},
       {"no_errors", {{"loads", "list"}}},
-      {"accounted", {{"loads", "list"}}},
+      {"accounted", {{"loads", "list"}, {"min_errors", "int"}}},
       {"recovery", {{"load", "string"}, {"fault", "string"}, {"max", "duration"}}},
       {"latency_slo", {{"load", "string"}, {"percentile", "number"}, {"max", "duration"}, {"confidence", "number"}}},
       {"scaled_up", {{"isvc", "string"}, {"min_pods", "int"}, {"panic", "bool"}}},

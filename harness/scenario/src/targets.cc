@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <fstream>
 #include <functional>
@@ -407,17 +408,21 @@ class KubeWatch {
     return stop_;
   }
   void loop() {
+    auto pause = std::chrono::seconds(1);
     while (!stopping()) {
       process::SpawnOptions o;
       o.argv = argv_;
       o.die_with_parent = true;
+      const auto started = std::chrono::steady_clock::now();
       auto child = process::Subprocess::spawn(o);
       if (child.ok()) read(**child);
       if (!child.ok()) setError(std::string(child.status().message()));
-      // Started again after a pause that a stop cuts short (a cluster that refuses the watch
-      // is not asked ten times a second).
+      // Started again after a pause that a stop cuts short, longer each time kubectl gives up
+      // at once (a cluster without the resource is not asked every second for the whole run).
+      bool quick = std::chrono::steady_clock::now() - started < std::chrono::seconds(10);
+      pause = quick ? std::min(pause * 2, std::chrono::seconds(30)) : std::chrono::seconds(1);
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+      cv_.wait_for(lock, pause, [this] { return stop_; });
     }
   }
   void read(process::Subprocess& child) {
@@ -484,6 +489,10 @@ class KubeTarget final : public Target {
   }
   absl::Status begin(const TargetSettings& settings) override {
     note_.clear();
+    // The watches ran on between scenarios: their news keeps the pods' state current, but its
+    // events and the previous scenario's requests belong to that scenario.
+    (void)pollEvents();
+    cold_starts_.forgetRequests();
     auto r = kubectl({"version", "--client=true", "-o", "json"}, "");
     if (!r.ok()) return r.status();
     cuda_lacks_ = lacksGpuNode();

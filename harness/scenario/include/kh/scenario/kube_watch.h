@@ -70,6 +70,8 @@ class KubeColdStarts {
    * request per pod counts, as on refstack. The event's time is the request's first byte.
    */
   std::vector<events::Event> take();
+  /** Drops the requests still waiting for their pod (a new scenario starts). */
+  void forgetRequests() { pending_.clear(); }
 
  private:
   struct PodTimeline {
