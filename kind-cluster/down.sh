@@ -19,15 +19,7 @@ Options:
 EOF
 }
 
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --name) [ $# -ge 2 ] || kc_usage_error "--name needs a value"; kc_set_cluster "$2"; shift 2 ;;
-    --name=*) kc_set_cluster "${1#*=}"; shift ;;
-    --dry-run) KC_DRY_RUN=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) kc_usage_error "unknown argument: $1" ;;
-  esac
-done
+kc_parse_common_args "$@"
 
 kc_preflight docker kind
 kc_log "Deleting kind cluster '$KC_NAME'"

@@ -51,6 +51,20 @@ kc_usage_error() {
   exit 2
 }
 
+# kc_parse_common_args ARGS...: the options every script takes (--name, --dry-run, --help, which
+# calls the script's `usage`); anything else is a usage error. For scripts with no others.
+kc_parse_common_args() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --name) [ $# -ge 2 ] || kc_usage_error "--name needs a value"; kc_set_cluster "$2"; shift 2 ;;
+      --name=*) kc_set_cluster "${1#*=}"; shift ;;
+      --dry-run) KC_DRY_RUN=1; shift ;;
+      -h | --help) usage; exit 0 ;;
+      *) kc_usage_error "unknown argument: $1" ;;
+    esac
+  done
+}
+
 # kc_quote ARG: ARG as a shell word a reader can paste back (single quotes only when needed).
 kc_quote() {
   case "$1" in
