@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "kh/common/yaml_json.h"
 #include "kh/scenario/kube_watch.h"
 #include "kh/scenario/target.h"
 
@@ -218,19 +219,33 @@ TEST(RewriteModelStore, PutsTheDemoModelsOnTheClustersStore) {
       "---\napiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata: {name: b}\nspec:\n  predictor:\n"
       "    containers:\n    - name: kserve-container\n      image: x:1\n"
       "      env: [{name: STORAGE_URI, value: 'file:///src/repo/reference-impl/models/dense-iris'}]\n";
-  auto out = rewriteModelStore(yaml, "pvc://kh-models/");
-  ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_NE(out->find("pvc://kh-models/xgboost-iris"), std::string::npos) << *out;
-  EXPECT_NE(out->find("pvc://kh-models/dense-iris"), std::string::npos) << *out;
-  EXPECT_EQ(out->find("file://"), std::string::npos) << *out;
+  auto parse = [](const std::string& text) {
+    auto docs = common::parseYamlDocuments(text, "test.yaml");
+    EXPECT_TRUE(docs.ok()) << docs.status();
+    return docs.ok() ? *docs : std::vector<json>{};
+  };
+  auto docs = parse(yaml);
+  auto changed = rewriteModelStore(docs, "pvc://kh-models/");
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_TRUE(*changed);
+  std::string out;
+  for (const auto& d : docs) out += d.dump();
+  EXPECT_NE(out.find("pvc://kh-models/xgboost-iris"), std::string::npos) << out;
+  EXPECT_NE(out.find("pvc://kh-models/dense-iris"), std::string::npos) << out;
+  EXPECT_EQ(out.find("file://"), std::string::npos) << out;
 
-  auto refused = rewriteModelStore(yaml, "");
+  auto fresh = parse(yaml);
+  auto refused = rewriteModelStore(fresh, "");
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(refused.status().message().find("--model-store"), absl::string_view::npos) << refused.status();
 
   // Anything else is the cluster's business, and passes unchanged.
-  const std::string other = "kind: InferenceService\nspec: {predictor: {model: {storageUri: 'gs://bucket/m'}}}\n";
-  EXPECT_EQ(*rewriteModelStore(other, ""), other);
+  auto other = parse("kind: InferenceService\nspec: {predictor: {model: {storageUri: 'gs://bucket/m'}}}\n");
+  const auto before = other;
+  auto untouched = rewriteModelStore(other, "");
+  ASSERT_TRUE(untouched.ok()) << untouched.status();
+  EXPECT_FALSE(*untouched);
+  EXPECT_EQ(other, before);
 }
 
 }  // namespace

@@ -56,6 +56,17 @@ std::string fmtNum(double v, int digits = 3) {
 
 std::string msg(const absl::Status& s) { return std::string(common::toStd(s.message())); }
 
+// An object's string-valued annotations (metadata.annotations).
+std::map<std::string, std::string> annotationsOf(const json& obj) {
+  std::map<std::string, std::string> out;
+  // Bound to a local: items() of a temporary would outlive it.
+  const json annotations = obj.value("metadata", json::object()).value("annotations", json::object());
+  for (const auto& [k, v] : annotations.items()) {
+    if (v.is_string()) out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
 // One request of a per-request load (from loadgen's RequestRecord).
 struct Record {
   double t = 0;  // intended send time, seconds from the scenario's start
@@ -303,14 +314,8 @@ double Runner::zeroWaitBound(const std::string& isvc) {
     obj = target_.get(s_.ns, isvc);
   }
   if (!effective.ok()) return 0;
-  std::map<std::string, std::string> annotations;
-  if (obj.ok()) {
-    const json annotation_map = obj->value("metadata", json::object()).value("annotations", json::object());
-    for (const auto& [k, v] : annotation_map.items()) {
-      if (v.is_string()) annotations[k] = v.get<std::string>();
-    }
-  }
-  auto e = expectedScaleToZero(effective->config, annotations, effective->tick_s);
+  auto e = expectedScaleToZero(effective->config, obj.ok() ? annotationsOf(*obj) : std::map<std::string, std::string>{},
+                               effective->tick_s);
   if (!e.ok()) return 0;
   return e->expected_s + e->grace_s + 2 * effective->tick_s + 4.0;
 }
@@ -1119,11 +1124,10 @@ AssertionResult Runner::graphOutput(const Step& step) {
   req.set(boost::beast::http::field::content_type, "application/json");
   req.body() = input;
   req.prepare_payload();
-  auto unix_now = [&] { return std::chrono::duration<double>(time_.systemTime().time_since_epoch()).count(); };
-  const double sent = unix_now();
+  const double sent = start_unix_ + now();
   auto res = client.send(std::move(req));
   // A step at zero pods is cold-started by this very request (the kube target finds it so).
-  graphRequestsSent(graph, {{sent, unix_now(), res.ok()}});
+  graphRequestsSent(graph, {{sent, start_unix_ + now(), res.ok()}});
   if (!res.ok()) {
     a.verdict = Verdict::kFail;
     a.measured = msg(res.status());
@@ -1353,11 +1357,7 @@ AssertionResult Runner::simulationAgrees(const Step& step) {
   }
   // The revision's annotations as the controller makes them: the service's, with KServe's
   // fields (minReplicas: unset is 1) on top.
-  autoscaler::Annotations annotations;
-  const json annotation_map = obj.value("metadata", json::object()).value("annotations", json::object());
-  for (const auto& [k, v] : annotation_map.items()) {
-    if (v.is_string()) annotations[k] = v.get<std::string>();
-  }
+  autoscaler::Annotations annotations = annotationsOf(obj);
   const json predictor = obj.value("spec", json::object()).value("predictor", json::object());
   autoscaler::KServeScalingFields fields;
   if (predictor.contains("minReplicas") && predictor["minReplicas"].is_number()) fields.min_replicas = predictor["minReplicas"].get<int32_t>();
@@ -1656,12 +1656,7 @@ AssertionResult Runner::scaleToZero(const Step& step) {
     auto got = target_.get(s_.ns, isvc);
     if (got.ok()) obj = *got;
   }
-  std::map<std::string, std::string> annotations;
-  // Bound to a local: items() of a temporary would outlive it.
-  const json annotation_map = obj.value("metadata", json::object()).value("annotations", json::object());
-  for (const auto& [k, v] : annotation_map.items()) {
-    if (v.is_string()) annotations[k] = v.get<std::string>();
-  }
+  const std::map<std::string, std::string> annotations = annotationsOf(obj);
   // The bound comes from the settings in effect where it ran (a cluster's own), not from what
   // the scenario asked for.
   absl::StatusOr<EffectiveAutoscaler> effective;

@@ -12,9 +12,9 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
-#include <thread>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "kh/common/net.h"
@@ -415,8 +415,11 @@ class KubeWatch {
       o.die_with_parent = true;
       const auto started = std::chrono::steady_clock::now();
       auto child = process::Subprocess::spawn(o);
-      if (child.ok()) read(**child);
-      if (!child.ok()) setError(std::string(child.status().message()));
+      if (child.ok()) {
+        read(**child);
+      } else {
+        setError(std::string(child.status().message()));
+      }
       // Started again after a pause that a stop cuts short, longer each time kubectl gives up
       // at once (a cluster without the resource is not asked every second for the whole run).
       bool quick = std::chrono::steady_clock::now() - started < std::chrono::seconds(10);
@@ -437,7 +440,7 @@ class KubeWatch {
         setError(*line);
       }
       double arrival = std::chrono::duration<double>(time_.systemTime().time_since_epoch()).count();
-      for (auto& doc : splitter.feed(*line + "\n")) {
+      for (auto& doc : splitter.feed(*line)) {  // a line break is only whitespace between tokens
         json event = json::parse(doc, nullptr, false);
         if (event.is_discarded() || !event.is_object()) continue;
         std::string type = event.value("type", "");
@@ -509,18 +512,25 @@ class KubeTarget final : public Target {
   void end() override {}
 
   absl::Status apply(const std::string& yaml, const std::string& source) override {
-    auto rewritten = rewriteModelStore(yaml, options_.model_store);
-    if (!rewritten.ok()) {
-      return absl::Status(rewritten.status().code(), common::strCat(source, ": ", rewritten.status().message()));
-    }
-    if (auto docs = common::parseYamlDocuments(*rewritten, source); docs.ok()) {
+    // Parsed once: the demo models' storageUri rewritten, and the namespaces to watch. A text
+    // that does not parse goes as it is, and the cluster says what is wrong with it.
+    std::string manifest = yaml;
+    if (auto docs = common::parseYamlDocuments(yaml, source); docs.ok()) {
+      auto changed = rewriteModelStore(*docs, options_.model_store);
+      if (!changed.ok()) {
+        return absl::Status(changed.status().code(), common::strCat(source, ": ", changed.status().message()));
+      }
+      if (*changed) {
+        manifest.clear();
+        for (const auto& d : *docs) manifest += common::strCat(manifest.empty() ? "" : "---\n", common::jsonToYaml(d));
+      }
       for (const auto& d : *docs) {
-        if (d.value("kind", "") == "InferenceService") {
+        if (d.is_object() && d.value("kind", "") == "InferenceService") {
           watch(d.value("metadata", json::object()).value("namespace", "default"));
         }
       }
     }
-    auto r = kubectl({"apply", "-f", "-"}, *rewritten);
+    auto r = kubectl({"apply", "-f", "-"}, manifest);
     if (!r.ok()) return absl::Status(r.status().code(), common::strCat(source, ": ", common::toStd(r.status().message())));
     return absl::OkStatus();
   }
@@ -743,8 +753,10 @@ class KubeTarget final : public Target {
       differs.clear();
       for (const auto& [k, v] : desired.items()) {
         std::string have = effective.ok() && effective->config.count(k) ? effective->config[k] : "(unset)";
-        if (!v.is_string() || have != v.get<std::string>()) differs = common::strCat(k, " is ", have, ", not ", v.dump());
-        if (!differs.empty()) break;
+        if (!v.is_string() || have != v.get<std::string>()) {
+          differs = common::strCat(k, " is ", have, ", not ", v.dump());
+          break;
+        }
       }
       if (differs.empty()) return absl::OkStatus();
       if (std::chrono::steady_clock::now() > deadline) break;
@@ -798,10 +810,8 @@ std::string defaultKubeIngress() {
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:8080";
 }
 
-absl::StatusOr<std::string> rewriteModelStore(const std::string& yaml, const std::string& store) {
+absl::StatusOr<bool> rewriteModelStore(std::vector<json>& docs, const std::string& store) {
   static constexpr std::string_view kModels = "reference-impl/models/";
-  auto docs = common::parseYamlDocuments(yaml, "manifest");
-  if (!docs.ok()) return yaml;  // the cluster says what is wrong with it
   bool changed = false;
   absl::Status refused;
   // The model directory of a file:// URI into our demo models ("" when it is not one).
@@ -845,14 +855,11 @@ absl::StatusOr<std::string> rewriteModelStore(const std::string& yaml, const std
       for (auto& v : node) walk(v);
     }
   };
-  for (auto& d : *docs) {
+  for (auto& d : docs) {
     if (d.is_object() && d.value("kind", "") == "InferenceService") walk(d);
   }
   if (!refused.ok()) return refused;
-  if (!changed) return yaml;
-  std::string out;
-  for (const auto& d : *docs) out += common::strCat(out.empty() ? "" : "---\n", common::jsonToYaml(d));
-  return out;
+  return changed;
 }
 
 bool embeddedHasServerless() {

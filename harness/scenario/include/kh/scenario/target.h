@@ -171,11 +171,13 @@ struct KubeOptions {
 std::string defaultKubeIngress();
 
 /**
- * Rewrites the storageUri of every InferenceService in `yaml` that points into the repository's
- * reference-impl/models/ (file://reference-impl/models/DIR) to `store`/DIR, as the kube target
- * applies it. FailedPrecondition, naming the storageUri, when one does and `store` is empty.
+ * Rewrites, in place, the storageUri of every InferenceService among a manifest's `docs` that
+ * points into the repository's reference-impl/models/ (file://reference-impl/models/DIR) to
+ * `store`/DIR, as the kube target applies them.
+ * @return whether any changed; FailedPrecondition, naming the storageUri, when one points there
+ *   and `store` is empty.
  */
-absl::StatusOr<std::string> rewriteModelStore(const std::string& yaml, const std::string& store);
+absl::StatusOr<bool> rewriteModelStore(std::vector<nlohmann::json>& docs, const std::string& store);
 
 std::unique_ptr<Target> makeKubeTarget(KubeOptions options, const common::TimeSource& time);
 
