@@ -50,6 +50,16 @@ TEST(JsonStreamSplitter, SkipsTextBetweenDocuments) {
   EXPECT_EQ(docs[0], "{\"type\":\"ADDED\"}");
 }
 
+TEST(JsonStreamSplitter, DropsAnObjectThatNeverEndsInsteadOfHoldingItForever) {
+  JsonStreamSplitter splitter;
+  std::string endless = "{\"a\": \"" + std::string(JsonStreamSplitter::kMaxDocumentBytes, 'x');
+  EXPECT_TRUE(splitter.feed(endless).empty());
+  EXPECT_LT(splitter.pending(), 16u);
+  auto docs = splitter.feed("\n{\"type\":\"ADDED\"}\n");
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0], "{\"type\":\"ADDED\"}");
+}
+
 TEST(JsonStreamSplitter, CutsWhatKubectlPrintsForAWatch) {
   // The bytes `kubectl get pods -w -o json --output-watch-events` printed (fixture).
   JsonStreamSplitter splitter;

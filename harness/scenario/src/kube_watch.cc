@@ -50,6 +50,13 @@ std::vector<std::string> JsonStreamSplitter::feed(std::string_view bytes) {
       pending_.clear();
     }
     pending_.push_back(c);
+    if (pending_.size() > kMaxDocumentBytes) {
+      // No object is this large: a stream that never closes one is dropped up to here.
+      pending_.clear();
+      depth_ = 0;
+      in_string_ = escaped_ = false;
+      continue;
+    }
     if (in_string_) {
       if (escaped_) {
         escaped_ = false;

@@ -25,6 +25,8 @@ namespace kh::scenario {
 /** Cuts a stream of concatenated JSON objects into one string per top-level object. */
 class JsonStreamSplitter {
  public:
+  /** Larger than any Kubernetes object (etcd keeps at most 1.5 MiB): dropped, not held forever. */
+  static constexpr size_t kMaxDocumentBytes = 16u << 20;
   /** Takes the next bytes; returns the objects they complete, in order. */
   std::vector<std::string> feed(std::string_view bytes);
   /** Bytes held of an object not yet complete. */
