@@ -13,7 +13,7 @@ junit="$(mktemp)"
 trap 'rm -f "$junit"' EXIT
 
 # The tests that each stand for an attack or a fault (name regex -> what it shows).
-selection='^(FaultSuite\.|Limits\.|ManifestTypes\.|ManifestYaml\.|fuzz\.|ModelServerBatching\.AFullQueue|RefstackAdminTest\.BearerToken|ModelServer\.(OversizedBody|StalledHeaders|Sigterm)|.*Sigkill|.*SIGKILL|.*Killed)'
+selection='^(FaultSuite\.|Limits\.|ManifestTypes\.|ManifestYaml\.|fuzz\.|ModelServerBatching\.AFullQueue|RefstackAdminTest\.(BearerToken|AnUnwritableStateFile|AStalledModelDownload)|ModelServer\.(OversizedBody|StalledHeaders|Sigterm)|.*Sigkill|.*SIGKILL|.*Killed)'
 kh_log "Running the robustness tests"
 (cd "$KH_BUILD_DIR" && ctest -R "$selection" -j "$(nproc)" --output-junit "$junit" >/dev/null) || true
 
@@ -32,9 +32,12 @@ explain = {
     "ManifestYaml.": "YAML that stalls the parser, alias bombs, deep nesting (found by fuzzing)",
     "fuzz.": "fuzz smoke: corpus replay + 2 s of seeded mutations",
     "ModelServerBatching.": "batch queue overflow: 503 / UNAVAILABLE",
-    "RefstackAdminTest.": "admin API bearer token",
+    "RefstackAdminTest.BearerToken": "admin API bearer token",
+    "RefstackAdminTest.AnUnwritable": "state directory unwritable or full",
+    "RefstackAdminTest.AStalled": "storage download that stalls",
+    "RefstackCli.": "refstack SIGKILLed under load and restarted on its state directory",
     "ModelServer.": "model server limits and graceful drain",
-    "FaultSuite.": "fault suite (scenarios/faults): pods killed, hung, never answering",
+    "FaultSuite.": "fault suite (scenarios/faults): pods killed, hung, never answering, queues overflowing",
 }
 def group(name):
     for k, v in explain.items():

@@ -113,6 +113,10 @@ TEST(ApiObjects, APodAutoscalerShowsTheKpasDecision) {
   EXPECT_EQ(o["status"]["actualScale"], 2);
   EXPECT_EQ(o["status"]["conditions"][0]["type"], "Active");
   EXPECT_EQ(o["status"]["conditions"][0]["lastTransitionTime"], "2027-01-15T07:59:55Z");
+  EXPECT_EQ(o["status"]["conditions"][2]["type"], "ScaleTargetInitialized");
+  EXPECT_EQ(o["status"]["conditions"][2]["status"], "Unknown");
+  v.scale_target_initialized = true;
+  EXPECT_EQ(podAutoscalerObject(v, now_sys, now_mono)["status"]["conditions"][2]["status"], "True");
   EXPECT_EQ(o["status"]["refstack"]["panic"], true);
   v.desired_scale = -1;  // not known yet: absent, as Knative leaves it
   EXPECT_FALSE(podAutoscalerObject(v, now_sys, now_mono)["status"].contains("desiredScale"));

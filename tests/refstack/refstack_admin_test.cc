@@ -1,6 +1,6 @@
 // refstack's admin API and the rest of the control plane over real HTTP and gRPC: the watch
-// stream, the bearer token, ServingRuntime paths, metrics, a restart that restores state, the
-// transformer -> predictor chain, and the gRPC ingress.
+// stream, the bearer token, ServingRuntime paths, metrics, a restart that restores state, a state
+// file that cannot be written, the transformer -> predictor chain, and the gRPC ingress.
 
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
@@ -207,6 +207,53 @@ TEST_F(RefstackAdminTest, RestartRestoresResourcesRevisionsAndPods) {
     served.insert(std::string((*r)["Kh-Revision"]));
   }
   EXPECT_EQ(served.size(), 2u);
+}
+
+TEST_F(RefstackAdminTest, AnUnwritableStateFileLeavesTheOldStateAndTheStackServing) {
+  startStack();
+  ASSERT_TRUE(stack_->apply(manifest("xgboost-iris.yaml"), "m").ok());
+  ASSERT_TRUE(waitReady(0, "xgboost-iris"));
+  stack_.reset();  // writes state.json
+  const auto state_file = config_.state_dir / "state.json";
+  auto read = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  ASSERT_NE(read(state_file).find("xgboost-iris"), std::string::npos);
+
+  startStack();
+  ASSERT_TRUE(waitReady(0, "xgboost-iris"));
+  // Every write of the state now fails as a full or read-only disk would fail it, even for root,
+  // who ignores permissions: the file written before the rename is a directory.
+  std::filesystem::create_directory(config_.state_dir / "state.json.tmp");
+  int64_t seq = stack_->events(0).back().seq;
+  std::string second = manifest("xgboost-iris.yaml");
+  second.replace(second.find("name: xgboost-iris"), 18, "name: second-iris");
+  ASSERT_TRUE(stack_->apply(second, "second").ok());
+  auto failed = stack_->waitForEvent(seq, testing::eventWhere<events::StackError>([&](const auto& e) {
+    return e.message.find("cannot write " + (config_.state_dir / "state.json.tmp").string()) != std::string::npos;
+  }), 30s);
+  ASSERT_TRUE(failed.has_value()) << testing::dumpEvents(stack_->events(seq));
+  // The old state is intact (whole, without the new service), and the stack goes on
+  // reconciling and serving.
+  const std::string during = read(state_file);
+  EXPECT_FALSE(json::parse(during, nullptr, false).is_discarded()) << during;
+  EXPECT_NE(during.find("xgboost-iris"), std::string::npos);
+  EXPECT_EQ(during.find("second-iris"), std::string::npos);
+  ASSERT_TRUE(waitReady(seq, "second-iris")) << testing::dumpEvents(stack_->events(seq));
+  auto served = predict("xgboost-iris-default.example.com");
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->result_int(), 200u) << served->body();
+
+  // Once the disk takes writes again, the state catches up: both come back after a restart.
+  std::filesystem::remove(config_.state_dir / "state.json.tmp");
+  stack_.reset();
+  EXPECT_NE(read(state_file).find("second-iris"), std::string::npos);
+  startStack();
+  ASSERT_TRUE(waitReady(0, "second-iris")) << testing::dumpEvents(stack_->events(0));
+  EXPECT_TRUE(stack_->get("default", "xgboost-iris").ok());
 }
 
 TEST_F(RefstackAdminTest, TransformerForwardsToThePredictor) {

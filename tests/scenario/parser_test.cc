@@ -79,7 +79,7 @@ steps:
 TEST(ScenarioParser, RejectsWithLineAndColumn) {
   EXPECT_EQ(error("name: x\nsteps:\n  - idle: 1s\ncolour: blue\n"),
             "bad.yaml:4:1: unknown key \"colour\" in the scenario (allowed: autoscaler, description, manifests, name, "
-            "requires, steps, target, timeout)");
+            "requires, stack, steps, target, timeout)");
   EXPECT_EQ(error("name: x\nsteps:\n  - idle: 1s\n  - jump: 3\n"),
             "bad.yaml:4:5: unknown step \"jump\" (apply, delete, patch, wait, load, idle, conform, assert, join, fault)");
   EXPECT_EQ(error("name: x\nsteps:\n  - idle: soon\n"),
@@ -121,6 +121,20 @@ TEST(ScenarioParser, RejectsWithLineAndColumn) {
             "bad.yaml:3:28: assert.graph_output needs graph (an InferenceGraph) and input (the request body)");
   EXPECT_EQ(error("name: x\nsteps:\n  - assert: {graph_split: {node: root}}\n"),
             "bad.yaml:3:27: assert.graph_split needs load (a load with graph: set)");
+}
+
+TEST(ScenarioParser, ReadsTheStackSettings) {
+  auto s = parseScenario("name: s\nstack: {activator_queue_limit: 8}\nsteps:\n  - idle: 1s\n", "s.yaml", kScenarios);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->stack.activator_queue_limit, 8);
+  EXPECT_FALSE(s->stack.empty());
+  auto none = parseScenario("name: s\nsteps:\n  - idle: 1s\n", "s.yaml", kScenarios);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->stack.empty());
+  EXPECT_EQ(error("name: x\nstack: {activator_queue_limit: 0}\nsteps: []\n"),
+            "bad.yaml:2:32: stack.activator_queue_limit must be within [1, 1000000], not 0");
+  EXPECT_EQ(error("name: x\nstack: {queue_limit: 5}\nsteps: []\n"),
+            "bad.yaml:2:9: unknown key \"queue_limit\" in stack (allowed: activator_queue_limit)");
 }
 
 TEST(ScenarioParser, GraphStepsReadTheirKeys) {

@@ -266,7 +266,7 @@ absl::Status Parser::parseAssert(const YAML::Node& node, Step& step) const {
       {"canary_split", {{"load", "string"}, {"percent", "number"}, {"revision", "string"}, {"confidence", "number"}}},
       {"tag_routing", {{"load", "string"}, {"revision", "string"}}},
       {"no_errors", {{"loads", "list"}}},
-      {"accounted", {{"loads", "list"}, {"min_errors", "int"}}},
+      {"accounted", {{"loads", "list"}, {"min_errors", "int"}, {"min_ok", "int"}}},
       {"recovery", {{"load", "string"}, {"fault", "string"}, {"max", "duration"}}},
       {"latency_slo", {{"load", "string"}, {"percentile", "number"}, {"max", "duration"}, {"confidence", "number"}}},
       {"scaled_up", {{"isvc", "string"}, {"min_pods", "int"}, {"panic", "bool"}}},
@@ -468,7 +468,7 @@ absl::StatusOr<Scenario> Parser::parse(const YAML::Node& root, const std::filesy
   Scenario s;
   s.dir = dir;
   KH_CHECK(checkKeys(root, "the scenario",
-                     {"name", "description", "target", "requires", "manifests", "autoscaler", "steps", "timeout"}));
+                     {"name", "description", "target", "requires", "manifests", "autoscaler", "stack", "steps", "timeout"}));
   if (!root["name"]) return error(root, "a scenario needs a name");
   KH_TRY(s.name, str(root["name"], "name"));
   if (root["description"]) KH_TRY(s.description, str(root["description"], "description"));
@@ -519,6 +519,14 @@ absl::StatusOr<Scenario> Parser::parse(const YAML::Node& root, const std::filesy
         (void)ignored;
       }
       s.autoscaler[key] = kv.second.Scalar();
+    }
+  }
+  if (const YAML::Node& st = root["stack"]) {
+    KH_CHECK(checkKeys(st, "stack", {"activator_queue_limit"}));
+    if (st["activator_queue_limit"]) {
+      int limit = 0;
+      KH_TRY(limit, integer(st["activator_queue_limit"], "stack.activator_queue_limit", 1, 1000000));
+      s.stack.activator_queue_limit = limit;
     }
   }
   if (!root["steps"] || !root["steps"].IsSequence()) return error(root, "a scenario needs steps (a list)");

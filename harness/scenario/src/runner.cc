@@ -842,6 +842,7 @@ ScenarioResult Runner::run() {
   TargetSettings settings;
   settings.autoscaler = s_.autoscaler;
   settings.autoscaler_tick_s = s_.autoscaler_tick_s;
+  settings.stack = s_.stack;
   // Relative storageUri paths resolve against the directory above the scenario's (the
   // repository root for scenarios/), as reference-impl/manifests do against the root.
   settings.base_dir = std::filesystem::weakly_canonical(std::filesystem::absolute(s_.dir.empty() ? "." : s_.dir) / "..");
@@ -850,7 +851,9 @@ ScenarioResult Runner::run() {
     result.error = common::strCat("the target did not start: ", msg(st));
     return finishResult();
   }
-  for (const auto& r : s_.requires_) {
+  std::vector<std::string> needs = s_.requires_;
+  if (!s_.stack.empty()) needs.push_back("stack-settings");
+  for (const auto& r : needs) {
     std::string why = target_.lacks(r);
     if (!why.empty()) {
       result.verdict = Verdict::kSkip;
@@ -1452,13 +1455,18 @@ AssertionResult Runner::accounted(const Step& step) {
   // A fault that must provoke refusals (an overflowing queue) says how many at least.
   const int64_t min_errors = step.params.value("min_errors", int64_t{0});
   if (min_errors > 0) a.expected += common::strCat(", at least ", min_errors, " of them an explicit error");
-  bool pass = t.total > 0 && t.lost == 0 && explicit_errors >= min_errors;
+  // And one whose queue must still serve what it admitted says how many 200s at least.
+  const int64_t min_ok = step.params.value("min_ok", int64_t{0});
+  const int64_t ok = t.total - t.failed;
+  if (min_ok > 0) a.expected += common::strCat(", at least ", min_ok, " answered 200");
+  bool pass = t.total > 0 && t.lost == 0 && explicit_errors >= min_errors && ok >= min_ok;
   a.verdict = pass ? Verdict::kPass : Verdict::kFail;
-  a.why = pass                       ? "nothing was lost"
-          : t.total == 0             ? "no request was sent"
-          : t.lost > 0               ? "requests timed out or were cut without an answer"
-                                     : common::strCat("only ", explicit_errors, " explicit errors: the fault did not provoke the refusals it tests");
-  a.data = {{"kind", "accounted"}, {"sent", t.total}, {"ok", t.total - t.failed}, {"explicit_errors", explicit_errors},
+  a.why = pass                         ? "nothing was lost"
+          : t.total == 0               ? "no request was sent"
+          : t.lost > 0                 ? "requests timed out or were cut without an answer"
+          : explicit_errors < min_errors ? common::strCat("only ", explicit_errors, " explicit errors: the fault did not provoke the refusals it tests")
+                                       : common::strCat("only ", ok, " answered 200: what the stack admitted was not served");
+  a.data = {{"kind", "accounted"}, {"sent", t.total}, {"ok", ok}, {"explicit_errors", explicit_errors},
             {"lost", t.lost}};
   return a;
 }

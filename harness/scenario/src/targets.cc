@@ -193,6 +193,9 @@ class EmbeddedTarget final : public Target {
     config.runtimes_dir = options_.runtimes_dir;
     config.base_dir = settings.base_dir;
     config.pod_grace_period = std::chrono::seconds(3);
+    if (settings.stack.activator_queue_limit) {
+      config.activator_queue_limit = static_cast<size_t>(*settings.stack.activator_queue_limit);
+    }
     applyServerlessConfig(config, settings, options_.bin_dir);
     effective_ = {settings.autoscaler, settings.autoscaler_tick_s > 0 ? settings.autoscaler_tick_s : 2.0,
                   "the scenario's autoscaler settings, as refstack was started with them"};
@@ -284,7 +287,7 @@ class EndpointTarget final : public Target {
   }
   std::string lacks(const std::string& capability) const override {
     if (capability == "control-plane" || capability == "serverless" || capability == "events" ||
-        capability == "pod-signals") {
+        capability == "pod-signals" || capability == "stack-settings") {
       return "the endpoint target is a bare model server URL: no control plane to apply manifests, "
              "watch pods or read scale events";
     }
@@ -487,6 +490,9 @@ class KubeTarget final : public Target {
     if (capability == "cuda") return cuda_lacks_;
     if (capability == "pod-signals") {
       return "the kube target does not signal pods' processes (the fault scenarios run on the embedded stack)";
+    }
+    if (capability == "stack-settings") {
+      return "the scenario sets the stack's own settings (stack:), which a cluster fixes at install time";
     }
     return "";
   }

@@ -248,7 +248,10 @@ json podAutoscalerObject(const PodAutoscalerView& v, common::SystemTime now_syst
   if (!v.active_message.empty()) active["message"] = v.active_message;
   json ready = {{"type", "Ready"}, {"status", v.active == "False" ? "False" : v.active}, {"lastTransitionTime", formatRfc3339(since)}};
   if (!v.active_reason.empty()) ready["reason"] = v.active_reason;
-  json status = {{"conditions", json::array({active, ready})},
+  // Knative's PA also says whether its scale target ever reached initial-scale ready pods: the
+  // Revision is ready from then on (at zero pods too).
+  json initialized = {{"type", "ScaleTargetInitialized"}, {"status", v.scale_target_initialized ? "True" : "Unknown"}};
+  json status = {{"conditions", json::array({active, ready, initialized})},
                  {"actualScale", v.actual_scale},
                  {"serviceName", v.revision}};
   if (v.desired_scale >= 0) status["desiredScale"] = v.desired_scale;

@@ -464,10 +464,19 @@ void InferenceServiceReconciler::setReplicas(const std::string& revision, int32_
 }
 
 void InferenceServiceReconciler::onPodAutoscaler(const PodAutoscalerView& view) {
-  std::lock_guard lock(mu_);
-  if (!autoscaled_.count(view.revision)) return;  // a late view of a revision gone meanwhile
-  (void)deps_.store->upsert("PodAutoscaler",
-                            podAutoscalerObject(view, deps_.time->systemTime(), deps_.time->monotonicTime()));
+  std::string service;
+  {
+    std::lock_guard lock(mu_);
+    if (!autoscaled_.count(view.revision)) return;  // a late view of a revision gone meanwhile
+    (void)deps_.store->upsert("PodAutoscaler",
+                              podAutoscalerObject(view, deps_.time->systemTime(), deps_.time->monotonicTime()));
+    // A revision at zero pods is ready once its scale target is initialized (initial-scale 0);
+    // no pod event will say so, so its service is reconciled now. Pods' events cover the rest.
+    if (view.scale_target_initialized && view.actual_scale == 0) {
+      if (auto svc = service_of_revision_.find(view.revision); svc != service_of_revision_.end()) service = svc->second;
+    }
+  }
+  if (!service.empty()) enqueue(service);
 }
 
 void InferenceServiceReconciler::startPod(const std::string& key, const std::string& revision) {
@@ -829,10 +838,12 @@ void InferenceServiceReconciler::reconcile(const std::string& k) {
       bool ready = false;
       for (const auto& p : e.pods_of_revision[r.name]) ready = ready || ready_pods_.count(p);
       // A revision the autoscaler took to zero (or is waking up) stays ready, as in Knative:
-      // the activator holds its requests.
-      if (!ready && r.ready && autoscaled_.count(r.name)) {
+      // the activator holds its requests. Knative's Revision is ready once its PodAutoscaler's
+      // ScaleTargetInitialized holds (revision reconcile_resources.go), which initial-scale 0
+      // gives with no pod at all (kpa.go activeThreshold: max(min-scale, initial-scale) = 0).
+      if (!ready && autoscaled_.count(r.name)) {
         auto view = deps_.kpa->view(r.name);
-        ready = view && (view->replicas == 0 || view->activator_in_path);
+        ready = view && view->scale_target_initialized && (view->replicas == 0 || view->activator_in_path);
       }
       if (ready != r.ready) {
         setRevisionReady(cs, r.name, ready);

@@ -5,8 +5,10 @@
 // {"status":"alive"}, as a KServe model server's liveness route, so that readiness probes pass.
 // With --never_answer (the fault suite's hung server) every POST is accepted and never answered;
 // with --close_mid_response every POST's answer starts (200, chunked, part of a body) and the
-// connection closes before it ends.
+// connection closes before it ends; with --startup_delay_ms it listens only after that long (a
+// slow model load: the activator holds requests meanwhile).
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -101,10 +103,22 @@ int main(int argc, char** argv) {
                "Accept every POST and never answer it (a hung server, for fault tests)");
   app.add_flag("--close_mid_response", close_mid_response,
                "Start every POST's answer and close the connection halfway through its body (fault tests)");
+  int startup_delay_ms = 0;
+  app.add_option("--startup_delay_ms", startup_delay_ms,
+                 "Listen only after this many milliseconds (a slow model load, for fault tests)")
+      ->check(CLI::Range(0, 600'000));
   app.add_option("--body", body, "Body of every POST's answer (JSON)");
   app.add_option("--http_port", port, "Port to serve on (default $PORT)");
   CLI11_PARSE(app, argc, argv);
   if (port == 0 && std::getenv("PORT")) port = std::atoi(std::getenv("PORT"));
+  if (::pipe(g_signal_pipe) != 0) return 1;
+  std::signal(SIGTERM, onSignal);
+  std::signal(SIGINT, onSignal);
+  if (startup_delay_ms > 0) {
+    // The delay is the fault itself; a SIGTERM meanwhile ends the process at once.
+    pollfd signalled{g_signal_pipe[0], POLLIN, 0};
+    if (::poll(&signalled, 1, startup_delay_ms) > 0) return 0;
+  }
   FixedHandler handler(status, body, never_answer, close_mid_response);
   kh::http::ServerOptions options;
   options.port = static_cast<uint16_t>(port);
@@ -115,9 +129,6 @@ int main(int argc, char** argv) {
     std::cerr << "fixed-response: " << kh::common::toStd(server.status().message()) << "\n";
     return 1;
   }
-  if (::pipe(g_signal_pipe) != 0) return 1;
-  std::signal(SIGTERM, onSignal);
-  std::signal(SIGINT, onSignal);
   (*server)->start();
   std::cerr << "fixed-response: " << status << " on 127.0.0.1:" << (*server)->port() << std::endl;
   char c;

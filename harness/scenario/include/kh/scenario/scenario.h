@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,18 @@ struct Step {
   std::vector<std::string> join;
 };
 
+/**
+ * Settings of the stack itself, which no manifest field reaches (Knative fixes them, or sets them
+ * per installation). Only a target that starts its own stack (the embedded one) can honour them;
+ * elsewhere a scenario that sets any is skipped, saying so.
+ */
+struct StackSettings {
+  /** Requests the activator holds per revision while it has no ready pod; beyond them, 503. */
+  std::optional<int> activator_queue_limit;
+
+  bool empty() const { return !activator_queue_limit; }
+};
+
 struct Scenario {
   std::string name;
   std::string description;
@@ -92,6 +105,7 @@ struct Scenario {
   std::vector<std::filesystem::path> manifests;
   /** Knative config-autoscaler keys passed to the target. */
   std::map<std::string, std::string> autoscaler;
+  StackSettings stack;
   std::vector<Step> steps;
   /** Default seconds for waits without their own timeout. */
   double default_timeout_s = 120;

@@ -19,6 +19,7 @@
 #include "kh/common/time_source.h"
 #include "kh/events/events.h"
 #include "kh/scenario/kube_watch.h"
+#include "kh/scenario/scenario.h"
 #include "nlohmann/json.hpp"
 
 namespace kh::scenario {
@@ -52,6 +53,7 @@ struct TargetSettings {
   std::map<std::string, std::string> autoscaler;  // config-autoscaler overrides
   double autoscaler_tick_s = 0;                   // 0 = the target's default
   std::filesystem::path base_dir;                 // relative storageUri paths resolve here
+  StackSettings stack;                            // only where lacks("stack-settings") is empty
 };
 
 class Target {
@@ -64,8 +66,8 @@ class Target {
   virtual std::string describe() const = 0;
 
   /**
-   * Why the target cannot do `capability` ("control-plane", "serverless", "events"), or empty
-   * when it can. Valid after begin().
+   * Why the target cannot do `capability` ("control-plane", "serverless", "events", "pod-signals",
+   * "stack-settings", ...), or empty when it can. Valid after begin().
    */
   virtual std::string lacks(const std::string& capability) const = 0;
 
