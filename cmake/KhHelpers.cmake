@@ -12,6 +12,16 @@ function(kh_cc_library)
   target_compile_options(kh_${KH_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter)
 endfunction()
 
+# kh_tsan_sees_absl(<executable>): in a ThreadSanitizer build (the tsan preset), makes the
+# executable's absl::Mutex locking visible to TSan (tests/support/tsan_absl_sync.cc); else nothing.
+# For the tests and the binaries they start (pods, refstack).
+function(kh_tsan_sees_absl target)
+  if(CMAKE_CXX_FLAGS MATCHES "-fsanitize=thread")
+    target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/tests/support/tsan_absl_sync.cc)
+    target_link_libraries(${target} PRIVATE absl::synchronization ${CMAKE_DL_LIBS})
+  endif()
+endfunction()
+
 # kh_cc_test(NAME <name> SRCS ... DEPS ... [LABELS ...] [PREFIX <prefix>])
 # A GoogleTest executable registered with CTest, test by test (each CTest name prefixed with
 # <prefix> when given, e.g. "kubeapi." so that `ctest -R kubeapi` selects a component's tests).
@@ -22,6 +32,7 @@ function(kh_cc_test)
   target_compile_options(${KH_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter)
   # Paths reach tests as compile definitions; a list-valued property here would be split by
   # gtest_discover_tests, so tests take a single label.
+  kh_tsan_sees_absl(${KH_NAME})
   gtest_discover_tests(${KH_NAME}
     DISCOVERY_TIMEOUT 60
     TEST_PREFIX "${KH_PREFIX}"
@@ -35,6 +46,7 @@ include(GoogleTest OPTIONAL)
 # whose process start-up is part of every cold start.
 option(KH_STATIC_POD_LINK "Link pod executables (modelserver, queue-proxy) with static archives where Debian has them" ON)
 function(kh_pod_executable target)
+  kh_tsan_sees_absl(${target})
   if(KH_STATIC_POD_LINK AND NOT CMAKE_CXX_FLAGS MATCHES "-fsanitize")
     set_target_properties(${target} PROPERTIES RULE_LAUNCH_LINK "${PROJECT_SOURCE_DIR}/cmake/pod-link.sh")
   endif()

@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/post.hpp"
@@ -93,10 +94,10 @@ class SessionStream : public StreamWriter, public std::enable_shared_from_this<S
   // the worker's own thread waits in a thread-private queue that a later post from another
   // thread would overtake, so one post per chunk could reorder them.
   std::mutex queue_mu_;
-  std::deque<std::string> queued_;  // guarded by queue_mu_
-  bool finish_queued_ = false;      // guarded by queue_mu_
-  bool abort_queued_ = false;       // guarded by queue_mu_ (with finish_queued_: no last chunk)
-  bool drain_posted_ = false;       // guarded by queue_mu_
+  std::deque<std::string> queued_ ABSL_GUARDED_BY(queue_mu_);
+  bool finish_queued_ ABSL_GUARDED_BY(queue_mu_) = false;
+  bool abort_queued_ ABSL_GUARDED_BY(queue_mu_) = false;  // with finish_queued_: no last chunk
+  bool drain_posted_ ABSL_GUARDED_BY(queue_mu_) = false;
 };
 
 class Session : public std::enable_shared_from_this<Session>, public ResponseSink {
@@ -749,9 +750,9 @@ struct HttpServer::Impl {
   uint16_t port = 0;
   std::mutex mu;
   std::condition_variable exited_cv;
-  int running = 0;
-  bool drained = false;
-  bool draining_started = false;
+  int running ABSL_GUARDED_BY(mu) = 0;
+  bool drained ABSL_GUARDED_BY(mu) = false;
+  bool draining_started ABSL_GUARDED_BY(mu) = false;
 };
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "kh/common/strings.h"
 
 extern char** environ;
@@ -76,7 +77,7 @@ class SpawnThread {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
+  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
 };
 
 // PATH lookup as posix_spawnp does it, before the child is made (the child may only call the

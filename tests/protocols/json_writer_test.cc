@@ -73,7 +73,7 @@ TEST(JsonString, RandomBytesAlwaysGiveParsableJson) {
     std::string s(rng() % 12, '\0');
     for (char& c : s) c = static_cast<char>(rng());
     std::string out = jsonQuoted(s);
-    EXPECT_NO_THROW(nlohmann::json::parse(out)) << out;
+    EXPECT_TRUE(nlohmann::json::accept(out)) << out;
   }
 }
 
@@ -113,7 +113,7 @@ TEST(JsonWriter, ObjectsArraysAndCommas) {
     w.endObject();
   });
   EXPECT_EQ(out, R"({"a":[1,[2,3],{}],"b":{"c":null},"d":true,"e":false,"f":{"pre":"made"},"q\"k":"v"})");
-  EXPECT_NO_THROW(nlohmann::json::parse(out));
+  EXPECT_TRUE(nlohmann::json::accept(out));
 }
 
 TEST(JsonWriter, AppendsToExistingText) {

@@ -894,7 +894,7 @@ TEST(V2ErrorBody, IsTheOipErrorObject) {
   EXPECT_EQ(encodeV2Error("Model with name foo does not exist."),
             R"({"error":"Model with name foo does not exist."})");
   // Binary junk echoed into a message still yields parsable JSON.
-  EXPECT_NO_THROW(nlohmann::json::parse(encodeV2Error("bad byte \xff\x00 here")));
+  EXPECT_TRUE(nlohmann::json::accept(encodeV2Error("bad byte \xff\x00 here")));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "boost/asio/connect.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/post.hpp"
@@ -52,7 +53,7 @@ struct RunState {
   std::atomic<int64_t> issued{0};
   std::atomic<bool> stop{false};
   std::mutex schedule_mu;
-  bool schedule_done = false;
+  bool schedule_done ABSL_GUARDED_BY(schedule_mu) = false;
 
   int64_t nowNs() const {
     return std::chrono::duration_cast<Nanos>(time->monotonicTime() - start).count();
@@ -638,7 +639,7 @@ class ProgressTicker {
   RunState& run_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool done_ = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

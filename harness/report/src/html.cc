@@ -230,10 +230,10 @@ std::string runReportHtml(const std::vector<json>& runs, const std::string& titl
     ++color;
   }
   html += "<h2>Latency by percentile</h2>";
-  html += svgLinePlot(curves, {"Latency percentile distribution", "percentile", "latency (ms)", true});
+  html += svgLinePlot(curves, {"Latency percentile distribution", "percentile", "latency (ms)", true, true, {}});
   html += "<h2>Over time</h2>";
-  html += svgLinePlot(throughput, {"Throughput per window", "time (s)", "requests/s", false});
-  html += svgLinePlot(p99, {"Latency per window (p99 solid, p50 dashed)", "time (s)", "latency (ms)", false});
+  html += svgLinePlot(throughput, {"Throughput per window", "time (s)", "requests/s", false, true, {}});
+  html += svgLinePlot(p99, {"Latency per window (p99 solid, p50 dashed)", "time (s)", "latency (ms)", false, true, {}});
   for (const auto& r : runs) {
     html += "<h2>Windows: " + escapeHtml(r["label"].get<std::string>()) + "</h2>";
     html += "<table><tr><th>start s</th><th>completed</th><th>errors</th><th>req/s</th><th>p50 ms</th>"

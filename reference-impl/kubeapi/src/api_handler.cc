@@ -7,6 +7,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "absl/base/thread_annotations.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/kubeapi/discovery.h"
@@ -191,9 +192,9 @@ struct ApiHandler::Impl {
 
   mutable std::mutex mu;  // never held while calling the store
   std::condition_variable cv;
-  std::map<uint64_t, std::shared_ptr<WatchSession>> sessions;
-  uint64_t next_session = 1;
-  bool stopping = false;
+  std::map<uint64_t, std::shared_ptr<WatchSession>> sessions ABSL_GUARDED_BY(mu);
+  uint64_t next_session ABSL_GUARDED_BY(mu) = 1;
+  bool stopping ABSL_GUARDED_BY(mu) = false;
   std::thread timer;
 
   const KindSpec& spec(size_t i) const { return store.kinds()[i]; }

@@ -1,4 +1,3 @@
-#include <algorithm>
 #include "kh/pods/pod_manager.h"
 
 #include <netinet/in.h>
@@ -6,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <set>
 #include <filesystem>
@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "kh/common/strings.h"
 #include "kh/http/client.h"
 #include "kh/process/subprocess.h"
@@ -107,10 +108,10 @@ struct PodManager::Impl {
   std::function<void(const PodEvent&)> on_event;
   mutable std::mutex mu;
   std::condition_variable cv;
-  std::map<std::string, std::unique_ptr<Pod>> pods;
+  std::map<std::string, std::unique_ptr<Pod>> pods ABSL_GUARDED_BY(mu);
   // Ports handed to pods that still exist: the kernel may offer a released port again before
   // the pod that got it has bound it, so two pods could otherwise share one.
-  std::set<uint16_t> reserved_ports;
+  std::set<uint16_t> reserved_ports ABSL_GUARDED_BY(mu);
 
   absl::StatusOr<uint16_t> reservePort() {
     for (int attempt = 0; attempt < 64; ++attempt) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "kh/activator/activator.h"
 #include "kh/controller/isvc_reconciler.h"
 #include "kh/controller/kpa_reconciler.h"
@@ -63,8 +64,8 @@ class StatePersister {
   std::vector<kubeapi::WatchHandle> subscriptions_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool dirty_ = false;      // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
+  bool dirty_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t written_version_ = 0;
   std::string last_error_;
   std::thread thread_;
@@ -95,8 +96,8 @@ class EventRecorder {
   int64_t subscription_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<events::Event> queue_;  // guarded by mu_
-  bool stopping_ = false;            // guarded by mu_
+  std::deque<events::Event> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<std::pair<std::string, std::string>> written_;  // (namespace, name), oldest first
   uint64_t serial_ = 0;
   std::thread thread_;
@@ -131,14 +132,14 @@ struct StackImpl : http::Handler {
   std::thread housekeeping;  // expires held requests at their timeout
   std::mutex housekeeping_mu;
   std::condition_variable housekeeping_cv;
-  bool stopping = false;  // guarded by housekeeping_mu
+  bool stopping ABSL_GUARDED_BY(housekeeping_mu) = false;
 
   std::mutex watchers_mu;
-  std::map<int64_t, std::shared_ptr<http::StreamWriter>> watchers;  // subscription -> stream
+  std::map<int64_t, std::shared_ptr<http::StreamWriter>> watchers ABSL_GUARDED_BY(watchers_mu);  // subscription -> stream
 
   std::mutex shutdown_mu;
   std::condition_variable shutdown_cv;
-  bool shutdown_requested = false;
+  bool shutdown_requested ABSL_GUARDED_BY(shutdown_mu) = false;
 
   std::string metricsText() const;
   void housekeepingLoop();
