@@ -126,6 +126,27 @@ TEST(Gjson, WildcardMatch) {
   EXPECT_FALSE(wildcardMatch("Roger", "D*"));
 }
 
+TEST(Gjson, APathOfMoreThan256SegmentsIsRefusedNotACrash) {
+  // The fuzzer's find: thousands of segments overflowed the stack of the recursive parser.
+  auto chain = [](int segments) {
+    std::string path = "a";
+    for (int i = 1; i < segments; ++i) path += ".a";
+    return path;
+  };
+  EXPECT_TRUE(GjsonPath::compile(chain(256)).ok());
+  auto p = GjsonPath::compile(chain(20000));
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(std::string(p.status().message()).find("a path of more than 256 segments at offset 512"), std::string::npos);
+  // Nested queries count too.
+  std::string nested;
+  for (int i = 0; i < 5000; ++i) nested += "#(";
+  nested += "a";
+  for (int i = 0; i < 5000; ++i) nested += ")";
+  auto q = GjsonPath::compile(nested);
+  ASSERT_FALSE(q.ok());
+  EXPECT_NE(std::string(q.status().message()).find("more than 256 segments"), std::string::npos) << q.status();
+}
+
 struct Refused {
   const char* path;
   const char* message;

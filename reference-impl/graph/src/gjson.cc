@@ -33,9 +33,15 @@ namespace {
 using Node = GjsonPath::Node;
 using NodePtr = std::shared_ptr<const Node>;
 
+// Segments per path, nested ones included. A compiled path is a chain of nodes that is parsed,
+// evaluated and destroyed recursively: without a bound, a long enough path (the fuzzer's had
+// thousands of '.') overflows the stack of whatever compiles it. Real conditions have a few.
+constexpr int kMaxSegments = 256;
+
 class Parser {
  public:
-  Parser(std::string_view text, size_t base) : text_(text), base_(base) {}
+  // `segments` counts every segment of the whole path, across the parsers of its nested parts.
+  Parser(std::string_view text, size_t base, int* segments) : text_(text), base_(base), segments_(segments) {}
 
   absl::StatusOr<NodePtr> path(bool top) {
     if (text_.empty()) return NodePtr();
@@ -57,6 +63,7 @@ class Parser {
  private:
   // One segment and (recursively) the rest after its dot.
   absl::StatusOr<NodePtr> segment(bool first) {
+    if (++*segments_ > kMaxSegments) return error(common::strCat("a path of more than ", kMaxSegments, " segments"), pos_);
     auto node = std::make_shared<Node>();
     if (pos_ >= text_.size()) return error("an empty key", pos_);
     char c = text_[pos_];
@@ -68,7 +75,7 @@ class Parser {
         if (end == std::string_view::npos) return error("'[' without ']'", pos_ - 1);
         std::string_view inner = text_.substr(pos_, end - pos_);
         if (inner.empty()) return error("an empty path in '[...]'", pos_);
-        Parser sub(inner, base_ + pos_);
+        Parser sub(inner, base_ + pos_, segments_);
         auto p = sub.path(true);
         if (!p.ok()) return p.status();
         if (sub.pos() != inner.size()) return sub.error("unexpected text", sub.pos());
@@ -190,7 +197,7 @@ class Parser {
     }
     if (op_at == std::string_view::npos && lhs.empty()) return error("an empty query", at);
     if (!lhs.empty()) {
-      Parser sub(lhs, base_ + at);
+      Parser sub(lhs, base_ + at, segments_);
       auto p = sub.path(true);
       if (!p.ok()) return p.status();
       if (sub.pos() != lhs.size()) return sub.error("unexpected text", sub.pos());
@@ -213,6 +220,7 @@ class Parser {
 
   std::string_view text_;
   size_t base_;
+  int* segments_;
   size_t pos_ = 0;
 };
 
@@ -335,7 +343,8 @@ absl::StatusOr<GjsonPath> GjsonPath::compile(std::string_view path) {
   GjsonPath out;
   out.text_ = std::string(path);
   if (path.empty()) return absl::InvalidArgumentError("gjson path '': an empty path at offset 0");
-  Parser parser(path, 0);
+  int segments = 0;
+  Parser parser(path, 0, &segments);
   auto root = parser.path(true);
   if (!root.ok()) {
     return absl::InvalidArgumentError(common::strCat("gjson path '", path, "': ", common::toStd(root.status().message())));
