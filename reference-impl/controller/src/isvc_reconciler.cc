@@ -442,8 +442,7 @@ void InferenceServiceReconciler::onPodEvent(const pods::PodEvent& e) {
         (void)deps_.store->upsert("Pod", podObject(p));
       }
     }
-    auto svc = service_of_revision_.find(revision);
-    if (svc != service_of_revision_.end()) service = svc->second;
+    service = serviceOfRevisionLocked(revision);
   }
   if (e.phase == pods::PodPhase::kReady) {
     deps_.activator->markColdStart(revision, activator::ColdStartStep::kReady, deps_.time->monotonicTime(),
@@ -452,13 +451,17 @@ void InferenceServiceReconciler::onPodEvent(const pods::PodEvent& e) {
   if (!service.empty()) enqueue(service);
 }
 
+std::string InferenceServiceReconciler::serviceOfRevisionLocked(const std::string& revision) const {
+  auto svc = service_of_revision_.find(revision);
+  return svc != service_of_revision_.end() ? svc->second : std::string();
+}
+
 void InferenceServiceReconciler::setReplicas(const std::string& revision, int32_t) {
   // The reconciler reads the KPA's replicas when it runs the service's pods.
   std::string service;
   {
     std::lock_guard lock(mu_);
-    auto svc = service_of_revision_.find(revision);
-    if (svc != service_of_revision_.end()) service = svc->second;
+    service = serviceOfRevisionLocked(revision);
   }
   if (!service.empty()) enqueue(service);
 }
@@ -472,9 +475,7 @@ void InferenceServiceReconciler::onPodAutoscaler(const PodAutoscalerView& view) 
                               podAutoscalerObject(view, deps_.time->systemTime(), deps_.time->monotonicTime()));
     // A revision at zero pods is ready once its scale target is initialized (initial-scale 0);
     // no pod event will say so, so its service is reconciled now. Pods' events cover the rest.
-    if (view.scale_target_initialized && view.actual_scale == 0) {
-      if (auto svc = service_of_revision_.find(view.revision); svc != service_of_revision_.end()) service = svc->second;
-    }
+    if (view.scale_target_initialized && view.actual_scale == 0) service = serviceOfRevisionLocked(view.revision);
   }
   if (!service.empty()) enqueue(service);
 }

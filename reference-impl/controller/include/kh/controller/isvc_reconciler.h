@@ -130,6 +130,8 @@ class InferenceServiceReconciler final : public ScaleTarget {
  private:
   struct Entry;
   void enqueue(const std::string& key);
+  /** The "ns/name" of the service a revision belongs to, or empty; mu_ held. */
+  std::string serviceOfRevisionLocked(const std::string& revision) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void loop();
   void reconcile(const std::string& key);
   /** An InferenceGraph's router as a service; `waiting` says which service it waits for. */
