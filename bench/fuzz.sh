@@ -39,11 +39,18 @@ ninja -C "$build" -j "$(nproc)" "${target}_fuzz" >/dev/null
 
 out="$KH_ROOT/reports/fuzz"
 mkdir -p "$out/corpus/$target"
+# http_request: the server frees a connection on its own thread, after the input has returned, so
+# libFuzzer's per-input malloc/free count is nearly always unbalanced and it ran a full
+# LeakSanitizer scan after almost every input (80% of the time: 1,000 exec/s instead of 4,000).
+# libFuzzer's per-input leak check is off for that target alone (-detect_leaks=0, as libFuzzer's
+# docs advise for targets whose frees land after the input); ASan's memory checks all stay on.
+target_flags=()
+[[ "$target" == http_request ]] && target_flags=(-detect_leaks=0)
 kh_log "Fuzzing $target for $execs executions"
 start_ns=$(date +%s%N)
 set +e
 "$build/fuzz/${target}_fuzz" -runs="$execs" -print_final_stats=1 -max_len=65536 -timeout=10 \
-  -artifact_prefix="$out/crash-$target-" "$@" "$out/corpus/$target" "$KH_ROOT/fuzz/corpus/$target" \
+  -artifact_prefix="$out/crash-$target-" "${target_flags[@]}" "$@" "$out/corpus/$target" "$KH_ROOT/fuzz/corpus/$target" \
   >"$out/$target.log" 2>&1
 rc=$?
 set -e
