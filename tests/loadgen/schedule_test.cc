@@ -183,6 +183,24 @@ TEST(Schedule, ProfileErrorsNameTheStage) {
   EXPECT_NE(std::string(bad.status().message()).find("oops"), std::string::npos);
 }
 
+TEST(Schedule, DurationsAndRatesANanosCannotHoldAreRefusedNotOverflowed) {
+  // Converting these to int64 nanoseconds was undefined behaviour (found by the scenario fuzzer).
+  for (const char* text : {"5444444444444444444s", "1e300s", "inf", "nan", "-1s", "300000000m", "NaNms"}) {
+    EXPECT_FALSE(parseDuration(text).ok()) << text;
+  }
+  EXPECT_EQ(*parseDuration("9000000000s"), Nanos(9'000'000'000'000'000'000));  // 285 years: still held
+  for (const char* profile : {"nan@1s", "inf@1s", "100@1e300s", "ramp:nan-10@1s", "ramp:x-10@1s", "ramp:-5-10@1s"}) {
+    EXPECT_FALSE(parseProfile(profile).ok()) << profile;
+  }
+  std::string path = ::testing::TempDir() + "/huge-trace.txt";
+  for (const char* offset : {"1e300", "nan", "inf"}) {
+    std::ofstream(path) << "0\n" << offset << "\n";
+    auto trace = makeTraceSchedule(path);
+    ASSERT_FALSE(trace.ok()) << offset;
+    EXPECT_NE(std::string(trace.status().message()).find(":2:"), std::string::npos) << trace.status();
+  }
+}
+
 TEST(Schedule, TraceReplay) {
   std::string path = ::testing::TempDir() + "/trace.txt";
   {

@@ -90,6 +90,10 @@ TEST(ScenarioParser, RejectsWithLineAndColumn) {
             "rate, requests, seed, slo, slo_confidence, threads, timeout, trace, warmup, window)");
   EXPECT_EQ(error("name: x\nsteps:\n  - load: {rate: fast, duration: 1s}\n"),
             "bad.yaml:3:18: load.rate must be a number, not \"fast\"");
+  EXPECT_EQ(error("name: x\nsteps:\n  - load: {name: a, rate: 1, duration: 1s}\n  - assert: {canary_split: {load: a, confidence: nan}}\n"),
+            "bad.yaml:4:50: assert.canary_split.confidence must be within [0.5, 0.999999], not nan");
+  EXPECT_NE(error("name: x\nsteps:\n  - load: {rate: 1, duration: 1s, warmup: 5444444444444444444s}\n").find("is too long (at most 292 years)"),
+            std::string::npos);
   EXPECT_EQ(error("name: x\nsteps:\n  - wait: {for: lunch}\n"),
             "bad.yaml:3:17: wait.for must be ready, replicas, zero or event, not \"lunch\"");
   EXPECT_EQ(error("name: x\nsteps:\n  - assert: {canary_split: {load: nope}}\n"),

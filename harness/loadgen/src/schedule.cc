@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 #include <numbers>
+#include <optional>
 
 #include "kh/common/strings.h"
 
@@ -210,6 +211,22 @@ class OnOffSchedule final : public Schedule {
   double on_time_ = 0;  // seconds of ON time before the last arrival
 };
 
+// A count of nanoseconds as Nanos, or nothing when it is not one: negative, NaN, infinite or past
+// what int64 holds (about 292 years). Converting such a double to an integer is undefined
+// behaviour (the scenario fuzzer's find: a warmup of "5444...4s").
+std::optional<Nanos> nanosFrom(double nanoseconds) {
+  if (!(nanoseconds >= 0) || !(nanoseconds < 9.2e18)) return std::nullopt;
+  return Nanos(static_cast<int64_t>(nanoseconds));
+}
+
+// A rate in requests per second: a finite number >= 0 and nothing after it.
+std::optional<double> parseRate(const std::string& text) {
+  char* end = nullptr;
+  double rate = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(rate >= 0) || !std::isfinite(rate)) return std::nullopt;
+  return rate;
+}
+
 }  // namespace
 
 absl::StatusOr<Nanos> parseDuration(std::string_view text) {
@@ -230,11 +247,13 @@ absl::StatusOr<Nanos> parseDuration(std::string_view text) {
   char* end = nullptr;
   std::string n(number);
   double value = std::strtod(n.c_str(), &end);
-  if (n.empty() || *end != '\0' || value < 0) {
+  if (n.empty() || *end != '\0' || !(value >= 0) || std::isinf(value)) {
     return absl::InvalidArgumentError(
         common::strCat("bad duration '", text, "' (e.g. 500ms, 10s, 2m)"));
   }
-  return Nanos(static_cast<int64_t>(value * scale));
+  std::optional<Nanos> nanos = nanosFrom(value * scale);
+  if (!nanos) return absl::InvalidArgumentError(common::strCat("duration '", text, "' is too long (at most 292 years)"));
+  return *nanos;
 }
 
 std::unique_ptr<Schedule> makeConstantSchedule(double rate, Nanos duration) {
@@ -282,9 +301,9 @@ absl::StatusOr<std::vector<Stage>> parseProfile(const std::string& text) {
       body = body.substr(5);
       // "ramp:0-2000@60s" ramps from 0 to 2000; a lone "ramp:2000@60s" ramps from the last rate.
       if (auto dash = body.find('-'); dash != std::string::npos && dash < body.find('@')) {
-        char* end = nullptr;
-        double from = std::strtod(body.substr(0, dash).c_str(), &end);
-        Stage hold{from, Nanos(0), false};
+        std::optional<double> from = parseRate(body.substr(0, dash));
+        if (!from) return absl::InvalidArgumentError(common::strCat("profile stage '", item, "': bad ramp start"));
+        Stage hold{*from, Nanos(0), false};
         stages.push_back(hold);
         body = body.substr(dash + 1);
       }
@@ -294,12 +313,9 @@ absl::StatusOr<std::vector<Stage>> parseProfile(const std::string& text) {
       return absl::InvalidArgumentError(
           common::strCat("profile stage '", item, "': expected RATE@DURATION, e.g. 1000@30s"));
     }
-    char* end = nullptr;
-    std::string rate_text = body.substr(0, at);
-    s.rate = std::strtod(rate_text.c_str(), &end);
-    if (rate_text.empty() || *end != '\0' || s.rate < 0) {
-      return absl::InvalidArgumentError(common::strCat("profile stage '", item, "': bad rate"));
-    }
+    std::optional<double> rate = parseRate(body.substr(0, at));
+    if (!rate) return absl::InvalidArgumentError(common::strCat("profile stage '", item, "': bad rate"));
+    s.rate = *rate;
     auto duration = parseDuration(body.substr(at + 1));
     if (duration.ok() && duration->count() == 0) duration = absl::InvalidArgumentError("zero duration");
     if (!duration.ok()) {
@@ -333,11 +349,12 @@ absl::StatusOr<std::unique_ptr<Schedule>> makeTraceSchedule(const std::string& p
     line = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
     char* end = nullptr;
     double seconds = std::strtod(line.c_str(), &end);
-    if (*end != '\0' || seconds < 0) {
+    std::optional<Nanos> offset = nanosFrom(seconds * 1e9);
+    if (*end != '\0' || !offset) {
       return absl::InvalidArgumentError(
           common::strCat(path, ":", line_no, ": expected an offset in seconds, got '", line, "'"));
     }
-    Nanos at(static_cast<int64_t>(seconds * 1e9));
+    Nanos at = *offset;
     if (!offsets.empty() && at < offsets.back()) {
       return absl::InvalidArgumentError(
           common::strCat(path, ":", line_no, ": offsets must not decrease"));

@@ -77,7 +77,7 @@ class Parser {
     char* end = nullptr;
     double v = std::strtod(s.c_str(), &end);
     if (s.empty() || *end != '\0') return error(node, common::strCat(what, " must be a number, not \"", s, "\""));
-    if (v < lo || v > hi) {
+    if (!(v >= lo && v <= hi)) {  // NaN ("nan", ".nan") is refused too
       return error(node, common::strCat(what, " must be within [", lo, ", ", hi, "], not ", s));
     }
     return v;
