@@ -21,7 +21,6 @@
 #include "kh/scenario/scenario.h"
 #include "kh/scenario/target.h"
 #include "kh/common/strings.h"
-#include "kh/autoscaler/config.h"
 #include "kh/simulate/simulate.h"
 
 namespace kh::cli {
@@ -61,17 +60,13 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-// Durations as Knative writes them (Go's time.ParseDuration: 500ms, 90s, 1m30s, 6h).
+// Durations as Knative writes them (Go's time.ParseDuration: 500ms, 90s, 1m30s, 6h) or seconds.
 absl::StatusOr<double> secondsOf(const std::string& text, const char* what) {
-  // A bare number is seconds.
-  char* end = nullptr;
-  double plain = std::strtod(text.c_str(), &end);
-  if (!text.empty() && end != nullptr && *end == '\0' && plain >= 0) return plain;
-  auto d = autoscaler::parseGoDuration(text);
-  if (!d.ok() || d->count() < 0) {
+  auto seconds = simulate::parseSpanSeconds(text);
+  if (!seconds.ok()) {
     return absl::InvalidArgumentError(common::strCat(what, " \"", text, "\": not a duration (e.g. 500ms, 90s, 1m30s, 6h)"));
   }
-  return std::chrono::duration<double>(*d).count();
+  return *seconds;
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> keyValue(const std::string& text, const char* what) {

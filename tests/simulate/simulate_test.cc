@@ -257,6 +257,12 @@ TEST(Simulate, DiurnalAndOnOffWorkloads) {
   EXPECT_NE(message("onoff:5:2m:later").find("OFF period"), std::string::npos);
   EXPECT_NE(message("onoff:x:2m:1m").find("not a positive number"), std::string::npos);
   EXPECT_FALSE(arrivalsFrom("onoff:5:2m:28m", 0, 1).ok());  // a generator needs a duration
+  // Spans a count of int64 nanoseconds cannot hold are refused, not overflowed (undefined).
+  EXPECT_NE(message("diurnal:5:0.5:1e300").find("not a duration"), std::string::npos);
+  EXPECT_NE(message("onoff:5:nan:1m").find("ON period"), std::string::npos);
+  EXPECT_EQ(*parseSpanSeconds("1m30s"), 90);
+  EXPECT_EQ(*parseSpanSeconds("1.5"), 1.5);
+  for (const char* bad : {"1e300", "inf", "nan", "-1", "-5s", "", "soon"}) EXPECT_FALSE(parseSpanSeconds(bad).ok()) << bad;
 }
 
 // A directory of the running test's own: CTest runs each test as its own process, in parallel.

@@ -243,6 +243,9 @@ absl::StatusOr<Nanos> parseDuration(std::string_view text) {
   } else if (text.ends_with("m")) {
     scale = 60e9;
     number = text.substr(0, text.size() - 1);
+  } else if (text.ends_with("h")) {
+    scale = 3600e9;
+    number = text.substr(0, text.size() - 1);
   }
   char* end = nullptr;
   std::string n(number);
@@ -252,7 +255,7 @@ absl::StatusOr<Nanos> parseDuration(std::string_view text) {
         common::strCat("bad duration '", text, "' (e.g. 500ms, 10s, 2m)"));
   }
   std::optional<Nanos> nanos = nanosFrom(value * scale);
-  if (!nanos) return absl::InvalidArgumentError(common::strCat("duration '", text, "' is too long (at most 292 years)"));
+  if (!nanos) return absl::OutOfRangeError(common::strCat("duration '", text, "' is too long (at most 292 years)"));
   return *nanos;
 }
 

@@ -3,10 +3,12 @@
 #include "kh/scenario/stats.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 
 #include "kh/common/strings.h"
+#include "kh/loadgen/schedule.h"
 
 namespace kh::scenario {
 
@@ -117,20 +119,10 @@ double percentile(std::vector<double> values, double q) {
 }
 
 absl::StatusOr<double> parseSeconds(const std::string& text) {
-  if (text.empty()) return absl::InvalidArgumentError("empty duration");
-  char* end = nullptr;
-  double value = std::strtod(text.c_str(), &end);
-  std::string unit(end);
-  if (end == text.c_str() || !std::isfinite(value) || value < 0) {
-    return absl::InvalidArgumentError(common::strCat("not a duration: \"", text, "\" (e.g. 30s, 500ms)"));
-  }
-  if (unit.empty() || unit == "s") return value;
-  if (unit == "ms") return value / 1000;
-  if (unit == "us") return value / 1e6;
-  if (unit == "m") return value * 60;
-  if (unit == "h") return value * 3600;
-  return absl::InvalidArgumentError(
-      common::strCat("not a duration: \"", text, "\" (units: ms, s, m, h)"));
+  auto duration = loadgen::parseDuration(text);
+  if (absl::IsOutOfRange(duration.status())) return absl::InvalidArgumentError(duration.status().message());
+  if (!duration.ok()) return absl::InvalidArgumentError(common::strCat("not a duration: \"", text, "\" (e.g. 30s, 500ms)"));
+  return std::chrono::duration<double>(*duration).count();
 }
 
 absl::StatusOr<ScaleToZeroExpectation> expectedScaleToZero(

@@ -433,6 +433,21 @@ loadgen::Nanos nanos(double seconds) {
 
 }  // namespace
 
+absl::StatusOr<double> parseSpanSeconds(const std::string& text) {
+  char* end = nullptr;
+  double seconds = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0') {
+    auto d = as::parseGoDuration(text);
+    if (!d.ok()) return d.status();
+    seconds = std::chrono::duration<double>(*d).count();
+  }
+  // Beyond 9.2e9 s a count of nanoseconds overflows int64 (converting it is undefined behaviour).
+  if (!(seconds >= 0) || !(seconds < 9.2e9)) {
+    return absl::InvalidArgumentError(common::strCat("\"", text, "\" is negative or too long (at most 292 years)"));
+  }
+  return seconds;
+}
+
 absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, double duration_s, uint64_t seed) {
   const auto duration = nanos(duration_s);
   std::unique_ptr<loadgen::Schedule> s;
@@ -472,16 +487,10 @@ absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, do
       if (colon == std::string::npos) break;
       pos = colon + 1;
     }
-    // Go's durations (2m, 24h) or a number of seconds.
     auto span = [&](const std::string& text, const char* what) -> absl::StatusOr<loadgen::Nanos> {
-      char* end = nullptr;
-      double plain = std::strtod(text.c_str(), &end);
-      if (!text.empty() && *end == '\0' && plain >= 0) return nanos(plain);
-      auto d = as::parseGoDuration(text);
-      if (!d.ok() || d->count() < 0) {
-        return refuse(common::strCat(what, " \"", text, "\" is not a duration (e.g. 90s, 2m, 24h)"));
-      }
-      return *d;
+      auto seconds = parseSpanSeconds(text);
+      if (!seconds.ok()) return refuse(common::strCat(what, " \"", text, "\" is not a duration (e.g. 90s, 2m, 24h)"));
+      return nanos(*seconds);
     };
     absl::StatusOr<std::unique_ptr<loadgen::Schedule>> made;
     if (schedule[0] == 'd') {

@@ -30,7 +30,12 @@ class Schedule {
   virtual std::string describe() const = 0;
 };
 
-/** Parses a duration: "500us", "250ms", "10s", "2m", or a number of seconds ("1.5"). */
+/**
+ * Parses a duration: "500us", "250ms", "10s", "2m", "1h", or a number of seconds ("1.5"). The one
+ * parser of the harness's durations (load flags, scenario files).
+ * @return InvalidArgument for what is not a duration (negative, NaN and infinite included),
+ *         OutOfRange for one past int64 nanoseconds (about 292 years).
+ */
 absl::StatusOr<Nanos> parseDuration(std::string_view text);
 
 /** `rate` requests per second, evenly spaced, until `duration`. */

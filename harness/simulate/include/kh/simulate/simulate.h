@@ -51,6 +51,13 @@ struct ServiceWorkload {
 absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, double duration_s, uint64_t seed);
 
 /**
+ * A span as the simulator takes it (its flags and schedules): a number of seconds ("90", "1.5") or
+ * a Go duration as Knative's config writes them ("500ms", "1m30s", "24h").
+ * @return seconds; InvalidArgument when negative, NaN, infinite or past int64 nanoseconds.
+ */
+absl::StatusOr<double> parseSpanSeconds(const std::string& text);
+
+/**
  * A fleet of `count` services whose request rates follow a Pareto distribution (shape `alpha`:
  * a few busy services, a long tail of rare ones, as serverless fleets are) and add up to
  * `total_rate` per second; each service's arrivals are Poisson at its rate over `duration_s`.
