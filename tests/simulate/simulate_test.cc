@@ -260,7 +260,9 @@ TEST(Simulate, DiurnalAndOnOffWorkloads) {
   // Spans a count of int64 nanoseconds cannot hold are refused, not overflowed (undefined).
   EXPECT_NE(message("diurnal:5:0.5:1e300").find("not a duration"), std::string::npos);
   EXPECT_NE(message("onoff:5:nan:1m").find("ON period"), std::string::npos);
+  ASSERT_TRUE(parseSpanSeconds("1m30s").ok());
   EXPECT_EQ(*parseSpanSeconds("1m30s"), 90);
+  ASSERT_TRUE(parseSpanSeconds("1.5").ok());
   EXPECT_EQ(*parseSpanSeconds("1.5"), 1.5);
   for (const char* bad : {"1e300", "inf", "nan", "-1", "-5s", "", "soon"}) EXPECT_FALSE(parseSpanSeconds(bad).ok()) << bad;
 }

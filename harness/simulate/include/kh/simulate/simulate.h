@@ -51,8 +51,8 @@ struct ServiceWorkload {
 absl::StatusOr<std::vector<double>> arrivalsFrom(const std::string& schedule, double duration_s, uint64_t seed);
 
 /**
- * A span as the simulator takes it (its flags and schedules): a number of seconds ("90", "1.5") or
- * a Go duration as Knative's config writes them ("500ms", "1m30s", "24h").
+ * A span as the simulator takes it (its flags and schedules): what loadgen::parseDuration reads
+ * ("90", "1.5", "500ms", "2m") or a Go duration as Knative's config writes them ("1m30s", "24h").
  * @return seconds; InvalidArgument when negative, NaN, infinite or past int64 nanoseconds.
  */
 absl::StatusOr<double> parseSpanSeconds(const std::string& text);
