@@ -10,7 +10,10 @@
 # reports/fuzz/runs.jsonl (target, executions, seconds, exec/s, crashes), which
 # bench/robustness.sh reports.
 #
-# Usage: bench/fuzz.sh TARGET [EXECS=1000000] [libFuzzer flags...]
+# KH_FUZZ_JOBS=N runs N fuzzer processes at once on the same corpus (libFuzzer's -jobs/-workers;
+# each reloads the corpus to pick up what the others find), EXECS split among them: one per core.
+#
+# Usage: [KH_FUZZ_JOBS=N] bench/fuzz.sh TARGET [EXECS=1000000] [libFuzzer flags...]
 #        bench/fuzz.sh --list
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
@@ -46,16 +49,35 @@ mkdir -p "$out/corpus/$target"
 # docs advise for targets whose frees land after the input); ASan's memory checks all stay on.
 target_flags=()
 [[ "$target" == http_request ]] && target_flags=(-detect_leaks=0)
-kh_log "Fuzzing $target for $execs executions"
+jobs="${KH_FUZZ_JOBS:-1}"
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "KH_FUZZ_JOBS must be a positive integer, not '$jobs'" >&2; exit 2; }
+job_flags=()
+# libFuzzer writes each job's output to fuzz-JOB.log in the working directory, then copies it into
+# its own output when the job ends; the jobs run from a scratch directory so nothing lands elsewhere.
+jobs_dir="$out/jobs-$target"
+rm -rf "$jobs_dir" && mkdir -p "$jobs_dir"
+(( jobs > 1 )) && job_flags=(-jobs="$jobs" -workers="$jobs")
+kh_log "Fuzzing $target for $execs executions${job_flags:+ in $jobs processes}"
 start_ns=$(date +%s%N)
 set +e
-"$build/fuzz/${target}_fuzz" -runs="$execs" -print_final_stats=1 -max_len=65536 -timeout=10 \
+(cd "$jobs_dir" && exec "$build/fuzz/${target}_fuzz" "${job_flags[@]}" -runs="$(( (execs + jobs - 1) / jobs ))" -print_final_stats=1 -max_len=65536 -timeout=10 \
   -artifact_prefix="$out/crash-$target-" "${target_flags[@]}" "$@" "$out/corpus/$target" "$KH_ROOT/fuzz/corpus/$target" \
-  >"$out/$target.log" 2>&1
+  >"$out/$target.log" 2>&1)
 rc=$?
 set -e
+rm -rf "$jobs_dir"
+if (( jobs > 1 )); then
+  # The parent exits 1 if any job did not exit 0; an interrupted job (SIGINT) exits 72, which is
+  # not a crash: the run's status is the jobs' own, 72 when the only non-zero ones are 72.
+  job_codes=$(grep -oE 'Job [0-9]+ exited with exit code -?[0-9]+' "$out/$target.log" | grep -oE -- '-?[0-9]+$' | sort -u || true)
+  rc=0
+  for code in $job_codes; do
+    if [[ $code == 72 && $rc == 0 ]]; then rc=72; elif [[ $code != 0 && $code != 72 ]]; then rc=$code; fi
+  done
+  [[ $(grep -c 'exited with exit code' "$out/$target.log" || true) -lt $jobs ]] && [[ $rc == 0 ]] && rc=72
+fi
 elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
-done_execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$out/$target.log" | grep -oE '[0-9]+$' || echo 0)
+done_execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$out/$target.log" | grep -oE '[0-9]+$' | awk '{ n += $1 } END { print n + 0 }' || true)
 crashes=$(find "$out" -maxdepth 1 -name "crash-$target-*" | wc -l)
 rate=$(( done_execs * 1000 / (elapsed_ms > 0 ? elapsed_ms : 1) ))
 printf '{"target": "%s", "executions": %s, "seconds": %d.%03d, "exec_per_s": %s, "exit": %d, "crash_files": %d, "date": "%s"}\n' \
