@@ -67,7 +67,12 @@ Command addCompareCommand(CLI::App& app) {
       return 2;
     }
     auto comparison = report::compareRuns(*runs, *thresholds);
-    std::filesystem::create_directories(a->out_dir);
+    std::error_code ec;
+    std::filesystem::create_directories(a->out_dir, ec);
+    if (ec) {
+      std::cerr << "harness compare: cannot create " << a->out_dir << ": " << ec.message() << "\n";
+      return 2;
+    }
     std::filesystem::path dir(a->out_dir);
     std::string md = report::compareMarkdown(comparison);
     if (!writeFile(dir / "index.html", report::compareHtml(*runs, comparison)) ||

@@ -41,7 +41,8 @@ int runScenarios(const RunArgs& a) {
   };
   // What to run.
   std::vector<scenario::Scenario> scenarios;
-  if (!a.suite.empty() && a.suite != "default" && !fs::is_directory(a.suite)) {
+  std::error_code suite_ec;
+  if (!a.suite.empty() && a.suite != "default" && !fs::is_directory(a.suite, suite_ec)) {
     return bad(common::strCat("--suite takes default or a directory, not ", a.suite));
   }
   if (a.files.empty() || !a.suite.empty()) {

@@ -78,6 +78,13 @@ TEST_F(StorageTest, PvcPathsStayInTheirClaim) {
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(resolveStorageUri("pvc://../x", config_).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(resolveStorageUri("pvc://claim/none", config_).status().code(), absl::StatusCode::kNotFound);
+  // A claim name past NAME_MAX: an error from the lookup, not an exception out of the controller.
+  auto long_claim = resolveStorageUri("pvc://" + std::string(300, 'c') + "/iris", config_);
+  EXPECT_EQ(long_claim.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(long_claim.status().message().find("File name too long"), std::string::npos) << long_claim.status();
+  // The same past the claim, in the model path: not found, as any path that cannot be there.
+  EXPECT_EQ(resolveStorageUri("pvc://claim/" + std::string(300, 'p'), config_).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(StorageTest, HttpDownloadsOnceIntoTheCache) {

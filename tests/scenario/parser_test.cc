@@ -106,6 +106,13 @@ TEST(ScenarioParser, RejectsWithLineAndColumn) {
             std::string::npos);
   EXPECT_EQ(error("name: x\nmanifests: [manifests/missing.yaml]\nsteps: []\n"),
             "bad.yaml:2:13: manifest " + (kScenarios / "manifests/missing.yaml").string() + " does not exist");
+  // A name the file system refuses to look up (a component past NAME_MAX) is the scenario's error,
+  // not an exception out of the parser (the scenario fuzzer's find: std::filesystem::exists threw).
+  const std::string long_name(300, 'm');
+  EXPECT_EQ(error("name: x\nmanifests: [" + long_name + "]\nsteps: []\n"),
+            "bad.yaml:2:13: manifest " + (kScenarios / long_name).string() + ": File name too long");
+  EXPECT_EQ(error("name: x\nsteps:\n  - apply: {file: " + long_name + "}\n"),
+            "bad.yaml:3:12: manifest " + (kScenarios / long_name).string() + ": File name too long");
   EXPECT_EQ(error("name: x\nsteps:\n  - load: {name: a, rate: 1, duration: 1s}\n  - assert: {latency_slo: {load: a}}\n"),
             "bad.yaml:4:27: assert.latency_slo needs max (a duration)");
   EXPECT_EQ(error("name: x\nsteps: [\n"), "bad.yaml:3:1: end of sequence flow not found");

@@ -138,9 +138,10 @@ absl::StatusOr<std::vector<Case>> loadCases(const std::string& dir) {
     return absl::NotFoundError(common::strCat("case directory not found: ", dir));
   }
   std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".yaml") files.push_back(it->path());
   }
+  if (ec) return absl::NotFoundError(common::strCat("cannot list ", dir, ": ", ec.message()));
   std::sort(files.begin(), files.end());
   std::vector<Case> all;
   for (const auto& file : files) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -37,6 +38,16 @@ const char* stepKindName(StepKind kind) {
 namespace {
 
 using nlohmann::json;
+
+// Why a manifest a scenario names cannot be used, or nothing when it exists. The scenario gives
+// the name, so a failing check (a component past NAME_MAX, a directory not searchable) is its
+// error too, never an exception out of the parser.
+std::optional<std::string> missingFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return std::nullopt;
+  if (ec) return common::strCat("manifest ", path.string(), ": ", ec.message());
+  return common::strCat("manifest ", path.string(), " does not exist");
+}
 
 // Errors carry the position of the node they are about.
 class Parser {
@@ -377,8 +388,8 @@ absl::Status Parser::parseStep(const YAML::Node& node, Scenario& scenario, Step&
         return error(body, "apply needs a file or yaml");
       }
     }
-    if (!step.file.empty() && !std::filesystem::exists(step.file)) {
-      return error(body, common::strCat("manifest ", step.file.string(), " does not exist"));
+    if (!step.file.empty()) {
+      if (auto missing = missingFile(step.file)) return error(body, *missing);
     }
   } else if (kind == "delete") {
     step.kind = StepKind::kDelete;
@@ -497,9 +508,7 @@ absl::StatusOr<Scenario> Parser::parse(const YAML::Node& root, const std::filesy
     KH_TRY(files, strings(m, "manifests"));
     for (size_t i = 0; i < files.size(); ++i) {
       auto path = dir / files[i];
-      if (!std::filesystem::exists(path)) {
-        return error(m.IsSequence() ? m[i] : m, common::strCat("manifest ", path.string(), " does not exist"));
-      }
+      if (auto missing = missingFile(path)) return error(m.IsSequence() ? m[i] : m, *missing);
       s.manifests.push_back(path);
     }
   }
@@ -607,8 +616,8 @@ absl::StatusOr<Scenario> loadScenarioFile(const std::filesystem::path& path) {
 absl::StatusOr<std::vector<Scenario>> loadSuite(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> files;
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (e.path().extension() == ".yaml") files.push_back(e.path());
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".yaml") files.push_back(it->path());
   }
   if (ec) return absl::NotFoundError(common::strCat("cannot list ", dir.string(), ": ", ec.message()));
   std::sort(files.begin(), files.end());

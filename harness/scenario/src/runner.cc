@@ -845,7 +845,12 @@ ScenarioResult Runner::run() {
   settings.stack = s_.stack;
   // Relative storageUri paths resolve against the directory above the scenario's (the
   // repository root for scenarios/), as reference-impl/manifests do against the root.
-  settings.base_dir = std::filesystem::weakly_canonical(std::filesystem::absolute(s_.dir.empty() ? "." : s_.dir) / "..");
+  {
+    std::error_code ec;  // the directory was read from, so this cannot fail but for a race
+    std::filesystem::path above = std::filesystem::absolute(s_.dir.empty() ? "." : s_.dir, ec) / "..";
+    std::filesystem::path canonical = std::filesystem::weakly_canonical(above, ec);
+    settings.base_dir = ec ? above : canonical;
+  }
   auto st = target_.begin(settings);
   if (!st.ok()) {
     result.error = common::strCat("the target did not start: ", msg(st));

@@ -146,7 +146,9 @@ absl::StatusOr<fs::path> resolveStorageUri(const std::string& uri, const Storage
     if (claim.empty() || claim == "." || claim == "..") {
       return absl::InvalidArgumentError(common::strCat("storageUri ", uri, ": bad PVC name"));
     }
-    fs::path claim_root = fs::weakly_canonical(config.pvc_root / claim);
+    std::error_code ec;  // a claim name past NAME_MAX fails here: an error, not an exception
+    fs::path claim_root = fs::weakly_canonical(config.pvc_root / claim, ec);
+    if (ec) return absl::InvalidArgumentError(common::strCat("storageUri ", uri, ": ", ec.message()));
     fs::path path = claim_root / (slash == std::string::npos ? "" : rest.substr(slash + 1));
     auto resolved = existing(path, uri);
     if (!resolved.ok()) return resolved.status();

@@ -246,9 +246,13 @@ int runApply(const ClientArgs& a, const AdminFlags& admin) {
     std::stringstream text;
     text << std::cin.rdbuf();
     body = text.str();
-  } else if (fs::is_directory(a.file)) {
-    for (const auto& f : fs::directory_iterator(a.file)) {
-      if (f.path().extension() == ".yaml" || f.path().extension() == ".yml") files.push_back(f.path());
+  } else if (std::error_code ec; fs::is_directory(a.file, ec)) {
+    for (fs::directory_iterator it(a.file, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().extension() == ".yaml" || it->path().extension() == ".yml") files.push_back(it->path());
+    }
+    if (ec) {
+      std::cerr << "refstack: cannot list " << a.file << ": " << ec.message() << "\n";
+      return 2;
     }
     std::sort(files.begin(), files.end());
   } else {
