@@ -77,14 +77,12 @@ rc=$?
 set -e
 rm -rf "$jobs_dir"
 if (( jobs > 1 )); then
-  # The parent exits 1 if any job did not exit 0; an interrupted job (SIGINT) exits 72, which is
-  # not a crash: the run's status is the jobs' own, 72 when the only non-zero ones are 72.
-  job_codes=$(grep -oE 'Job [0-9]+ exited with exit code -?[0-9]+' "$out/$target.log" | grep -oE -- '-?[0-9]+$' | sort -u || true)
-  rc=0
-  for code in $job_codes; do
-    if [[ $code == 72 && $rc == 0 ]]; then rc=72; elif [[ $code != 0 && $code != 72 ]]; then rc=$code; fi
-  done
-  [[ $(grep -c 'exited with exit code' "$out/$target.log" || true) -lt $jobs ]] && [[ $rc == 0 ]] && rc=72
+  # The parent exits 1 if any job did not exit 0. An interrupted job (SIGINT) exits 72, which is
+  # not a crash: the run's status is a job's other non-zero code, else 72 if any job was
+  # interrupted or never reported, else 0.
+  rc=$(grep -oE 'Job [0-9]+ exited with exit code -?[0-9]+' "$out/$target.log" | awk -v jobs="$jobs" '
+    { n++ } $NF != 0 && $NF != 72 { bad = $NF } $NF == 72 { interrupted = 1 }
+    END { print (bad != "") ? bad : (interrupted || n < jobs) ? 72 : 0 }' || true)
 fi
 elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 done_execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$out/$target.log" | grep -oE '[0-9]+$' | awk '{ n += $1 } END { print n + 0 }' || true)
