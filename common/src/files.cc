@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "kh/common/strings.h"
 
 namespace kh::common {
@@ -35,6 +37,19 @@ absl::Status writeFileAtomically(const std::filesystem::path& path, std::string_
     ::close(dir);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::filesystem::path>> filesIn(const std::filesystem::path& dir,
+                                                           std::initializer_list<std::string_view> extensions) {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string ext = it->path().extension().string();
+    if (std::find(extensions.begin(), extensions.end(), ext) != extensions.end()) files.push_back(it->path());
+  }
+  if (ec) return absl::NotFoundError(strCat("cannot list ", dir.string(), ": ", ec.message()));
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 }  // namespace kh::common

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kh/common/files.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/conformance/conformance.h"
@@ -137,14 +138,10 @@ absl::StatusOr<std::vector<Case>> loadCases(const std::string& dir) {
   if (!std::filesystem::is_directory(dir, ec)) {
     return absl::NotFoundError(common::strCat("case directory not found: ", dir));
   }
-  std::vector<std::filesystem::path> files;
-  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() == ".yaml") files.push_back(it->path());
-  }
-  if (ec) return absl::NotFoundError(common::strCat("cannot list ", dir, ": ", ec.message()));
-  std::sort(files.begin(), files.end());
+  auto files = common::filesIn(dir, {".yaml"});
+  if (!files.ok()) return files.status();
   std::vector<Case> all;
-  for (const auto& file : files) {
+  for (const auto& file : *files) {
     std::ifstream in(file);
     std::stringstream text;
     text << in.rdbuf();

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "kh/autoscaler/config.h"
+#include "kh/common/files.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/loadgen/plan.h"
@@ -614,15 +615,10 @@ absl::StatusOr<Scenario> loadScenarioFile(const std::filesystem::path& path) {
 }
 
 absl::StatusOr<std::vector<Scenario>> loadSuite(const std::filesystem::path& dir) {
-  std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() == ".yaml") files.push_back(it->path());
-  }
-  if (ec) return absl::NotFoundError(common::strCat("cannot list ", dir.string(), ": ", ec.message()));
-  std::sort(files.begin(), files.end());
+  auto files = common::filesIn(dir, {".yaml"});
+  if (!files.ok()) return files.status();
   std::vector<Scenario> out;
-  for (const auto& f : files) {
+  for (const auto& f : *files) {
     auto s = loadScenarioFile(f);
     if (!s.ok()) return s.status();
     out.push_back(std::move(*s));

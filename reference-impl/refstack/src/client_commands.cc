@@ -15,6 +15,7 @@
 #include "boost/beast/http/string_body.hpp"
 #include "boost/beast/http/write.hpp"
 #include "commands.h"
+#include "kh/common/files.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/http/client.h"
@@ -247,14 +248,12 @@ int runApply(const ClientArgs& a, const AdminFlags& admin) {
     text << std::cin.rdbuf();
     body = text.str();
   } else if (std::error_code ec; fs::is_directory(a.file, ec)) {
-    for (fs::directory_iterator it(a.file, ec), end; !ec && it != end; it.increment(ec)) {
-      if (it->path().extension() == ".yaml" || it->path().extension() == ".yml") files.push_back(it->path());
-    }
-    if (ec) {
-      std::cerr << "refstack: cannot list " << a.file << ": " << ec.message() << "\n";
+    auto listed = common::filesIn(a.file, {".yaml", ".yml"});
+    if (!listed.ok()) {
+      std::cerr << "refstack: " << common::toStd(listed.status().message()) << "\n";
       return 2;
     }
-    std::sort(files.begin(), files.end());
+    files = std::move(*listed);
   } else {
     files.push_back(a.file);
   }

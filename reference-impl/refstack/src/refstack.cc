@@ -176,12 +176,9 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   }
   std::vector<ctl::ServingRuntime> builtin;
   if (!config.runtimes_dir.empty()) {
-    std::vector<std::filesystem::path> files;
-    for (const auto& f : std::filesystem::directory_iterator(config.runtimes_dir, ec)) {
-      if (f.path().extension() == ".yaml") files.push_back(f.path());
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
+    auto files = common::filesIn(config.runtimes_dir, {".yaml"});
+    if (!files.ok()) return files.status();
+    for (const auto& f : *files) {
       auto parsed = ctl::parseManifests(readFile(f), f.string());
       if (!parsed.ok()) return parsed.status();
       for (auto& r : *parsed) {
