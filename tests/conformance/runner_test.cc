@@ -1,6 +1,8 @@
 // The runner must be able to fail: a server that answers everything with 200 {} fails the MUST
 // cases, and an unreachable target is reported as such.
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "gtest/gtest.h"
@@ -266,6 +268,35 @@ TEST(Runner, AWellKnownDemoModelGetsItsDemoSample) {
   NoInputsRun bare = runAgainstNoInputs("sklearn-iris", "");
   ASSERT_EQ(bare.notices.size(), 1u);
   EXPECT_EQ(bare.notices[0].find("iris.json"), std::string::npos);
+}
+
+TEST(Runner, TheDemoSampleWithTheClosestNameWins) {
+  // Several samples apply to "team-sklearn-iris": the exact name beats any suffix, and a longer
+  // suffix beats a shorter one, whatever order the directory lists them in.
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "closest-samples";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path iris = KH_TEST_SOURCE_DIR "/protocols/conformance/samples/iris.json";
+  auto pick = [&](const std::string& model) {
+    NoInputsRun run = runAgainstNoInputs(model, dir.string());
+    return run.notices.empty() ? std::string() : run.notices[0];
+  };
+  for (const char* name : {"iris.json", "sklearn-iris.json", "team-sklearn-iris.json"}) {
+    std::filesystem::copy_file(iris, dir / name);
+  }
+  std::string notice = pick("team-sklearn-iris");
+  EXPECT_NE(notice.find("/team-sklearn-iris.json"), std::string::npos) << notice;
+  notice = pick("other-sklearn-iris");
+  EXPECT_NE(notice.find("/sklearn-iris.json"), std::string::npos) << notice;
+  // A sample that applies but is not a request with inputs is passed over for the next closest.
+  {
+    std::ofstream broken(dir / "sklearn-iris.json", std::ios::trunc);
+    broken << "{\"inputs\": []}";
+  }
+  notice = pick("other-sklearn-iris");
+  EXPECT_NE(notice.find("/iris.json"), std::string::npos) << notice;
+  EXPECT_EQ(notice.find("sklearn-iris.json"), std::string::npos) << notice;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "kh/common/files.h"
 #include "kh/common/net.h"
 #include "kh/common/strings.h"
 #include "kh/conformance/conformance.h"
@@ -872,20 +873,27 @@ struct DemoSample {
 };
 std::optional<DemoSample> demoSample(const std::string& dir, const std::string& model) {
   if (dir.empty() || model.empty()) return std::nullopt;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() != ".json") continue;
-    const std::string stem = entry.path().stem().string();
-    if (!(model == stem || (model.size() > stem.size() + 1 && model.ends_with("-" + stem)))) continue;
-    std::ifstream in(entry.path());
+  // A directory that cannot be listed offers no samples. Of the files that apply, the closest
+  // name wins (exact, then the longest suffix), so the choice never depends on listing order.
+  const auto files = common::filesIn(dir, {".json"}).value_or(std::vector<std::filesystem::path>{});
+  std::optional<DemoSample> best;
+  std::size_t best_rank = 0;
+  for (const auto& path : files) {
+    const std::string stem = path.stem().string();
+    const bool exact = model == stem;
+    if (!exact && !(model.size() > stem.size() + 1 && model.ends_with("-" + stem))) continue;
+    const std::size_t rank = exact ? model.size() + 1 : stem.size();
+    if (best && rank <= best_rank) continue;
+    std::ifstream in(path);
     json request = json::parse(in, nullptr, false);
     if (request.is_discarded() || !request.contains("inputs") || !request["inputs"].is_array() ||
         request["inputs"].empty()) {
       continue;
     }
-    return DemoSample{std::move(request), entry.path().string()};
+    best = DemoSample{std::move(request), path.string()};
+    best_rank = rank;
   }
-  return std::nullopt;
+  return best;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "kh/common/files.h"
 #include "kh/common/strings.h"
 #include "kh/http/client.h"
 #include "kh/process/subprocess.h"
@@ -270,10 +271,10 @@ struct PodManager::Impl {
 
 int killOrphanedPods(const std::string& dir) {
   int killed = 0;
-  std::error_code ec;
-  for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
-    if (f.path().extension() != ".pid") continue;
-    std::ifstream in(f.path());
+  // A directory that cannot be listed holds no pid files we could act on: nothing to kill.
+  const auto pid_files = common::filesIn(dir, {".pid"}).value_or(std::vector<std::filesystem::path>{});
+  for (const auto& pid_file : pid_files) {
+    std::ifstream in(pid_file);
     int pid = 0;
     std::string start;
     bool any = false;
@@ -281,7 +282,8 @@ int killOrphanedPods(const std::string& dir) {
       if (pid > 1 && !start.empty() && processStartTime(pid) == start && ::kill(-pid, SIGKILL) == 0) any = true;
     }
     killed += any ? 1 : 0;
-    std::filesystem::remove(f.path(), ec);
+    std::error_code ec;
+    std::filesystem::remove(pid_file, ec);
   }
   return killed;
 }

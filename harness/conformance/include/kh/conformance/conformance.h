@@ -58,7 +58,8 @@ struct RunOptions {
   std::optional<std::string> sample_file;
   /**
    * Demo samples (<name>.json, V2 requests) for models whose metadata lists no inputs and that
-   * are called <name> or end in -<name> (iris). Empty: none. Default: <case dir>/samples.
+   * are called <name> or end in -<name> (iris); the closest name wins (exact, then the longest
+   * suffix). Empty: none. Default: <case dir>/samples.
    */
   std::string samples_dir;
   /** Told once, before the first result, when the suite works around the target (a missing
