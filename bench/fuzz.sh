@@ -12,6 +12,7 @@
 #
 # KH_FUZZ_JOBS=N runs N fuzzer processes at once on the same corpus (libFuzzer's -jobs/-workers;
 # each reloads the corpus to pick up what the others find), EXECS split among them: one per core.
+# When one job crashes the others are interrupted, so the run ends then with every job's count.
 #
 # Usage: [KH_FUZZ_JOBS=N] bench/fuzz.sh TARGET [EXECS=1000000] [libFuzzer flags...]
 #        bench/fuzz.sh --list
@@ -69,11 +70,36 @@ rm -rf "$jobs_dir" && mkdir -p "$jobs_dir"
 (( jobs > 1 )) && job_flags=(-jobs="$jobs" -workers="$jobs")
 kh_log "Fuzzing $target for $execs executions${job_flags:+ in $jobs processes}"
 start_ns=$(date +%s%N)
+watcher=
+if (( jobs > 1 )); then
+  # libFuzzer's parent waits for every job to finish its runs even after one has crashed, which in
+  # a long run can be hours. A crash leaves its artifact at once, so when one appears the other
+  # jobs (this run's: their working directory is $jobs_dir) are interrupted, as Ctrl-C would: they
+  # exit 72 with their counts, and the crashed job's code is the run's status. Only the fuzzer
+  # processes are signalled, not the shells libFuzzer starts them through, or a job's count would
+  # be read before it was written. The watcher ends with this script.
+  touch "$jobs_dir/.started"
+  (
+    fuzzer="^$build/fuzz/${target}_fuzz -runs="
+    while kill -0 $$ 2>/dev/null && [[ -d "$jobs_dir" ]]; do
+      if [[ -n "$(find "$out" -maxdepth 1 -name "crash-$target-*" -newer "$jobs_dir/.started" -print -quit 2>/dev/null)" ]]; then
+        for pid in $(pgrep -f -- "$fuzzer"); do
+          if [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == "$jobs_dir" ]]; then kill -INT "$pid" 2>/dev/null || true; fi
+        done
+        echo "a job crashed: the other jobs were interrupted" >&2
+        break
+      fi
+      sleep 1
+    done
+  ) &
+  watcher=$!
+fi
 set +e
 (cd "$jobs_dir" && exec "$build/fuzz/${target}_fuzz" "${job_flags[@]}" -runs="$(( (execs + jobs - 1) / jobs ))" -print_final_stats=1 -max_len="$max_len" -timeout=10 \
   -artifact_prefix="$out/crash-$target-" "${target_flags[@]}" "$@" "$out/corpus/$target" "$KH_ROOT/fuzz/corpus/$target" \
   >"$out/$target.log" 2>&1)
 rc=$?
+if [[ -n "$watcher" ]]; then kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; fi
 set -e
 rm -rf "$jobs_dir"
 if (( jobs > 1 )); then
