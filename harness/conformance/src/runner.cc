@@ -876,14 +876,13 @@ std::optional<DemoSample> demoSample(const std::string& dir, const std::string& 
   // A directory that cannot be listed offers no samples. Of the files that apply, the closest
   // name wins (exact, then the longest suffix), so the choice never depends on listing order.
   const auto files = common::filesIn(dir, {".json"}).value_or(std::vector<std::filesystem::path>{});
+  // The exact name is the longest stem that applies, so the stem's length alone ranks them.
   std::optional<DemoSample> best;
-  std::size_t best_rank = 0;
+  std::size_t best_stem_size = 0;
   for (const auto& path : files) {
     const std::string stem = path.stem().string();
-    const bool exact = model == stem;
-    if (!exact && !(model.size() > stem.size() + 1 && model.ends_with("-" + stem))) continue;
-    const std::size_t rank = exact ? model.size() + 1 : stem.size();
-    if (best && rank <= best_rank) continue;
+    if (!(model == stem || (model.size() > stem.size() + 1 && model.ends_with("-" + stem)))) continue;
+    if (best && stem.size() <= best_stem_size) continue;
     std::ifstream in(path);
     json request = json::parse(in, nullptr, false);
     if (request.is_discarded() || !request.contains("inputs") || !request["inputs"].is_array() ||
@@ -891,7 +890,7 @@ std::optional<DemoSample> demoSample(const std::string& dir, const std::string& 
       continue;
     }
     best = DemoSample{std::move(request), path.string()};
-    best_rank = rank;
+    best_stem_size = stem.size();
   }
   return best;
 }
