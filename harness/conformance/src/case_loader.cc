@@ -1,6 +1,5 @@
 // Suite files: YAML turned into JSON (typed scalars), validated, and datatype matrices expanded.
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>

@@ -1,6 +1,5 @@
 // The scenario parser: yaml-cpp nodes (for their marks) checked key by key.
 
-#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
