@@ -204,5 +204,22 @@ TEST_F(RefstackTest, MissingRuntimeShowsInStatus) {
   EXPECT_EQ((*obj)["status"]["modelStatus"]["lastFailureInfo"]["reason"], "NoSupportingRuntime");
 }
 
+// Each state directory's failure is its own: a logs/ that cannot be made is not hidden by a pods/
+// that can (one shared error_code once let the second call clear the first's error).
+TEST(RefstackStart, AStateDirectoryThatCannotBeMadeIsNamed) {
+  Config config;
+  config.state_dir = std::string(::testing::TempDir()) + "/refstack-unmakeable";
+  std::filesystem::remove_all(config.state_dir);
+  std::filesystem::create_directories(config.state_dir);
+  std::ofstream(config.state_dir / "logs") << "a file where the logs directory goes\n";
+  common::RealTimeSource time;
+  auto stack = Refstack::start(config, time);
+  ASSERT_FALSE(stack.ok());
+  EXPECT_EQ(stack.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(std::string(stack.status().message()).find((config.state_dir / "logs").string()), std::string::npos)
+      << stack.status();
+  std::filesystem::remove_all(config.state_dir);
+}
+
 }  // namespace
 }  // namespace kh::refstack

@@ -163,11 +163,13 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   }
   auto impl = std::make_unique<StackImpl>(config, time);
   StackImpl* raw = impl.get();
-  std::error_code ec;
-  std::filesystem::create_directories(config.state_dir / "logs", ec);
-  std::filesystem::create_directories(config.state_dir / "pods", ec);
-  if (ec) {
-    return absl::UnavailableError(common::strCat("cannot create ", config.state_dir.string(), ": ", ec.message()));
+  for (const char* sub : {"logs", "pods"}) {
+    std::error_code ec;
+    std::filesystem::create_directories(config.state_dir / sub, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          common::strCat("cannot create ", (config.state_dir / sub).string(), ": ", ec.message()));
+    }
   }
   // Pods left running by a refstack that was killed belong to nobody now (pods started by this
   // version die with it; an older one's, or a grandchild of a custom container, may not).
