@@ -3,6 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
@@ -155,7 +156,7 @@ void emit(YAML::Emitter& out, const nlohmann::json& value) {
     case nlohmann::json::value_t::boolean: out << value.get<bool>(); break;
     case nlohmann::json::value_t::number_integer: out << value.get<int64_t>(); break;
     case nlohmann::json::value_t::number_unsigned: out << value.get<uint64_t>(); break;
-    default: out << value.dump(); break;  // floats: JSON's shortest round-trip form
+    default: out << common::jsonText(value); break;  // floats: JSON's shortest round-trip form
   }
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/report/html.h"
 
@@ -18,7 +19,7 @@ absl::StatusOr<std::vector<nlohmann::json>> readRuns(const std::vector<std::stri
     std::ifstream in(p);
     if (!in) return absl::NotFoundError(common::strCat("cannot read ", p));
     auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || j.value("schema", "") != "kserve-harness/load-run/v1") {
+    if (!j.is_object() || j["schema"] != "kserve-harness/load-run/v1") {
       return absl::InvalidArgumentError(
           common::strCat(p, " is not a `harness load -o` result (schema kserve-harness/load-run/v1)"));
     }
@@ -77,7 +78,7 @@ Command addCompareCommand(CLI::App& app) {
     std::string md = report::compareMarkdown(comparison);
     if (!writeFile(dir / "index.html", report::compareHtml(*runs, comparison)) ||
         !writeFile(dir / "summary.md", md) ||
-        !writeFile(dir / "comparison.json", comparison.dump(2) + "\n")) {
+        !writeFile(dir / "comparison.json", common::jsonText(comparison, 2) + "\n")) {
       std::cerr << "harness compare: cannot write to " << a->out_dir << "\n";
       return 2;
     }

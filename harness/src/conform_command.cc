@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "kh/common/json.h"
 #include "kh/common/net.h"
 #include "kh/common/strings.h"
 #include "kh/conformance/conformance.h"
@@ -85,7 +86,7 @@ int runConform(const ConformArgs& a) {
     return 1;
   }
   if (!a.json_out.empty() &&
-      !writeFile(a.json_out, conformance::resultsJson(*summary, options).dump(2) + "\n")) {
+      !writeFile(a.json_out, common::jsonText(conformance::resultsJson(*summary, options), 2) + "\n")) {
     std::cerr << "harness conform: cannot write " << a.json_out << "\n";
     return 1;
   }

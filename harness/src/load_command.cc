@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "kh/common/json.h"
 #include "kh/common/net.h"
 #include "kh/common/strings.h"
 #include "kh/common/time_source.h"
@@ -254,7 +255,7 @@ int runLoad(const LoadArgs& a) {
                 << static_cast<int64_t>(best["summary"]["throughput"].get<double>()) << " req/s, p99 "
                 << best["latency"]["p99_ms"].get<double>() << " ms\n";
     }
-    if (!a.json_out.empty() && !writeFile(a.json_out, summary.dump(2) + "\n")) return fail("cannot write " + a.json_out);
+    if (!a.json_out.empty() && !writeFile(a.json_out, common::jsonText(summary, 2) + "\n")) return fail("cannot write " + a.json_out);
     if (!a.csv_out.empty() && !writeFile(a.csv_out, loadgen::perfAnalyzerCsv(probes))) return fail("cannot write " + a.csv_out);
     if (!a.html_out.empty() && !writeFile(a.html_out, report::runReportHtml(probes, "kserve-harness " + a.search + " search"))) return fail("cannot write " + a.html_out);
     return best.is_null() ? 1 : 0;
@@ -346,7 +347,7 @@ int runLoad(const LoadArgs& a) {
   if (!invalid.empty()) outcome->doc["invalid_because"] = invalid;
   const nlohmann::json& run = outcome->doc;
   std::cout << loadgen::textSummary(run);
-  if (!a.json_out.empty() && !writeFile(a.json_out, run.dump(2) + "\n")) return fail("cannot write " + a.json_out);
+  if (!a.json_out.empty() && !writeFile(a.json_out, common::jsonText(run, 2) + "\n")) return fail("cannot write " + a.json_out);
   if (!a.csv_out.empty() && !writeFile(a.csv_out, loadgen::perfAnalyzerCsv({run}))) return fail("cannot write " + a.csv_out);
   if (!a.hdr_out.empty() && !writeFile(a.hdr_out, loadgen::hdrIntervalLog(outcome->result, outcome->start_epoch))) return fail("cannot write " + a.hdr_out);
   if (!a.html_out.empty() && !writeFile(a.html_out, report::runReportHtml({run}, "kserve-harness load run"))) return fail("cannot write " + a.html_out);

@@ -15,6 +15,7 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "kh/common/json.h"
 #include "kh/common/time_source.h"
 #include "kh/scenario/report.h"
 #include "kh/scenario/runner.h"
@@ -369,7 +370,7 @@ int runSimulate(const SimulateArgs& a) {
   }
   if (!a.json_out.empty()) {
     std::ofstream f(a.json_out);
-    f << out.dump(2) << "\n";
+    f << common::jsonText(out, 2) << "\n";
     if (!f) return fail(absl::UnavailableError(common::strCat("cannot write ", a.json_out)));
   }
   if (!a.html_out.empty()) {

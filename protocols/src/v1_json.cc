@@ -1,5 +1,6 @@
 #include "kh/protocols/v1_json.h"
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/common/status_macros.h"
 #include "kh/protocols/json_writer.h"
@@ -72,12 +73,11 @@ void writeNested(JsonWriter& w, const Tensor& t, size_t dim, size_t& index) {
 }  // namespace
 
 absl::StatusOr<Tensor> decodeV1Request(std::string_view body, const TensorMetadata& input) {
-  json root;
-  try {
-    root = json::parse(body.begin(), body.end());
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for "1e400"
-    return absl::InvalidArgumentError(common::strCat("Unrecognized request format: ", e.what()));
+  auto parsed = common::parseJson(body);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(common::strCat("Unrecognized request format: ", parsed.status().message()));
   }
+  json root = std::move(*parsed);
   if (!root.is_object()) {
     return absl::InvalidArgumentError("the request body must be a JSON object");
   }
@@ -105,7 +105,7 @@ absl::StatusOr<Tensor> decodeV1Request(std::string_view body, const TensorMetada
                             {"shape", shape},
                             {"datatype", std::string(dataTypeName(input.datatype))},
                             {"data", std::move(*it)}}})}};
-  KH_ASSIGN_OR_RETURN(InferenceRequest req, decodeV2Request(v2.dump(), std::nullopt));
+  KH_ASSIGN_OR_RETURN(InferenceRequest req, decodeV2Request(common::jsonText(v2), std::nullopt));
   return std::move(req.inputs.front());
 }
 

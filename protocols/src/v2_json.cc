@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/common/status_macros.h"
 #include "kh/protocols/json_writer.h"
@@ -20,12 +21,9 @@ absl::Status invalid(std::string_view a, std::string_view b = {}, std::string_vi
 }
 
 absl::StatusOr<json> parseJson(std::string_view text) {
-  try {
-    return json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    // Not only parse_error: a number too large for a double ("1e400") throws out_of_range.
-    return invalid("Unrecognized request format: ", e.what());
-  }
+  auto parsed = common::parseJson(text);
+  if (!parsed.ok()) return invalid("Unrecognized request format: ", common::toStd(parsed.status().message()));
+  return parsed;
 }
 
 absl::StatusOr<Parameters> decodeParameters(const json& node, std::string_view where) {
@@ -89,7 +87,7 @@ absl::Status flatten(const json& node, std::vector<const json*>& out, int depth)
 }
 
 std::string describe(const json& v) {
-  std::string s = v.dump();
+  std::string s = common::jsonText(v);
   if (s.size() > 40) s = s.substr(0, 37) + "...";
   return s;
 }
@@ -633,7 +631,7 @@ absl::StatusOr<ModelMetadata> decodeModelMetadata(std::string_view text) {
       TensorMetadata t;
       t.name = node["name"].get<std::string>();
       auto type = parseDataType(node["datatype"].get_ref<const std::string&>());
-      if (!type) return invalid("unknown datatype in metadata: ", node["datatype"].dump());
+      if (!type) return invalid("unknown datatype in metadata: ", common::jsonText(node["datatype"]));
       t.datatype = *type;
       for (const auto& d : node["shape"]) {
         if (!d.is_number_integer()) return invalid("metadata shape must hold integers");

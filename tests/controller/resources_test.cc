@@ -201,6 +201,31 @@ spec:
   }
 }
 
+// The model is a container: a number where the API server wants a string is refused at admission.
+// (An env value of 4 once reached the reconciler, whose value() threw and ended the process.)
+TEST(ManifestTypes, ModelEnvAndArgsMustBeStrings) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"env: [{name: W, value: 4}]", "model.env[0].value must be a string"},
+      {"env: [{value: x}]", "model.env[0].name is required"},
+      {"env: {W: x}", "model.env must be a list"},
+      {"args: [--a, 5]", "model.args[1] must be a string"},
+  };
+  for (const auto& [field, expect] : cases) {
+    std::string yaml = std::string(
+        "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata: {name: m}\nspec:\n"
+        "  predictor: {model: {modelFormat: {name: sklearn}, ") + field + "}}\n";
+    auto r = parseManifests(yaml, "m.yaml");
+    ASSERT_FALSE(r.ok()) << yaml;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    EXPECT_NE(r.status().message().find(expect), absl::string_view::npos) << r.status();
+  }
+  EXPECT_TRUE(parseManifests("apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata: {name: m}\n"
+                             "spec:\n  predictor: {model: {modelFormat: {name: sklearn}, env: [{name: W, value: \"4\"}, {name: E}],"
+                             " args: [--a]}}\n",
+                             "m.yaml")
+                  .ok());
+}
+
 }  // namespace
 }  // namespace kh::controller
 

@@ -55,6 +55,7 @@ class StorageTest : public ::testing::Test {
   }
   fs::path root_;
   StorageConfig config_;
+  common::RealTimeSource time_;
 };
 
 TEST_F(StorageTest, LocalPathsAndTheirRoots) {
@@ -120,7 +121,7 @@ TEST_F(StorageTest, TheResolverDownloadsOffTheCallersThreadAndSaysWhenDone) {
     std::lock_guard lock(mu);
     done.push_back(u);
     cv.notify_all();
-  }, std::chrono::milliseconds(0));
+  }, time_, std::chrono::milliseconds(0));
   // Local URIs at once; a download is pending until it is done.
   EXPECT_EQ(resolver.resolve("models/iris").state, StorageResolution::State::kReady);
   EXPECT_EQ(resolver.resolve(uri).state, StorageResolution::State::kPending);
@@ -142,6 +143,39 @@ TEST_F(StorageTest, TheResolverDownloadsOffTheCallersThreadAndSaysWhenDone) {
     ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done.size() == 3; }));
   }
   EXPECT_EQ(files.requests.load(), 3);  // the model once, the missing one twice
+  (*server)->drain(std::chrono::milliseconds(500));
+}
+
+// The retry window is the injected clock's: a failure stays failed until 10 s have passed on it.
+TEST_F(StorageTest, AFailedDownloadIsTriedAgainOnlyAfterTheRetryWindow) {
+  Files files;
+  auto server = http::HttpServer::create({}, files);
+  ASSERT_TRUE(server.ok());
+  (*server)->start();
+  std::string missing = "http://127.0.0.1:" + std::to_string((*server)->port()) + "/models/none.json";
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  common::SimulatedTimeSource time;
+  StorageResolver resolver(config_, [&](const std::string&) {
+    std::lock_guard lock(mu);
+    ++done;
+    cv.notify_all();
+  }, time, std::chrono::seconds(10));
+  auto downloaded = [&](int n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return done == n; });
+  };
+  EXPECT_EQ(resolver.resolve(missing).state, StorageResolution::State::kPending);
+  ASSERT_TRUE(downloaded(1));
+  EXPECT_EQ(resolver.resolve(missing).state, StorageResolution::State::kFailed);  // reported
+  time.advance(std::chrono::milliseconds(9'999));
+  EXPECT_EQ(resolver.resolve(missing).state, StorageResolution::State::kFailed);  // within the window
+  EXPECT_EQ(files.requests.load(), 1);
+  time.advance(std::chrono::milliseconds(1));
+  EXPECT_EQ(resolver.resolve(missing).state, StorageResolution::State::kPending);  // tried again
+  ASSERT_TRUE(downloaded(2));
+  EXPECT_EQ(files.requests.load(), 2);
   (*server)->drain(std::chrono::milliseconds(500));
 }
 

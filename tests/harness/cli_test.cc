@@ -102,6 +102,13 @@ TEST_F(HarnessCli, LoadWritesEveryOutputAndCompareFlagsRegressions) {
   EXPECT_TRUE(index.good());
   auto report = harness({"report", dir + "/a.json", dir + "/b.json", "-o", dir + "/r.html"});
   EXPECT_EQ(report.code, 0) << report.output;
+  // Files that are not load results are bad input (exit 2), not a crash: an array's value() threw.
+  for (const char* text : {"[1, 2]", "{\"schema\": 5}", "not json"}) {
+    std::ofstream(dir + "/not-a-run.json") << text;
+    auto bad = harness({"compare", dir + "/a.json", dir + "/not-a-run.json", "-o", dir + "/cmp-bad"});
+    EXPECT_EQ(bad.code, 2) << text << ": " << bad.output;
+    EXPECT_NE(bad.output.find("is not a `harness load -o` result"), std::string::npos) << bad.output;
+  }
 }
 
 TEST_F(HarnessCli, LoadExportsEveryRequestAndTheHttpPhases) {

@@ -238,6 +238,51 @@ TEST_F(ApiHandlerTest, CrudWithStatusErrors) {
   EXPECT_EQ(send(verb::get, collection + "/b/scale").result_int(), 404);
 }
 
+// Input that once threw out of a handler and ended the process: bytes that are not UTF-8 written
+// back in JSON, a body nested a million levels, fields of the wrong type. Each gets a Status and
+// the server goes on serving.
+TEST_F(ApiHandlerTest, BadInputGetsAStatusAndTheServerKeepsServing) {
+  start();
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  // %FF decodes to a byte that is not UTF-8; the 404 names it as U+FFFD, as Go would.
+  auto not_utf8 = send(verb::get, cms + "/%FF");
+  EXPECT_EQ(not_utf8.result_int(), 404);
+  EXPECT_EQ(bodyOf(not_utf8)["details"]["name"], "\xEF\xBF\xBD");
+
+  // A raw 0xFF in a YAML label value is stored, and written back replaced.
+  auto yaml = send(verb::post, cms, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: y, annotations: {a: \"x\xffy\"}}\n",
+                   "application/yaml");
+  ASSERT_EQ(yaml.result_int(), 201) << yaml.body();
+  EXPECT_EQ(bodyOf(yaml)["metadata"]["annotations"]["a"], "x\xEF\xBF\xBDy");
+  EXPECT_EQ(send(verb::get, cms).result_int(), 200);
+
+  std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  auto nested = send(verb::post, cms, R"({"metadata":{"name":"d"},"data":{"a":)" + deep + "}}");
+  EXPECT_EQ(nested.result_int(), 400);
+  EXPECT_EQ(bodyOf(nested)["reason"], "BadRequest");
+  EXPECT_EQ(send(verb::patch, cms + "/y", R"({"data":)" + deep + "}", "application/merge-patch+json").result_int(),
+            400);
+
+  auto labels = send(verb::post, "/api/v1/namespaces", R"({"metadata":{"name":"l","labels":"a"}})");
+  EXPECT_EQ(labels.result_int(), 400);
+  EXPECT_EQ(bodyOf(labels)["message"], "metadata.labels must be a map of strings");
+  EXPECT_EQ(send(verb::post, cms, R"({"metadata":{"name":"n","annotations":{"a":1}}})").result_int(), 400);
+  // What a patch makes of a stored object is held to the same rule.
+  auto merged = send(verb::patch, cms + "/y", R"({"metadata":{"labels":"a"}})", "application/merge-patch+json");
+  EXPECT_EQ(merged.result_int(), 400);
+  EXPECT_EQ(bodyOf(merged)["message"], "metadata.labels must be a map of strings");
+  EXPECT_EQ(send(verb::patch, cms + "/y", R"([{"op":"add","path":"/metadata/annotations/b","value":1}])",
+                 "application/json-patch+json")
+                .result_int(),
+            400);
+
+  auto uid = send(verb::delete_, cms + "/y", R"({"preconditions":{"uid":1}})");
+  EXPECT_EQ(uid.result_int(), 400);
+  EXPECT_EQ(bodyOf(uid)["message"], "preconditions.uid must be a string");
+
+  EXPECT_EQ(send(verb::delete_, cms + "/y").result_int(), 200);  // still serving
+}
+
 TEST_F(ApiHandlerTest, ListsSelectorsAndTables) {
   start();
   std::string collection(kIsvcs);

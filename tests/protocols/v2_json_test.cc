@@ -597,6 +597,14 @@ TEST(V2RequestErrors, DataNestedTooDeeply) {
   expectInvalid({input(R"("shape":[1],"datatype":"FP32","data":)" + deep), "nested too deeply"});
 }
 
+TEST(V2RequestErrors, ABodyNestedDeeperThanAThousandLevelsIsRefusedNotOverflowed) {
+  // Parsing is iterative, but printing the shape into the error message recursed: a shape of a
+  // million levels (2 MB) overflowed the stack.
+  std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  expectInvalid({input(R"("datatype":"FP32","data":[1],"shape":)" + deep), "nested deeper than 1000 levels"});
+  expectInvalid({R"({"id":)" + deep + "}", "Unrecognized request format"});
+}
+
 TEST(V2RequestErrors, IdParametersAndOutputs) {
   const BadRequest cases[] = {
       {R"({"id":5,"inputs":[]})", "'id' must be a string"},

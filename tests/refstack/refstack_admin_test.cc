@@ -256,6 +256,44 @@ TEST_F(RefstackAdminTest, AnUnwritableStateFileLeavesTheOldStateAndTheStackServi
   EXPECT_TRUE(stack_->get("default", "xgboost-iris").ok());
 }
 
+// Input that once threw out of nlohmann and ended refstack: fields of the wrong type in a state
+// file edited by hand or in a manifest sent to /apply ("name: 123" is a YAML integer), and a
+// Host header that is not UTF-8.
+TEST_F(RefstackAdminTest, BadInputIsAnErrorNotACrash) {
+  std::filesystem::create_directories(config_.state_dir);
+  for (const char* state : {R"({"version":"2"})", R"({"version":2,"store":{}})",
+                            R"({"version":1,"servingRuntimes":[{"kind":5}]})"}) {
+    std::ofstream(config_.state_dir / "state.json") << state;
+    auto s = Refstack::start(config_, time_);
+    ASSERT_FALSE(s.ok()) << state;
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss) << s.status();
+    EXPECT_NE(s.status().message().find("move it away to start empty"), absl::string_view::npos) << s.status();
+  }
+  std::filesystem::remove(config_.state_dir / "state.json");
+  startStack();
+  const std::string isvc = "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n";
+  for (const auto& [text, expect] : std::vector<std::pair<std::string, std::string>>{
+           {isvc + "metadata: {name: 123}\n", "metadata.name must be a string"},
+           {isvc + "metadata: {name: a, namespace: [x]}\n", "metadata.namespace must be a string"},
+           {isvc + "metadata: a\n", "metadata must be a mapping"},
+           {"apiVersion: 1\nkind: InferenceService\nmetadata: {name: a}\n", "apiVersion must be a string"},
+           {"kind: 5\n", "kind must be a string"}}) {
+    auto r = admin(bhttp::verb::post, "/apply", text);
+    EXPECT_EQ(r.result_int(), 400u) << text;
+    EXPECT_NE(r.body().find(expect), std::string::npos) << r.body();
+  }
+  EXPECT_EQ(admin(bhttp::verb::post, "/apply", manifest("xgboost-iris.yaml")).result_int(), 200u);  // still serving
+  // A Host that is not UTF-8 is named in the ingress's 404 as U+FFFD; its dump() once threw.
+  auto unknown = predict("\xff.example.com");
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_EQ(unknown->result_int(), 404u);
+  EXPECT_NE(unknown->body().find("\xEF\xBF\xBD.example.com"), std::string::npos) << unknown->body();
+  EXPECT_TRUE(waitReady(0, "xgboost-iris"));
+  auto served = predict("xgboost-iris-default.example.com");
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->result_int(), 200u) << served->body();
+}
+
 TEST_F(RefstackAdminTest, TransformerForwardsToThePredictor) {
   startStack();
   ASSERT_TRUE(stack_->apply(manifest("transformer.yaml"), "t").ok());

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "gtest/gtest.h"
 #include "kh/http/client.h"
 #include "kh/process/subprocess.h"
@@ -162,6 +163,16 @@ TEST_F(RefstackCli, UpApplyGetWatchDownAndUpAgain) {
   EXPECT_NE(restored.output.find("True"), std::string::npos) << restored.output;
 }
 
+// An --admin that is not host:port is a usage error (exit 2) before any request; std::stoi threw.
+TEST_F(RefstackCli, AnAdminAddressThatIsNotHostPortIsAUsageError) {
+  for (const char* address : {"myhost", "127.0.0.1:x", "127.0.0.1:70000"}) {
+    admin_ = address;
+    auto r = cli({"get", "isvc"});
+    EXPECT_EQ(r.code, 2) << address << ": " << r.output;
+    EXPECT_NE(r.output.find("must be host:port"), std::string::npos) << r.output;
+  }
+}
+
 TEST_F(RefstackCli, SigkillUnderLoadLeavesNoPodAndUpRestoresEverything) {
   ASSERT_NO_FATAL_FAILURE(up());
   auto applied = cli({"apply", "-f", "reference-impl/manifests/xgboost-iris.yaml"});
@@ -176,6 +187,11 @@ TEST_F(RefstackCli, SigkillUnderLoadLeavesNoPodAndUpRestoresEverything) {
   int answered = 0;
   std::atomic<bool> stop{false};
   std::vector<std::thread> clients;
+  // However the test leaves (a failed ASSERT returns at once), the clients stop and are joined.
+  absl::Cleanup join_clients = [&] {
+    stop = true;
+    for (auto& t : clients) t.join();
+  };
   for (int i = 0; i < 2; ++i) {
     clients.emplace_back([&] {
       while (!stop) {
@@ -203,8 +219,7 @@ TEST_F(RefstackCli, SigkillUnderLoadLeavesNoPodAndUpRestoresEverything) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     EXPECT_TRUE(testing::awaitProcessExit(pid, std::max(left, 0ms))) << "pod process " << pid << " outlived refstack";
   }
-  stop = true;
-  for (auto& t : clients) t.join();
+  std::move(join_clients).Invoke();
   daemon_->wait(10s);
 
   // Up again on the same state directory: everything is back and serves.

@@ -10,6 +10,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "kh/common/files.h"
+#include "kh/common/json.h"
 #include "kh/common/net.h"
 #include "kh/common/strings.h"
 #include "kh/conformance/conformance.h"
@@ -84,13 +85,13 @@ absl::StatusOr<std::string> encodeBinary(DataType type, const json& flat) {
   auto put = [&](auto v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); };
   for (const auto& v : flat) {
     if (type == DataType::kBytes) {
-      std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+      std::string s = v.is_string() ? v.get<std::string>() : common::jsonText(v);
       put(static_cast<uint32_t>(s.size()));
       out += s;
       continue;
     }
     if (!v.is_number() && !v.is_boolean()) {
-      return absl::InvalidArgumentError(common::strCat("cannot encode ", v.dump(), " as binary"));
+      return absl::InvalidArgumentError(common::strCat("cannot encode ", common::jsonText(v), " as binary"));
     }
     double d = v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>();
     switch (type) {
@@ -203,7 +204,7 @@ void bindMatrix(json& vars, const std::string& dt) {
 
 // ---------------------------------------------------------------- substitution
 
-std::string varText(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string varText(const json& v) { return v.is_string() ? v.get<std::string>() : common::jsonText(v); }
 
 // The next ${name} in `s` at or after `from`: where it starts and where its '}' is.
 struct VariableRef {
@@ -315,8 +316,8 @@ bool matches(const json& expected, const json& actual, std::string& path, std::s
       return true;
     }
     if (actual.is_string() && actual.get<std::string>() == e) return true;
-    why = common::strCat(path.empty() ? "body" : path, ": expected ", expected.dump(), ", got ",
-                         actual.dump());
+    why = common::strCat(path.empty() ? "body" : path, ": expected ", common::jsonText(expected), ", got ",
+                         common::jsonText(actual));
     return false;
   }
   if (expected.is_number()) {
@@ -332,14 +333,14 @@ bool matches(const json& expected, const json& actual, std::string& path, std::s
     }
     double e = expected.get<double>();
     if (std::fabs(a - e) <= 1e-6 * std::max(1.0, std::fabs(e))) return true;
-    why = common::strCat(path.empty() ? "body" : path, ": expected ", expected.dump(), ", got ",
-                         actual.dump());
+    why = common::strCat(path.empty() ? "body" : path, ": expected ", common::jsonText(expected), ", got ",
+                         common::jsonText(actual));
     return false;
   }
   if (expected.is_object()) {
     if (!actual.is_object()) {
       why = common::strCat(path.empty() ? "body" : path, ": expected an object, got ",
-                           actual.dump().substr(0, 200));
+                           common::jsonText(actual).substr(0, 200));
       return false;
     }
     for (const auto& [k, v] : expected.items()) {
@@ -355,8 +356,8 @@ bool matches(const json& expected, const json& actual, std::string& path, std::s
   }
   if (expected.is_array()) {
     if (!actual.is_array() || actual.size() != expected.size()) {
-      why = common::strCat(path.empty() ? "body" : path, ": expected ", expected.dump(), ", got ",
-                           actual.dump().substr(0, 200));
+      why = common::strCat(path.empty() ? "body" : path, ": expected ", common::jsonText(expected), ", got ",
+                           common::jsonText(actual).substr(0, 200));
       return false;
     }
     for (size_t i = 0; i < expected.size(); ++i) {
@@ -366,8 +367,8 @@ bool matches(const json& expected, const json& actual, std::string& path, std::s
     return true;
   }
   if (expected == actual) return true;
-  why = common::strCat(path.empty() ? "body" : path, ": expected ", expected.dump(), ", got ",
-                       actual.dump());
+  why = common::strCat(path.empty() ? "body" : path, ": expected ", common::jsonText(expected), ", got ",
+                       common::jsonText(actual));
   return false;
 }
 
@@ -412,7 +413,7 @@ absl::StatusOr<http::Request> buildHttpRequest(const json& req, const json& vars
   if (req.contains("body_size")) {
     out.body() = std::string(req["body_size"].get<size_t>(), 'x');
   } else if (req.contains("body")) {
-    out.body() = req["body"].is_string() ? req["body"].get<std::string>() : req["body"].dump();
+    out.body() = req["body"].is_string() ? req["body"].get<std::string>() : common::jsonText(req["body"]);
   } else if (req.contains("json")) {
     json body = req["json"];
     if (req.value("binary", false)) {
@@ -435,7 +436,7 @@ absl::StatusOr<http::Request> buildHttpRequest(const json& req, const json& vars
         input.erase("data");
         blobs += *blob;
       }
-      std::string header = body.dump();
+      std::string header = common::jsonText(body);
       blobs += std::string(req.value("extra_binary_bytes", 0), '\0');
       if (!req.value("omit_header_length", false)) {
         out.set("Inference-Header-Content-Length",
@@ -445,7 +446,7 @@ absl::StatusOr<http::Request> buildHttpRequest(const json& req, const json& vars
       out.body() = header + blobs;
       content_type = "application/octet-stream";
     } else {
-      out.body() = body.dump();
+      out.body() = common::jsonText(body);
     }
   }
   if (req.contains("content_type")) content_type = req["content_type"].get<std::string>();
@@ -474,7 +475,7 @@ HttpOutcome checkHttp(const json& expect, const http::Response& res, const json&
     expected_status = expect["status_if_model_datatype"];
   }
   if (!expected_status.is_null() && !statusMatches(expected_status, status)) {
-    return {false, common::strCat("expected status ", expected_status.dump(), ", got ", status,
+    return {false, common::strCat("expected status ", common::jsonText(expected_status), ", got ", status,
                                   ": ", snippet(body))};
   }
   bool accepted = status >= 200 && status < 300;
@@ -524,14 +525,14 @@ HttpOutcome checkHttp(const json& expect, const http::Response& res, const json&
   if (expect.contains("json_exact")) {
     if (!parsed_ok) return {false, common::strCat("body is not JSON: ", snippet(body))};
     if (parsed != expect["json_exact"]) {
-      return {false, common::strCat("expected exactly ", expect["json_exact"].dump(), ", got ", snippet(body))};
+      return {false, common::strCat("expected exactly ", common::jsonText(expect["json_exact"]), ", got ", snippet(body))};
     }
   }
   if (expect.contains("json_one_of")) {
     if (!parsed_ok) return {false, common::strCat("body is not JSON: ", snippet(body))};
     const json& options = expect["json_one_of"];
     if (!std::any_of(options.begin(), options.end(), [&](const json& o) { return o == parsed; })) {
-      return {false, common::strCat("expected one of ", options.dump(), ", got ", snippet(body))};
+      return {false, common::strCat("expected one of ", common::jsonText(options), ", got ", snippet(body))};
     }
   }
   if (expect.value("v2_response", false) && accepted) {
@@ -547,7 +548,7 @@ HttpOutcome checkHttp(const json& expect, const http::Response& res, const json&
     if (decoded->outputs.empty()) return {false, "the response has no outputs"};
     if (request_json.is_object() && request_json.contains("id") &&
         decoded->id != varText(request_json["id"])) {
-      return {false, common::strCat("id not echoed: sent ", request_json["id"].dump(), ", got '",
+      return {false, common::strCat("id not echoed: sent ", common::jsonText(request_json["id"]), ", got '",
                                     decoded->id, "'")};
     }
     if (parsed_ok && !parsed.contains("id")) return {false, "the response has no 'id'"};
@@ -555,8 +556,8 @@ HttpOutcome checkHttp(const json& expect, const http::Response& res, const json&
       std::vector<std::string> names;
       for (const auto& o : decoded->outputs) names.push_back(o.name);
       if (json(names) != expect["outputs"]) {
-        return {false, common::strCat("outputs ", json(names).dump(), ", expected ",
-                                      expect["outputs"].dump())};
+        return {false, common::strCat("outputs ", common::jsonText(json(names)), ", expected ",
+                                      common::jsonText(expect["outputs"]))};
       }
     }
     if (expect.contains("binary_outputs")) {
@@ -569,7 +570,7 @@ HttpOutcome checkHttp(const json& expect, const http::Response& res, const json&
                     !o.contains("data");
           }
         }
-        if (!found) return {false, common::strCat("output ", name.dump(), " is not binary")};
+        if (!found) return {false, common::strCat("output ", common::jsonText(name), " is not binary")};
       }
     }
     if (expect.value("json_outputs", false) && json_length) {
@@ -580,7 +581,7 @@ HttpOutcome checkHttp(const json& expect, const http::Response& res, const json&
       if (shape.empty() || shape[0] != expect["batch"].get<int64_t>()) {
         return {false, common::strCat("first output shape ", protocols::shapeToString(shape),
                                       " does not start with the batch size ",
-                                      expect["batch"].dump())};
+                                      common::jsonText(expect["batch"]))};
       }
     }
   }
@@ -589,7 +590,7 @@ HttpOutcome checkHttp(const json& expect, const http::Response& res, const json&
       return {false, common::strCat("expected {\"predictions\": [...]}, got: ", snippet(body))};
     }
     if (expect.contains("batch") && parsed["predictions"].size() != expect["batch"].get<size_t>()) {
-      return {false, common::strCat("expected ", expect["batch"].dump(), " predictions, got ",
+      return {false, common::strCat("expected ", common::jsonText(expect["batch"]), " predictions, got ",
                                     parsed["predictions"].size())};
     }
   }
@@ -628,7 +629,7 @@ bool codeMatches(const json& expected, grpc::StatusCode got) {
 }
 
 absl::Status fromJson(const json& j, google::protobuf::Message* msg) {
-  auto st = google::protobuf::util::JsonStringToMessage(j.dump(), msg);
+  auto st = google::protobuf::util::JsonStringToMessage(common::jsonText(j), msg);
   if (!st.ok()) {
     return absl::InvalidArgumentError(
         common::strCat("case request does not fit ", msg->GetTypeName(), ": ",
@@ -735,7 +736,7 @@ HttpOutcome runGrpc(GrpcTarget& target, const json& grpc_spec, const json& expec
     expected_code = expect["code_if_model_datatype"];
   }
   if (!codeMatches(expected_code, status.error_code())) {
-    return {false, common::strCat("expected ", expected_code.dump(), ", got ",
+    return {false, common::strCat("expected ", common::jsonText(expected_code), ", got ",
                                   codeName(status.error_code()), ": ", status.error_message())};
   }
   if (expect.contains("message_contains")) {
@@ -767,7 +768,7 @@ HttpOutcome runGrpc(GrpcTarget& target, const json& grpc_spec, const json& expec
     }
     if (decoded->outputs.empty()) return {false, "the response has no outputs"};
     if (request.contains("id") && decoded->id != varText(request["id"])) {
-      return {false, common::strCat("id not echoed: sent ", request["id"].dump())};
+      return {false, common::strCat("id not echoed: sent ", common::jsonText(request["id"]))};
     }
     if (expect.contains("raw_outputs")) {
       bool raw = infer_response->raw_output_contents_size() > 0;

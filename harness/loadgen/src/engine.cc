@@ -376,7 +376,7 @@ class HttpWorker {
           if (!e && !finished_) connect(c);
         });
         if (ever_connected_ == 0 &&
-            Clock::now() - run_.start_clock > run_.options->request_timeout) {
+            run_.nowNs() > std::chrono::duration_cast<Nanos>(run_.options->request_timeout).count()) {
           finished_ = true;
           hard_stop_.cancel();
           ioc_.stop();

@@ -7,6 +7,7 @@
 
 #include "google/protobuf/text_format.h"
 #include "grpcpp/grpcpp.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/http/client.h"
 #include "kh/protocols/grpc_predict_v2.grpc.pb.h"
@@ -182,7 +183,7 @@ Payload encodePayload(protocols::InferenceRequest request, WireProtocol protocol
         instances.push_back(row == 1 && t.shape.size() < 2 ? r[0] : r);
       }
       p.http.path = common::strCat("/v1/models/", model, ":predict");
-      p.http.body = json{{"instances", instances}}.dump();
+      p.http.body = common::jsonText(json{{"instances", instances}});
       break;
     }
     case WireProtocol::kV2:

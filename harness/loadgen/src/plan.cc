@@ -7,6 +7,7 @@
 #include <map>
 #include <variant>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 
 namespace kh::loadgen {
@@ -363,7 +364,7 @@ absl::StatusOr<LoadFlags> loadFlagsFromJson(const json& options, LoadFlags f,
           },
           w->second);
       if (!fits) {
-        return bad(key, common::strCat(" must be a whole number >= 0, not ", value.dump()));
+        return bad(key, common::strCat(" must be a whole number >= 0, not ", common::jsonText(value)));
       }
     } else if (key == "headers") {
       if (value.is_string()) {

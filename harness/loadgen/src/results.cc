@@ -5,6 +5,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "fmt/format.h"
 
@@ -283,7 +284,7 @@ std::string textSummary(const json& run) {
                      run["stability"]["stable"].get<bool>() ? "stable" : "not stable");
   if (run.contains("slo")) out += "  SLO        " + run["slo"]["verdict"].get<std::string>() + "\n";
   if (s["errors"].get<int64_t>() > 0) {
-    out += "  errors     " + run["errors_by_kind"].dump() + "; first: " +
+    out += "  errors     " + common::jsonText(run["errors_by_kind"]) + "; first: " +
            s["first_error"].get<std::string>() + "\n";
   }
   return out;
@@ -334,7 +335,7 @@ std::string requestsJsonl(const RunResult& result) {
                            {"error", errorKindName(r.error)},
                            {"header", r.header}};
     if (r.first_byte_ns >= 0) line["first_byte"] = micros(intended + static_cast<double>(r.first_byte_ns) / 1e9);
-    out += line.dump();
+    out += common::jsonText(line);
     out += '\n';
   }
   return out;

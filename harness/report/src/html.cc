@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "fmt/format.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 
 namespace kh::report {
@@ -246,7 +247,7 @@ std::string runReportHtml(const std::vector<json>& runs, const std::string& titl
                           num(w["p99_ms"].get<double>()), num(w["max_ms"].get<double>()));
     }
     html += "</table>";
-    html += "<p class=note>" + escapeHtml(r["config"].dump()) + "</p>";
+    html += "<p class=note>" + escapeHtml(common::jsonText(r["config"])) + "</p>";
   }
   html += "</body></html>\n";
   return html;

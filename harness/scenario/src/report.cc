@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/report/html.h"
 
@@ -131,7 +132,7 @@ std::string scenarioPlots(const json& s) {
         html += common::strCat("<tr><td>", esc(st.value("node", "")), "</td><td>", esc(st.value("step", "")), "</td><td>",
                                esc(st.value("target", "")), "</td><td>", st.value("calls", 0), "</td><td>",
                                num(st.value("start_p50_ms", 0.0), 2), "</td><td>", num(st.value("p50_ms", 0.0), 2), "</td><td>",
-                               num(st.value("p99_ms", 0.0), 2), "</td><td>", esc(st.value("statuses", json::object()).dump()),
+                               num(st.value("p99_ms", 0.0), 2), "</td><td>", esc(common::jsonText(st.value("statuses", json::object()))),
                                "</td></tr>\n");
       }
       html += "</table>\n";
@@ -352,7 +353,7 @@ std::string reportHtml(const json& r) {
         o << "<tr><td>" << esc(l.value("name", "")) << "</td><td>" << esc(l.value("engine", "")) << "</td><td>"
           << esc(l.value("host", "")) << "</td><td>" << l.value("succeeded", 0) << "</td><td>" << l.value("failed", 0) << "</td><td>"
           << num(lat.value("p50_ms", 0.0), 2) << "</td><td>" << num(lat.value("p99_ms", 0.0), 2) << "</td><td>"
-          << esc(l.value("revisions", json::object()).dump()) << "</td></tr>";
+          << esc(common::jsonText(l.value("revisions", json::object()))) << "</td></tr>";
       }
       o << "</table></details>\n";
     }
@@ -445,7 +446,7 @@ absl::Status writeReport(const std::filesystem::path& dir, const json& report) {
   };
   for (auto [name, text] : {std::pair<const char*, std::string>{"index.html", reportHtml(report)},
                             {"summary.md", reportMarkdown(report)},
-                            {"results.json", report.dump(1)},
+                            {"results.json", common::jsonText(report, 1)},
                             {"junit.xml", reportJunit(report)}}) {
     auto st = write(name, text);
     if (!st.ok()) return st;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "kh/autoscaler/config.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/conformance/conformance.h"
@@ -351,7 +352,7 @@ absl::Status Runner::waitStep(const Step& step) {
         }
         if (match) return absl::OkStatus();
       }
-      last_state = common::strCat(events_.size(), " events so far, none matching ", step.event_match.dump());
+      last_state = common::strCat(events_.size(), " events so far, none matching ", common::jsonText(step.event_match));
     } else if (step.wait_for == WaitFor::kReady) {
       absl::StatusOr<json> obj;
       {
@@ -758,7 +759,7 @@ absl::Status Runner::runStep(const Step& step, json& step_log) {
       return target_.remove(s_.ns, isvcOf(step));
     }
     case StepKind::kPatch: {
-      step_log["detail"] = step.merge_patch.dump();
+      step_log["detail"] = common::jsonText(step.merge_patch);
       const double before = now();
       absl::Status st;
       {
@@ -902,7 +903,7 @@ ScenarioResult Runner::run() {
     const Step& step = s_.steps[i];
     json step_log = {{"index", i + 1}, {"kind", stepKindName(step.kind)}, {"line", step.where.line},
                      {"name", step.name}, {"start_t", now()}, {"status", "ok"}};
-    if (step.kind == StepKind::kLoad) step_log["detail"] = step.load_options.dump();
+    if (step.kind == StepKind::kLoad) step_log["detail"] = common::jsonText(step.load_options);
     if (step.kind == StepKind::kWait) step_log["detail"] = isvcOf(step);
     if (step.kind == StepKind::kIdle) step_log["detail"] = common::strCat(fmtNum(step.idle_s), "s");
     auto status = runStep(step, step_log);
@@ -1110,10 +1111,10 @@ AssertionResult Runner::graphOutput(const Step& step) {
   const json& p = step.params;
   const std::string graph = p["graph"].get<std::string>();
   AssertionResult a;
-  std::string input = p["input"].is_string() ? p["input"].get<std::string>() : p["input"].dump();
+  std::string input = p["input"].is_string() ? p["input"].get<std::string>() : common::jsonText(p["input"]);
   a.name = common::strCat("graph_output (", graph, ", input ", input.substr(0, 60), ")");
   int want_status = p.value("status", 200);
-  a.expected = common::strCat("status ", want_status, p.contains("output") ? common::strCat(", body ", p["output"].dump()) : "");
+  a.expected = common::strCat("status ", want_status, p.contains("output") ? common::strCat(", body ", common::jsonText(p["output"])) : "");
   absl::StatusOr<Endpoint> ep;
   {
     std::lock_guard lock(target_mu_);

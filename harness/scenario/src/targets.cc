@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "kh/common/json.h"
 #include "kh/common/net.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
@@ -178,7 +179,12 @@ class EmbeddedTarget final : public Target {
 
   absl::Status begin(const TargetSettings& settings) override {
     end();
-    std::filesystem::path root = options_.temp_root.empty() ? std::filesystem::temp_directory_path() : options_.temp_root;
+    std::filesystem::path root = options_.temp_root;
+    if (root.empty()) {
+      std::error_code ec;  // temp_directory_path() throws when TMPDIR names no directory
+      root = std::filesystem::temp_directory_path(ec);
+      if (ec) return absl::FailedPreconditionError(common::strCat("no temporary directory (TMPDIR): ", ec.message()));
+    }
     std::string tmpl = (root / "kh-scenario-XXXXXX").string();
     if (mkdtemp(tmpl.data()) == nullptr) {
       return absl::InternalError(common::strCat("cannot make a state directory under ", root.string()));
@@ -544,7 +550,7 @@ class KubeTarget final : public Target {
     return kubectl({"delete", "inferenceservice", name, "-n", ns, "--ignore-not-found"}, "").status();
   }
   absl::Status patch(const std::string& ns, const std::string& name, const json& merge_patch) override {
-    return kubectl({"patch", "inferenceservice", name, "-n", ns, "--type=merge", "-p", merge_patch.dump()}, "")
+    return kubectl({"patch", "inferenceservice", name, "-n", ns, "--type=merge", "-p", common::jsonText(merge_patch)}, "")
         .status();
   }
   absl::StatusOr<json> get(const std::string& ns, const std::string& name) override {
@@ -748,7 +754,7 @@ class KubeTarget final : public Target {
       if (!desired.contains(k)) patch[k] = nullptr;  // a merge patch's way to delete
     }
     auto patched = kubectl({"patch", "knativeservings.operator.knative.dev", name, "-n", "knative-serving", "--type=merge",
-                            "-p", json{{"spec", {{"config", {{"autoscaler", patch}}}}}}.dump()},
+                            "-p", common::jsonText(json{{"spec", {{"config", {{"autoscaler", patch}}}}}})},
                            "");
     if (!patched.ok()) return patched.status();
     // The operator copies them into the ConfigMap; the scenario starts once they are there.
@@ -760,7 +766,7 @@ class KubeTarget final : public Target {
       for (const auto& [k, v] : desired.items()) {
         std::string have = effective.ok() && effective->config.count(k) ? effective->config[k] : "(unset)";
         if (!v.is_string() || have != v.get<std::string>()) {
-          differs = common::strCat(k, " is ", have, ", not ", v.dump());
+          differs = common::strCat(k, " is ", have, ", not ", common::jsonText(v));
           break;
         }
       }

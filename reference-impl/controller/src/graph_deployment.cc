@@ -1,5 +1,6 @@
 #include "kh/controller/graph_deployment.h"
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/controller/api_objects.h"
 #include "kh/graph/spec.h"
@@ -151,7 +152,7 @@ absl::StatusOr<GraphDeployment> graphDeployment(const json& object, const Object
   Container router;
   router.name = "kserve-container";
   router.image = config.image;
-  router.args = {common::strCat("--graph-json=", spec.dump()), common::strCat("--name=", s.metadata.name),
+  router.args = {common::strCat("--graph-json=", common::jsonText(spec)), common::strCat("--name=", s.metadata.name),
                  "--http_port={{.Port}}", common::strCat("--drain_seconds=", config.drain_seconds)};
   if (!config.propagate_headers.empty()) {
     std::string joined;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/time/time.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/controller/graph_deployment.h"
 #include "kh/controller/scaling.h"
@@ -84,8 +85,8 @@ StartupTimes readStartupTimes(const std::string& path) {
 // labels and annotations.
 std::string seenOf(const json& object) {
   const json& md = object.value("metadata", json::object());
-  return common::strCat(md.value("generation", int64_t{0}), " ", md.value("labels", json::object()).dump(), " ",
-                        md.value("annotations", json::object()).dump());
+  return common::strCat(md.value("generation", int64_t{0}), " ", common::jsonText(md.value("labels", json::object())), " ",
+                        common::jsonText(md.value("annotations", json::object())));
 }
 
 int64_t creationOrder(const json& object) {
@@ -592,9 +593,16 @@ void InferenceServiceReconciler::stopPodsLater(std::vector<std::string> names) {
       (void)deps_.store->upsert("Pod", podObject(info->second.record));
     }
   }
-  std::lock_guard lock(queue_mu_);
-  if (stopping_) return stopPods(names);
-  stoppers_.emplace_back([this, names = std::move(names)] { stopPods(names); });
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!stopping_) {
+      stoppers_.emplace_back([this, names = std::move(names)] { stopPods(names); });
+      return;
+    }
+  }
+  // Shutting down: stop them here, without queue_mu_, since stopping emits pod events whose
+  // handler enqueues (and so takes queue_mu_) on this thread.
+  stopPods(names);
 }
 
 void InferenceServiceReconciler::writeRevision(const Entry& e, const std::string& revision) {
@@ -717,7 +725,7 @@ void InferenceServiceReconciler::reconcile(const std::string& k) {
   if (auto cm = deps_.store->get("ConfigMap", kAutoscalerConfigNamespace, kAutoscalerConfigName); cm.ok()) {
     const json data = (**cm).value("data", json::object());  // items() must not outlive it
     for (const auto& [key, value] : data.items()) {
-      autoscaler_config[key] = value.is_string() ? value.get<std::string>() : value.dump();
+      autoscaler_config[key] = value.is_string() ? value.get<std::string>() : common::jsonText(value);
     }
   }
 
@@ -813,7 +821,10 @@ void InferenceServiceReconciler::reconcile(const std::string& k) {
         }
         for (const auto& env : model.value("env", json::array())) {
           if (env.is_object() && env.contains("name") && env["name"].is_string()) {
-            launch.env[env["name"].get<std::string>()] = expand(env.value("value", std::string()), vars);
+            // Admission checked the types; a stored object from before that check may not have.
+            auto value = env.find("value");
+            launch.env[env["name"].get<std::string>()] =
+                value != env.end() && value->is_string() ? expand(value->get<std::string>(), vars) : std::string();
           }
         }
         json spec = {{"runtime", selection->runtime->metadata.name},

@@ -2,6 +2,7 @@
 
 #include <regex>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 
@@ -32,7 +33,7 @@ absl::StatusOr<std::optional<std::string>> optionalString(const json& node, cons
                                                           const std::string& where) {
   auto it = node.find(key);
   if (it == node.end() || it->is_null()) return std::optional<std::string>();
-  if (it->is_number()) return std::optional<std::string>(it->dump());  // version: 1
+  if (it->is_number()) return std::optional<std::string>(common::jsonText(*it));  // version: 1
   if (!it->is_string()) return fieldError(where, common::strCat(key, " must be a string"));
   return std::optional<std::string>(it->get<std::string>());
 }
@@ -48,7 +49,7 @@ absl::StatusOr<ObjectMeta> parseMeta(const json& doc, const std::string& where) 
     if (!md.contains(key)) continue;
     if (!md[key].is_object()) return fieldError(where, common::strCat("metadata.", key, " must be a mapping"));
     auto& out = std::string(key) == "labels" ? m.labels : m.annotations;
-    for (const auto& [k, v] : md[key].items()) out[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    for (const auto& [k, v] : md[key].items()) out[k] = v.is_string() ? v.get<std::string>() : common::jsonText(v);
   }
   return m;
 }
@@ -64,11 +65,11 @@ absl::StatusOr<std::vector<Container>> parseContainers(const json& list, const s
       if (!c.contains(key)) continue;
       if (!c[key].is_array()) return fieldError(where, common::strCat("container ", key, " must be a list"));
       auto& dst = std::string(key) == "command" ? k.command : k.args;
-      for (const auto& a : c[key]) dst.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+      for (const auto& a : c[key]) dst.push_back(a.is_string() ? a.get<std::string>() : common::jsonText(a));
     }
     if (c.contains("env")) {
       for (const auto& e : c["env"]) {
-        std::string value = e.contains("value") ? (e["value"].is_string() ? e["value"].get<std::string>() : e["value"].dump()) : "";
+        std::string value = e.contains("value") ? (e["value"].is_string() ? e["value"].get<std::string>() : common::jsonText(e["value"])) : "";
         k.env.emplace_back(e.value("name", ""), value);
       }
     }
@@ -127,6 +128,28 @@ absl::StatusOr<ComponentSpec> parseComponent(const json& node, const std::string
     auto protocol = optionalString(m, "protocolVersion", where);
     if (!protocol.ok()) return protocol.status();
     if (*protocol) c.protocol_version = *protocol;
+    // The model is a container (KServe's ModelSpec embeds one): args are strings, env entries
+    // are EnvVars, as the API server's decoding of a Container insists.
+    if (m.contains("args")) {
+      const json& args = m["args"];
+      if (!args.is_array()) return fieldError(where, "model.args must be a list");
+      for (size_t i = 0; i < args.size(); ++i) {
+        if (!args[i].is_string()) return fieldError(where, common::strCat("model.args[", i, "] must be a string"));
+      }
+    }
+    if (m.contains("env")) {
+      const json& env = m["env"];
+      if (!env.is_array()) return fieldError(where, "model.env must be a list");
+      for (size_t i = 0; i < env.size(); ++i) {
+        const json& e = env[i];
+        if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) {
+          return fieldError(where, common::strCat("model.env[", i, "].name is required"));
+        }
+        if (e.contains("value") && !e["value"].is_string() && !e["value"].is_null()) {
+          return fieldError(where, common::strCat("model.env[", i, "].value must be a string"));
+        }
+      }
+    }
     return absl::OkStatus();
   };
   if (node.contains("model")) {
@@ -197,7 +220,7 @@ absl::StatusOr<ServingRuntime> parseServingRuntime(const json& doc, bool cluster
     if (!spec["protocolVersions"].is_array()) return fieldError(where, "spec.protocolVersions must be a list");
     for (const auto& p : spec["protocolVersions"]) {
       if (!p.is_string()) {
-        return fieldError(where, common::strCat("spec.protocolVersions holds ", p.dump(), "; each must be a string"));
+        return fieldError(where, common::strCat("spec.protocolVersions holds ", common::jsonText(p), "; each must be a string"));
       }
       rt.protocol_versions.push_back(p.get<std::string>());
     }

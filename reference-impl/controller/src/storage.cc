@@ -199,22 +199,24 @@ struct StorageResolver::Shared {
   StorageConfig config;
   std::function<void(const std::string&)> on_done;
   std::chrono::milliseconds retry_after;
+  const common::TimeSource* time = nullptr;  // read only while alive: it may not outlive the resolver
   std::mutex mu;
   bool alive = true;  // guarded by mu
   struct Entry {
     StorageResolution resolution;
-    std::chrono::steady_clock::time_point failed_at;
+    common::MonotonicTime failed_at;
     bool failure_reported = false;  // a failure is given out once before it is tried again
   };
   std::map<std::string, Entry> entries;  // guarded by mu
 };
 
 StorageResolver::StorageResolver(StorageConfig config, std::function<void(const std::string&)> on_done,
-                                 std::chrono::milliseconds retry_after)
+                                 const common::TimeSource& time, std::chrono::milliseconds retry_after)
     : shared_(std::make_shared<Shared>()) {
   shared_->config = std::move(config);
   shared_->on_done = std::move(on_done);
   shared_->retry_after = retry_after;
+  shared_->time = &time;
 }
 
 StorageResolver::~StorageResolver() {
@@ -235,7 +237,7 @@ StorageResolution StorageResolver::resolve(const std::string& uri) {
       auto& e = it->second;
       bool failed = e.resolution.state == StorageResolution::State::kFailed;
       bool retry = failed && e.failure_reported &&
-                   std::chrono::steady_clock::now() - e.failed_at >= shared_->retry_after;
+                   shared_->time->monotonicTime() - e.failed_at >= shared_->retry_after;
       if (!retry) {
         if (failed) e.failure_reported = true;
         return e.resolution;
@@ -247,15 +249,16 @@ StorageResolution StorageResolver::resolve(const std::string& uri) {
   std::thread([shared = shared_, uri] {
     auto r = resolveStorageUri(uri, shared->config);
     std::lock_guard lock(shared->mu);
+    // Under the lock: the resolver (its clock, and whoever on_done calls) cannot go away meanwhile.
+    if (!shared->alive) return;
     auto& e = shared->entries[uri];
     if (r.ok()) {
       e.resolution = {StorageResolution::State::kReady, *r, absl::OkStatus()};
     } else {
       e.resolution = {StorageResolution::State::kFailed, {}, r.status()};
-      e.failed_at = std::chrono::steady_clock::now();
+      e.failed_at = shared->time->monotonicTime();
     }
-    // Under the lock: the resolver (and whoever on_done calls) cannot go away meanwhile.
-    if (shared->alive && shared->on_done) shared->on_done(uri);
+    if (shared->on_done) shared->on_done(uri);
   }).detach();
   return {};
 }

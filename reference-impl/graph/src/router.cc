@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "fmt/format.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 
 namespace kh::graph {
@@ -18,9 +19,9 @@ using Clock = std::chrono::steady_clock;
 bool successful(int status) { return status >= 200 && status <= 299; }
 
 std::optional<json> parseJson(std::string_view text) {
-  json v = json::parse(text, nullptr, false);
-  if (v.is_discarded()) return std::nullopt;
-  return v;
+  auto v = common::parseJson(text);
+  if (!v.ok()) return std::nullopt;
+  return std::move(*v);
 }
 
 // What Go's json.Unmarshal into map[string]interface{} says of a body that is not an object.
@@ -202,7 +203,7 @@ std::string stepsHeader(const std::vector<StepTrace>& steps) {
     if (!s.error.empty()) e["error"] = s.error;
     out.push_back(std::move(e));
   }
-  return out.dump();
+  return common::jsonText(out);
 }
 
 // ------------------------------------------------------------------ the router

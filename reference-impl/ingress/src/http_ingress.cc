@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "boost/asio/post.hpp"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/http/stream_relay.h"
 #include "kh/http/upstream_pool.h"
@@ -23,7 +24,7 @@ http::Response jsonError(int status, const std::string& message) {
   http::Response res;
   res.result(static_cast<bhttp::status>(status));
   res.set(bhttp::field::content_type, "application/json");
-  res.body() = nlohmann::json{{"error", message}}.dump();
+  res.body() = common::jsonText(nlohmann::json{{"error", message}});
   return res;
 }
 

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "absl/base/thread_annotations.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/kubeapi/discovery.h"
@@ -104,7 +105,7 @@ http::Response jsonResponse(int code, std::string body,
 }
 
 http::Response errorResponse(const absl::Status& status) {
-  return jsonResponse(apiStatusOf(status).code, statusBody(status).dump());
+  return jsonResponse(apiStatusOf(status).code, common::jsonText(statusBody(status)));
 }
 
 std::string param(const std::map<std::string, std::string>& query, const std::string& key) {
@@ -137,7 +138,7 @@ struct SinkState {
       opts.no_headers = !first;
       first = false;
       json t = printer->table(*e.object, e.resource_version, time->systemTime(), opts);
-      return strCat("{\"type\":\"", type, "\",\"object\":", t.dump(), "}\n");
+      return strCat("{\"type\":\"", type, "\",\"object\":", common::jsonText(t), "}\n");
     }
     return strCat("{\"type\":\"", type, "\",\"object\":", *e.object_json, "}\n");
   }
@@ -170,7 +171,7 @@ struct ApiHandler::Impl {
       printers.push_back(std::make_unique<TablePrinter>(kinds[i]));
       by_path[strCat(kinds[i].group, "/", kinds[i].version, "/", kinds[i].plural)] = i;
     }
-    version_body = versionInfo(options.git_version).dump();
+    version_body = common::jsonText(versionInfo(options.git_version));
     timer = std::thread([this] { timerLoop(); });
   }
 
@@ -329,11 +330,11 @@ struct ApiHandler::Impl {
     }
     if (!seg.empty() && seg[0] == "openapi") {
       if (!is_get) return errorResponse(methodNotAllowedError());
-      if (seg.size() == 2 && seg[1] == "v3") return jsonResponse(200, openApiRoot(kinds).dump());
+      if (seg.size() == 2 && seg[1] == "v3") return jsonResponse(200, common::jsonText(openApiRoot(kinds)));
       if (seg.size() >= 3 && seg[1] == "v3") {
         std::string gv = seg[2];
         for (size_t i = 3; i < seg.size(); ++i) gv += "/" + seg[i];
-        if (auto doc = openApiGroupVersion(kinds, gv)) return jsonResponse(200, doc->dump());
+        if (auto doc = openApiGroupVersion(kinds, gv)) return jsonResponse(200, common::jsonText(*doc));
       }
       return errorResponse(unknownPathError());
     }
@@ -342,22 +343,22 @@ struct ApiHandler::Impl {
       if (!is_get) return errorResponse(methodNotAllowedError());
       bool core = seg[0] == "api";
       if (auto v = negotiateAggregatedDiscovery(accept)) {
-        return jsonResponse(200, aggregatedDiscovery(kinds, core, *v).dump(),
+        return jsonResponse(200, common::jsonText(aggregatedDiscovery(kinds, core, *v)),
                             aggregatedDiscoveryContentType(*v));
       }
-      if (core) return jsonResponse(200, legacyApiVersions(sv(req[bhttp::field::host])).dump());
-      return jsonResponse(200, legacyApiGroupList(kinds).dump());
+      if (core) return jsonResponse(200, common::jsonText(legacyApiVersions(sv(req[bhttp::field::host]))));
+      return jsonResponse(200, common::jsonText(legacyApiGroupList(kinds)));
     }
     if (seg.size() == 2 && seg[0] == "apis") {
       if (!is_get) return errorResponse(methodNotAllowedError());
-      if (auto g = legacyApiGroup(kinds, seg[1])) return jsonResponse(200, g->dump());
+      if (auto g = legacyApiGroup(kinds, seg[1])) return jsonResponse(200, common::jsonText(*g));
       return errorResponse(unknownPathError());
     }
     if ((seg.size() == 2 && seg[0] == "api") || (seg.size() == 3 && seg[0] == "apis")) {
       if (!is_get) return errorResponse(methodNotAllowedError());
       std::string group = seg[0] == "api" ? "" : seg[1];
       if (auto list = apiResourceList(kinds, group, seg.back())) {
-        return jsonResponse(200, list->dump());
+        return jsonResponse(200, common::jsonText(*list));
       }
       return errorResponse(unknownPathError());
     }
@@ -389,9 +390,9 @@ struct ApiHandler::Impl {
                             .value_or(0);
           return jsonResponse(
               200,
-              printers[t.kind]->table(**object, rv, store.timeSource().systemTime(), opts).dump());
+              common::jsonText(printers[t.kind]->table(**object, rv, store.timeSource().systemTime(), opts)));
         }
-        return jsonResponse(200, (*object)->dump());
+        return jsonResponse(200, common::jsonText(*(*object)));
       }
       case bhttp::verb::post: {
         if (!t.name.empty() || t.status) return errorResponse(methodNotAllowedError());
@@ -400,7 +401,7 @@ struct ApiHandler::Impl {
         if (!body.ok()) return errorResponse(body.status());
         auto created = store.create(resource, t.ns, std::move(*body), write_options);
         if (!created.ok()) return errorResponse(created.status());
-        return jsonResponse(201, (*created)->dump());
+        return jsonResponse(201, common::jsonText(*(*created)));
       }
       case bhttp::verb::put: {
         if (t.name.empty()) return errorResponse(methodNotAllowedError());
@@ -410,7 +411,7 @@ struct ApiHandler::Impl {
             t.status ? store.replaceStatus(resource, t.ns, t.name, std::move(*body), write_options)
                      : store.update(resource, t.ns, t.name, std::move(*body), write_options);
         if (!updated.ok()) return errorResponse(updated.status());
-        return jsonResponse(200, (*updated)->dump());
+        return jsonResponse(200, common::jsonText(*(*updated)));
       }
       case bhttp::verb::patch: {
         if (t.name.empty()) return errorResponse(methodNotAllowedError());
@@ -420,22 +421,30 @@ struct ApiHandler::Impl {
         auto patched =
             store.patch(resource, t.ns, t.name, *type, req.body(), t.status, write_options);
         if (!patched.ok()) return errorResponse(patched.status());
-        return jsonResponse(patched->created ? 201 : 200, patched->object->dump());
+        return jsonResponse(patched->created ? 201 : 200, common::jsonText(*patched->object));
       }
       case bhttp::verb::delete_: {
         if (t.status) return errorResponse(methodNotAllowedError());
         DeleteOptions opts;
         opts.dry_run = dry_run;
         if (!req.body().empty()) {
-          json body = json::parse(req.body(), nullptr, false);
-          if (body.is_discarded() || !body.is_object()) {
+          auto parsed = common::parseJson(req.body());
+          if (!parsed.ok() || !parsed->is_object()) {
             return errorResponse(
                 badRequestError("the body of a delete must be DeleteOptions JSON"));
           }
+          const json& body = *parsed;
           const json& pre = body.value("preconditions", json::object());
           if (pre.is_object()) {
-            opts.precondition_uid = pre.value("uid", std::string());
-            opts.precondition_resource_version = pre.value("resourceVersion", std::string());
+            for (auto [field, out] : {std::pair{"uid", &opts.precondition_uid},
+                                      std::pair{"resourceVersion", &opts.precondition_resource_version}}) {
+              auto it = pre.find(field);
+              if (it == pre.end() || it->is_null()) continue;
+              if (!it->is_string()) {
+                return errorResponse(badRequestError(strCat("preconditions.", field, " must be a string")));
+              }
+              *out = it->get<std::string>();
+            }
           }
           const json& dr = body.value("dryRun", json::array());
           if (dr.is_array()) {
@@ -454,21 +463,19 @@ struct ApiHandler::Impl {
           for (const auto& o : *deleted) items.push_back(*o);
           return jsonResponse(
               200,
-              json{{"kind", strCat(k.kind, "List")},
-                   {"apiVersion", k.apiVersion()},
-                   {"metadata", {{"resourceVersion", std::to_string(store.resourceVersion())}}},
-                   {"items", std::move(items)}}
-                  .dump());
+              common::jsonText(json{{"kind", strCat(k.kind, "List")},
+                                    {"apiVersion", k.apiVersion()},
+                                    {"metadata", {{"resourceVersion", std::to_string(store.resourceVersion())}}},
+                                    {"items", std::move(items)}}));
         }
         auto deleted = store.deleteObject(resource, t.ns, t.name, opts);
         if (!deleted.ok()) return errorResponse(deleted.status());
-        if (deleted->finalizing) return jsonResponse(200, deleted->object->dump());
+        if (deleted->finalizing) return jsonResponse(200, common::jsonText(*deleted->object));
         const json& meta = (*deleted->object)["metadata"];
-        return jsonResponse(200, successStatus({{"name", t.name},
-                                                {"group", k.group},
-                                                {"kind", k.plural},
-                                                {"uid", meta.value("uid", std::string())}})
-                                     .dump());
+        return jsonResponse(200, common::jsonText(successStatus({{"name", t.name},
+                                                                 {"group", k.group},
+                                                                 {"kind", k.plural},
+                                                                 {"uid", meta.value("uid", std::string())}})));
       }
       default: return errorResponse(methodNotAllowedError());
     }
@@ -494,10 +501,9 @@ struct ApiHandler::Impl {
     if (!result.ok()) return errorResponse(result.status());
     if (auto table_version = negotiateTable(accept)) {
       return jsonResponse(
-          200, printers[t.kind]
-                   ->table(result->items, result->resource_version, store.timeSource().systemTime(),
-                           tableOptions(*table_version, query))
-                   .dump());
+          200, common::jsonText(printers[t.kind]->table(result->items, result->resource_version,
+                                                        store.timeSource().systemTime(),
+                                                        tableOptions(*table_version, query))));
     }
     // Items are already serialized: the list is assembled as text.
     std::string body = strCat("{\"apiVersion\":\"", k.apiVersion(), "\",\"items\":[");
@@ -531,9 +537,9 @@ struct ApiHandler::Impl {
       if (docs->size() != 1) return badRequestError("the request body must be one document");
       return std::move(docs->front());
     }
-    json body = json::parse(req.body(), nullptr, false);
-    if (body.is_discarded()) return badRequestError("the request body is not valid JSON");
-    if (!body.is_object()) return badRequestError("the request body must be a JSON object");
+    auto body = common::parseJson(req.body());
+    if (!body.ok()) return badRequestError(strCat("the request body is not valid JSON: ", body.status().message()));
+    if (!body->is_object()) return badRequestError("the request body must be a JSON object");
     return body;
   }
 
@@ -585,7 +591,7 @@ struct ApiHandler::Impl {
                               [sink](const WatchEvent& e) { return sink->write(sink->render(e)); });
     if (!handle.ok()) {
       json event = {{"type", "ERROR"}, {"object", statusBody(handle.status())}};
-      sink->writer->write(event.dump() + "\n");
+      sink->writer->write(common::jsonText(event) + "\n");
       sink->writer->finish();
       return;
     }

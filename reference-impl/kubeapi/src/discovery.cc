@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 
 namespace kh::kubeapi {
@@ -254,7 +255,7 @@ json openApiRoot(const std::vector<KindSpec>& kinds) {
       std::string path = gvPath(group, v);
       auto doc = openApiGroupVersion(kinds, path);
       paths[path] = {{"serverRelativeURL",
-                      strCat("/openapi/v3/", path, "?hash=", hashOf(doc ? doc->dump() : ""))}};
+                      strCat("/openapi/v3/", path, "?hash=", hashOf(doc ? common::jsonText(*doc) : ""))}};
     }
   }
   return {{"paths", std::move(paths)}};

@@ -1,6 +1,7 @@
 #include "kh/kubeapi/errors.h"
 
 #include "absl/strings/cord.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 
 namespace kh::kubeapi {
@@ -45,7 +46,7 @@ FieldCause requiredField(std::string field, std::string_view detail) {
 }
 
 FieldCause invalidField(std::string field, const nlohmann::json& value, std::string_view detail) {
-  std::string message = strCat("Invalid value: ", value.dump());
+  std::string message = strCat("Invalid value: ", common::jsonText(value));
   if (!detail.empty()) message += strCat(": ", detail);
   return {"FieldValueInvalid", std::move(message), std::move(field)};
 }
@@ -81,7 +82,7 @@ absl::Status apiError(absl::StatusCode code, int http_code, std::string_view rea
                       std::string_view message, nlohmann::json details) {
   absl::Status status(code, absl::string_view(message.data(), message.size()));
   nlohmann::json payload = {{"code", http_code}, {"reason", reason}, {"details", details}};
-  std::string text = payload.dump();
+  std::string text = common::jsonText(payload);
   status.SetPayload(absl::string_view(kPayloadUrl.data(), kPayloadUrl.size()), absl::Cord(text));
   return status;
 }

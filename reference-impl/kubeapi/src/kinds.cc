@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "absl/time/time.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/kubeapi/table.h"
 
@@ -96,7 +97,7 @@ std::string podReason(const json& pod) {
       initializing = true;
       if (term.is_object()) {
         std::string r = str(term, {"reason"});
-        reason = strCat("Init:", r.empty() ? strCat("ExitCode:", at(term, "exitCode").dump()) : r);
+        reason = strCat("Init:", r.empty() ? strCat("ExitCode:", common::jsonText(at(term, "exitCode"))) : r);
       } else if (wait.is_object() && !str(wait, {"reason"}).empty() &&
                  str(wait, {"reason"}) != "PodInitializing") {
         reason = strCat("Init:", str(wait, {"reason"}));
@@ -122,8 +123,8 @@ std::string podReason(const json& pod) {
         } else if (term.is_object()) {
           const json& sig = at(term, "signal");
           reason = sig.is_number() && sig.get<int64_t>() != 0
-                       ? strCat("Signal:", sig.dump())
-                       : strCat("ExitCode:", at(term, "exitCode").dump());
+                       ? strCat("Signal:", common::jsonText(sig))
+                       : strCat("ExitCode:", common::jsonText(at(term, "exitCode")));
         } else if (running.is_object() && at(st, "ready").is_boolean() &&
                    at(st, "ready").get<bool>()) {
           has_running = true;
@@ -464,7 +465,9 @@ std::vector<KindSpec> refstackKinds() {
   ns.columns = namespaceColumns();
   ns.field_selectors = {"status.phase"};
   ns.defaulter = [](json& object) {
-    object["metadata"]["labels"]["kubernetes.io/metadata.name"] = object["metadata"]["name"];
+    json& labels = object["metadata"]["labels"];  // the store made metadata an object
+    if (!labels.is_object()) labels = json::object();
+    labels["kubernetes.io/metadata.name"] = object["metadata"]["name"];
     if (!object["status"].is_object()) object["status"] = json::object();
     if (!object["status"].contains("phase")) object["status"]["phase"] = "Active";
   };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/kubeapi/errors.h"
 
@@ -237,7 +238,7 @@ bool FieldSelector::matches(const nlohmann::json& object) const {
     const nlohmann::json* node = fieldAt(object, req.path);
     std::string actual;
     if (node != nullptr && !node->is_null()) {
-      actual = node->is_string() ? node->get<std::string>() : node->dump();
+      actual = node->is_string() ? node->get<std::string>() : common::jsonText(*node);
     }
     if ((actual == req.value) != req.equals) return false;
   }

@@ -7,6 +7,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "kh/common/json.h"
 #include "kh/common/status_macros.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
@@ -141,6 +142,20 @@ absl::Status unknownKind(std::string_view kind) {
                   strCat("the server could not find the requested resource (kind ", kind, ")"));
 }
 
+// What the API server's decoding into ObjectMeta refuses (map[string]string), with a 400: of a
+// body, and of what a patch makes of the stored object.
+absl::Status checkLabelMaps(const json& object) {
+  const json& meta = field(object, "metadata");
+  for (const char* key : {"labels", "annotations"}) {
+    const json& map = field(meta, key);
+    if (map.is_null()) continue;
+    bool strings = map.is_object();
+    for (auto it = map.begin(); strings && it != map.end(); ++it) strings = it->is_string();
+    if (!strings) return badRequestError(strCat("metadata.", key, " must be a map of strings"));
+  }
+  return absl::OkStatus();
+}
+
 // Checks apiVersion and kind in a body and fills them in when absent.
 absl::Status checkTypeMeta(json& object, const KindSpec& spec) {
   if (!object.is_object()) return badRequestError("the request body must be a JSON object");
@@ -158,7 +173,7 @@ absl::Status checkTypeMeta(json& object, const KindSpec& spec) {
   object["apiVersion"] = api_version;
   object["kind"] = spec.kind;
   metadataOf(object);
-  return absl::OkStatus();
+  return checkLabelMaps(object);
 }
 
 // Aligns metadata.namespace with the request's namespace.
@@ -287,7 +302,7 @@ struct ObjectStore::Impl {
         // It left the selection: the watcher sees it deleted, as it was, at this version.
         json gone = *prev;
         metadataOf(gone)["resourceVersion"] = std::to_string(rec.rv);
-        auto text = std::make_shared<const std::string>(gone.dump());
+        auto text = std::make_shared<const std::string>(common::jsonText(gone));
         return w.sink(WatchEvent{EventType::kDeleted, std::make_shared<const json>(std::move(gone)),
                                  rec.rv, text});
       }
@@ -329,7 +344,7 @@ struct ObjectStore::Impl {
     uint64_t v = ++rv;
     metadataOf(object)["resourceVersion"] = std::to_string(v);
     auto ptr = std::make_shared<const json>(std::move(object));
-    auto text = std::make_shared<const std::string>(ptr->dump());
+    auto text = std::make_shared<const std::string>(common::jsonText(*ptr));
     Entry& entry = ks.objects[key];
     if (auto superseded = entry.record.lock()) superseded->object.reset();
     TextPtr prev_text = prev ? entry.text : nullptr;
@@ -350,7 +365,7 @@ struct ObjectStore::Impl {
     if (auto superseded = it->second.record.lock()) superseded->object.reset();
     ks.objects.erase(it);
     auto ptr = std::make_shared<const json>(std::move(final_object));
-    auto text = std::make_shared<const std::string>(ptr->dump());
+    auto text = std::make_shared<const std::string>(common::jsonText(*ptr));
     publish(ks, EventType::kDeleted, ptr, nullptr, nullptr, text, v);
     return ptr;
   }
@@ -622,7 +637,7 @@ bool WatchHandle::bookmark() {
                {"apiVersion", ks.spec->apiVersion()},
                {"metadata", {{"resourceVersion", std::to_string(impl->rv)}}}};
   auto object = std::make_shared<const json>(std::move(stub));
-  auto text = std::make_shared<const std::string>(object->dump());
+  auto text = std::make_shared<const std::string>(common::jsonText(*object));
   if (!it->second.sink(WatchEvent{EventType::kBookmark, object, impl->rv, text})) {
     ks.watchers.erase(it);
     return false;
@@ -773,8 +788,9 @@ absl::StatusOr<PatchResult> ObjectStore::patch(std::string_view kind, std::strin
   }
   json patch_doc;
   if (type == PatchType::kApply) {
-    patch_doc = json::parse(body, nullptr, false);
-    if (patch_doc.is_discarded()) {
+    if (auto parsed = common::parseJson(body); parsed.ok()) {
+      patch_doc = std::move(*parsed);
+    } else {  // YAML, or JSON nested too deep, which YAML's own limit refuses
       auto docs = common::parseYamlDocuments(std::string(body), "apply patch");
       if (!docs.ok()) return badRequestError(toStd(docs.status().message()));
       if (docs->size() != 1) return badRequestError("an apply patch must be one document");
@@ -794,8 +810,9 @@ absl::StatusOr<PatchResult> ObjectStore::patch(std::string_view kind, std::strin
                                     ") does not match the name on the URL (", name, ")"));
     }
   } else {
-    patch_doc = json::parse(body, nullptr, false);
-    if (patch_doc.is_discarded()) return badRequestError("the patch is not valid JSON");
+    auto parsed = common::parseJson(body);
+    if (!parsed.ok()) return badRequestError(strCat("the patch is not valid JSON: ", parsed.status().message()));
+    patch_doc = std::move(*parsed);
     if (type == PatchType::kMerge && !patch_doc.is_object()) {
       return badRequestError("a merge patch must be a JSON object");
     }
@@ -818,6 +835,7 @@ absl::StatusOr<PatchResult> ObjectStore::patch(std::string_view kind, std::strin
     patched = applyMergePatch(*current, patch_doc);
   }
   if (!patched.is_object()) return badRequestError("the patched object is not a JSON object");
+  KH_RETURN_IF_ERROR(checkLabelMaps(patched));
   std::string patched_rv = metaString(patched, "resourceVersion");
   if (!patched_rv.empty() && patched_rv != metaString(*current, "resourceVersion")) {
     return conflictError(spec.group, spec.plural, name);
@@ -1029,15 +1047,18 @@ json ObjectStore::snapshot() const {
 }
 
 absl::Status ObjectStore::restore(const json& snapshot) {
-  if (!snapshot.is_object() || !snapshot["resourceVersion"].is_string() ||
-      !snapshot["kinds"].is_object()) {
+  // find(), not operator[]: on a const object a missing key is undefined behaviour.
+  auto rv_field = snapshot.is_object() ? snapshot.find("resourceVersion") : snapshot.end();
+  auto kinds_field = snapshot.is_object() ? snapshot.find("kinds") : snapshot.end();
+  if (!snapshot.is_object() || rv_field == snapshot.end() || !rv_field->is_string() ||
+      kinds_field == snapshot.end() || !kinds_field->is_object()) {
     return absl::InvalidArgumentError(
         "a snapshot is {\"resourceVersion\": \"N\", \"kinds\": {resource: [objects]}}");
   }
-  auto snap_rv = common::parseInt<uint64_t>(snapshot["resourceVersion"].get<std::string>());
+  auto snap_rv = common::parseInt<uint64_t>(rv_field->get<std::string>());
   if (!snap_rv) return absl::InvalidArgumentError("the snapshot's resourceVersion is not a number");
   std::vector<std::pair<KindState*, std::map<Key, Entry>>> replaced;
-  for (auto it = snapshot["kinds"].begin(); it != snapshot["kinds"].end(); ++it) {
+  for (auto it = kinds_field->begin(); it != kinds_field->end(); ++it) {
     auto ks = impl_->stateOf(it.key());
     if (!ks.ok() || !(*ks)->spec->persisted) continue;  // kinds no longer served are dropped
     if (!it.value().is_array()) {
@@ -1052,7 +1073,7 @@ absl::Status ObjectStore::restore(const json& snapshot) {
       }
       auto ptr = std::make_shared<const json>(o);
       objects[impl_->keyOf(**ks, nsOf(o), name)] =
-          Entry{ptr, std::make_shared<const std::string>(ptr->dump()), {}};
+          Entry{ptr, std::make_shared<const std::string>(common::jsonText(*ptr)), {}};
     }
     replaced.emplace_back(*ks, std::move(objects));
   }

@@ -1,6 +1,7 @@
 #include "kh/kubeapi/table.h"
 
 #include "absl/time/time.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 
 namespace kh::kubeapi {
@@ -37,7 +38,7 @@ nlohmann::json typedCell(const std::string& type, const nlohmann::json& value,
 nlohmann::json stringCell(const nlohmann::json& value) {
   if (value.is_null()) return nullptr;
   if (value.is_string()) return value;
-  return value.dump();
+  return common::jsonText(value);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/post.hpp"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/http/upstream_pool.h"
 #include "nlohmann/json.hpp"
@@ -19,7 +20,7 @@ using nlohmann::json;
 
 std::string podStatJson(const PodStat& s) {
   // Numbers in their shortest exact form (0, not 0.0), as the harness and tests read them.
-  return common::strCat("{\"pod_name\":", json(s.pod_name).dump(),
+  return common::strCat("{\"pod_name\":", common::jsonText(json(s.pod_name)),
                         ",\"average_concurrent_requests\":", s.report.average_concurrency,
                         ",\"average_proxied_concurrent_requests\":", s.report.average_proxied_concurrency,
                         ",\"request_count\":", s.report.request_count,

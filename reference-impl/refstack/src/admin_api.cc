@@ -3,6 +3,7 @@
 // (the event log; ?watch=true streams it), GET /activator/stats, /metrics, /healthz,
 // POST /shutdown.
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/kubeapi/errors.h"
@@ -53,13 +54,13 @@ void StackImpl::handleAsync(http::Request&& req, http::Responder responder) {
       }
     }
     if (watchers.size() >= 256) {
-      writer->write(json({{"type", "error"}, {"message", "too many watchers"}}).dump() + "\n");
+      writer->write(common::jsonText(json({{"type", "error"}, {"message", "too many watchers"}})) + "\n");
       writer->finish();
       return;
     }
     // The writer only queues (it never blocks), so it may run with the log locked.
     int64_t id = events.subscribe(
-        [writer](const events::Event& e) { writer->write(events::toJson(e).dump() + "\n"); }, since);
+        [writer](const events::Event& e) { writer->write(common::jsonText(events::toJson(e)) + "\n"); }, since);
     watchers[id] = std::move(writer);
     return;
   }
@@ -90,7 +91,7 @@ void StackImpl::handle(http::Request& req, http::Response& res) {
   if (path == "/events" && method == verb::get) {
     int64_t since = common::parseInt<int64_t>(queryParam(target, "since")).value_or(0);
     std::string out;
-    for (const auto& e : events.after(since)) out += events::toJson(e).dump() + "\n";
+    for (const auto& e : events.after(since)) out += common::jsonText(events::toJson(e)) + "\n";
     res.result(200);
     res.set(boost::beast::http::field::content_type, "application/x-ndjson");
     res.body() = std::move(out);
@@ -122,6 +123,20 @@ absl::StatusOr<json> StackImpl::applyText(const std::string& text, const std::st
     ++index;
     std::string where = common::strCat(source, " document ", index);
     if (!doc.is_object()) return absl::InvalidArgumentError(common::strCat(where, ": not a mapping"));
+    // nlohmann's value() throws on a field of another type ("name: 123" is a YAML integer).
+    for (const char* field : {"kind", "apiVersion"}) {
+      if (doc.contains(field) && !doc[field].is_string()) {
+        return absl::InvalidArgumentError(common::strCat(where, ": ", field, " must be a string"));
+      }
+    }
+    if (doc.contains("metadata") && !doc["metadata"].is_object()) {
+      return absl::InvalidArgumentError(common::strCat(where, ": metadata must be a mapping"));
+    }
+    for (const char* field : {"name", "namespace"}) {
+      if (doc.contains("metadata") && doc["metadata"].contains(field) && !doc["metadata"][field].is_string()) {
+        return absl::InvalidArgumentError(common::strCat(where, ": metadata.", field, " must be a string"));
+      }
+    }
     std::string kind = doc.value("kind", "");
     const kubeapi::KindSpec* spec = store->findKind(kind);
     if (kind.empty() || spec == nullptr || !spec->client_writable || spec->kind != kind) {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "boost/asio/connect.hpp"
@@ -16,6 +17,8 @@
 #include "boost/beast/http/write.hpp"
 #include "commands.h"
 #include "kh/common/files.h"
+#include "kh/common/json.h"
+#include "kh/common/net.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/http/client.h"
@@ -33,19 +36,22 @@ struct AdminTarget {
   std::string token;
 };
 
-AdminTarget parseAdmin(const AdminFlags& flags) {
-  AdminTarget t;
-  auto pos = flags.address.rfind(':');
-  t.host = flags.address.substr(0, pos);
-  t.port = static_cast<uint16_t>(std::stoi(flags.address.substr(pos + 1)));
-  t.token = flags.token;
-  return t;
+// The --admin address (or KH_REFSTACK_ADMIN); nullopt, with the reason printed, when it is not host:port.
+std::optional<AdminTarget> parseAdmin(const AdminFlags& flags) {
+  auto hp = common::parseHostPort(flags.address);
+  if (!hp.ok() || hp->port == 0) {
+    std::cerr << "refstack: --admin (or KH_REFSTACK_ADMIN) must be host:port, not '" << flags.address << "'\n";
+    return std::nullopt;
+  }
+  return AdminTarget{hp->host, hp->port, flags.token};
 }
 
 // One request to the admin port; the body of the answer in `out`. Errors are printed.
 int adminCall(const AdminFlags& flags, boost::beast::http::verb method, const std::string& path,
               const std::string& body, std::string* out) {
-  AdminTarget admin = parseAdmin(flags);
+  auto parsed_admin = parseAdmin(flags);
+  if (!parsed_admin) return 2;
+  const AdminTarget& admin = *parsed_admin;
   kh::http::Client client(admin.host, admin.port);
   kh::http::Request req{method, path, 11};
   req.set(boost::beast::http::field::accept, "application/json");
@@ -75,7 +81,9 @@ int adminCall(const AdminFlags& flags, boost::beast::http::verb method, const st
 
 // Follows the chunked watch stream, printing each JSON line as it arrives.
 int watchEvents(const AdminFlags& flags, int64_t since) {
-  AdminTarget admin = parseAdmin(flags);
+  auto parsed_admin = parseAdmin(flags);
+  if (!parsed_admin) return 2;
+  const AdminTarget& admin = *parsed_admin;
   namespace net = boost::asio;
   namespace bhttp = boost::beast::http;
   net::io_context ioc;
@@ -270,10 +278,16 @@ int runApply(const ClientArgs& a, const AdminFlags& admin) {
   }
   int rc = adminCall(admin, boost::beast::http::verb::post, "/apply", body, &out);
   if (rc == 0) {
-    json result = json::parse(out);
-    for (const auto& r : result["applied"]) {
-      std::cout << r["kind"].get<std::string>() << "/" << r["name"].get<std::string>() << " applied\n";
+    auto result = common::parseJson(out);
+    if (!result.ok() || !result->is_object() || !(*result)["applied"].is_array()) {
+      std::cerr << "refstack: the admin API's answer to /apply is not refstack's: " << out.substr(0, 200) << "\n";
+      return 1;
     }
+    auto text = [](const json& r, const char* key) {
+      auto it = r.is_object() ? r.find(key) : r.end();
+      return it != r.end() && it->is_string() ? it->get<std::string>() : std::string("?");
+    };
+    for (const auto& r : (*result)["applied"]) std::cout << text(r, "kind") << "/" << text(r, "name") << " applied\n";
   }
   return rc;
 }
@@ -293,9 +307,14 @@ int runGetOrDelete(const ClientArgs& a, const AdminFlags& admin, bool remove) {
     std::cout << a.kind << "/" << a.name << " deleted\n";
     return 0;
   }
-  auto j = json::parse(out);
+  auto parsed = common::parseJson(out);
+  if (!parsed.ok()) {
+    std::cerr << "refstack: the admin API answered with something other than JSON: " << out.substr(0, 200) << "\n";
+    return 1;
+  }
+  json j = std::move(*parsed);
   if (a.output == "json") {
-    std::cout << j.dump(2) << "\n";
+    std::cout << common::jsonText(j, 2) << "\n";
     return 0;
   }
   if (a.output == "yaml") {

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/common/yaml_json.h"
 #include "kh/controller/api_objects.h"
@@ -18,7 +19,7 @@ namespace kh::refstack {
 void jsonResponse(http::Response& res, int status, const json& body) {
   res.result(static_cast<boost::beast::http::status>(status));
   res.set(boost::beast::http::field::content_type, "application/json");
-  res.body() = body.dump();
+  res.body() = common::jsonText(body);
 }
 
 namespace {
@@ -115,7 +116,7 @@ absl::StatusOr<Config> loadConfigFile(const std::filesystem::path& path, Config 
     } else if (key == "autoscaler") {
       if (!value.is_object()) return bad(key, "a mapping of Knative config-autoscaler keys");
       for (const auto& [k, v] : value.items()) {
-        config.autoscaler[k] = v.is_string() ? v.get<std::string>() : v.dump();
+        config.autoscaler[k] = v.is_string() ? v.get<std::string>() : common::jsonText(v);
       }
       ctl::ComponentExtension none;
       if (auto st = ctl::resolveScalingSettings(config.autoscaler, none, {}); !st.ok()) {
@@ -206,9 +207,11 @@ absl::StatusOr<std::unique_ptr<Refstack>> Refstack::start(const Config& config,
   storage.ca_file = config.storage_ca_file;
   // A download ended: the reconciler looks at every service again (this runs under the
   // resolver's lock, so it only enqueues).
-  impl->storage = std::make_unique<ctl::StorageResolver>(storage, [raw](const std::string&) {
-    if (raw->reconciler) raw->reconciler->storageChanged();
-  });
+  impl->storage = std::make_unique<ctl::StorageResolver>(
+      storage, [raw](const std::string&) {
+        if (raw->reconciler) raw->reconciler->storageChanged();
+      },
+      time);
   // The activator: held requests wake the KPA; cold starts are events and a metric.
   activator::Activator::Options activator_options;
   activator_options.time = &time;
@@ -396,7 +399,7 @@ absl::Status Refstack::patch(const std::string& kind, const std::string& ns, con
   if (spec == nullptr || !spec->client_writable) {
     return absl::InvalidArgumentError(common::strCat("cannot patch a ", kind));
   }
-  return impl_->store->patch(kind, spec->namespaced ? ns : "", name, kubeapi::PatchType::kMerge, merge_patch.dump())
+  return impl_->store->patch(kind, spec->namespaced ? ns : "", name, kubeapi::PatchType::kMerge, common::jsonText(merge_patch))
       .status();
 }
 

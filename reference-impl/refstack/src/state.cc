@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "kh/common/files.h"
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "stack_impl.h"
 
@@ -68,7 +69,7 @@ void StatePersister::writeNow() {
   uint64_t version = store_.persistedResourceVersion();
   if (version == written_version_) return;
   json state = {{"version", kStateVersion}, {"store", store_.snapshot()}};
-  auto st = common::writeFileAtomically(path_, state.dump());
+  auto st = common::writeFileAtomically(path_, common::jsonText(state));
   if (st.ok()) {
     written_version_ = version;
     last_error_.clear();
@@ -79,16 +80,33 @@ void StatePersister::writeNow() {
   }
 }
 
+namespace {
+// What a parsed state file says; throws json::exception on fields of the wrong type.
+absl::Status restoreState(kubeapi::ObjectStore& store, const json& state, const std::filesystem::path& path,
+                          events::EventSink& events);
+}  // namespace
+
 absl::Status loadState(kubeapi::ObjectStore& store, const std::filesystem::path& path, events::EventSink& events) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return absl::OkStatus();
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
-  json state = json::parse(text.str(), nullptr, false);
-  if (state.is_discarded() || !state.is_object()) {
+  auto parsed = common::parseJson(text.str());
+  if (!parsed.ok() || !parsed->is_object()) {
     return absl::DataLossError(common::strCat(path.string(), " is not valid JSON; move it away to start empty"));
   }
+  // A state file edited by hand can hold any types; nlohmann's accessors throw on the wrong one.
+  try {
+    return restoreState(store, *parsed, path, events);
+  } catch (const json::exception& e) {
+    return absl::DataLossError(common::strCat(path.string(), ": ", e.what(), "; move it away to start empty"));
+  }
+}
+
+namespace {
+absl::Status restoreState(kubeapi::ObjectStore& store, const json& state, const std::filesystem::path& path,
+                          events::EventSink& events) {
   int version = state.value("version", 0);
   if (version == kStateVersion) {
     if (auto st = store.restore(state.value("store", json::object())); !st.ok()) {
@@ -116,5 +134,6 @@ absl::Status loadState(kubeapi::ObjectStore& store, const std::filesystem::path&
   return absl::DataLossError(common::strCat(path.string(), " has state version ", version, " (this refstack writes ",
                                             kStateVersion, "); move it away to start empty"));
 }
+}  // namespace
 
 }  // namespace kh::refstack

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "nlohmann/json.hpp"
 
@@ -76,7 +77,7 @@ absl::StatusOr<CompiledTrees> CompiledTrees::fromJson(std::string_view model_jso
     }
     const json& booster = learner.at("gradient_booster");
     if (booster.at("name") != "gbtree") {
-      return absl::UnimplementedError(common::strCat("booster ", booster.at("name").dump()));
+      return absl::UnimplementedError(common::strCat("booster ", common::jsonText(booster.at("name"))));
     }
     const json& model = booster.at("model");
     const json& trees = model.at("trees");

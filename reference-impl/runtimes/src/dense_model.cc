@@ -10,6 +10,7 @@
 #include <iterator>
 #include <mutex>
 
+#include "kh/common/json.h"
 #include "kh/common/status_macros.h"
 #include "kh/common/strings.h"
 #include "nlohmann/json.hpp"
@@ -194,7 +195,7 @@ absl::StatusOr<protocols::TensorMetadata> parseTensorSpec(const json& config,
   m.datatype = *type;
   for (const auto& d : t["shape"]) {
     if (!d.is_number_integer()) {
-      return configError(path, common::strCat(key, " '", m.name, "': shape ", t["shape"].dump(),
+      return configError(path, common::strCat(key, " '", m.name, "': shape ", common::jsonText(t["shape"]),
                                               " must hold integers"));
     }
     m.shape.push_back(d.get<int64_t>());
@@ -203,7 +204,7 @@ absl::StatusOr<protocols::TensorMetadata> parseTensorSpec(const json& config,
     return configError(path, common::strCat(key, " '", m.name,
                                             "': shape must be [batch, width] "
                                             "with batch -1 or fixed and width > 0, got ",
-                                            t["shape"].dump()));
+                                            common::jsonText(t["shape"])));
   }
   return m;
 }

@@ -6,6 +6,7 @@
 #include <limits>
 #include <set>
 
+#include "kh/common/json.h"
 #include "kh/common/strings.h"
 #include "kh/protocols/tensor.h"
 #include "nlohmann/json.hpp"
@@ -85,11 +86,11 @@ absl::StatusOr<SafeTensor> parseEntry(const std::string& key, const json& value,
     if (!d.is_number_unsigned() ||
         d.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       return invalid(name, common::strCat(where, " shape must hold non-negative integers, got ",
-                                          value["shape"].dump()));
+                                          common::jsonText(value["shape"])));
     }
     uint64_t dim = d.get<uint64_t>();
     if (dim != 0 && bytes > std::numeric_limits<uint64_t>::max() / dim) {
-      return invalid(name, common::strCat(where, " shape ", value["shape"].dump(), " overflows"));
+      return invalid(name, common::strCat(where, " shape ", common::jsonText(value["shape"]), " overflows"));
     }
     bytes *= dim;
     t.shape.push_back(static_cast<int64_t>(dim));
@@ -97,7 +98,7 @@ absl::StatusOr<SafeTensor> parseEntry(const std::string& key, const json& value,
   const auto& offsets = value["data_offsets"];
   if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
     return invalid(name, common::strCat(where, " data_offsets must be non-negative integers, got ",
-                                        offsets.dump()));
+                                        common::jsonText(offsets)));
   }
   uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
   if (begin > end || end > payload.size()) {
@@ -263,7 +264,7 @@ absl::StatusOr<std::string> serializeSafeTensors(const SafeTensorsFile& file) {
     payload += t.bytes;
   }
   if (!file.metadata.empty()) header[std::string(kMetadataKey)] = file.metadata;
-  std::string text = header.dump();
+  std::string text = common::jsonText(header);
   // The reference writer pads the header with spaces so the data starts 8-byte aligned.
   while (text.size() % 8 != 0) text.push_back(' ');
   std::string out(8, '\0');

@@ -12,6 +12,7 @@
 
 #include "../src/safetensors.h"
 #include "iris_data.h"
+#include "kh/common/json.h"
 #include "kh/protocols/tensor.h"
 #include "nlohmann/json.hpp"
 #include "xgboost/c_api.h"
@@ -113,7 +114,7 @@ void writeDense(const std::filesystem::path& out, const std::string& dtype) {
       {"outputs", {{{"name", "output-0"}, {"datatype", "FP32"}, {"shape", {-1, 3}}}}},
       {"layers", layers}};
   std::ofstream config_file(out / "config.json");
-  config_file << config.dump(2) << "\n";
+  config_file << kh::common::jsonText(config, 2) << "\n";
   if (!config_file.flush()) {
     std::fprintf(stderr, "cannot write %s\n", (out / "config.json").c_str());
     std::exit(1);
@@ -164,7 +165,7 @@ void writeLargeDense(const std::filesystem::path& out, const std::string& dtype,
       {"outputs", {{{"name", "output-0"}, {"datatype", "FP32"}, {"shape", {-1, 10}}}}},
       {"layers", layers}};
   std::ofstream config_file(out / "config.json");
-  config_file << config.dump(2) << "\n";
+  config_file << kh::common::jsonText(config, 2) << "\n";
   if (!config_file.flush()) {
     std::fprintf(stderr, "cannot write %s\n", (out / "config.json").c_str());
     std::exit(1);

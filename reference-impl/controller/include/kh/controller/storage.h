@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kh/common/time_source.h"
 
 namespace kh::controller {
 
@@ -65,9 +66,10 @@ class StorageResolver {
   /**
    * @param on_done called from a download thread when a download ends (either way); it must not
    *     block. It is not called after the resolver is destroyed.
+   * @param time times the retry window; it must outlive the resolver.
    */
   StorageResolver(StorageConfig config, std::function<void(const std::string& uri)> on_done,
-                  std::chrono::milliseconds retry_after = std::chrono::seconds(10));
+                  const common::TimeSource& time, std::chrono::milliseconds retry_after = std::chrono::seconds(10));
   /** Downloads still running finish on their own; their results are dropped. */
   ~StorageResolver();
   StorageResolver(const StorageResolver&) = delete;
