@@ -495,12 +495,14 @@ struct QueueProxy::Impl {
     }
     if (target == "/ready") return responder.send(readiness());
     if (target == "/wait-for-drain") {
-      absl::MutexLock lock(&drain_mu);
-      if (!quiet_period_over) {
-        drain_waiters.push_back(std::move(responder));
-        return;
+      {
+        absl::MutexLock lock(&drain_mu);
+        if (!quiet_period_over) {
+          drain_waiters.push_back(std::move(responder));
+          return;
+        }
       }
-      return responder.send(textResponse(200, "drained"));
+      return responder.send(textResponse(200, "drained"));  // written with no lock held
     }
     responder.send(textResponse(404, "not found"));
   }

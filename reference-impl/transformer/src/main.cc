@@ -10,12 +10,15 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "kh/common/json.h"
 #include "kh/common/net.h"
 #include "kh/common/strings.h"
-#include "kh/http/client.h"
 #include "kh/http/server.h"
+#include "kh/http/upstream_pool.h"
+#include "nlohmann/json.hpp"
 
 namespace {
 
@@ -25,50 +28,80 @@ void onSignal(int) {
   (void)!::write(g_signal_pipe[1], &c, 1);
 }
 
+// Answers on the server's workers without blocking them: each worker forwards through its own
+// keep-alive pool to the ingress, so a slow predictor (one held at zero pods, say) holds only
+// its own requests, not every connection on the worker.
 class Forwarder : public kh::http::Handler {
  public:
-  Forwarder(std::string ingress_host, uint16_t ingress_port, std::string predictor_host)
-      : ingress_host_(std::move(ingress_host)),
-        ingress_port_(ingress_port),
-        predictor_host_(std::move(predictor_host)) {}
+  explicit Forwarder(std::string predictor_host) : predictor_host_(std::move(predictor_host)) {}
 
-  void handle(kh::http::Request& req, kh::http::Response& res) override {
-    if (req.target() == "/" && req.method() == boost::beast::http::verb::get) {
+  /** One pool per worker, bound to its executor; before the server starts. */
+  absl::Status connect(kh::http::HttpServer& server, const kh::common::HostPort& ingress) {
+    for (int w = 0; w < server.workerCount(); ++w) {
+      kh::http::UpstreamPoolOptions o;
+      o.host = ingress.host;
+      o.port = ingress.port;
+      auto pool = kh::http::UpstreamPool::create(server.workerExecutor(w), o);
+      if (!pool.ok()) return pool.status();
+      pools_.push_back(std::move(*pool));
+    }
+    return absl::OkStatus();
+  }
+  /** Closes the pools; once the workers have stopped (after drain), while the server exists. */
+  void disconnect() { pools_.clear(); }
+
+  void handle(kh::http::Request&, kh::http::Response& res) override {  // not called: isAsync()
+    res.result(500);
+  }
+  bool isAsync() const override { return true; }
+
+  void handleAsync(kh::http::Request&& req, kh::http::Responder responder) override {
+    namespace bhttp = boost::beast::http;
+    if (req.target() == "/" && req.method() == bhttp::verb::get) {
+      kh::http::Response res;
       res.result(200);
       res.body() = "passthrough-transformer\n";
-      return;
+      return responder.send(std::move(res));
     }
-    // One keep-alive connection per worker thread; handle() runs on the worker.
-    thread_local std::unique_ptr<kh::http::Client> client;
-    if (!client) client = std::make_unique<kh::http::Client>(ingress_host_, ingress_port_, std::chrono::seconds(300));
-    kh::http::Request upstream = req;
-    upstream.set(boost::beast::http::field::host, predictor_host_);
-    upstream.erase(boost::beast::http::field::content_length);
-    auto answer = client->send(std::move(upstream));
-    if (!answer.ok()) {
-      res.result(502);
-      res.set(boost::beast::http::field::content_type, "application/json");
-      res.body() = kh::common::strCat(R"({"error":"transformer: predictor unreachable: )",
-                                      kh::common::toStd(answer.status().message()), "\"}");
-      return;
+    int worker = responder.workerIndex();
+    if (worker < 0 || static_cast<size_t>(worker) >= pools_.size()) {
+      return responder.send(error(500, "transformer: no worker pool for this request"));
     }
-    res.result(answer->result());
-    for (const auto& field : *answer) {
-      if (field.name() == boost::beast::http::field::content_length ||
-          field.name() == boost::beast::http::field::connection ||
-          field.name() == boost::beast::http::field::server) {
-        continue;
-      }
-      res.set(field.name_string(), field.value());
-    }
-    res.set("Kh-Transformer", "passthrough");
-    res.body() = std::move(answer->body());
+    req.set(bhttp::field::host, predictor_host_);
+    req.erase(bhttp::field::content_length);
+    pools_[static_cast<size_t>(worker)]->send(
+        std::move(req), std::chrono::seconds(300),
+        [responder = std::move(responder)](kh::http::UpstreamResult&& answer, bool) mutable {
+          if (!answer.ok()) {
+            return responder.send(error(502, kh::common::strCat("transformer: predictor unreachable: ",
+                                                                answer.status().message())));
+          }
+          kh::http::Response res;
+          res.result(answer->result());
+          for (const auto& field : *answer) {
+            if (field.name() == bhttp::field::content_length || field.name() == bhttp::field::connection ||
+                field.name() == bhttp::field::server) {
+              continue;
+            }
+            res.set(field.name_string(), field.value());
+          }
+          res.set("Kh-Transformer", "passthrough");
+          res.body() = std::move(answer->body());
+          responder.send(std::move(res));
+        });
   }
 
  private:
-  std::string ingress_host_;
-  uint16_t ingress_port_;
+  static kh::http::Response error(int status, const std::string& message) {
+    kh::http::Response res;
+    res.result(static_cast<boost::beast::http::status>(status));
+    res.set(boost::beast::http::field::content_type, "application/json");
+    res.body() = kh::common::jsonText(nlohmann::json{{"error", message}});
+    return res;
+  }
+
   std::string predictor_host_;
+  std::vector<std::unique_ptr<kh::http::UpstreamPool>> pools_;  // by worker index
 };
 
 }  // namespace
@@ -89,7 +122,7 @@ int main(int argc, char** argv) {
     std::cerr << "passthrough-transformer: --ingress: " << kh::common::toStd(address.status().message()) << "\n";
     return 2;
   }
-  Forwarder forwarder(address->host, address->port, predictor_host);
+  Forwarder forwarder(predictor_host);
   kh::http::ServerOptions options;
   options.port = static_cast<uint16_t>(port);
   options.workers = 4;
@@ -98,6 +131,11 @@ int main(int argc, char** argv) {
   if (!server.ok()) {
     std::cerr << "passthrough-transformer: " << kh::common::toStd(server.status().message()) << "\n";
     return 1;
+  }
+  if (auto st = forwarder.connect(**server, *address); !st.ok()) {
+    forwarder.disconnect();
+    std::cerr << "passthrough-transformer: --ingress: " << kh::common::toStd(st.message()) << "\n";
+    return 2;
   }
   if (::pipe(g_signal_pipe) != 0) return 1;
   std::signal(SIGTERM, onSignal);
@@ -109,5 +147,6 @@ int main(int argc, char** argv) {
   while (::read(g_signal_pipe[0], &c, 1) != 1) {
   }
   (*server)->drain(std::chrono::seconds(10));
+  forwarder.disconnect();  // the workers have stopped; their io_contexts go with the server
   return 0;
 }
