@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <future>
+#include <thread>
 
 namespace kh::batching {
 namespace {
@@ -99,6 +100,57 @@ TEST(DynamicBatcherTest, RequestsQueuedBehindABatchShareTheNextAndGetTheirOwnRow
   EXPECT_GT(*std::max_element(model.batch_rows.begin(), model.batch_rows.end()), 3)
       << "the queued requests were joined";
   EXPECT_EQ(observer.queued.load(), 11);
+}
+
+// A simulated clock that counts its readings by threads other than the test's (the batcher's).
+class WatchedClock final : public common::TimeSource {
+ public:
+  common::MonotonicTime monotonicTime() const override {
+    if (std::this_thread::get_id() != test_thread_) reads_by_batcher.fetch_add(1);
+    return simulated.monotonicTime();
+  }
+  common::SystemTime systemTime() const override { return simulated.systemTime(); }
+  common::SimulatedTimeSource simulated;
+  mutable std::atomic<int> reads_by_batcher{0};
+
+ private:
+  std::thread::id test_thread_ = std::this_thread::get_id();
+};
+
+// The delay is the injected clock's: on a simulated clock the batch goes once the clock has moved
+// past it. (The batcher handed the simulated time point to a condition variable's wait_until,
+// which waits on the real clock: a million seconds ahead, it slept for days.)
+TEST(DynamicBatcherTest, TheQueueDelayRunsOnTheInjectedClock) {
+  WatchedClock time;
+  Doubler model;
+  model.gate_open.set_value();
+  RecordingObserver observer;
+  std::vector<std::promise<Outputs>> results(3);  // before the batcher, which may answer as it stops
+  DynamicBatcher batcher("m", config(8, /*delay_us=*/10'000'000), [&](auto in) { return model.run(in); }, time,
+                         &observer);
+  for (int i = 0; i < 3; ++i) {
+    batcher.submit(request(static_cast<float>(i)), [&, i](Outputs o) { results[static_cast<size_t>(i)].set_value(std::move(o)); });
+  }
+  // Under the size limit, the three wait for the 10 s delay. Once the batcher has looked at the
+  // clock again since they were queued, it has seen that the delay has not passed.
+  int seen = time.reads_by_batcher.load();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (time.reads_by_batcher.load() == seen && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(model.entered.load(), 0);
+  // Nor does it spin meanwhile (where the real clock is past the simulated one, wait_until
+  // returned at once): it reads the clock every 10 ms, so about 10 times in 100 ms, not 1000.
+  int before = time.reads_by_batcher.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a window to count in, not a wait for an event
+  EXPECT_LT(time.reads_by_batcher.load() - before, 1000) << "the batcher spins on the clock";
+  time.simulated.advance(std::chrono::seconds(10));
+  auto first = results[0].get_future();
+  ASSERT_EQ(first.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "the batch did not go once the simulated clock passed its delay";
+  EXPECT_TRUE(first.get().ok());
+  for (int i = 1; i < 3; ++i) EXPECT_TRUE(results[static_cast<size_t>(i)].get_future().get().ok());
+  std::lock_guard lock(observer.mu);
+  ASSERT_EQ(observer.batches.size(), 1u);
+  EXPECT_EQ(observer.batches[0].requests, 3);
 }
 
 TEST(DynamicBatcherTest, AFullQueueIsRefusedAtOnceAsUnavailable) {

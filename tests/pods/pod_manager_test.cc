@@ -110,6 +110,24 @@ TEST(PodManager, CrashLoopBacksOffExponentially) {
   EXPECT_FALSE(pods.start(spec).ok());  // duplicate name
 }
 
+// The back-off is the injected clock's: an hour of it passes when a simulated clock moves an hour,
+// not in real time. (The supervisor once read the real clock, so no test could see the wait.)
+TEST(PodManager, BackOffRunsOnTheInjectedClock) {
+  common::SimulatedTimeSource time;
+  Events events;
+  PodManager pods(time, [&](const PodEvent& e) { events.add(e); });
+  PodSpec spec;
+  spec.name = "broken-on-a-simulated-clock";
+  spec.argv = {"false"};
+  spec.initial_backoff = 1h;
+  spec.max_backoff = 1h;
+  ASSERT_TRUE(pods.start(spec).ok());
+  ASSERT_TRUE(events.waitFor(PodPhase::kBackOff, 1, 20s)) << events.dump();
+  time.advance(1h);
+  EXPECT_TRUE(events.waitFor(PodPhase::kStarting, 1, 20s)) << "no restart after the back-off passed on the clock\n"
+                                                           << events.dump();
+}
+
 TEST(PodManager, AContainerGetsOnlyItsSpecsEnvironmentAndTheDocumentedVariables) {
   // As a Kubernetes pod sees only what its spec gives it: the stack's own settings (here a
   // variable of the test process) never reach a user's container.

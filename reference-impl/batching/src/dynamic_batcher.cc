@@ -1,9 +1,17 @@
 #include "kh/batching/dynamic_batcher.h"
 
+#include <algorithm>
+
 #include "kh/batching/tensor_rows.h"
 #include "kh/common/strings.h"
 
 namespace kh::batching {
+namespace {
+// How long an instance sleeps at most before it reads the clock again while a batch waits for
+// its delay. A real clock needs no recheck (the wait is exact); a simulated one moves without
+// telling anyone.
+constexpr std::chrono::milliseconds kClockRecheck{10};
+}  // namespace
 
 DynamicBatcher::DynamicBatcher(std::string model_name, BatchingConfig config, RunBatch run,
                                const common::TimeSource& time, BatchObserver* observer)
@@ -107,7 +115,11 @@ void DynamicBatcher::instanceLoop() {
     }
     if (stopping_) return;
     if (auto wake = queue_.wakeAt()) {
-      wake_.wait_until(lock, *wake);
+      // The clock may be simulated, so wait in real time for what is left on it, at most
+      // kClockRecheck at once: a condition variable cannot wait for a simulated time point.
+      auto left = std::clamp<std::chrono::nanoseconds>(*wake - time_.monotonicTime(), std::chrono::nanoseconds(0),
+                                                       kClockRecheck);
+      wake_.wait_for(lock, left);
     } else {
       wake_.wait(lock);
     }

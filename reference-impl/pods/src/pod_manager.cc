@@ -23,7 +23,6 @@
 namespace kh::pods {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
 // A free loopback port: bound, read back and released for the pod to take.
 absl::StatusOr<uint16_t> freePort() {
@@ -97,8 +96,10 @@ struct PodManager::Impl {
     PodStatus status;
     std::unique_ptr<process::Subprocess> child;
     std::unique_ptr<process::Subprocess> proxy;
-    Clock::time_point next_probe;
-    Clock::time_point restart_at;
+    // On the injected clock: the supervisor waits in real time (at most 50 ms at once) and
+    // reads it again, so back-off and probe periods follow a simulated clock too.
+    common::MonotonicTime next_probe;
+    common::MonotonicTime restart_at;
     std::chrono::milliseconds backoff{0};
   };
 
@@ -180,7 +181,7 @@ struct PodManager::Impl {
     }
     writePidFile(pod.spec.pid_file, {pod.status.pid, pod.status.proxy_pid});
     pod.status.phase = PodPhase::kStarting;
-    pod.next_probe = Clock::now();
+    pod.next_probe = time.monotonicTime();
     return absl::OkStatus();
   }
 
@@ -189,7 +190,7 @@ struct PodManager::Impl {
     std::vector<Pod*> to_probe;
     {
       std::lock_guard lock(mu);
-      auto now = Clock::now();
+      auto now = time.monotonicTime();
       for (auto& [name, pod] : pods) {
         Pod& p = *pod;
         if (p.status.phase == PodPhase::kStopping || p.status.phase == PodPhase::kStopped) continue;

@@ -51,8 +51,9 @@ class DynamicBatcher {
  public:
   /**
    * Starts config.instances threads. `config` must be valid and enabled; `observer` may be null
-   * and must outlive the batcher. Waits use the real clock; `time` stamps queue entries (the
-   * batching rules are tested on a virtual clock through BatchQueue).
+   * and must outlive the batcher. The queue delay runs on `time`: an instance reads it again at
+   * least every 10 ms while a batch waits, so a simulated clock works too (the batching rules
+   * themselves are tested on a virtual clock through BatchQueue).
    */
   DynamicBatcher(std::string model_name, BatchingConfig config, RunBatch run,
                  const common::TimeSource& time, BatchObserver* observer);

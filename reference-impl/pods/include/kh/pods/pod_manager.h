@@ -107,6 +107,10 @@ int killOrphanedPods(const std::string& dir);
  */
 class PodManager {
  public:
+  /**
+   * `time` stamps events and times back-off and probe periods: under a simulated clock a pod
+   * is probed and restarted only as the clock is moved.
+   */
   PodManager(const common::TimeSource& time, std::function<void(const PodEvent&)> on_event);
   ~PodManager();  // stops every pod (SIGKILL after a short grace)
 
