@@ -75,10 +75,15 @@ TEST(ApiObjects, APodCarriesWhatClientsRequireAndShowsItsPhase) {
     }
     EXPECT_TRUE(c["ready"].get<bool>());
   }
+  int ready_conditions = 0;
   for (const auto& c : o["status"]["conditions"]) {
     EXPECT_TRUE(c.contains("type") && c.contains("status"));
-    if (c["type"] == "Ready") EXPECT_EQ(c["status"], "True");
+    if (c["type"] == "Ready") {
+      ++ready_conditions;
+      EXPECT_EQ(c["status"], "True");
+    }
   }
+  EXPECT_EQ(ready_conditions, 1);
   EXPECT_EQ(o["status"]["startTime"], "2027-01-15T08:00:00Z");
   EXPECT_FALSE(o["metadata"].contains("deletionTimestamp"));
 

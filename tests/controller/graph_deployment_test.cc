@@ -162,9 +162,14 @@ TEST(GraphDeployment, StatusIsReadyWithUrlOnlyWhenTheRouterRevisionIs) {
   ComponentState none;
   status = buildGraphStatus("g", "default", "example.com", none, "Failed to find graph service x", now);
   EXPECT_FALSE(ready(status));
+  int ready_conditions = 0;
   for (const auto& c : status["conditions"]) {
-    if (c["type"] == "Ready") EXPECT_EQ(c["message"], "Failed to find graph service x");
+    if (c["type"] != "Ready") continue;
+    ++ready_conditions;
+    EXPECT_EQ(c["status"], "False");
+    EXPECT_EQ(c["message"], "Failed to find graph service x");
   }
+  EXPECT_EQ(ready_conditions, 1);
 }
 
 }  // namespace

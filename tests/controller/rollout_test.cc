@@ -174,6 +174,7 @@ TEST(Traffic, UnreadyRevisionNeverGetsTraffic) {
   // A new revision that is created but not ready: latest ready is still the old one.
   RolloutState st{"iris-predictor-00002", "iris-predictor-00001", "iris-predictor-00001", ""};
   auto t = computeTraffic(50, st, false);
+  ASSERT_FALSE(t.empty());  // the ready revision keeps its traffic
   for (const auto& target : t) EXPECT_NE(target.revision, "iris-predictor-00002");
   // Canary 100 is the same as promoting.
   RolloutState st2{"r2", "r2", "r1", ""};

@@ -355,6 +355,7 @@ TEST(Timeouts, TheServiceClientTimeoutGoesWithEveryStep) {
   Harness h;
   h.options.step_timeout = std::chrono::seconds(7);
   h.run(graph("Sequence", {step(kSuccessUrl), step(kSuccessUrl)}), "{}");
+  ASSERT_EQ(h.client.calls.size(), 2u);  // else the loop below checks nothing
   for (const auto& c : h.client.calls) EXPECT_EQ(c.timeout, std::chrono::milliseconds(7000));
 }
 

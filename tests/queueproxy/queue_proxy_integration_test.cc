@@ -13,6 +13,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "gtest/gtest.h"
 #include "kh/http/client.h"
 #include "kh/protocols/grpc_predict_v2.grpc.pb.h"
@@ -225,6 +226,12 @@ TEST(QueueProxy, StatsReportTimeWeightedConcurrencyOfHeldRequests) {
     request.set("K-Proxy-Request", "activator");
     (void)c.send(std::move(request));
   });
+  // However the test leaves (a failed ASSERT returns at once), the holds end and both are joined.
+  absl::Cleanup join_holders = [&] {
+    upstream.releaseHolds();
+    direct.join();
+    proxied.join();
+  };
   ASSERT_TRUE(upstream.waitHeld(2));
   std::string stats;
   EXPECT_TRUE(waitForStats(
@@ -239,9 +246,7 @@ TEST(QueueProxy, StatsReportTimeWeightedConcurrencyOfHeldRequests) {
   EXPECT_NE(stats.find(R"("pod_name":"pod-a")"), std::string::npos) << stats;
   EXPECT_NE(stats.find(R"("proxied_request_count":0,)"), std::string::npos) << stats;
   EXPECT_NE(stats.find(R"("process_uptime":)"), std::string::npos) << stats;
-  upstream.releaseHolds();
-  direct.join();
-  proxied.join();
+  std::move(join_holders).Invoke();
   // Then a period with nothing in flight.
   EXPECT_TRUE(waitForStats(
       qp->admin_port,

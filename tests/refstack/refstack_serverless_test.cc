@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "gtest/gtest.h"
 #include "kh/http/client.h"
 #include "kh/protocols/grpc_predict_v2.grpc.pb.h"
@@ -275,6 +276,12 @@ TEST_F(RefstackServerless, ABurstEntersPanicAndScalesUpWithinTwoTicksWithoutFail
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0}, done{0};
   std::vector<std::thread> clients;
+  // However the test leaves (a failed ASSERT returns at once), the clients stop and are joined:
+  // a joinable std::thread destroyed would end the whole test binary instead of failing one test.
+  absl::Cleanup join_clients = [&] {
+    stop = true;
+    for (auto& t : clients) t.join();
+  };
   for (int i = 0; i < 6; ++i) {
     clients.emplace_back([&] {
       while (!stop) {
@@ -306,8 +313,7 @@ TEST_F(RefstackServerless, ABurstEntersPanicAndScalesUpWithinTwoTicksWithoutFail
   auto stopped = stack_->waitForEvent(before_down, testing::eventWhere<events::PodPhaseChanged>(
       [](const auto& p) { return p.phase == "Stopped" && p.revision == "iris-burst-predictor-00001"; }), 30s);
   EXPECT_TRUE(stopped.has_value()) << testing::dumpEvents(stack_->events(before_down));
-  stop = true;
-  for (auto& t : clients) t.join();
+  std::move(join_clients).Invoke();
   EXPECT_EQ(failures.load(), 0) << "of " << done.load();
 }
 
