@@ -226,8 +226,15 @@ TEST_F(RefstackAdminTest, AnUnwritableStateFileLeavesTheOldStateAndTheStackServi
   startStack();
   ASSERT_TRUE(waitReady(0, "xgboost-iris"));
   // Every write of the state now fails as a full or read-only disk would fail it, even for root,
-  // who ignores permissions: the file written before the rename is a directory.
-  std::filesystem::create_directory(config_.state_dir / "state.json.tmp");
+  // who ignores permissions: the file written before the rename is a directory. A write under
+  // way (the restart's own) holds the name as a file until its rename, so take it once free.
+  const auto tmp = config_.state_dir / "state.json.tmp";
+  auto free_by = std::chrono::steady_clock::now() + 10s;
+  std::error_code ec;
+  while (!std::filesystem::is_directory(tmp, ec) && std::chrono::steady_clock::now() < free_by) {
+    std::filesystem::create_directory(tmp, ec);
+  }
+  ASSERT_TRUE(std::filesystem::is_directory(tmp, ec)) << tmp << ": " << ec.message();
   int64_t seq = stack_->events(0).back().seq;
   std::string second = manifest("xgboost-iris.yaml");
   second.replace(second.find("name: xgboost-iris"), 18, "name: second-iris");

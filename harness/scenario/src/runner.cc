@@ -203,10 +203,13 @@ void Runner::observeOnce() {
   {
     std::lock_guard lock(target_mu_);
     events = target_.pollEvents();
-    for (const auto& n : names) {
-      auto p = target_.pods(s_.ns, n);
-      if (p.ok()) pods[n] = std::move(*p);
-    }
+  }
+  for (const auto& n : names) {
+    // The target once per call: on a kube target each call is a kubectl run, and a step that
+    // needs the target (a fault, a wait) goes between them, not after all of them.
+    std::lock_guard lock(target_mu_);
+    auto p = target_.pods(s_.ns, n);
+    if (p.ok()) pods[n] = std::move(*p);
   }
   double t = now();
   std::lock_guard lock(mu_);
