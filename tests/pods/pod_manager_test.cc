@@ -91,15 +91,22 @@ TEST(PodManager, StartsCrashesRestartsAndStops) {
   EXPECT_FALSE(pods.stop("iris-predictor-00001-pod-1").ok());
 }
 
+// A pod whose process exits at once, every time.
+PodSpec crashLooping(const std::string& name, std::chrono::milliseconds initial_backoff,
+                     std::chrono::milliseconds max_backoff) {
+  PodSpec spec;
+  spec.name = name;
+  spec.argv = {"false"};
+  spec.initial_backoff = initial_backoff;
+  spec.max_backoff = max_backoff;
+  return spec;
+}
+
 TEST(PodManager, CrashLoopBacksOffExponentially) {
   common::RealTimeSource time;
   Events events;
   PodManager pods(time, [&](const PodEvent& e) { events.add(e); });
-  PodSpec spec;
-  spec.name = "broken";
-  spec.argv = {"false"};
-  spec.initial_backoff = 20ms;
-  spec.max_backoff = 80ms;
+  PodSpec spec = crashLooping("broken", 20ms, 80ms);
   ASSERT_TRUE(pods.start(spec).ok());
   ASSERT_TRUE(events.waitFor(PodPhase::kBackOff, 4, 20s)) << events.dump();
   std::string log = events.dump();
@@ -116,12 +123,7 @@ TEST(PodManager, BackOffRunsOnTheInjectedClock) {
   common::SimulatedTimeSource time;
   Events events;
   PodManager pods(time, [&](const PodEvent& e) { events.add(e); });
-  PodSpec spec;
-  spec.name = "broken-on-a-simulated-clock";
-  spec.argv = {"false"};
-  spec.initial_backoff = 1h;
-  spec.max_backoff = 1h;
-  ASSERT_TRUE(pods.start(spec).ok());
+  ASSERT_TRUE(pods.start(crashLooping("broken-on-a-simulated-clock", 1h, 1h)).ok());
   ASSERT_TRUE(events.waitFor(PodPhase::kBackOff, 1, 20s)) << events.dump();
   time.advance(1h);
   EXPECT_TRUE(events.waitFor(PodPhase::kStarting, 1, 20s)) << "no restart after the back-off passed on the clock\n"

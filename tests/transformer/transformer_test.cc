@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,22 +20,38 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(PassthroughTransformer, ASlowPredictorHoldsOnlyItsOwnRequests) {
-  testing::FakeUpstream ingress;  // stands in for the ingress in front of the predictor
+// A running passthrough-transformer forwarding to `ingress`; SIGTERM and a wait when it goes.
+struct Transformer {
+  std::unique_ptr<process::Subprocess> child;
+  uint16_t port = 0;
+  ~Transformer() {
+    if (child && child->running()) {
+      child->signalGroup(SIGTERM);
+      child->wait(10s);
+    }
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Transformer>> startTransformer(const std::string& ingress) {
   process::SpawnOptions opts;
   opts.argv = {testing::binDir() + "/passthrough-transformer", "--predictor_host", "p-predictor.default",
-               "--http_port", "0", "--ingress", "127.0.0.1:" + std::to_string(ingress.port())};
+               "--http_port", "0", "--ingress", ingress};
   auto child = process::Subprocess::spawn(opts);
-  ASSERT_TRUE(child.ok()) << child.status();
-  absl::Cleanup end_child = [&] {
-    (*child)->signalGroup(SIGTERM);
-    (*child)->wait(10s);
-  };
+  if (!child.ok()) return child.status();
+  auto t = std::make_unique<Transformer>();
+  t->child = std::move(*child);
   std::string log;
-  auto line = (*child)->waitForLine("listening on 127.0.0.1:", 20s, &log);
-  ASSERT_TRUE(line.ok()) << log;
-  auto colon = line->find("127.0.0.1:");
-  uint16_t port = static_cast<uint16_t>(std::stoi(line->substr(colon + 10)));
+  auto line = t->child->waitForLine("listening on 127.0.0.1:", 20s, &log);
+  if (!line.ok()) return absl::UnavailableError("passthrough-transformer did not start: " + log);
+  t->port = static_cast<uint16_t>(std::stoi(line->substr(line->find("127.0.0.1:") + 10)));
+  return t;
+}
+
+TEST(PassthroughTransformer, ASlowPredictorHoldsOnlyItsOwnRequests) {
+  testing::FakeUpstream ingress;  // stands in for the ingress in front of the predictor
+  auto transformer = startTransformer("127.0.0.1:" + std::to_string(ingress.port()));
+  ASSERT_TRUE(transformer.ok()) << transformer.status();
+  const uint16_t port = (*transformer)->port;
 
   // More requests held at the predictor than the transformer has workers (4): each worker
   // forwards them all and stays free. (A worker that waited for its answer held every
@@ -68,27 +85,16 @@ TEST(PassthroughTransformer, ASlowPredictorHoldsOnlyItsOwnRequests) {
   std::move(join_holders).Invoke();
   EXPECT_EQ(held_answered.load(), kHeld);
   // SIGTERM drains and exits 0, its keep-alive connections to the predictor closed on the way.
-  std::move(end_child).Cancel();
-  (*child)->signalGroup(SIGTERM);
-  auto exit = (*child)->wait(20s);
+  (*transformer)->child->signalGroup(SIGTERM);
+  auto exit = (*transformer)->child->wait(20s);
   ASSERT_TRUE(exit.has_value()) << "still running 20 s after SIGTERM";
   EXPECT_TRUE(exit->exited && exit->code == 0) << exit->describe();
 }
 
 TEST(PassthroughTransformer, AnUnreachablePredictorIsA502WithAJsonError) {
-  process::SpawnOptions opts;
-  opts.argv = {testing::binDir() + "/passthrough-transformer", "--predictor_host", "p-predictor.default",
-               "--http_port", "0", "--ingress", "127.0.0.1:1"};
-  auto child = process::Subprocess::spawn(opts);
-  ASSERT_TRUE(child.ok()) << child.status();
-  absl::Cleanup end_child = [&] {
-    (*child)->signalGroup(SIGTERM);
-    (*child)->wait(10s);
-  };
-  std::string log;
-  auto line = (*child)->waitForLine("listening on 127.0.0.1:", 20s, &log);
-  ASSERT_TRUE(line.ok()) << log;
-  uint16_t port = static_cast<uint16_t>(std::stoi(line->substr(line->find("127.0.0.1:") + 10)));
+  auto transformer = startTransformer("127.0.0.1:1");
+  ASSERT_TRUE(transformer.ok()) << transformer.status();
+  const uint16_t port = (*transformer)->port;
   http::Client c("127.0.0.1", port, 10s);
   auto probe = c.request("GET", "/", "");
   ASSERT_TRUE(probe.ok()) << probe.status();
