@@ -82,7 +82,8 @@ if (( jobs > 1 )); then
   (
     fuzzer="^$build/fuzz/${target}_fuzz -runs="
     while kill -0 $$ 2>/dev/null && [[ -d "$jobs_dir" ]]; do
-      if [[ -n "$(find "$out" -maxdepth 1 -name "crash-$target-*" -newer "$jobs_dir/.started" -print -quit 2>/dev/null)" ]]; then
+      if [[ -n "$(find "$out" -maxdepth 1 -name "crash-$target-*" -not -name "crash-$target-slow-unit-*" \
+                  -newer "$jobs_dir/.started" -print -quit 2>/dev/null)" ]]; then
         for pid in $(pgrep -f -- "$fuzzer"); do
           if [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == "$jobs_dir" ]]; then kill -INT "$pid" 2>/dev/null || true; fi
         done
@@ -112,7 +113,9 @@ if (( jobs > 1 )); then
 fi
 elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 done_execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$out/$target.log" | grep -oE '[0-9]+$' | awk '{ n += $1 } END { print n + 0 }' || true)
-crashes=$(find "$out" -maxdepth 1 -name "crash-$target-*" | wc -l)
+# A slow unit (an input that took longer than libFuzzer's -report_slow_units, 10 s) is written
+# beside the crashes but is a note, not a failure: a timeout is its own artifact and exit code.
+crashes=$(find "$out" -maxdepth 1 -name "crash-$target-*" -not -name "crash-$target-slow-unit-*" | wc -l)
 rate=$(( done_execs * 1000 / (elapsed_ms > 0 ? elapsed_ms : 1) ))
 printf '{"target": "%s", "executions": %s, "seconds": %d.%03d, "exec_per_s": %s, "exit": %d, "crash_files": %d, "date": "%s"}\n' \
   "$target" "$done_execs" $((elapsed_ms / 1000)) $((elapsed_ms % 1000)) "$rate" "$rc" "$crashes" "$(date -u +%FT%TZ)" >>"$out/runs.jsonl"
