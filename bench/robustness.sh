@@ -13,7 +13,7 @@ junit="$(mktemp)"
 trap 'rm -f "$junit"' EXIT
 
 # The tests that each stand for an attack or a fault (name regex -> what it shows).
-selection='^(FaultSuite\.|Limits\.|ManifestTypes\.|ManifestYaml\.|fuzz\.|ModelServerBatching\.AFullQueue|RefstackAdminTest\.(BearerToken|AnUnwritableStateFile|AStalledModelDownload)|ModelServer\.(OversizedBody|StalledHeaders|Sigterm)|.*Sigkill|.*SIGKILL|.*Killed)'
+selection='^(FaultSuite\.|Limits\.|ManifestTypes\.|ManifestYaml\.|fuzz\.|ModelServerBatching\.AFullQueue|RefstackAdminTest\.(BearerToken|AnUnwritableStateFile|AStalledModelDownload|BadInput)|ModelServer\.(OversizedBody|StalledHeaders|Sigterm)|JsonText\.|ParseJson\.NestingIsLimited|V2RequestErrors\.ABodyNested|kubeapi\.ApiHandlerTest\.BadInput|PassthroughTransformer\.ASlowPredictor|.*Sigkill|.*SIGKILL|.*Killed)'
 kh_log "Running the robustness tests"
 (cd "$KH_BUILD_DIR" && ctest -R "$selection" -j "$(nproc)" --output-junit "$junit" >/dev/null) || true
 
@@ -28,7 +28,13 @@ for tc in ET.parse(junit).getroot().iter("testcase"):
     cases.append((tc.get("name"), "failed" if failed else "skipped" if skipped else "passed", float(tc.get("time", 0))))
 explain = {
     "Limits.": "HTTP abuse (kh::http, every listener)",
-    "ManifestTypes.": "mistyped manifest fields (found by fuzzing)",
+    "ManifestTypes.": "mistyped manifest fields (found by fuzzing and by review)",
+    "JsonText.": "JSON from outside: bytes that are not UTF-8, nesting a million deep, mistyped fields",
+    "ParseJson.": "JSON from outside: bytes that are not UTF-8, nesting a million deep, mistyped fields",
+    "V2RequestErrors.": "JSON from outside: bytes that are not UTF-8, nesting a million deep, mistyped fields",
+    "kubeapi.ApiHandlerTest.": "JSON from outside: bytes that are not UTF-8, nesting a million deep, mistyped fields",
+    "RefstackAdminTest.BadInput": "JSON from outside: bytes that are not UTF-8, nesting a million deep, mistyped fields",
+    "PassthroughTransformer.": "a slow predictor behind the transformer holds only its own requests",
     "ManifestYaml.": "YAML that stalls the parser, alias bombs, deep nesting (found by fuzzing)",
     "fuzz.": "fuzz smoke: corpus replay + 2 s of seeded mutations",
     "ModelServerBatching.": "batch queue overflow: 503 / UNAVAILABLE",
