@@ -465,9 +465,7 @@ std::vector<KindSpec> refstackKinds() {
   ns.columns = namespaceColumns();
   ns.field_selectors = {"status.phase"};
   ns.defaulter = [](json& object) {
-    json& labels = object["metadata"]["labels"];  // the store made metadata an object
-    if (!labels.is_object()) labels = json::object();
-    labels["kubernetes.io/metadata.name"] = object["metadata"]["name"];
+    object["metadata"]["labels"]["kubernetes.io/metadata.name"] = object["metadata"]["name"];
     if (!object["status"].is_object()) object["status"] = json::object();
     if (!object["status"].contains("phase")) object["status"]["phase"] = "Active";
   };

@@ -1047,18 +1047,17 @@ json ObjectStore::snapshot() const {
 }
 
 absl::Status ObjectStore::restore(const json& snapshot) {
-  // find(), not operator[]: on a const object a missing key is undefined behaviour.
-  auto rv_field = snapshot.is_object() ? snapshot.find("resourceVersion") : snapshot.end();
-  auto kinds_field = snapshot.is_object() ? snapshot.find("kinds") : snapshot.end();
-  if (!snapshot.is_object() || rv_field == snapshot.end() || !rv_field->is_string() ||
-      kinds_field == snapshot.end() || !kinds_field->is_object()) {
+  // field() (a find), not operator[]: on a const object a missing key is undefined behaviour.
+  const json& rv_field = field(snapshot, "resourceVersion");
+  const json& kinds_field = field(snapshot, "kinds");
+  if (!rv_field.is_string() || !kinds_field.is_object()) {
     return absl::InvalidArgumentError(
         "a snapshot is {\"resourceVersion\": \"N\", \"kinds\": {resource: [objects]}}");
   }
-  auto snap_rv = common::parseInt<uint64_t>(rv_field->get<std::string>());
+  auto snap_rv = common::parseInt<uint64_t>(rv_field.get<std::string>());
   if (!snap_rv) return absl::InvalidArgumentError("the snapshot's resourceVersion is not a number");
   std::vector<std::pair<KindState*, std::map<Key, Entry>>> replaced;
-  for (auto it = kinds_field->begin(); it != kinds_field->end(); ++it) {
+  for (auto it = kinds_field.begin(); it != kinds_field.end(); ++it) {
     auto ks = impl_->stateOf(it.key());
     if (!ks.ok() || !(*ks)->spec->persisted) continue;  // kinds no longer served are dropped
     if (!it.value().is_array()) {

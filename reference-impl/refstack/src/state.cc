@@ -83,29 +83,6 @@ void StatePersister::writeNow() {
 namespace {
 // What a parsed state file says; throws json::exception on fields of the wrong type.
 absl::Status restoreState(kubeapi::ObjectStore& store, const json& state, const std::filesystem::path& path,
-                          events::EventSink& events);
-}  // namespace
-
-absl::Status loadState(kubeapi::ObjectStore& store, const std::filesystem::path& path, events::EventSink& events) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return absl::OkStatus();
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = common::parseJson(text.str());
-  if (!parsed.ok() || !parsed->is_object()) {
-    return absl::DataLossError(common::strCat(path.string(), " is not valid JSON; move it away to start empty"));
-  }
-  // A state file edited by hand can hold any types; nlohmann's accessors throw on the wrong one.
-  try {
-    return restoreState(store, *parsed, path, events);
-  } catch (const json::exception& e) {
-    return absl::DataLossError(common::strCat(path.string(), ": ", e.what(), "; move it away to start empty"));
-  }
-}
-
-namespace {
-absl::Status restoreState(kubeapi::ObjectStore& store, const json& state, const std::filesystem::path& path,
                           events::EventSink& events) {
   int version = state.value("version", 0);
   if (version == kStateVersion) {
@@ -135,5 +112,23 @@ absl::Status restoreState(kubeapi::ObjectStore& store, const json& state, const 
                                             kStateVersion, "); move it away to start empty"));
 }
 }  // namespace
+
+absl::Status loadState(kubeapi::ObjectStore& store, const std::filesystem::path& path, events::EventSink& events) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return absl::OkStatus();
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto parsed = common::parseJson(text.str());
+  if (!parsed.ok() || !parsed->is_object()) {
+    return absl::DataLossError(common::strCat(path.string(), " is not valid JSON; move it away to start empty"));
+  }
+  // A state file edited by hand can hold any types; nlohmann's accessors throw on the wrong one.
+  try {
+    return restoreState(store, *parsed, path, events);
+  } catch (const json::exception& e) {
+    return absl::DataLossError(common::strCat(path.string(), ": ", e.what(), "; move it away to start empty"));
+  }
+}
 
 }  // namespace kh::refstack

@@ -76,17 +76,11 @@ class Forwarder : public kh::http::Handler {
             return responder.send(error(502, kh::common::strCat("transformer: predictor unreachable: ",
                                                                 answer.status().message())));
           }
-          kh::http::Response res;
-          res.result(answer->result());
-          for (const auto& field : *answer) {
-            if (field.name() == bhttp::field::content_length || field.name() == bhttp::field::connection ||
-                field.name() == bhttp::field::server) {
-              continue;
-            }
-            res.set(field.name_string(), field.value());
-          }
+          // The predictor's answer as the ingress relays a pod's: its own headers less the per-hop ones.
+          kh::http::Response res = std::move(*answer);
+          kh::http::removeHopByHopHeaders(res.base());
+          res.erase(bhttp::field::server);
           res.set("Kh-Transformer", "passthrough");
-          res.body() = std::move(answer->body());
           responder.send(std::move(res));
         });
   }
